@@ -1,0 +1,78 @@
+"""Atomic file and directory writes: readers see the old content or the new, never half."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; rename it over `target` on success.
+
+    The temporary name keeps the suffix so that writers which pick a format from
+    the extension (cv2.imwrite, PIL) still work. On any error it is removed.
+    """
+    target = Path(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}",
+                               dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(target: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def write_text(target: str | os.PathLike, text: str) -> None:
+    write_bytes(target, text.encode("utf-8"))
+
+
+def write_new(target_dir: str | os.PathLike, stem: str, suffix: str, data: bytes) -> Path:
+    """Write `data` atomically under a name that does not exist yet; never overwrite."""
+    target_dir = Path(target_dir)
+    for n in range(10_000):
+        name = f"{stem}{suffix}" if n == 0 else f"{stem}-{n}{suffix}"
+        path = target_dir / name
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
+            try:
+                # link() fails if the name exists, so a concurrent writer cannot be clobbered.
+                os.link(tmp, path)
+            except FileExistsError:
+                continue
+            finally:
+                tmp.unlink(missing_ok=True)
+            return path
+    raise FileExistsError(f"no free name for {stem}{suffix} in {target_dir}")
+
+
+def swap_dir(staging: Path, target: Path) -> None:
+    """Replace directory `target` by `staging` (same parent) with the shortest window.
+
+    The old directory is renamed aside first, then the new one renamed in; a crash
+    between the two renames leaves `target.old-*` beside an absent target, never a
+    half-written target.
+    """
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(target, old)
+    os.replace(staging, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

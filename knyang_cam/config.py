@@ -1,0 +1,206 @@
+"""Typed configuration: dataclass defaults, overridden by a YAML file, then by the CLI.
+
+Every field's default here equals the value in the repository's `config.yaml`
+(a test checks it), so the file documents exactly what runs. Unknown keys are
+rejected by their dotted name with a close-match suggestion; wrong types and
+out-of-range values name the key and what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from .errors import UserError
+
+
+class ConfigError(UserError):
+    pass
+
+
+def _range(lo=None, hi=None, **extra):
+    return {"range": (lo, hi), **extra}
+
+
+def _choices(*values):
+    return {"choices": values}
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    width: int = field(default=640, metadata=_range(64, 7680))
+    height: int = field(default=480, metadata=_range(48, 4320))
+    fps: int = field(default=30, metadata=_range(1, 240))
+    reconnect_attempts: int = field(default=3, metadata=_range(0, 100))
+    reconnect_delay_s: float = field(default=0.5, metadata=_range(0.0, 60.0))
+
+
+@dataclass(frozen=True)
+class RegionsConfig:
+    crop: str = field(default="center", metadata=_choices("center", "detect"))
+    detect_every: int = field(default=3, metadata=_range(1, 1000))
+    detect_width: int = field(default=320, metadata=_range(64, 4096))
+    expand: float = field(default=1.8, metadata=_range(1.0, 4.0))
+    max_regions: int = field(default=4, metadata=_range(1, 32))
+    min_face: int = field(default=24, metadata=_range(8, 1024))
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    backend: str = field(default="auto", metadata=_choices("auto", "litert", "tensorflow"))
+    threads: int = field(default=2, metadata=_range(1, 64))
+
+
+@dataclass(frozen=True)
+class SmoothingConfig:
+    alpha: float = field(default=0.35, metadata=_range(0.01, 1.0))
+    iou_match: float = field(default=0.3, metadata=_range(0.0, 1.0))
+    forget_after: int = field(default=15, metadata=_range(1, 10000))
+    unknown_threshold: Optional[float] = field(default=None, metadata=_range(0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class OverlayConfig:
+    bars: bool = True
+    font: Optional[str] = None
+    toast_s: float = field(default=1.5, metadata=_range(0.0, 60.0))
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    model: str = "models/knyang"
+    dataset_root: str = "data/mycats"
+    snapshots_dir: str = "snapshots"
+    realtime: Optional[bool] = None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = field(default=1337, metadata=_range(0, 2**31 - 1))
+    image_size: int = field(default=160, metadata=_range(32, 512))
+    alpha: float = field(default=1.0, metadata=_choices(0.35, 0.5, 0.75, 1.0, 1.3, 1.4))
+    batch_size: int = field(default=32, metadata=_range(1, 1024))
+    validation_fraction: float = field(default=0.2, metadata=_range(0.05, 0.5))
+    dropout: float = field(default=0.2, metadata=_range(0.0, 0.9))
+    head_epochs: int = field(default=60, metadata=_range(1, 10000))
+    head_learning_rate: float = field(default=1e-3, metadata=_range(1e-7, 1.0))
+    fine_tune_at: int = field(default=100, metadata=_range(0, 1000))
+    fine_tune_epochs: int = field(default=10, metadata=_range(0, 1000))
+    fine_tune_learning_rate: float = field(default=1e-5, metadata=_range(1e-8, 1.0))
+    patience: int = field(default=3, metadata=_range(1, 1000))
+
+
+@dataclass(frozen=True)
+class Config:
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    regions: RegionsConfig = field(default_factory=RegionsConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    overlay: OverlayConfig = field(default_factory=OverlayConfig)
+    app: AppConfig = field(default_factory=AppConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "config.yaml"
+
+
+def _dotted_keys(cls, prefix="") -> list[str]:
+    keys = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        name = prefix + f.name
+        if dataclasses.is_dataclass(hints[f.name]):
+            keys += _dotted_keys(hints[f.name], name + ".")
+        else:
+            keys.append(name)
+    return keys
+
+
+def _type_name(tp) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[tp]
+
+
+def _check_value(key: str, tp, value: Any, meta: dict) -> Any:
+    optional = typing.get_origin(tp) is typing.Union
+    if optional:
+        if value is None:
+            return None
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+        extra = " or null" if optional else ""
+        raise ConfigError(f"config key '{key}' must be {_type_name(tp)}{extra}, got {value!r}")
+    if "choices" in meta and value not in meta["choices"]:
+        allowed = ", ".join(map(str, meta["choices"]))
+        raise ConfigError(f"config key '{key}' must be one of {allowed}, got {value!r}")
+    lo, hi = meta.get("range", (None, None))
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ConfigError(f"config key '{key}' = {value!r} is out of range [{lo}, {hi}]")
+    return value
+
+
+def _build(cls, data: dict, prefix: str = "", root_cls=None):
+    root_cls = root_cls or cls
+    if not isinstance(data, dict):
+        raise ConfigError(f"config key '{prefix.rstrip('.') or '<root>'}' must be a mapping")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            close = difflib.get_close_matches(dotted, _dotted_keys(root_cls), n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"unknown config key '{dotted}'{hint}")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            values[key] = _build(tp, value or {}, dotted + ".", root_cls)
+        else:
+            values[key] = _check_value(dotted, tp, value, dict(fields[key].metadata))
+    return cls(**values)
+
+
+def from_dict(data: dict) -> Config:
+    return _build(Config, data)
+
+
+def load(path: str | Path | None = None) -> Config:
+    """Load `path`, or the repository's config.yaml when none is given and it exists."""
+    if path is None:
+        if not DEFAULT_CONFIG_FILE.exists():
+            return Config()
+        path = DEFAULT_CONFIG_FILE
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read config file {path}: {e}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"invalid YAML in {path}{where}: {problem}") from None
+    return from_dict(data or {})
+
+
+def override(cfg: Config, **dotted: Any) -> Config:
+    """Return `cfg` with dotted keys replaced (None values are ignored), validated."""
+    for key, value in dotted.items():
+        if value is None:
+            continue
+        section, name = key.split(".")
+        sub = getattr(cfg, section)
+        f = next(f for f in dataclasses.fields(sub) if f.name == name)
+        checked = _check_value(key, typing.get_type_hints(type(sub))[name], value, dict(f.metadata))
+        cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(sub, **{name: checked})})
+    return cfg

@@ -1,0 +1,112 @@
+"""The model directory contract (../shared/DESIGN.md): model.keras, model.tflite, model.json, report/.
+
+Training writes it, the app reads it; this module is the one place that knows
+the metadata's shape, so both sides agree.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import UserError
+
+FORMAT = 1
+KERAS_FILE = "model.keras"
+TFLITE_FILE = "model.tflite"
+META_FILE = "model.json"
+REPORT_DIR = "report"
+REBUILD = "python -m train --data DATASET_DIR --out {path}"
+
+
+class ModelError(UserError):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: Path
+    classes: tuple[str, ...]
+    input_size: tuple[int, int]
+    unknown_threshold: float
+    backbone: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    created: str = ""
+
+    def __post_init__(self):
+        if len(self.classes) < 2:
+            raise ValueError("a model needs at least two classes")
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"duplicate class names: {self.classes}")
+        if not 0.0 <= self.unknown_threshold <= 1.0:
+            raise ValueError(f"unknown_threshold {self.unknown_threshold} not in [0, 1]")
+
+    @property
+    def keras_path(self) -> Path:
+        return self.path / KERAS_FILE
+
+    @property
+    def tflite_path(self) -> Path:
+        return self.path / TFLITE_FILE
+
+    def to_json(self) -> dict:
+        return {
+            "format": FORMAT,
+            "classes": list(self.classes),
+            "input_size": list(self.input_size),
+            "input": "rgb_0_255",
+            "backbone": self.backbone,
+            "unknown_threshold": self.unknown_threshold,
+            "metrics": self.metrics,
+            "created": self.created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+
+
+def rebuild_hint(path: Path) -> str:
+    return "rebuild it with: " + REBUILD.format(path=path)
+
+
+def read(path: str | Path, need: tuple[str, ...] = (TFLITE_FILE,)) -> ModelInfo:
+    """Read and check `path/model.json` and that the files in `need` exist.
+
+    Raises ModelError with one line naming the file and the rebuild command.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ModelError(f"model directory not found: {path} ({rebuild_hint(path)})")
+    meta = path / META_FILE
+    try:
+        data = json.loads(meta.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"model is missing {meta} ({rebuild_hint(path)})") from None
+    except (OSError, ValueError) as e:
+        raise ModelError(f"model metadata {meta} is unreadable: {e} ({rebuild_hint(path)})") from None
+    for name in need:
+        if not (path / name).is_file():
+            raise ModelError(f"model is missing {path / name} ({rebuild_hint(path)})")
+    try:
+        if data.get("format") != FORMAT:
+            raise ValueError(f"format {data.get('format')!r}, expected {FORMAT}")
+        if data.get("input", "rgb_0_255") != "rgb_0_255":
+            raise ValueError(f"input {data.get('input')!r}, expected 'rgb_0_255'")
+        h, w = (int(v) for v in data["input_size"])
+        return ModelInfo(
+            path=path,
+            classes=tuple(str(c) for c in data["classes"]),
+            input_size=(h, w),
+            unknown_threshold=float(data.get("unknown_threshold", 0.6)),
+            backbone=dict(data.get("backbone") or {}),
+            metrics=dict(data.get("metrics") or {}),
+            created=str(data.get("created", "")),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelError(f"model metadata {meta} is invalid: {e} ({rebuild_hint(path)})") from None
+
+
+def write_meta(info: ModelInfo, directory: Path | None = None) -> Path:
+    from .atomic import write_text
+
+    target = Path(directory or info.path) / META_FILE
+    write_text(target, json.dumps(info.to_json(), indent=2, ensure_ascii=False) + "\n")
+    return target

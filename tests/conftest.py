@@ -1,0 +1,58 @@
+"""Shared fixtures: a tiny real model directory, and the ../shared paths (skipped when absent)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+SHARED_DATA = SHARED / "data" / "knyang"
+SHARED_WEIGHTS = SHARED / "weights" / "mobilenet_v2_1.0_160_no_top.weights.h5"
+TINY_CLASSES = ("Alpha", "Beta", "Gamma")
+
+
+def build_tiny_model(n_classes: int = 3, size: int = 64, seed: int = 0):
+    """A small real Keras network with the model-directory input contract (RGB 0..255 in)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((size, size, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inp)
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    out = keras.layers.Dense(n_classes, activation="softmax")(x)
+    return keras.Model(inp, out)
+
+
+def make_model_dir(out: Path, classes=TINY_CLASSES, size: int = 64, threshold: float = 0.6) -> Path:
+    from knyang_cam.model_dir import ModelInfo
+    from train.export import write_model_dir
+
+    info = ModelInfo(path=out, classes=tuple(classes), input_size=(size, size),
+                     unknown_threshold=threshold,
+                     backbone={"name": "tiny-test-net", "alpha": 1.0, "weights": "random"})
+    return write_model_dir(build_tiny_model(len(classes), size), info, out)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A real model directory (keras + tflite + json) with 3 classes at 64x64, built once."""
+    return make_model_dir(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared dataset not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def shared_weights() -> Path:
+    if not SHARED_WEIGHTS.is_file():
+        pytest.skip(f"shared backbone weights not found at {SHARED_WEIGHTS}")
+    return SHARED_WEIGHTS

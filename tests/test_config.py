@@ -1,0 +1,80 @@
+import dataclasses
+
+import pytest
+
+from knyang_cam import config
+from knyang_cam.config import Config, ConfigError
+
+
+def test_repository_config_yaml_equals_defaults():
+    assert config.load(config.DEFAULT_CONFIG_FILE) == Config()
+
+
+def test_every_key_is_documented_in_config_yaml():
+    text = config.DEFAULT_CONFIG_FILE.read_text()
+    for key in config._dotted_keys(Config):
+        name = key.split(".")[-1]
+        line = next((l for l in text.splitlines() if l.strip().startswith(name + ":")), None)
+        assert line is not None, key
+        assert "#" in line, f"{key} has no comment in config.yaml"
+
+
+def test_unknown_key_names_dotted_key_and_suggestion(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("smoothing:\n  alpah: 0.5\n")
+    with pytest.raises(ConfigError, match=r"'smoothing.alpah'.*did you mean 'smoothing.alpha'"):
+        config.load(p)
+
+
+def test_wrong_type_names_key(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("camera:\n  fps: fast\n")
+    with pytest.raises(ConfigError, match=r"'camera.fps' must be an integer"):
+        config.load(p)
+
+
+def test_out_of_range_names_key_and_range(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("smoothing:\n  alpha: 3\n")
+    with pytest.raises(ConfigError, match=r"'smoothing.alpha' = 3.0 is out of range \[0.01, 1.0\]"):
+        config.load(p)
+
+
+def test_bad_choice(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("regions:\n  crop: face\n")
+    with pytest.raises(ConfigError, match=r"'regions.crop' must be one of center, detect"):
+        config.load(p)
+
+
+def test_invalid_yaml_names_line(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("camera:\n  fps: 30\n  width: [1, 2\n")
+    with pytest.raises(ConfigError, match=r"invalid YAML in .* at line \d+"):
+        config.load(p)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        config.load(tmp_path / "nope.yaml")
+
+
+def test_partial_file_keeps_other_defaults(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("camera:\n  fps: 15\n")
+    cfg = config.load(p)
+    assert cfg.camera.fps == 15
+    assert cfg.camera.width == Config().camera.width
+    assert cfg.smoothing == Config().smoothing
+
+
+def test_override_validates():
+    cfg = config.override(Config(), **{"regions.crop": "detect", "camera.fps": None})
+    assert cfg.regions.crop == "detect" and cfg.camera.fps == 30
+    with pytest.raises(ConfigError, match="regions.crop"):
+        config.override(Config(), **{"regions.crop": "nose"})
+
+
+def test_config_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Config().camera.fps = 3

@@ -1,0 +1,55 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from knyang_cam import model_dir
+from knyang_cam.model_dir import ModelError
+from tests.conftest import TINY_CLASSES
+
+
+def test_tiny_model_dir_has_every_file(tiny_model_dir):
+    for name in ("model.keras", "model.tflite", "model.json", "report"):
+        assert (tiny_model_dir / name).exists(), name
+    info = model_dir.read(tiny_model_dir)
+    assert info.classes == TINY_CLASSES
+    assert info.input_size == (64, 64)
+    assert json.loads((tiny_model_dir / "model.json").read_text())["input"] == "rgb_0_255"
+
+
+def test_keras_and_tflite_agree(tiny_model_dir):
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+
+    x = np.random.default_rng(0).uniform(0, 255, (4, 64, 64, 3)).astype(np.float32)
+    ref = keras.models.load_model(tiny_model_dir / "model.keras")(x).numpy()
+    it = Interpreter(model_path=str(tiny_model_dir / "model.tflite"))
+    idx = it.get_input_details()[0]["index"]
+    it.resize_tensor_input(idx, list(x.shape))
+    it.allocate_tensors()
+    it.set_tensor(idx, x)
+    it.invoke()
+    got = it.get_tensor(it.get_output_details()[0]["index"])
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+
+
+def test_missing_dir_names_rebuild_command(tmp_path):
+    with pytest.raises(ModelError, match=r"model directory not found: .*python -m train"):
+        model_dir.read(tmp_path / "nope")
+
+
+def test_missing_file_is_named(tiny_model_dir, tmp_path):
+    broken = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, broken)
+    (broken / "model.tflite").unlink()
+    with pytest.raises(ModelError, match=r"missing .*model.tflite"):
+        model_dir.read(broken)
+
+
+def test_invalid_json_is_named(tiny_model_dir, tmp_path):
+    broken = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, broken)
+    (broken / "model.json").write_text("{not json")
+    with pytest.raises(ModelError, match=r"model.json is unreadable"):
+        model_dir.read(broken)

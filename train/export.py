@@ -1,0 +1,56 @@
+"""Write a trained network as a model directory (../shared/DESIGN.md), atomically.
+
+Everything goes into a staging directory beside the target, which is swapped in
+only when complete, so an interrupted export never leaves a half-written model
+where the app would load it.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+from pathlib import Path
+from typing import Callable, Optional
+
+from knyang_cam import model_dir
+from knyang_cam.atomic import swap_dir
+from knyang_cam.model_dir import ModelInfo
+
+
+def tflite_bytes(model) -> bytes:
+    """Convert a Keras model to a LiteRT flatbuffer (float32, dynamic batch).
+
+    `from_keras_model` is used on purpose: converting a hand-made tf.function's
+    concrete function gave wrong outputs with Keras 3 (variables not captured).
+    """
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    # The converter prints its captured-variable listing on stdout; keep the terminal readable.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return converter.convert()
+
+
+def write_model_dir(model, info: ModelInfo, out: str | Path,
+                    write_report: Optional[Callable[[Path], None]] = None) -> Path:
+    """Save `model` as `out/` (model.keras, model.tflite, model.json, report/) and return `out`."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.with_name(f".{out.name}.staging-{os.getpid()}")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    try:
+        model.save(staging / model_dir.KERAS_FILE)
+        (staging / model_dir.TFLITE_FILE).write_bytes(tflite_bytes(model))
+        model_dir.write_meta(info, staging)
+        report = staging / model_dir.REPORT_DIR
+        report.mkdir()
+        if write_report is not None:
+            write_report(report)
+        swap_dir(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
