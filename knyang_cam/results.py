@@ -1,0 +1,46 @@
+"""Small frozen values passed between the stages: regions -> classifier -> smoothing -> overlay/sinks."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Tuple
+
+Box = Tuple[int, int, int, int]  # x, y, w, h in frame pixels
+SOURCES = ("center", "detect")
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Region:
+    box: Box
+    source: str  # "center" or "detect"
+
+    def __post_init__(self):
+        if self.source not in SOURCES:
+            raise ValueError(f"region source must be one of {SOURCES}, got {self.source!r}")
+        if len(self.box) != 4 or self.box[2] <= 0 or self.box[3] <= 0:
+            raise ValueError(f"region box must be (x, y, w, h) with w, h > 0, got {self.box!r}")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The decision shown for one region after smoothing."""
+
+    region: Region
+    label: str  # a class name or UNKNOWN
+    confidence: float  # smoothed top probability
+    probs: Tuple[float, ...]  # smoothed, in the model's class order
+    track_id: int = 0
+
+    def __post_init__(self):
+        if not 0.0 <= self.confidence <= 1.0 + 1e-6:
+            raise ValueError(f"confidence {self.confidence} not in [0, 1]")
+
+    def to_log(self, classes) -> dict:
+        """The region entry of the prediction log (../shared/DESIGN.md)."""
+        return {
+            "box": [int(v) for v in self.region.box],
+            "source": self.region.source,
+            "label": self.label,
+            "confidence": round(float(self.confidence), 4),
+            "probs": {c: round(float(p), 4) for c, p in zip(classes, self.probs)},
+        }
