@@ -1,0 +1,164 @@
+"""Inference backends behind one small interface: crops in, softmax probabilities out.
+
+Two backends read the same model directory (../shared/DESIGN.md): LiteRT runs
+`model.tflite` on the CPU (XNNPACK), TensorFlow runs `model.keras` behind one
+`tf.function` for GPUs. Both take RGB pixels 0..255 because preprocessing lives
+inside the network. A classifier is not thread-safe: call it from one thread.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .model_dir import ModelError, ModelInfo, rebuild_hint
+
+BACKENDS = ("auto", "litert", "tensorflow")
+
+
+class Classifier(Protocol):
+    classes: tuple[str, ...]
+    input_size: tuple[int, int]  # (height, width)
+    backend: str  # "litert" or "tensorflow"
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        """[N, H, W, 3] RGB (uint8 or float32 in 0..255) -> float32 softmax [N, C]; N may be 0."""
+        ...
+
+
+def _as_batch(crops: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
+    crops = np.asarray(crops)
+    h, w = input_size
+    if crops.ndim != 4 or crops.shape[1:] != (h, w, 3):
+        raise ValueError(f"crops must have shape [N, {h}, {w}, 3], got {list(crops.shape)}")
+    return np.ascontiguousarray(crops, dtype=np.float32)
+
+
+def _check_shapes(info: ModelInfo, file: Path, in_shape, out_shape) -> None:
+    """The network must agree with model.json, else predictions would be silently mislabelled."""
+    in_shape = [None if d is None else int(d) for d in in_shape]
+    h, w = info.input_size
+    if len(in_shape) != 4 or in_shape[1:] != [h, w, 3]:
+        raise ModelError(f"{file} takes input {in_shape[1:]} but {info.path / 'model.json'} "
+                         f"says input_size {[h, w]} ({rebuild_hint(info.path)})")
+    n = len(info.classes)
+    if int(out_shape[-1]) != n:
+        raise ModelError(f"{info.path / 'model.json'} lists {n} classes but {file} outputs "
+                         f"{int(out_shape[-1])} ({rebuild_hint(info.path)})")
+
+
+class LiteRTClassifier:
+    """model.tflite on the CPU through ai-edge-litert (XNNPACK is its default delegate)."""
+
+    backend = "litert"
+
+    def __init__(self, info: ModelInfo, threads: int = 2):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.classes = info.classes
+        self.input_size = info.input_size
+        file = info.tflite_path
+        try:
+            self._interp = Interpreter(model_path=str(file), num_threads=threads)
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError, OSError) as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ModelError(f"cannot load {file}: {reason} ({rebuild_hint(info.path)})") from None
+        inp = self._interp.get_input_details()
+        out = self._interp.get_output_details()
+        if len(inp) != 1 or len(out) != 1:
+            raise ModelError(f"{file} must have one input and one output, has {len(inp)} and "
+                             f"{len(out)} ({rebuild_hint(info.path)})")
+        _check_shapes(info, file, inp[0]["shape_signature"], out[0]["shape_signature"])
+        self._in = inp[0]["index"]
+        self._out = out[0]["index"]
+        self._batch = int(inp[0]["shape"][0])
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        x = _as_batch(crops, self.input_size)
+        n = len(x)
+        if n == 0:
+            return np.zeros((0, len(self.classes)), np.float32)
+        # Re-planning the tensors costs about a millisecond, so only when the batch size changes.
+        if n != self._batch:
+            self._interp.resize_tensor_input(self._in, [n, *self.input_size, 3])
+            self._interp.allocate_tensors()
+            self._batch = n
+        self._interp.set_tensor(self._in, x)
+        self._interp.invoke()
+        return np.array(self._interp.get_tensor(self._out), dtype=np.float32)
+
+
+class TensorFlowClassifier:
+    """model.keras behind one tf.function, for machines with a GPU.
+
+    The input signature has an unknown batch dimension, so a single trace serves
+    every batch size: no retracing per frame, and no padding to fixed buckets.
+    """
+
+    backend = "tensorflow"
+
+    def __init__(self, info: ModelInfo):
+        import keras
+        import tensorflow as tf
+
+        self.classes = info.classes
+        self.input_size = info.input_size
+        file = info.keras_path
+        try:
+            model = keras.saving.load_model(file, compile=False)
+        except Exception as e:  # Keras raises many types for a damaged archive; all mean "rebuild it".
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ModelError(f"cannot load {file}: {reason} ({rebuild_hint(info.path)})") from None
+        _check_shapes(info, file, model.input_shape, model.output_shape)
+        self._model = model
+        spec = tf.TensorSpec([None, *self.input_size, 3], tf.float32)
+        self._fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+
+    def tracing_count(self) -> int:
+        return self._fn.experimental_get_tracing_count()
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        x = _as_batch(crops, self.input_size)
+        if len(x) == 0:
+            return np.zeros((0, len(self.classes)), np.float32)
+        return np.asarray(self._fn(x), dtype=np.float32)
+
+
+def gpu_likely() -> bool:
+    """A cheap look for an NVIDIA GPU, so the CPU path never pays for importing TensorFlow.
+
+    TensorFlow's pip builds only use CUDA GPUs, which show up as /dev/nvidia* device
+    nodes (Linux, WSL has /dev/dxg) or an nvidia-smi on the PATH. A hit is confirmed
+    by TensorFlow itself in `resolve_backend`.
+    """
+    return bool(glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/dxg")
+                or shutil.which("nvidia-smi"))
+
+
+def resolve_backend(backend: str = "auto") -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend != "auto":
+        return backend
+    if not gpu_likely():
+        return "litert"
+    import tensorflow as tf
+
+    return "tensorflow" if tf.config.list_physical_devices("GPU") else "litert"
+
+
+def load_classifier(info: ModelInfo, backend: str = "auto", threads: int = 2) -> Classifier:
+    """Load the network of `info` with `backend` (auto: TensorFlow when it sees a GPU, else LiteRT)."""
+    chosen = resolve_backend(backend)
+    if chosen == "tensorflow":
+        if not info.keras_path.is_file():
+            raise ModelError(f"model is missing {info.keras_path} ({rebuild_hint(info.path)})")
+        return TensorFlowClassifier(info)
+    if not info.tflite_path.is_file():
+        raise ModelError(f"model is missing {info.tflite_path} ({rebuild_hint(info.path)})")
+    return LiteRTClassifier(info, threads=threads)
