@@ -42,22 +42,30 @@ def write_text(target: str | os.PathLike, text: str) -> None:
 
 
 def write_new(target_dir: str | os.PathLike, stem: str, suffix: str, data: bytes) -> Path:
-    """Write `data` atomically under a name that does not exist yet; never overwrite."""
+    """Write `data` atomically under a name that does not exist yet; never overwrite.
+
+    The data goes to a hidden temporary file first, which is then hard-linked to the
+    first free name: link() fails if the name exists, so a concurrent writer cannot be
+    clobbered, and a reader never sees a half-written file under the final name.
+    """
     target_dir = Path(target_dir)
-    for n in range(10_000):
-        name = f"{stem}{suffix}" if n == 0 else f"{stem}-{n}{suffix}"
-        path = target_dir / name
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(data)
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{suffix}", dir=target_dir)
+    tmp_path = Path(tmp)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        for n in range(10_000):
+            path = target_dir / (f"{stem}{suffix}" if n == 0 else f"{stem}-{n}{suffix}")
             try:
-                # link() fails if the name exists, so a concurrent writer cannot be clobbered.
-                os.link(tmp, path)
+                os.link(tmp_path, path)
             except FileExistsError:
                 continue
-            finally:
-                tmp.unlink(missing_ok=True)
             return path
-    raise FileExistsError(f"no free name for {stem}{suffix} in {target_dir}")
+        raise FileExistsError(f"no free name for {stem}{suffix} in {target_dir}")
+    finally:
+        tmp_path.unlink(missing_ok=True)
 
 
 def swap_dir(staging: Path, target: Path) -> None:
