@@ -1,0 +1,182 @@
+"""Per-region temporal smoothing and the unknown decision.
+
+A region is followed from frame to frame by box overlap (a "track"); each track
+keeps an exponential moving average of the class probabilities, so one odd frame
+does not change the name on screen. The shown label is the averaged winner when
+its probability reaches the unknown threshold, else UNKNOWN.
+
+Two guards against flicker, both cheap at 150 FPS:
+- hysteresis: a label already shown is kept while its averaged probability stays
+  within `hysteresis` below the threshold and within `hysteresis` of the best
+  class, so a score hovering at the threshold (or two cats scoring alike) does
+  not flip the label every frame; entering a label still needs the threshold.
+- hold: a new decision is shown only after it has been the decision for `hold`
+  frames in a row, so one wild frame (a confident wrong score that drags the
+  average below the threshold) never reaches the screen. A new track shows its
+  first decision at once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .results import UNKNOWN, Box, Prediction, Region
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two (x, y, w, h) boxes; 0.0 when they do not touch."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = min(ax + aw, bx + bw) - max(ax, bx)
+    ih = min(ay + ah, by + bh) - max(ay, by)
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    return inter / float(aw * ah + bw * bh - inter)
+
+
+@dataclass
+class _Track:
+    track_id: int
+    box: Box
+    probs: np.ndarray  # the moving average, float64 [C]
+    last_seen: int  # frame counter value of the last update that matched this track
+    label: str = UNKNOWN  # shown
+    pending: str = UNKNOWN  # a decision differing from `label`, waiting out `hold`
+    pending_n: int = 0
+
+
+class Smoother:
+    """Turns each frame's raw probabilities into stable per-region Predictions.
+
+    Not thread-safe; one instance per video stream. Track ids grow for the life
+    of the instance and are never reused, also across `reset`.
+    """
+
+    def __init__(self, classes: Sequence[str], alpha: float = 0.35, iou_match: float = 0.3,
+                 forget_after: int = 15, unknown_threshold: float = 0.6,
+                 hysteresis: float = 0.05, hold: int = 2):
+        if not 0.0 < alpha <= 1.0:
+            raise ValueError(f"alpha must be in (0, 1], got {alpha}")
+        if not 0.0 <= iou_match <= 1.0:
+            raise ValueError(f"iou_match must be in [0, 1], got {iou_match}")
+        if forget_after < 1:
+            raise ValueError(f"forget_after must be >= 1, got {forget_after}")
+        if not 0.0 <= hysteresis < 0.5:
+            raise ValueError(f"hysteresis must be in [0, 0.5), got {hysteresis}")
+        if hold < 1:
+            raise ValueError(f"hold must be >= 1, got {hold}")
+        self.alpha = alpha
+        self.iou_match = iou_match
+        self.forget_after = forget_after
+        self.hysteresis = hysteresis
+        self.hold = hold
+        self.classes: tuple[str, ...] = ()
+        self.unknown_threshold = 0.0
+        self._tracks: list[_Track] = []
+        self._frame = 0
+        self._next_id = 1
+        self.reset(classes, unknown_threshold)
+
+    @property
+    def track_count(self) -> int:
+        return len(self._tracks)
+
+    def reset(self, classes: Optional[Sequence[str]] = None,
+              unknown_threshold: Optional[float] = None) -> None:
+        """Forget tracks; for a hot-swapped model pass its classes (and threshold).
+
+        - `reset()` drops every track (e.g. after a pause or a crop-mode switch).
+        - `reset(classes)` with the same class list, in the same order, keeps the
+          tracks: a retrained model of the same cats continues their averages.
+        - `reset(classes)` with a different list drops every track, because the
+          averaged probabilities are indexed by the old class order.
+        """
+        if unknown_threshold is not None:
+            if not 0.0 <= unknown_threshold <= 1.0:
+                raise ValueError(f"unknown_threshold must be in [0, 1], got {unknown_threshold}")
+            self.unknown_threshold = float(unknown_threshold)
+        if classes is not None:
+            classes = tuple(classes)
+            if len(classes) < 1:
+                raise ValueError("a smoother needs at least one class")
+            if classes == self.classes:
+                return
+            self.classes = classes
+        self._tracks = []
+
+    def update(self, regions: Sequence[Region], probs: np.ndarray) -> list[Prediction]:
+        """Advance one frame: `probs[i]` are the raw probabilities of `regions[i]`.
+
+        Returns one Prediction per region, in the order of `regions`.
+        """
+        probs = np.asarray(probs, dtype=np.float64)
+        if regions and probs.shape != (len(regions), len(self.classes)):
+            raise ValueError(f"probs must have shape {(len(regions), len(self.classes))} "
+                             f"(regions, classes), got {probs.shape}")
+        self._frame += 1
+        assigned = self._match(regions)
+        out = []
+        for i, region in enumerate(regions):
+            track = assigned.get(i)
+            if track is None:
+                # A new region starts from its own first frame: there is no history to trust more.
+                track = _Track(self._next_id, region.box, probs[i].copy(), self._frame)
+                track.label = self._decide(track)
+                self._next_id += 1
+                self._tracks.append(track)
+            else:
+                track.probs = self.alpha * probs[i] + (1.0 - self.alpha) * track.probs
+                track.box = region.box
+                track.last_seen = self._frame
+                self._advance(track, self._decide(track))
+            out.append(self._prediction(region, track))
+        self._tracks = [t for t in self._tracks if self._frame - t.last_seen < self.forget_after]
+        return out
+
+    def _match(self, regions: Sequence[Region]) -> dict[int, _Track]:
+        """Greedy matching, best overlap first; boxes that do not touch never match."""
+        pairs = []
+        for i, region in enumerate(regions):
+            for track in self._tracks:
+                o = iou(region.box, track.box)
+                if o > 0.0 and o >= self.iou_match:
+                    pairs.append((o, i, track.track_id, track))
+        pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
+        assigned: dict[int, _Track] = {}
+        taken: set[int] = set()
+        for _, i, tid, track in pairs:
+            if i not in assigned and tid not in taken:
+                assigned[i] = track
+                taken.add(tid)
+        return assigned
+
+    def _decide(self, track: _Track) -> str:
+        p = track.probs
+        best = int(np.argmax(p))
+        if track.label != UNKNOWN:
+            cur = p[self.classes.index(track.label)]
+            if cur >= self.unknown_threshold - self.hysteresis and cur >= p[best] - self.hysteresis:
+                return track.label
+        return self.classes[best] if p[best] >= self.unknown_threshold else UNKNOWN
+
+    def _advance(self, track: _Track, decision: str) -> None:
+        if decision == track.label:
+            track.pending_n = 0
+            return
+        if decision == track.pending and track.pending_n:
+            track.pending_n += 1
+        else:
+            track.pending, track.pending_n = decision, 1
+        if track.pending_n >= self.hold:
+            track.label, track.pending_n = decision, 0
+
+    def _prediction(self, region: Region, track: _Track) -> Prediction:
+        p = track.probs
+        # The confidence shown is that of the shown name (under hysteresis it may trail the best).
+        shown = self.classes.index(track.label) if track.label != UNKNOWN else int(np.argmax(p))
+        return Prediction(region=region, label=track.label,
+                          confidence=float(min(1.0, max(0.0, p[shown]))),
+                          probs=tuple(float(v) for v in p), track_id=track.track_id)

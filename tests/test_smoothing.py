@@ -1,0 +1,173 @@
+import numpy as np
+import pytest
+
+from knyang_cam.results import UNKNOWN, Region
+from knyang_cam.smoothing import Smoother, iou
+
+CLASSES = ("Alpha", "Beta", "Gamma")
+CENTER = Region((80, 0, 480, 480), "center")
+LEFT = Region((10, 10, 100, 100), "detect")
+RIGHT = Region((400, 50, 120, 120), "detect")
+
+
+def one_hot(i, p=0.9, n=3):
+    v = np.full(n, (1.0 - p) / (n - 1))
+    v[i] = p
+    return v
+
+
+def labels(sm, rows, region=CENTER):
+    return [sm.update([region], np.array([row]))[0].label for row in rows]
+
+
+def test_iou():
+    assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert iou((0, 0, 10, 10), (10, 0, 10, 10)) == 0.0
+    assert iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
+    assert iou((0, 0, 10, 10), (2, 2, 5, 5)) == pytest.approx(25 / 100)
+    assert iou((0, 0, 10, 10), (100, 100, 5, 5)) == 0.0
+
+
+def test_single_frame_flip_does_not_change_the_label():
+    sm = Smoother(CLASSES)
+    seq = [one_hot(0)] * 10 + [one_hot(1)] + [one_hot(0)] * 5
+    assert labels(sm, seq) == ["Alpha"] * 16
+
+
+def test_single_frame_flip_with_a_confident_outlier():
+    sm = Smoother(CLASSES)
+    seq = [one_hot(0, 0.8)] * 10 + [one_hot(2, 1.0)] + [one_hot(0, 0.8)] * 3
+    assert set(labels(sm, seq)) == {"Alpha"}
+
+
+def test_sustained_change_switches_within_a_few_frames():
+    sm = Smoother(CLASSES)
+    out = labels(sm, [one_hot(0)] * 10 + [one_hot(1)] * 10)
+    assert out[:10] == ["Alpha"] * 10
+    first_beta = out.index("Beta")
+    assert 10 < first_beta <= 15
+    assert out[first_beta:] == ["Beta"] * (20 - first_beta)
+    # On the way it may pass through unknown, but never back to Alpha.
+    assert set(out[10:first_beta]) <= {"Alpha", UNKNOWN}
+
+
+def test_alpha_one_and_hold_one_mean_no_smoothing():
+    sm = Smoother(CLASSES, alpha=1.0, hold=1)
+    assert labels(sm, [one_hot(0), one_hot(1), one_hot(0)]) == ["Alpha", "Beta", "Alpha"]
+
+
+def test_unknown_below_threshold_and_confidence_is_the_top_probability():
+    sm = Smoother(CLASSES, unknown_threshold=0.6)
+    flat = np.array([0.4, 0.35, 0.25])
+    for _ in range(20):
+        (pred,) = sm.update([CENTER], flat[None])
+    assert pred.label == UNKNOWN
+    assert pred.confidence == pytest.approx(0.4)
+    np.testing.assert_allclose(pred.probs, flat)
+    sm2 = Smoother(CLASSES, unknown_threshold=0.3)
+    assert sm2.update([CENTER], flat[None])[0].label == "Alpha"
+
+
+def test_first_frame_of_a_new_region_uses_its_own_probabilities():
+    (pred,) = Smoother(CLASSES).update([CENTER], one_hot(2, 0.95)[None])
+    assert pred.label == "Gamma" and pred.confidence == pytest.approx(0.95)
+
+
+def test_hysteresis_holds_a_label_hovering_at_the_threshold():
+    # Scores alternating just above and below 0.6 flicker without hysteresis.
+    rows = [one_hot(0, 0.9)] * 5 + [one_hot(0, p) for p in [0.57, 0.63] * 10]
+    plain = labels(Smoother(CLASSES, alpha=1.0, hold=1, hysteresis=0.0), rows)
+    held = labels(Smoother(CLASSES, alpha=1.0, hold=1, hysteresis=0.05), rows)
+    assert UNKNOWN in plain
+    assert held == ["Alpha"] * len(rows)
+    # Below the band the label does go.
+    assert labels(Smoother(CLASSES, alpha=1.0, hold=1), rows[:5] + [one_hot(0, 0.5)])[-1] == UNKNOWN
+
+
+def test_hold_needs_consecutive_frames():
+    sm = Smoother(CLASSES, alpha=1.0, hold=3)
+    rows = [one_hot(0)] * 3 + [one_hot(1), one_hot(1), one_hot(0), one_hot(1), one_hot(1), one_hot(1)]
+    assert labels(sm, rows) == ["Alpha"] * 8 + ["Beta"]
+
+
+def test_entering_a_label_needs_the_full_threshold():
+    sm = Smoother(CLASSES, alpha=1.0, unknown_threshold=0.6)
+    assert labels(sm, [one_hot(0, 0.58)] * 3) == [UNKNOWN] * 3
+
+
+def test_two_regions_are_tracked_independently():
+    sm = Smoother(CLASSES)
+    for _ in range(8):
+        a, b = sm.update([LEFT, RIGHT], np.stack([one_hot(0), one_hot(1)]))
+    assert (a.label, b.label) == ("Alpha", "Beta")
+    assert a.track_id != b.track_id
+    # Listed in the other order, each box keeps its own track and history.
+    b2, a2 = sm.update([RIGHT, LEFT], np.stack([one_hot(1), one_hot(0)]))
+    assert (a2.track_id, b2.track_id) == (a.track_id, b.track_id)
+    assert (a2.label, b2.label) == ("Alpha", "Beta")
+    # A moving box that still overlaps continues its track.
+    moved = Region((30, 20, 100, 100), "detect")
+    (m,) = sm.update([moved], one_hot(2)[None])
+    assert m.track_id == a.track_id and m.label == "Alpha"
+
+
+def test_a_box_that_does_not_overlap_starts_a_new_track():
+    sm = Smoother(CLASSES)
+    (a,) = sm.update([LEFT], one_hot(0)[None])
+    (b,) = sm.update([RIGHT], one_hot(1)[None])
+    assert b.track_id != a.track_id and b.label == "Beta"
+
+
+def test_forget_after():
+    sm = Smoother(CLASSES, forget_after=3)
+    (a,) = sm.update([LEFT], one_hot(0)[None])
+    for _ in range(2):
+        sm.update([], np.zeros((0, 3)))
+    assert sm.track_count == 1
+    (again,) = sm.update([LEFT], one_hot(0)[None])
+    assert again.track_id == a.track_id  # unseen for 2 < 3 frames: still known
+    for _ in range(3):
+        sm.update([], np.zeros((0, 3)))
+    assert sm.track_count == 0
+    (new,) = sm.update([LEFT], one_hot(1)[None])
+    assert new.track_id != a.track_id and new.label == "Beta"
+
+
+def test_reset_drops_tracks():
+    sm = Smoother(CLASSES)
+    for _ in range(10):
+        (a,) = sm.update([CENTER], one_hot(0)[None])
+    sm.reset()
+    (b,) = sm.update([CENTER], one_hot(1)[None])
+    assert b.label == "Beta" and b.track_id != a.track_id
+
+
+def test_reset_with_same_classes_keeps_tracks_and_new_classes_drop_them():
+    sm = Smoother(CLASSES)
+    for _ in range(10):
+        (a,) = sm.update([CENTER], one_hot(0)[None])
+    sm.reset(list(CLASSES))
+    (b,) = sm.update([CENTER], one_hot(1)[None])
+    assert b.track_id == a.track_id and b.label == "Alpha"
+
+    sm.reset(CLASSES + ("Delta",), unknown_threshold=0.5)
+    assert sm.classes == CLASSES + ("Delta",) and sm.unknown_threshold == 0.5
+    (c,) = sm.update([CENTER], one_hot(3, 0.55, n=4)[None])
+    assert c.track_id not in (a.track_id,) and c.label == "Delta"
+    assert len(c.probs) == 4
+
+
+def test_bad_probs_shape_is_rejected():
+    sm = Smoother(CLASSES)
+    with pytest.raises(ValueError, match="shape"):
+        sm.update([CENTER], np.ones((1, 4)) / 4)
+    with pytest.raises(ValueError, match="shape"):
+        sm.update([CENTER, LEFT], one_hot(0)[None])
+
+
+def test_predictions_follow_region_order_and_carry_smoothed_probs():
+    sm = Smoother(CLASSES, alpha=0.5)
+    sm.update([CENTER], np.array([[1.0, 0.0, 0.0]]))
+    (p,) = sm.update([CENTER], np.array([[0.0, 1.0, 0.0]]))
+    np.testing.assert_allclose(p.probs, [0.5, 0.5, 0.0])
+    assert p.region is CENTER
