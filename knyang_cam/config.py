@@ -62,6 +62,8 @@ class SmoothingConfig:
     iou_match: float = field(default=0.3, metadata=_range(0.0, 1.0))
     forget_after: int = field(default=15, metadata=_range(1, 10000))
     unknown_threshold: Optional[float] = field(default=None, metadata=_range(0.0, 1.0))
+    hysteresis: float = field(default=0.05, metadata=_range(0.0, 0.49))
+    hold: int = field(default=2, metadata=_range(1, 1000))
 
 
 @dataclass(frozen=True)
