@@ -48,6 +48,7 @@ class RegionsConfig:
     expand: float = field(default=1.8, metadata=_range(1.0, 4.0))
     max_regions: int = field(default=4, metadata=_range(1, 32))
     min_face: int = field(default=24, metadata=_range(8, 1024))
+    scale_step: float = field(default=1.1, metadata=_range(1.01, 2.0))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,135 @@
+"""The snapshot and label keys: frames and crops saved as training images, off the loop's thread.
+
+Layout written (the dataset contract of ../shared/DESIGN.md, so `python -m train
+--data ROOT` reads it back): `ROOT/Train/<class>/<time>.jpg` for labelled crops,
+`ROOT/unlabeled/<time>.jpg` for crops to sort later, and full frames in the
+snapshots folder. Every file is written atomically under a fresh name; a class
+name that is not a plain folder name is refused, so nothing lands outside ROOT.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+
+from .atomic import write_new
+from .sources import IMAGE_SUFFIXES
+
+TRAIN = "Train"
+UNLABELED = "unlabeled"
+JPEG_QUALITY = 95
+
+
+class UnsafeName(ValueError):
+    pass
+
+
+def class_dir(root: Path, name: str) -> Path:
+    """`root/Train/<name>`, or UnsafeName when `name` could point anywhere else.
+
+    Checked twice: the name itself (no separators, no `..`, not hidden, not absolute)
+    and the resolved path, which also catches a class folder that is a symlink out.
+    """
+    bad = (not name or name != name.strip() or name.startswith(".")
+           or any(c in name for c in "/\\:\0"))
+    train = (root / TRAIN).resolve()
+    target = train / name
+    if bad or target.resolve().parent != train:
+        raise UnsafeName(f"class name {name!r} is not a plain folder name")
+    return target
+
+
+def _count_images(folder: Path) -> int:
+    try:
+        return sum(1 for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+                   and not p.name.startswith("."))
+    except OSError:
+        return 0
+
+
+class Saver:
+    """Queues saves for a writer thread, so a slow disk never stalls the frame loop.
+
+    `poll()` returns the messages of finished saves (or their errors) for the
+    overlay's toast; `counts` holds the images per class in the dataset folder.
+    """
+
+    def __init__(self, dataset_root: str | Path, snapshots_dir: str | Path, classes: Sequence[str]):
+        self.root = Path(dataset_root)
+        self.snapshots = Path(snapshots_dir)
+        self.classes = tuple(classes)
+        self.counts = {}
+        for name in self.classes:
+            try:
+                self.counts[name] = _count_images(class_dir(self.root, name))
+            except UnsafeName:
+                self.counts[name] = 0
+        self._jobs: queue.Queue = queue.Queue()
+        self._messages: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._work, daemon=True, name="saver")
+        self._thread.start()
+
+    def snapshot(self, frame: np.ndarray) -> None:
+        self._jobs.put((self.snapshots, None, frame.copy()))
+
+    def label(self, class_index: Optional[int], crop: np.ndarray) -> None:
+        """Save `crop` as class `class_index` (0-based), or as unlabeled when None."""
+        if class_index is None:
+            self._jobs.put((self.root / UNLABELED, None, crop.copy()))
+            return
+        if class_index >= len(self.classes):
+            self._messages.put(f"no class {class_index + 1}: the model has {len(self.classes)}")
+            return
+        name = self.classes[class_index]
+        try:
+            folder = class_dir(self.root, name)
+        except UnsafeName as e:
+            self._messages.put(f"not saved: {e}")
+            return
+        self._jobs.put((folder, name, crop.copy()))
+
+    def poll(self) -> list[str]:
+        out = []
+        while True:
+            try:
+                out.append(self._messages.get_nowait())
+            except queue.Empty:
+                return out
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            try:
+                self._messages.put(self._save(*job))
+            finally:
+                self._jobs.task_done()
+
+    def _save(self, folder: Path, name: Optional[str], image: np.ndarray) -> str:
+        try:
+            ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            if not ok:
+                return "not saved: the image could not be encoded"
+            folder.mkdir(parents=True, exist_ok=True)
+            stem = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+            path = write_new(folder, stem, ".jpg", data.tobytes())
+        except OSError as e:
+            return f"not saved to {folder}: {e.strerror or e}"
+        if name is None:
+            return f"saved {path}"
+        self.counts[name] += 1
+        return f"saved {name} ({self.counts[name]})"
+
+    def flush(self) -> None:
+        """Wait until every queued save is done."""
+        self._jobs.join()
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join()

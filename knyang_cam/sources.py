@@ -1,0 +1,328 @@
+"""Frame sources: a webcam, a video file, a folder or glob of images, or generated frames.
+
+Every source has the same shape (after OpenCV's samples/video.py): it is opened,
+and fails, up front with a UserError naming what it could not open; then it is
+iterated for `Frame`s and closed (it is a context manager). `fps` and `size` are
+known once it is open, so sinks can be set up before the first frame.
+"""
+from __future__ import annotations
+
+import glob as globlib
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from .config import CameraConfig
+from .errors import UserError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+FALLBACK_FPS = 30.0
+# A folder of photos has no frame rate of its own: on screen it plays as a slideshow.
+SLIDESHOW_FPS = 1.0
+
+
+class SourceLost(Exception):
+    """A live source stopped delivering frames and could not be reopened."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    index: int
+    time_s: float
+    image: np.ndarray  # BGR uint8
+    # Non-empty while a camera is reconnecting: `image` is then the last good frame,
+    # re-sent only so the window can say so; it is not a new frame to process.
+    status: str = ""
+
+
+class Source:
+    """Base of all sources: context manager, iterable of Frames, `fps`, `size`, `live`."""
+
+    name = ""
+    fps = FALLBACK_FPS
+    size = (0, 0)  # width, height of the first frame
+    # Live sources pace themselves and drop stale frames; files can be replayed at their own rate.
+    live = False
+
+    def __iter__(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _fps_or_fallback(fps: float) -> float:
+    return float(fps) if fps and np.isfinite(fps) and fps > 0 else FALLBACK_FPS
+
+
+@contextmanager
+def _quiet_opencv():
+    """Silence OpenCV's own warnings while probing, so a user error stays one line."""
+    level = cv2.getLogLevel()
+    cv2.setLogLevel(0)
+    try:
+        yield
+    finally:
+        cv2.setLogLevel(level)
+
+
+# ---------------------------------------------------------------- files
+
+class VideoFile(Source):
+    """Every frame of a video file, in order, timed by the file's own frame rate."""
+
+    def __init__(self, path: str | Path):
+        self.name = str(path)
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"video file not found: {path}")
+        with _quiet_opencv():
+            self._cap = cv2.VideoCapture(str(path))
+            ok, first = self._cap.read() if self._cap.isOpened() else (False, None)
+        if not ok:
+            self._cap.release()
+            raise UserError(f"cannot read {path} as a video (not a video file, or a codec "
+                            "OpenCV/FFmpeg cannot decode)")
+        self._first = first
+        self.fps = _fps_or_fallback(self._cap.get(cv2.CAP_PROP_FPS))
+        self.size = (first.shape[1], first.shape[0])
+
+    def __iter__(self) -> Iterator[Frame]:
+        image, index = self._first, 0
+        self._first = None
+        while image is not None:
+            yield Frame(index, index / self.fps, image)
+            ok, image = self._cap.read()
+            image = image if ok else None
+            index += 1
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+class Images(Source):
+    """A sorted list of still images (a folder, a glob, or one file), shown as a slideshow.
+
+    Files that do not decode are skipped and reported on stderr, so one bad file in
+    a folder of photos does not stop the run.
+    """
+
+    fps = SLIDESHOW_FPS
+
+    def __init__(self, paths: Sequence[Path], name: str):
+        self.name = name
+        self._paths = list(paths)
+        first = self._decoded()
+        self._first = next(first, None)
+        if self._first is None:
+            raise UserError(f"no readable images in {name}")
+        self._rest = first
+        self.size = (self._first.shape[1], self._first.shape[0])
+
+    def _decoded(self) -> Iterator[np.ndarray]:
+        for path in self._paths:
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # honours EXIF orientation
+            if image is None:
+                print(f"warning: skipping {path}: not a readable image", file=sys.stderr)
+                continue
+            yield image
+
+    def __iter__(self) -> Iterator[Frame]:
+        images = self._rest
+        image, self._first = self._first, None
+        index = 0
+        while image is not None:
+            yield Frame(index, index / self.fps, image)
+            image = next(images, None)
+            index += 1
+
+
+def _image_files(paths) -> list[Path]:
+    return sorted(p for p in map(Path, paths) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+# ---------------------------------------------------------------- camera
+
+def _camera_backends() -> list[tuple[int, str]]:
+    """Backends to try, the platform's native one first (as ultralytics and OpenCV's samples do)."""
+    native = {"linux": [(cv2.CAP_V4L2, "V4L2")], "win32": [(cv2.CAP_DSHOW, "DSHOW"), (cv2.CAP_MSMF, "MSMF")],
+              "darwin": [(cv2.CAP_AVFOUNDATION, "AVFOUNDATION")]}
+    return native.get(sys.platform, []) + [(cv2.CAP_ANY, "ANY")]
+
+
+def open_camera(index: int, cfg: CameraConfig) -> tuple[cv2.VideoCapture, np.ndarray]:
+    """Open camera `index` and read one frame, or raise UserError naming the backends tried."""
+    tried = []
+    for backend, backend_name in _camera_backends():
+        tried.append(backend_name)
+        with _quiet_opencv():
+            cap = cv2.VideoCapture(index, backend)
+            if cap.isOpened():
+                cap.set(cv2.CAP_PROP_FRAME_WIDTH, cfg.width)
+                cap.set(cv2.CAP_PROP_FRAME_HEIGHT, cfg.height)
+                cap.set(cv2.CAP_PROP_FPS, cfg.fps)
+                ok, frame = cap.read()
+                if ok:
+                    return cap, frame
+            cap.release()
+    raise UserError(f"camera {index} not found or gives no frames (backends tried: "
+                    f"{', '.join(tried)}); check that it is connected and not in use, "
+                    "or pass --source FILE")
+
+
+class Camera(Source):
+    """A live camera read on a thread that keeps only the newest frame (no growing lag).
+
+    When the camera stops delivering, it is reopened up to `reconnect_attempts` times;
+    meanwhile the last frame is re-sent with a status line for the window. If it stays
+    lost, iteration ends by raising SourceLost after the camera is released.
+    `opener` returns an opened capture and its first frame; it exists so a test can
+    hand in a capture that really fails.
+    """
+
+    live = True
+    # No frame for this long means the camera is gone even if read() has not failed.
+    stall_s = 2.0
+
+    def __init__(self, index: int, cfg: CameraConfig,
+                 opener: Optional[Callable[[], tuple[cv2.VideoCapture, np.ndarray]]] = None):
+        self.name = f"camera {index}"
+        self._cfg = cfg
+        self._opener = opener or (lambda: open_camera(index, cfg))
+        self._cap, first = self._opener()
+        self.fps = _fps_or_fallback(self._cap.get(cv2.CAP_PROP_FPS))
+        self.size = (first.shape[1], first.shape[0])
+        self._newest: Optional[np.ndarray] = first
+        self._failed = False
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = self._start_reader()
+
+    def _start_reader(self) -> threading.Thread:
+        thread = threading.Thread(target=self._read_loop, args=(self._cap,), daemon=True,
+                                  name="camera-reader")
+        thread.start()
+        return thread
+
+    def _read_loop(self, cap: cv2.VideoCapture) -> None:
+        while not self._stop.is_set():
+            ok, image = cap.read()
+            with self._cond:
+                if not ok:
+                    self._failed = True
+                    self._cond.notify()
+                    return
+                self._newest = image
+                self._cond.notify()
+
+    def _next_image(self) -> Optional[np.ndarray]:
+        """The newest unseen frame, or None when the camera failed or stalled."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._newest is not None or self._failed, timeout=self.stall_s)
+            image, self._newest = self._newest, None
+            return image
+
+    def _reconnect(self) -> bool:
+        self._stop.set()
+        self._thread.join(timeout=self.stall_s)
+        self._cap.release()
+        try:
+            self._cap, first = self._opener()
+        except UserError:
+            return False
+        self._stop.clear()
+        self._failed, self._newest = False, first
+        self._thread = self._start_reader()
+        return True
+
+    def __iter__(self) -> Iterator[Frame]:
+        start, index, last = time.monotonic(), 0, None
+        while True:
+            image = self._next_image()
+            if image is not None:
+                last = image
+                yield Frame(index, time.monotonic() - start, image)
+                index += 1
+                continue
+            for attempt in range(1, self._cfg.reconnect_attempts + 1):
+                status = f"{self.name} lost: reconnecting ({attempt}/{self._cfg.reconnect_attempts})"
+                yield Frame(index, time.monotonic() - start, last, status=status)
+                time.sleep(self._cfg.reconnect_delay_s)
+                if self._reconnect():
+                    break
+            else:
+                self.close()
+                raise SourceLost(f"{self.name} stopped delivering frames "
+                                 f"({self._cfg.reconnect_attempts} reconnect attempts failed)")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=self.stall_s)
+        self._cap.release()
+
+
+# ---------------------------------------------------------------- synthetic
+
+class Synthetic(Source):
+    """Generated frames (a coloured background with a moving square), for tests, demos and soaks.
+
+    Deterministic: frame i is a function of i only. `count=None` never ends.
+    """
+
+    def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0,
+                 count: Optional[int] = None):
+        self.name = "synthetic"
+        self.size, self.fps, self._count = (width, height), float(fps), count
+        gx, gy = np.meshgrid(np.linspace(40, 200, width), np.linspace(60, 180, height))
+        self._base = np.dstack([gx, gy, np.full((height, width), 120.0)]).astype(np.uint8)
+
+    def image(self, index: int) -> np.ndarray:
+        w, h = self.size
+        image = self._base.copy()
+        side = min(w, h) // 3
+        x = int((w - side) * (0.5 + 0.5 * np.sin(index / 25.0)))
+        y = int((h - side) * (0.5 + 0.5 * np.cos(index / 40.0)))
+        cv2.rectangle(image, (x, y), (x + side, y + side), (30, 200, 240), -1)
+        return image
+
+    def __iter__(self) -> Iterator[Frame]:
+        index = 0
+        while self._count is None or index < self._count:
+            yield Frame(index, index / self.fps, self.image(index))
+            index += 1
+
+
+# ---------------------------------------------------------------- choosing
+
+def open_source(spec: str, cfg: CameraConfig) -> Source:
+    """`0` camera index, `synthetic`, a video file, a folder of images, one image, or a glob."""
+    spec = str(spec)
+    if spec.isdigit():
+        return Camera(int(spec), cfg)
+    if spec == "synthetic":
+        return Synthetic(cfg.width, cfg.height, cfg.fps)
+    path = Path(spec)
+    if path.is_dir():
+        return Images(_image_files(path.iterdir()), f"folder {path}")
+    if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+        return Images([path], str(path))
+    if globlib.has_magic(spec) and not path.exists():
+        files = _image_files(globlib.glob(spec))
+        if not files:
+            raise UserError(f"no image files match {spec}")
+        return Images(files, spec)
+    return VideoFile(path)
