@@ -126,10 +126,13 @@ class Saver:
         self.counts[name] += 1
         return f"saved {name} ({self.counts[name]})"
 
-    def flush(self) -> None:
-        """Wait until every queued save is done."""
-        self._jobs.join()
-
     def close(self) -> None:
+        """Finish every queued save, then stop the writer."""
         self._jobs.put(None)
         self._thread.join()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
