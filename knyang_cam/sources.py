@@ -71,12 +71,13 @@ def _fps_or_fallback(fps: float) -> float:
 @contextmanager
 def _quiet_opencv():
     """Silence OpenCV's own warnings while probing, so a user error stays one line."""
-    level = cv2.getLogLevel()
-    cv2.setLogLevel(0)
+    logging = cv2.utils.logging
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
     try:
         yield
     finally:
-        cv2.setLogLevel(level)
+        logging.setLogLevel(level)
 
 
 # ---------------------------------------------------------------- files
