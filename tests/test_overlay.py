@@ -1,0 +1,206 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from knyang_cam import text
+from knyang_cam.overlay import (BAR_COLOUR, TRACK_COLOUR, UNKNOWN_COLOUR, Hud, bar_tracks,
+                                class_colour, draw, hint_line)
+from knyang_cam.results import UNKNOWN, Prediction, Region
+
+CLASSES = ("Chungdam", "Eve", "Hwamok", "Leo")
+HUD = Hud(fps=150.0, timing_ms={"capture": 1.2, "detect": 0.0, "infer": 3.9, "draw": 0.6})
+
+
+def frame(w=640, h=480, value=0):
+    return np.full((h, w, 3), value, np.uint8)
+
+
+def pred(probs, label=None, box=(80, 0, 480, 480), source="center", classes=CLASSES):
+    label = label or classes[int(np.argmax(probs))]
+    conf = probs[classes.index(label)] if label in classes else max(probs)
+    return Prediction(Region(box, source), label, float(conf), tuple(probs), 1)
+
+
+def filled_runs(img, classes):
+    """For each bar: the length of the run of non-track pixels from its left end, and its colour."""
+    out = []
+    for x, y, w, h in bar_tracks(img.shape, classes):
+        row = img[y + h // 2, x:x + w]
+        is_track = np.all(row == TRACK_COLOUR, axis=1)
+        run = int(np.argmax(is_track)) if is_track.any() else w
+        out.append((run, tuple(int(v) for v in row[0]) if run else None, w))
+    return out
+
+
+def test_returns_new_bgr_frame_and_leaves_input_alone():
+    src = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    before = src.copy()
+    out = draw(src, [pred((0.1, 0.7, 0.1, 0.1))], CLASSES, HUD)
+    assert out.shape == src.shape and out.dtype == np.uint8
+    assert out is not src and not np.shares_memory(out, src)
+    np.testing.assert_array_equal(src, before)
+    assert np.any(out != src)
+
+
+def test_rejects_non_bgr_frames():
+    with pytest.raises(ValueError, match="BGR uint8"):
+        draw(np.zeros((48, 64), np.uint8), [], CLASSES, HUD)
+
+
+def test_bar_lengths_follow_the_probabilities_and_the_winner_is_highlighted():
+    probs = (0.1, 0.6, 0.25, 0.05)
+    out = draw(frame(), [pred(probs)], CLASSES, HUD)
+    runs = filled_runs(out, CLASSES)
+    for (run, colour, width), p in zip(runs, probs):
+        assert abs(run - round(p * width)) <= 1, (run, p, width)
+    lengths = [r for r, _, _ in runs]
+    assert lengths[1] > lengths[2] > lengths[0] > lengths[3] > 0
+    assert runs[1][1] == class_colour(1)
+    assert all(runs[i][1] == BAR_COLOUR for i in (0, 2, 3))
+
+
+def test_bars_follow_the_largest_region():
+    small = pred((0.9, 0.05, 0.03, 0.02), box=(400, 300, 60, 60), source="detect")
+    big = pred((0.02, 0.03, 0.05, 0.9), box=(100, 80, 250, 250), source="detect")
+    out = draw(frame(), [small, big], CLASSES, HUD)
+    lengths = [r for r, _, _ in filled_runs(out, CLASSES)]
+    assert lengths[3] == max(lengths) and lengths[0] < lengths[3] / 5
+
+
+def test_unknown_highlights_no_bar_and_uses_the_unknown_colour():
+    probs = (0.4, 0.3, 0.2, 0.1)
+    p = pred(probs, label=UNKNOWN, box=(200, 100, 200, 200), source="detect")
+    out = draw(frame(), [p], CLASSES, HUD)
+    assert all(colour == BAR_COLOUR for _, colour, _ in filled_runs(out, CLASSES))
+    # The region's box is drawn in the unknown colour (its right edge, away from the text).
+    assert tuple(out[250, 398]) == UNKNOWN_COLOUR
+
+
+@pytest.mark.parametrize("size", [(320, 240), (640, 480), (1920, 1080)])
+@pytest.mark.parametrize("n", [2, 20])
+def test_2_to_20_classes_fit_inside_the_frame(size, n):
+    w, h = size
+    classes = tuple(f"cat{i:02d}" for i in range(n))
+    probs = np.linspace(1, 2, n)
+    probs = tuple(probs / probs.sum())
+    side = min(w, h)
+    out = draw(frame(w, h), [pred(probs, box=((w - side) // 2, 0, side, side), classes=classes)],
+               classes, HUD)
+    tracks = bar_tracks(out.shape, classes)
+    assert len(tracks) == n
+    for (x, y, tw, th), nxt in zip(tracks, tracks[1:] + [None]):
+        assert 0 <= x and x + tw <= w and 0 <= y and y + th <= h and tw > 0 and th > 0
+        if nxt is not None:
+            assert y + th <= nxt[1]  # rows do not overlap
+    # Above the key hint and status line, below the top strip.
+    assert tracks[0][1] > 0.04 * h and tracks[-1][1] + tracks[-1][3] < 0.96 * h
+    runs = filled_runs(out, classes)
+    assert [r for r, _, _ in runs] == sorted(r for r, _, _ in runs)  # probs increase downwards
+    assert runs[-1][1] == class_colour(n - 1)
+
+
+def _name_area(img, classes, i):
+    x, y, w, h = bar_tracks(img.shape, classes)[i]
+    return img[y - h // 2: y + h + h // 2, 0:x]
+
+
+def test_non_ascii_names_are_drawn():
+    ascii_names = ("Nabi", "Eve", "Hwamok", "Chloe")
+    names = ("나비", "Eve", "Hwamok", "Chloé")
+    probs = (0.7, 0.1, 0.1, 0.1)
+    a = draw(frame(), [pred(probs, classes=ascii_names)], ascii_names, HUD)
+    b = draw(frame(), [pred(probs, classes=names)], names, HUD)
+    for i in (0, 3):
+        area = _name_area(b, names, i)
+        assert (area.max(axis=2) > 128).sum() > 20  # bright glyph pixels on the dark panel
+        assert not np.array_equal(area, _name_area(a, ascii_names, i))
+
+
+def test_hangul_is_drawn_with_glyphs_not_boxes():
+    path = text.font_for("나비")
+    if path is None or ord("나") not in text._charset(path):
+        pytest.skip("no font with Hangul on this machine (install fonts-nanum or fonts-noto-cjk)")
+    one, two = frame(200, 60), frame(200, 60)
+    text.put_text(one, "나비", 10, 45, 30, (255, 255, 255))
+    text.put_text(two, "비나", 10, 45, 30, (255, 255, 255))
+    assert one.any() and not np.array_equal(one, two)
+
+
+def test_configured_font_that_does_not_exist_falls_back():
+    img = frame(200, 60)
+    text.put_text(img, "Chloé", 10, 45, 30, (255, 255, 255), font="/nonexistent/font.ttf")
+    assert img.any()
+
+
+def test_text_is_clipped_at_the_border():
+    img = frame(100, 40)
+    text.put_text(img, "Chloé Chloé Chloé", 60, 10, 30, (255, 255, 255))
+    text.put_text(img, "나비", -20, 70, 30, (255, 255, 255))
+    assert img.shape == (40, 100, 3) and img.any()
+
+
+@pytest.mark.parametrize("change", [
+    {"toast": "saved snapshots/a.jpg"},
+    {"status": "camera lost, reconnecting 2/3"},
+    {"show_help": True},
+    {"paused": True},
+    {"saved_counts": {"Eve": 3, "unlabeled": 1}},
+    {"crop_mode": "detect"},
+    {"show_bars": False},
+])
+def test_hud_fields_change_the_image(change):
+    p = [pred((0.1, 0.7, 0.1, 0.1))]
+    base = draw(frame(value=90), p, CLASSES, HUD)
+    fields = {**{f: getattr(HUD, f) for f in ("fps", "timing_ms")}, **change}
+    assert np.any(draw(frame(value=90), p, CLASSES, Hud(**fields)) != base)
+
+
+def _bar_pixels(img, classes):
+    colours = np.array([TRACK_COLOUR, BAR_COLOUR] + [class_colour(i) for i in range(len(classes))])
+    n = 0
+    for x, y, w, h in bar_tracks(img.shape, classes):
+        row = img[y + h // 2, x:x + w]
+        n += int(np.all(row[:, None, :] == colours[None], axis=2).any(axis=1).sum())
+    return n
+
+
+def test_no_bars_without_predictions_or_when_hidden():
+    p = [pred((0.1, 0.7, 0.1, 0.1), box=(400, 100, 200, 200), source="detect")]
+    assert _bar_pixels(draw(frame(), p, CLASSES, HUD), CLASSES) > 100
+    assert _bar_pixels(draw(frame(), [], CLASSES, HUD), CLASSES) == 0
+    assert _bar_pixels(draw(frame(), p, CLASSES, Hud(show_bars=False)), CLASSES) == 0
+
+
+def test_hud_is_frozen_and_validated():
+    counts = {"Eve": 1}
+    hud = Hud(saved_counts=counts)
+    counts["Eve"] = 5
+    assert hud.saved_counts["Eve"] == 1
+    with pytest.raises(TypeError):
+        hud.saved_counts["Eve"] = 2
+    with pytest.raises(ValueError, match="crop_mode"):
+        Hud(crop_mode="face")
+    with pytest.raises(ValueError, match="fps"):
+        Hud(fps=-1)
+
+
+def test_hint_line_names_the_keys():
+    hint = hint_line()
+    for key in ("q quit", "space pause", "s snapshot", "1-9 label", "u unlabeled", "c crop",
+                "b bars", "h help"):
+        assert key in hint
+
+
+def test_overlay_imports_no_model_library():
+    code = (
+        "import sys, numpy as np\n"
+        "from knyang_cam.overlay import draw, Hud\n"
+        "from knyang_cam.results import Prediction, Region\n"
+        "p = Prediction(Region((0, 0, 50, 50), 'center'), '나비', 0.9, (0.9, 0.1))\n"
+        "draw(np.zeros((240, 320, 3), np.uint8), [p], ('나비', 'Eve'), Hud())\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'ai_edge_litert') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
