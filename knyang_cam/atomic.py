@@ -41,6 +41,16 @@ def write_text(target: str | os.PathLike, text: str) -> None:
     write_bytes(target, text.encode("utf-8"))
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once at import: os.umask can only be read by setting it, which is not thread-safe.
+_FILE_MODE = 0o666 & ~_current_umask()
+
+
 def write_new(target_dir: str | os.PathLike, stem: str, suffix: str, data: bytes) -> Path:
     """Write `data` atomically under a name that does not exist yet; never overwrite.
 
@@ -52,6 +62,7 @@ def write_new(target_dir: str | os.PathLike, stem: str, suffix: str, data: bytes
     fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{suffix}", dir=target_dir)
     tmp_path = Path(tmp)
     try:
+        os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600; saved images should read like any other file
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
