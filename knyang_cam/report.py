@@ -1,0 +1,251 @@
+"""The recorded-video report (`--report DIR`): who was seen when, and which frames to label next.
+
+`close()` writes three files:
+- `appearances.csv`: cat, start_s, end_s, frames, mean_confidence. An appearance
+  is a run of frames in which the cat is the label of some region; absences up
+  to `gap_s` (0.5 s) do not end it, so a blink of "unknown" does not split a
+  visit. `end_s` is the time of its last frame plus one frame (1 / fps), so 30
+  frames at 30 FPS last 1.0 s.
+- `timeline.png`: one lane per cat plus one for "unknown", shaded where it was
+  seen, opacity = confidence.
+- `least_confident.png`: a contact sheet of the `keep` least confident frames
+  (a frame's confidence is its least confident region), at most one per
+  `spacing_s` of video, since neighbouring frames look alike.
+
+Memory stays bounded: per frame only a time and a confidence per label are
+kept (8 bytes each), and thumbnails only for the `keep` current candidates.
+"""
+from __future__ import annotations
+
+import csv
+import heapq
+import io
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+
+from .atomic import atomic_path, write_text
+from .overlay import UNKNOWN_COLOUR, label_colour
+from .results import UNKNOWN, Prediction
+from .text import font_for, put_text, text_width
+
+THUMB = (240, 180)  # contact sheet tile (width, height), the frame letterboxed into it
+SHEET_COLUMNS = 4
+CSV_HEADER = ("cat", "start_s", "end_s", "frames", "mean_confidence")
+
+
+@dataclass
+class _Run:
+    start_s: float
+    last_s: float
+    frames: int = 0
+    conf_sum: float = 0.0
+
+
+@dataclass(order=True)
+class _Candidate:
+    """A kept frame; heap order puts the most confident first, the one to drop."""
+
+    neg_conf: float
+    frame_index: int
+    time_s: float = field(compare=False)
+    thumb: np.ndarray = field(compare=False, repr=False)
+    caption: str = field(compare=False)
+
+
+class VideoReport:
+    def __init__(self, out_dir, classes: Sequence[str], fps: float, keep: int = 12,
+                 gap_s: float = 0.5, spacing_s: float = 1.0):
+        if fps <= 0:
+            raise ValueError(f"fps must be > 0, got {fps}")
+        if keep < 1:
+            raise ValueError(f"keep must be >= 1, got {keep}")
+        self.out_dir = Path(out_dir)
+        self.classes = tuple(classes)
+        self.fps = float(fps)
+        self.keep = keep
+        self.gap_s = gap_s
+        self.spacing_s = spacing_s
+        self.frames = 0
+        self.last_time_s = 0.0
+        lanes = self.classes + (UNKNOWN,)
+        self._seen_t = {c: array("f") for c in lanes}  # per lane: times seen ...
+        self._seen_c = {c: array("f") for c in lanes}  # ... and the confidence then
+        self._open: dict[str, _Run] = {}
+        self._runs: list[tuple[str, _Run]] = []
+        self._heap: list[_Candidate] = []
+        self._paths: Optional[dict[str, Path]] = None
+
+    def add(self, frame_index: int, time_s: float, frame: np.ndarray,
+            predictions: Sequence[Prediction]) -> None:
+        """Record one processed frame (BGR) and its final predictions."""
+        self.frames += 1
+        self.last_time_s = max(self.last_time_s, time_s)
+        best: dict[str, float] = {}  # per label, the most confident region of this frame
+        for p in predictions:
+            best[p.label] = max(best.get(p.label, 0.0), p.confidence)
+        for label, conf in best.items():
+            if label not in self._seen_t:
+                continue  # a label from another model; the report is for this one's classes
+            self._seen_t[label].append(time_s)
+            self._seen_c[label].append(conf)
+            if label != UNKNOWN:
+                self._extend_run(label, time_s, conf)
+        self._close_runs(time_s)
+        if predictions:
+            self._offer(frame_index, time_s, frame, predictions)
+
+    def _extend_run(self, cat: str, time_s: float, conf: float) -> None:
+        run = self._open.get(cat)
+        if run is None:
+            run = self._open[cat] = _Run(time_s, time_s)
+        run.last_s = time_s
+        run.frames += 1
+        run.conf_sum += conf
+
+    def _close_runs(self, now_s: Optional[float]) -> None:
+        """End the runs not seen for more than gap_s (all of them when `now_s` is None)."""
+        for cat in list(self._open):
+            run = self._open[cat]
+            if now_s is None or now_s - run.last_s > self.gap_s + 1e-9:
+                self._runs.append((cat, self._open.pop(cat)))
+
+    def _offer(self, frame_index: int, time_s: float, frame: np.ndarray,
+               predictions: Sequence[Prediction]) -> None:
+        conf = min(p.confidence for p in predictions)
+        if len(self._heap) >= self.keep and conf >= -self._heap[0].neg_conf:
+            return
+        # Kept frames closer than spacing_s in time are one scene: keep its least confident frame.
+        near = [c for c in self._heap if abs(c.time_s - time_s) < self.spacing_s]
+        if any(-c.neg_conf <= conf for c in near):
+            return
+        if near:
+            drop = {id(c) for c in near}
+            self._heap = [c for c in self._heap if id(c) not in drop]
+            heapq.heapify(self._heap)
+        # Only frames that make the cut are shrunk and copied.
+        cand = _Candidate(-conf, frame_index, time_s, _thumbnail(frame, predictions, self.classes),
+                          _caption(frame_index, time_s, predictions))
+        if len(self._heap) >= self.keep:
+            heapq.heapreplace(self._heap, cand)
+        else:
+            heapq.heappush(self._heap, cand)
+
+    def appearances(self) -> list[tuple[str, float, float, int, float]]:
+        """(cat, start_s, end_s, frames, mean_confidence), by start time; open runs included."""
+        runs = self._runs + list(self._open.items())
+        rows = [(cat, r.start_s, r.last_s + 1.0 / self.fps, r.frames, r.conf_sum / r.frames)
+                for cat, r in runs]
+        return sorted(rows, key=lambda r: (r[1], self.classes.index(r[0])))
+
+    def close(self) -> dict[str, Path]:
+        """Write the report files (atomically) and return their paths; later calls only return them."""
+        if self._paths is not None:
+            return self._paths
+        self._close_runs(None)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        paths = {
+            "appearances": self.out_dir / "appearances.csv",
+            "timeline": self.out_dir / "timeline.png",
+            "least_confident": self.out_dir / "least_confident.png",
+        }
+        write_text(paths["appearances"], self._csv())
+        with atomic_path(paths["timeline"]) as tmp:
+            self._plot_timeline(tmp)
+        with atomic_path(paths["least_confident"]) as tmp:
+            if not cv2.imwrite(str(tmp), self._contact_sheet()):
+                raise OSError(f"could not write {paths['least_confident']}")
+        self._paths = paths
+        return paths
+
+    def _csv(self) -> str:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(CSV_HEADER)
+        for cat, start, end, frames, conf in self.appearances():
+            w.writerow((cat, f"{start:.3f}", f"{end:.3f}", frames, f"{conf:.3f}"))
+        return buf.getvalue()
+
+    def _plot_timeline(self, path: Path) -> None:
+        # The object-oriented API with the Agg canvas: no pyplot, no global backend switch.
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.font_manager import FontProperties
+
+        lanes = self.classes + (UNKNOWN,)
+        duration = max(self.last_time_s + 1.0 / self.fps, 1.0 / self.fps)
+        bins = int(min(2000, max(1, round(duration * self.fps))))
+        rgba = np.zeros((len(lanes), bins, 4), np.float32)
+        for i, lane in enumerate(lanes):
+            b, g, r = label_colour(lane, self.classes) if lane != UNKNOWN else UNKNOWN_COLOUR
+            rgba[i, :, :3] = (r / 255, g / 255, b / 255)
+            times = np.frombuffer(self._seen_t[lane], np.float32)
+            if len(times):
+                idx = np.clip((times / duration * bins).astype(int), 0, bins - 1)
+                np.maximum.at(rgba[i, :, 3], idx, np.frombuffer(self._seen_c[lane], np.float32))
+        fig = Figure(figsize=(10, 1.2 + 0.45 * len(lanes)), dpi=100)
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        ax.imshow(rgba, aspect="auto", interpolation="nearest",
+                  extent=(0, duration, len(lanes) - 0.5, -0.5))
+        ax.set_yticks(range(len(lanes)), labels=list(lanes))
+        for tick, name in zip(ax.get_yticklabels(), lanes):
+            if not name.isascii():
+                font = font_for(name)  # DejaVu, matplotlib's default, has no Hangul
+                if font is not None:
+                    tick.set_fontproperties(FontProperties(fname=str(font)))
+        for y in range(len(lanes) - 1):
+            ax.axhline(y + 0.5, color="#dddddd", linewidth=0.8)
+        ax.set_xlim(0, duration)
+        ax.set_xlabel("time in the video (s)")
+        ax.set_title(f"Who was seen when ({self.frames} frames; opacity = confidence)")
+        fig.tight_layout()
+        fig.savefig(path, format="png")
+
+    def _contact_sheet(self) -> np.ndarray:
+        tw, th = THUMB
+        cap_h = 26
+        chosen = sorted(self._heap, key=lambda c: (-c.neg_conf, c.frame_index))
+        if not chosen:
+            sheet = np.full((th + cap_h, tw, 3), 40, np.uint8)
+            put_text(sheet, "no frames with a region", 10, th // 2, 12, (230, 230, 230))
+            return sheet
+        cols = min(SHEET_COLUMNS, len(chosen))
+        rows = -(-len(chosen) // cols)
+        sheet = np.full((rows * (th + cap_h), cols * tw, 3), 30, np.uint8)
+        for k, cand in enumerate(chosen):
+            r, c = divmod(k, cols)
+            x, y = c * tw, r * (th + cap_h)
+            sheet[y:y + th, x:x + tw] = cand.thumb
+            # Long names get a smaller type rather than a cut-off percentage.
+            px = max(6, min(11, 11 * (tw - 8) // max(1, text_width(cand.caption, 11))))
+            put_text(sheet, cand.caption, x + 4, y + th + 18, px, (235, 235, 235))
+            cv2.rectangle(sheet, (x, y), (x + tw - 1, y + th + cap_h - 1), (80, 80, 80), 1)
+        return sheet
+
+
+def _caption(frame_index: int, time_s: float, predictions: Sequence[Prediction]) -> str:
+    worst = min(predictions, key=lambda p: p.confidence)
+    return f"#{frame_index}  {time_s:.1f} s  {worst.label} {worst.confidence * 100:.0f}%"
+
+
+def _thumbnail(frame: np.ndarray, predictions: Sequence[Prediction], classes) -> np.ndarray:
+    """The frame letterboxed into THUMB, with each region's box in its label's colour."""
+    tw, th = THUMB
+    h, w = frame.shape[:2]
+    s = min(tw / w, th / h)
+    nw, nh = max(1, round(w * s)), max(1, round(h * s))
+    small = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA)
+    thumb = np.zeros((th, tw, 3), np.uint8)
+    ox, oy = (tw - nw) // 2, (th - nh) // 2
+    thumb[oy:oy + nh, ox:ox + nw] = small
+    for p in predictions:
+        bx, by, bw, bh = p.region.box
+        p0 = (ox + round(bx * s), oy + round(by * s))
+        p1 = (ox + round((bx + bw) * s) - 1, oy + round((by + bh) * s) - 1)
+        cv2.rectangle(thumb, p0, p1, label_colour(p.label, classes), 2)
+    return thumb

@@ -1,0 +1,154 @@
+import csv
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from knyang_cam.report import CSV_HEADER, VideoReport
+from knyang_cam.results import UNKNOWN, Prediction, Region
+
+CLASSES = ("Alpha", "Beta", "Gamma")
+FPS = 30.0
+CENTER = Region((80, 0, 480, 480), "center")
+
+
+def pred(label, conf, region=CENTER):
+    probs = [0.0] * len(CLASSES)
+    if label in CLASSES:
+        probs[CLASSES.index(label)] = conf
+    return Prediction(region, label, conf, tuple(probs), 1)
+
+
+def frame(i, w=640, h=480):
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:, :, 1] = i % 256
+    return img
+
+
+def feed(report, labels_confs):
+    for i, preds in enumerate(labels_confs):
+        report.add(i, i / FPS, frame(i), preds)
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.reader(f))
+
+
+def test_known_appearances_give_exact_csv_rows(tmp_path):
+    seq = [[pred("Alpha", 0.9)]] * 30 + [[pred(UNKNOWN, 0.4)]] * 30 + [[pred("Beta", 0.8)]] * 30
+    report = VideoReport(tmp_path / "r", CLASSES, FPS)
+    feed(report, seq)
+    paths = report.close()
+    assert read_csv(paths["appearances"]) == [
+        list(CSV_HEADER),
+        ["Alpha", "0.000", "1.000", "30", "0.900"],
+        ["Beta", "2.000", "3.000", "30", "0.800"],
+    ]
+
+
+def test_short_gaps_do_not_split_an_appearance_and_long_ones_do(tmp_path):
+    # Alpha 0-29, unknown for 10 frames (0.33 s), Alpha 40-59, nothing for 30 frames (1 s), Alpha 90-99.
+    seq = ([[pred("Alpha", 0.9)]] * 30 + [[pred(UNKNOWN, 0.3)]] * 10 + [[pred("Alpha", 0.7)]] * 20
+           + [[]] * 30 + [[pred("Alpha", 0.6)]] * 10)
+    report = VideoReport(tmp_path, CLASSES, FPS)
+    feed(report, seq)
+    rows = read_csv(report.close()["appearances"])[1:]
+    assert rows == [
+        ["Alpha", "0.000", "2.000", "50", f"{(30 * 0.9 + 20 * 0.7) / 50:.3f}"],
+        ["Alpha", "3.000", "3.333", "10", "0.600"],
+    ]
+
+
+def test_two_cats_in_one_frame_and_two_regions_with_the_same_label(tmp_path):
+    left, right = Region((0, 0, 100, 100), "detect"), Region((300, 0, 100, 100), "detect")
+    seq = [[pred("Alpha", 0.9, left), pred("Beta", 0.7, right)]] * 15
+    seq += [[pred("Alpha", 0.6, left), pred("Alpha", 0.8, right)]] * 15  # counted once, best region
+    report = VideoReport(tmp_path, CLASSES, FPS)
+    feed(report, seq)
+    rows = read_csv(report.close()["appearances"])[1:]
+    assert rows == [
+        ["Alpha", "0.000", "1.000", "30", f"{(15 * 0.9 + 15 * 0.8) / 30:.3f}"],
+        ["Beta", "0.000", "0.500", "15", "0.700"],
+    ]
+
+
+def test_files_exist_and_decode(tmp_path):
+    names = ("Alpha", "나비", "Chloé")
+    report = VideoReport(tmp_path / "out", names, FPS, keep=5)
+    rng = np.random.default_rng(0)
+    for i in range(200):
+        label = names[(i // 50) % 3] if i % 7 else UNKNOWN
+        report.add(i, i / FPS, frame(i), [pred_any(label, float(rng.uniform(0.3, 1.0)), names)])
+    paths = report.close()
+    assert set(paths) == {"timeline", "appearances", "least_confident"}
+    for key in ("timeline", "least_confident"):
+        img = cv2.imread(str(paths[key]))
+        assert img is not None and img.shape[0] > 50 and img.shape[1] > 200
+        assert img.std() > 5  # something is drawn, not a blank canvas
+    sheet = cv2.imread(str(paths["least_confident"]))
+    assert sheet.shape == (2 * (180 + 26), 4 * 240, 3)  # 5 tiles: 4 + 1
+    rows = read_csv(paths["appearances"])
+    assert rows[0] == list(CSV_HEADER) and {r[0] for r in rows[1:]} == set(names)
+    # No temporary files left behind.
+    assert sorted(p.name for p in paths["timeline"].parent.iterdir()) == [
+        "appearances.csv", "least_confident.png", "timeline.png"]
+    assert report.close() == paths
+
+
+def pred_any(label, conf, classes):
+    probs = [0.0] * len(classes)
+    if label in classes:
+        probs[classes.index(label)] = conf
+    return Prediction(CENTER, label, conf, tuple(probs), 1)
+
+
+def test_least_confident_keeps_a_bounded_heap_of_the_lowest(tmp_path):
+    report = VideoReport(tmp_path, CLASSES, FPS, keep=8, spacing_s=0)
+    rng = np.random.default_rng(1)
+    confs = rng.uniform(0.0, 1.0, 2000)
+    for i, c in enumerate(confs):
+        report.add(i, i / FPS, frame(i), [pred("Alpha", float(c))])
+        assert len(report._heap) <= 8
+    kept = sorted(c.frame_index for c in report._heap)
+    assert kept == sorted(np.argsort(confs)[:8].tolist())
+    assert all(c.thumb.shape == (180, 240, 3) for c in report._heap)
+
+
+def test_least_confident_frames_are_spread_out(tmp_path):
+    # The 30 least confident frames are neighbours; with spacing 1 s only one of them is kept.
+    confs = np.full(300, 0.9)
+    confs[100:130] = np.linspace(0.1, 0.2, 30)
+    confs[200] = 0.5
+    report = VideoReport(tmp_path, CLASSES, FPS, keep=3, spacing_s=1.0)
+    for i, c in enumerate(confs):
+        report.add(i, i / FPS, frame(i), [pred("Alpha", float(c))])
+    kept = sorted(c.frame_index for c in report._heap)
+    assert 100 in kept and 200 in kept
+    assert len([k for k in kept if 90 <= k < 130]) == 1
+
+
+def test_frames_without_regions_are_not_candidates_and_empty_report_writes(tmp_path):
+    report = VideoReport(tmp_path, CLASSES, FPS)
+    feed(report, [[]] * 10)
+    paths = report.close()
+    assert report._heap == []
+    assert read_csv(paths["appearances"]) == [list(CSV_HEADER)]
+    assert cv2.imread(str(paths["least_confident"])) is not None
+    assert cv2.imread(str(paths["timeline"])) is not None
+
+
+def test_rejects_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="fps"):
+        VideoReport(tmp_path, CLASSES, 0)
+    with pytest.raises(ValueError, match="keep"):
+        VideoReport(tmp_path, CLASSES, FPS, keep=0)
+
+
+def test_importing_report_does_not_import_matplotlib_or_tensorflow():
+    code = ("import sys; import knyang_cam.report\n"
+            "print(sorted(m for m in ('matplotlib', 'tensorflow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
