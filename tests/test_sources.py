@@ -1,0 +1,127 @@
+"""Frame sources on real files decoded by OpenCV: order, timing, errors, the camera's reconnects."""
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from clips import brightness_clip, noise_frame
+from knyang_cam.config import CameraConfig
+from knyang_cam.errors import UserError
+from knyang_cam.sources import (Camera, Images, SourceLost, Synthetic, VideoFile, _fps_or_fallback,
+                                open_source)
+
+
+def test_video_file_every_frame_in_order_with_its_own_timing(tmp_path):
+    clip = brightness_clip(tmp_path / "c.mp4", n=24, fps=20)
+    with open_source(str(clip), CameraConfig()) as src:
+        assert isinstance(src, VideoFile)
+        assert src.fps == pytest.approx(20) and src.size == (320, 240) and not src.live
+        frames = list(src)
+    assert [f.index for f in frames] == list(range(24))
+    assert [f.time_s for f in frames] == pytest.approx([i / 20 for i in range(24)])
+    levels = [float(f.image.mean()) for f in frames]
+    assert levels == pytest.approx([min(250, 10 * i) for i in range(24)], abs=6)  # mp4v is lossy
+    assert levels == sorted(levels) and len(set(levels)) == 24
+    assert all(f.status == "" for f in frames)
+
+
+def test_missing_and_non_video_files_name_the_path(tmp_path):
+    with pytest.raises(UserError, match="not found: .*nope.mp4"):
+        open_source(str(tmp_path / "nope.mp4"), CameraConfig())
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    with pytest.raises(UserError, match="junk.mp4"):
+        open_source(str(junk), CameraConfig())
+
+
+def test_folder_sorted_skips_bad_files_and_rejects_empty(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, level in (("b.png", 200), ("a.jpg", 50), ("c.PNG", 120)):
+        cv2.imwrite(str(folder / name), np.full((60, 80, 3), level, np.uint8))
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    (folder / "notes.txt").write_text("hello")
+    with open_source(str(folder), CameraConfig()) as src:
+        frames = list(src)
+    assert [round(float(f.image.mean()), -1) for f in frames] == [50, 200, 120]  # a.jpg, b.png, c.PNG
+    assert [f.index for f in frames] == [0, 1, 2]
+    assert "broken.jpg" in capsys.readouterr().err
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no images here")
+    with pytest.raises(UserError, match="empty"):
+        open_source(str(empty), CameraConfig())
+
+
+def test_glob_and_single_image(tmp_path):
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"cat{i}.png"), np.full((40, 40, 3), 60 * i, np.uint8))
+    cv2.imwrite(str(tmp_path / "dog.png"), np.zeros((40, 40, 3), np.uint8))
+    with open_source(str(tmp_path / "cat*.png"), CameraConfig()) as src:
+        assert len(list(src)) == 3
+    with open_source(str(tmp_path / "cat1.png"), CameraConfig()) as src:
+        assert isinstance(src, Images) and len(list(src)) == 1
+    with pytest.raises(UserError, match="no image files match"):
+        open_source(str(tmp_path / "bird*.png"), CameraConfig())
+
+
+def test_synthetic_is_deterministic_and_counted():
+    a, b = list(Synthetic(160, 120, count=5)), list(Synthetic(160, 120, count=5))
+    assert len(a) == 5 and a[4].image.shape == (120, 160, 3)
+    assert all(np.array_equal(x.image, y.image) for x, y in zip(a, b))
+    assert not np.array_equal(a[0].image, a[4].image)
+
+
+def test_camera_that_reports_no_rate_plays_at_30():
+    assert _fps_or_fallback(0) == 30.0 and _fps_or_fallback(float("nan")) == 30.0
+    assert _fps_or_fallback(25.0) == 25.0
+
+
+def test_missing_camera_names_index_and_backends():
+    with pytest.raises(UserError) as e:
+        open_source("7", CameraConfig())
+    assert "camera 7" in str(e.value) and "backends tried" in str(e.value)
+
+
+def _file_camera(path, fail_after_opens: int):
+    """An opener for Camera backed by a real capture of a video file: it really runs dry at the
+    end of the file, and reopening succeeds `fail_after_opens - 1` times."""
+    opens = []
+
+    def opener():
+        opens.append(1)
+        if len(opens) > fail_after_opens:
+            raise UserError("camera gone")
+        cap = cv2.VideoCapture(str(path))
+        ok, first = cap.read()
+        assert ok
+        return cap, first
+
+    return opener, opens
+
+
+def test_camera_keeps_newest_frame_reconnects_then_ends(tmp_path):
+    clip = brightness_clip(tmp_path / "c.mp4", n=24)
+    cfg = CameraConfig(reconnect_attempts=2, reconnect_delay_s=0.01)
+    opener, opens = _file_camera(clip, fail_after_opens=2)
+    cam = Camera(0, cfg, opener=opener)
+    assert cam.live and cam.size == (320, 240)
+    got = []
+    with pytest.raises(SourceLost, match="2 reconnect attempts"):
+        for frame in cam:
+            got.append(frame)
+            time.sleep(0.02)  # a slow consumer: the reader thread must drop, not queue, frames
+    fresh = [f for f in got if not f.status]
+    statuses = [f.status for f in got if f.status]
+    assert [f.index for f in fresh] == list(range(len(fresh)))
+    # One reopen succeeded (the file plays again), then both attempts of the second loss failed.
+    assert len(opens) == 4
+    assert statuses == ["camera 0 lost: reconnecting (1/2)", "camera 0 lost: reconnecting (1/2)",
+                        "camera 0 lost: reconnecting (2/2)"]
+    # Newest-frame reading skipped frames rather than building up a backlog.
+    assert len(fresh) < 2 * 24
+    assert not cam._thread.is_alive()
