@@ -93,9 +93,10 @@ class TrainConfig:
     head_epochs: int = field(default=60, metadata=_range(1, 10000))
     head_learning_rate: float = field(default=1e-3, metadata=_range(1e-7, 1.0))
     fine_tune_at: int = field(default=100, metadata=_range(0, 1000))
-    fine_tune_epochs: int = field(default=10, metadata=_range(0, 1000))
-    fine_tune_learning_rate: float = field(default=1e-5, metadata=_range(1e-8, 1.0))
+    fine_tune_epochs: int = field(default=8, metadata=_range(0, 1000))
+    fine_tune_learning_rate: float = field(default=1e-4, metadata=_range(1e-8, 1.0))
     patience: int = field(default=3, metadata=_range(1, 1000))
+    feature_cache: Optional[str] = None
 
 
 @dataclass(frozen=True)

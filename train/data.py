@@ -1,0 +1,237 @@
+"""Find, split and decode the photos of a dataset folder (layouts in ../shared/DESIGN.md).
+
+Two layouts are accepted:
+  ROOT/{Train,Validation[,Test]}/<class>/*   the prototype's split, used as is;
+  ROOT/<class>/*                             split here, stratified, repeatable by seed.
+Class names are the folder names, sorted. Every non-hidden file is tried as an
+image; the ones that do not decode are skipped and listed, never fatal. What the
+user cannot train on (no folder, no classes, one class, a class with nothing
+decodable) is a UserError.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from knyang_cam.errors import UserError
+
+SPLIT_NAMES = {"train": "Train", "validation": "Validation", "test": "Test"}
+
+
+# What PIL raises for a file that is not a decodable image (truncated, corrupt, empty, bomb).
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+class DatasetError(UserError):
+    pass
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split's files and integer labels (indices into Dataset.classes)."""
+
+    paths: tuple[Path, ...]
+    labels: tuple[int, ...]
+
+    def __post_init__(self):
+        if len(self.paths) != len(self.labels):
+            raise ValueError("paths and labels differ in length")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    root: Path
+    layout: str  # "split" (Train/Validation folders) or "classes" (split here by seed)
+    classes: tuple[str, ...]
+    train: Split
+    validation: Split
+    test: Optional[Split] = None
+
+
+@dataclass(frozen=True)
+class Images:
+    """Decoded, square, uint8 RGB images of one split with the files that were skipped."""
+
+    pixels: np.ndarray  # [N, size, size, 3] uint8
+    labels: np.ndarray  # [N] int32
+    paths: tuple[Path, ...]
+    skipped: tuple[tuple[Path, str], ...]  # (file, why)
+
+
+def _visible(path: Path) -> bool:
+    return not path.name.startswith(".")
+
+
+def _subdirs(path: Path) -> list[Path]:
+    return sorted((p for p in path.iterdir() if p.is_dir() and _visible(p)), key=lambda p: p.name)
+
+
+def _files(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*")
+                  if p.is_file() and all(_visible(Path(part)) for part in p.relative_to(path).parts))
+
+
+def class_files(folder: Path) -> dict[str, list[Path]]:
+    return {d.name: _files(d) for d in _subdirs(folder)}
+
+
+def split_folder(root: Path, name: str) -> Optional[Path]:
+    for d in _subdirs(root):
+        if d.name.lower() == name.lower():
+            return d
+    return None
+
+
+def _split_by_seed(by_class: dict[str, list[Path]], classes: Sequence[str],
+                   fraction: float, seed: int) -> tuple[Split, Split]:
+    """Hold out `fraction` of every class (at least one photo when it has two)."""
+    train, val = ([], []), ([], [])
+    rng = random.Random(seed)
+    for label, name in enumerate(classes):
+        files = list(by_class[name])
+        rng.shuffle(files)
+        n_val = min(max(1, round(len(files) * fraction)), len(files) - 1) if len(files) > 1 else 0
+        for part, chunk in ((val, files[:n_val]), (train, files[n_val:])):
+            part[0].extend(chunk)
+            part[1].extend([label] * len(chunk))
+    return (Split(tuple(train[0]), tuple(train[1])), Split(tuple(val[0]), tuple(val[1])))
+
+
+def _labelled(by_class: dict[str, list[Path]], classes: Sequence[str]) -> Split:
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        files = by_class.get(name, [])
+        paths += files
+        labels += [label] * len(files)
+    return Split(tuple(paths), tuple(labels))
+
+
+def find_images(root: str | Path, validation_fraction: float = 0.2, seed: int = 0) -> Dataset:
+    """List the dataset's files per split and class; nothing is decoded yet."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder not found: {root} (expected {root}/<class>/*.jpg "
+                           f"or {root}/Train/<class>/*.jpg)")
+    train_dir = split_folder(root, SPLIT_NAMES["train"])
+    if train_dir is not None:
+        by_split = {"train": class_files(train_dir)}
+        for key in ("validation", "test"):
+            d = split_folder(root, SPLIT_NAMES[key])
+            if d is not None:
+                by_split[key] = class_files(d)
+        classes = tuple(name for name, files in by_split["train"].items() if files)
+        _check_classes(train_dir, classes)
+        if "validation" in by_split:
+            unknown = sorted(set(n for n, f in by_split["validation"].items() if f) - set(classes))
+            if unknown:
+                raise DatasetError(f"{root}/Validation has classes not in Train: {', '.join(unknown)}")
+            train, validation = _labelled(by_split["train"], classes), _labelled(by_split["validation"], classes)
+            layout = "split"
+        else:
+            # A Train folder without Validation: hold out part of Train, as for the flat layout.
+            train, validation = _split_by_seed(by_split["train"], classes, validation_fraction, seed)
+            layout = "classes"
+        test = _labelled(by_split["test"], classes) if "test" in by_split else None
+        return Dataset(root, layout, classes, train, validation, test)
+    by_class = class_files(root)
+    classes = tuple(name for name, files in by_class.items() if files)
+    _check_classes(root, classes)
+    train, validation = _split_by_seed(by_class, classes, validation_fraction, seed)
+    return Dataset(root, "classes", classes, train, validation)
+
+
+def _check_classes(folder: Path, classes: Sequence[str]) -> None:
+    if not classes:
+        raise DatasetError(f"no class folders with files in {folder}: put each cat's photos in "
+                           f"{folder}/<name>/")
+    if len(classes) == 1:
+        raise DatasetError(f"only one class ({classes[0]}) in {folder}: a classifier needs photos "
+                           f"of at least two cats, one folder each")
+
+
+def _reduced(img: Image.Image, size: int) -> Image.Image:
+    """Let the decoder shrink big photos early (JPEG DCT scaling) so an 8000x6000 costs little."""
+    if img.format == "JPEG":
+        img.draft("RGB", (size * 2, size * 2))
+    return img
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode to RGB; transparency is composited over white, as a viewer shows it."""
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit greyscale would clip to white in convert("RGB"); scale it to 8 bits first.
+        a = np.asarray(img, dtype=np.float64)
+        img = Image.fromarray((a * (255.0 / max(a.max(), 1.0))).astype(np.uint8))
+    return img.convert("RGB")
+
+
+def center_square(img: Image.Image, size: int) -> Image.Image:
+    """The largest centred square, resized to size x size.
+
+    This is the crop the app makes of every camera frame (knyang_cam's centre crop),
+    so training sees photos framed the way the live classifier will.
+    """
+    w, h = img.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    return img.resize((size, size), Image.BILINEAR, box=(left, top, left + side, top + side),
+                      reducing_gap=3.0)
+
+
+def load_image(path: str | Path, size: int) -> np.ndarray:
+    """Decode one photo upright (EXIF orientation) as a [size, size, 3] uint8 RGB array.
+
+    Raises OSError / ValueError / PIL errors for anything that is not a decodable image.
+    """
+    # PIL's own guard stays on: beyond ~179 MP it raises DecompressionBombError (skipped
+    # and listed); an ordinary 48 MP camera photo is far below and JPEGs decode reduced.
+    with Image.open(path) as img:
+        img = _reduced(img, size)
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        return np.asarray(center_square(to_rgb(img), size), dtype=np.uint8)
+
+
+def decode_split(split: Split, classes: Sequence[str], size: int,
+                 progress: Optional[Callable[[int, int], None]] = None) -> Images:
+    """Decode every file of `split`; undecodable ones are skipped and returned in `skipped`."""
+    pixels, labels, paths, skipped = [], [], [], []
+    for i, (path, label) in enumerate(zip(split.paths, split.labels)):
+        try:
+            pixels.append(load_image(path, size))
+            labels.append(label)
+            paths.append(path)
+        except DECODE_ERRORS as e:
+            skipped.append((path, why(e)))
+        if progress is not None:
+            progress(i + 1, len(split))
+    array = np.stack(pixels) if pixels else np.zeros((0, size, size, 3), np.uint8)
+    return Images(array, np.asarray(labels, np.int32), tuple(paths), tuple(skipped))
+
+
+def why(e: Exception) -> str:
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return text.replace(" (PIL.UnidentifiedImageError)", "")
+
+
+def require_every_class(labels: np.ndarray, classes: Sequence[str], what: str, root: Path) -> None:
+    """Training needs at least one decodable photo of every class."""
+    counts = np.bincount(labels, minlength=len(classes))
+    empty = [name for name, n in zip(classes, counts) if n == 0]
+    if empty:
+        raise DatasetError(f"no decodable image for class {', '.join(empty)} in the {what} "
+                           f"split of {root}: add JPEG/PNG photos or remove the folder")

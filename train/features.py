@@ -1,0 +1,121 @@
+"""Backbone features computed once per photo and kept on disk, so head training costs milliseconds.
+
+A head-only retrain (a few new photos added to a dataset) then only runs the
+backbone on the new files. The cache is one .npz per backbone identity (weights
+content, image size, alpha); an entry is keyed by the file's absolute path, byte
+size and modification time, so an edited or replaced photo is computed again.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from knyang_cam.atomic import atomic_path
+from .data import DECODE_ERRORS, Images, load_image, why
+from .model import Backbone, infer
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "knyang-cam" / "features"
+
+
+def file_key(path: Path) -> str:
+    st = path.stat()
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+
+
+class FeatureCache:
+    """Per-file feature vectors for one backbone identity, loaded and saved as a whole."""
+
+    def __init__(self, directory: str | Path, identity: str):
+        self.path = Path(directory) / f"{hashlib.sha256(identity.encode()).hexdigest()[:20]}.npz"
+        self._vectors: dict[str, np.ndarray] = {}
+        self._dirty = False
+        try:
+            with np.load(self.path, allow_pickle=False) as f:
+                self._vectors = dict(zip(f["keys"].tolist(), f["vectors"]))
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, KeyError) as e:
+            # A damaged cache only costs a recomputation.
+            print(f"warning: ignoring unreadable feature cache {self.path}: {e}", file=sys.stderr)
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def get(self, key: str) -> Optional[np.ndarray]:
+        return self._vectors.get(key)
+
+    def put(self, key: str, vector: np.ndarray) -> None:
+        self._vectors[key] = np.asarray(vector, np.float32)
+        self._dirty = True
+
+    def save(self) -> None:
+        """Write atomically; a read-only or full disk costs only the cache, not the training."""
+        if not self._dirty:
+            return
+        keys = sorted(self._vectors)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(self.path) as tmp:
+                np.savez(tmp, keys=np.array(keys), vectors=np.stack([self._vectors[k] for k in keys]))
+            self._dirty = False
+        except OSError as e:
+            print(f"warning: feature cache not saved to {self.path}: {e}", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class Features:
+    vectors: np.ndarray  # [N, D] float32 pooled backbone features
+    labels: np.ndarray  # [N] int32
+    paths: tuple[Path, ...]
+    skipped: tuple[tuple[Path, str], ...]
+    computed: int  # how many ran through the backbone (the rest came from the cache)
+
+
+def features_for(paths: Sequence[Path], labels: Sequence[int], extractor, backbone: Backbone,
+                 cache: Optional[FeatureCache] = None, images: Optional[Images] = None,
+                 batch_size: int = 32, progress: Optional[Callable[[int, int], None]] = None) -> Features:
+    """Features of `paths`: from `cache` where present, else by running `extractor`.
+
+    `images`, when given, holds already decoded pixels for (some of) the paths, so a
+    caller that decoded everything anyway does not decode twice. Files that do not
+    decode are skipped and listed. New vectors are added to `cache` and saved.
+    """
+    decoded = {p: i for i, p in enumerate(images.paths)} if images is not None else {}
+    keys = [file_key(Path(p)) for p in paths]
+    kept, vectors, todo, todo_pixels, skipped = [], {}, [], [], []
+    for i, (path, key) in enumerate(zip(paths, keys)):
+        hit = cache.get(key) if cache is not None else None
+        if hit is not None:
+            vectors[i] = hit
+            kept.append(i)
+            continue
+        try:
+            pix = images.pixels[decoded[path]] if path in decoded else load_image(path, backbone.image_size)
+        except DECODE_ERRORS as e:
+            skipped.append((Path(path), why(e)))
+            continue
+        todo.append(i)
+        todo_pixels.append(pix)
+        kept.append(i)
+    if todo:
+        fresh = infer(extractor, np.stack(todo_pixels), batch_size, progress)
+        for i, vec in zip(todo, fresh):
+            vectors[i] = vec
+            if cache is not None:
+                cache.put(keys[i], vec)
+        if cache is not None:
+            cache.save()
+    kept.sort()
+    dim = extractor.output_shape[-1]
+    stacked = np.stack([vectors[i] for i in kept]).astype(np.float32) if kept else np.zeros((0, dim), np.float32)
+    return Features(stacked, np.asarray([labels[i] for i in kept], np.int32),
+                    tuple(Path(paths[i]) for i in kept), tuple(skipped), len(todo))

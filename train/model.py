@@ -1,0 +1,133 @@
+"""The network: MobileNetV2 base, preprocessing inside, pooled features, dropout, softmax head.
+
+The model takes float32 RGB pixels in 0..255 (the model-directory contract), so
+no caller can forget MobileNetV2's scaling to -1..1. The base is always called
+with training=False: its BatchNorm layers keep their ImageNet statistics even
+while the top of the base is fine-tuned on a few hundred photos.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from knyang_cam.errors import UserError
+
+BACKBONE = "MobileNetV2"
+BASE_NAME = "backbone"
+FEATURES_NAME = "features"
+
+
+class WeightsError(UserError):
+    pass
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """Which base network and weights: everything that decides what its features are."""
+
+    weights: str  # "imagenet", "none" or a file path
+    image_size: int = 160
+    alpha: float = 1.0
+
+    def describe(self) -> dict:
+        """The `backbone` entry of model.json."""
+        return {"name": BACKBONE, "alpha": self.alpha, "weights": self._weights_label()}
+
+    def _weights_label(self) -> str:
+        if self.weights in ("imagenet", "none"):
+            return "keras-imagenet" if self.weights == "imagenet" else "random (none)"
+        return Path(self.weights).name
+
+    def identity(self) -> str:
+        """A key that changes whenever the features would: weights content, size, alpha."""
+        weights = self.weights
+        if weights not in ("imagenet", "none"):
+            weights = "sha256:" + hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:16]
+        return f"{BACKBONE}-a{self.alpha}-s{self.image_size}-{weights}"
+
+
+def build_base(backbone: Backbone):
+    """The convolutional base with the requested weights; failures become one-line UserErrors."""
+    import keras
+
+    shape = (backbone.image_size, backbone.image_size, 3)
+    weights = backbone.weights
+    if weights == "none":
+        weights = None
+    elif weights != "imagenet":
+        path = Path(weights)
+        if not path.is_file():
+            raise WeightsError(f"weights file not found: {path} (give a MobileNetV2 no-top "
+                               f".weights.h5 file, or --weights imagenet / none)")
+        weights = str(path)
+    try:
+        return keras.applications.MobileNetV2(input_shape=shape, alpha=backbone.alpha,
+                                              include_top=False, weights=weights, name=BASE_NAME)
+    except Exception as e:  # Keras raises a zoo of types for a failed download or a bad file
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if backbone.weights == "imagenet":
+            raise WeightsError(f"could not get the ImageNet MobileNetV2 weights ({reason}); without "
+                               f"internet pass --weights FILE with a local no-top .weights.h5 "
+                               f"(or --weights none to train from scratch)") from None
+        raise WeightsError(f"cannot load weights {weights} into MobileNetV2 alpha={backbone.alpha} "
+                           f"at {backbone.image_size}px: {reason}") from None
+
+
+@dataclass(frozen=True)
+class Network:
+    """The full model and its parts, which share layers (training the head trains the model)."""
+
+    model: object  # keras.Model: pixels 0..255 -> softmax
+    base: object  # the MobileNetV2 base inside `model`
+    features: object  # keras.Model: pixels 0..255 -> pooled features (what the cache stores)
+    head: object  # keras.Model: pooled features -> softmax
+
+
+def build(backbone: Backbone, n_classes: int, dropout: float = 0.2) -> Network:
+    import keras
+
+    base = build_base(backbone)
+    base.trainable = False
+    size = backbone.image_size
+    pixels = keras.Input((size, size, 3), name="pixels")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="to_minus1_1")(pixels)
+    x = base(x, training=False)
+    pooled = keras.layers.GlobalAveragePooling2D(name=FEATURES_NAME)(x)
+
+    drop = keras.layers.Dropout(dropout, name="dropout")
+    dense = keras.layers.Dense(n_classes, activation="softmax", name="probs")
+    feature_in = keras.Input((pooled.shape[-1],), name="pooled")
+    head = keras.Model(feature_in, dense(drop(feature_in)), name="head")
+    model = keras.Model(pixels, dense(drop(pooled)), name="knyang")
+    features = keras.Model(pixels, pooled, name="feature_extractor")
+    return Network(model, base, features, head)
+
+
+def set_trainable_from(network: Network, fine_tune_at: int) -> int:
+    """Unfreeze the base's layers from index `fine_tune_at`; return how many weights train."""
+    base = network.base
+    base.trainable = True
+    for layer in base.layers[:fine_tune_at]:
+        layer.trainable = False
+    return sum(int(np.prod(w.shape)) for w in network.model.trainable_weights)
+
+
+def infer(model, x: np.ndarray, batch_size: int = 32,
+          progress: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
+    """Run `model` over `x` in batches, inference mode, through one traced function.
+
+    Keras' predict() retraces after every compile and costs seconds per call here.
+    """
+    import tensorflow as tf
+
+    call = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
+    out = []
+    for start in range(0, len(x), batch_size):
+        out.append(call(tf.constant(x[start:start + batch_size], tf.float32)).numpy())
+        if progress is not None:
+            progress(min(start + batch_size, len(x)), len(x))
+    return np.concatenate(out) if out else np.zeros((0,) + tuple(model.output_shape[1:]), np.float32)

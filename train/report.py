@@ -1,0 +1,103 @@
+"""The report/ folder of a model directory: metrics.json and three figures.
+
+Figures are drawn with matplotlib's object API (Figure + Agg canvas), never
+pyplot, so nothing here needs a display or changes global plotting state.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .evaluate import Scores, Threshold
+from .fit import PhaseHistory
+
+METRICS_FILE = "metrics.json"
+CONFUSION_FILE = "confusion.png"
+CURVES_FILE = "curves.png"
+MISCLASSIFIED_FILE = "misclassified.png"
+MAX_MISCLASSIFIED = 36
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def write_metrics(path: Path, validation: Scores, threshold: Threshold,
+                  phases: Sequence[PhaseHistory], test: Optional[Scores] = None,
+                  extra: Optional[dict] = None) -> None:
+    data = {
+        "validation": validation.to_json(),
+        "test": test.to_json() if test is not None else None,
+        "unknown_threshold": threshold.to_json(),
+        "phases": {p.name: p.to_json() for p in phases},
+        **(extra or {}),
+    }
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def plot_confusion(path: Path, scores: Scores) -> None:
+    n = len(scores.classes)
+    counts = np.array(scores.confusion)
+    fig = _figure(1.2 + 0.8 * n, 1.0 + 0.8 * n)
+    ax = fig.add_subplot()
+    ax.imshow(counts, cmap="Blues")
+    ax.set_xticks(range(n), scores.classes, rotation=45, ha="right")
+    ax.set_yticks(range(n), scores.classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"validation accuracy {scores.accuracy:.3f}")
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(counts[i, j]), ha="center", va="center",
+                    color="white" if counts[i, j] > counts.max() / 2 else "black")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def plot_curves(path: Path, phases: Sequence[PhaseHistory]) -> None:
+    """Accuracy and loss per epoch, the phases one after another on a shared epoch axis."""
+    fig = _figure(10, 4)
+    axes = fig.subplots(1, 2)
+    offset = 0
+    for phase in phases:
+        epochs = np.arange(offset + 1, offset + phase.epochs + 1)
+        for ax, key in zip(axes, ("accuracy", "loss")):
+            ax.plot(epochs, getattr(phase, key), label=f"{phase.name} train")
+            ax.plot(epochs, getattr(phase, "val_" + key), "--", label=f"{phase.name} validation")
+            if offset:
+                ax.axvline(offset + 0.5, color="grey", linewidth=0.8)
+        offset += phase.epochs
+    for ax, key in zip(axes, ("accuracy", "loss")):
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def plot_misclassified(path: Path, pixels: np.ndarray, labels: np.ndarray, probs: np.ndarray,
+                       classes: Sequence[str], paths: Sequence[Path]) -> None:
+    wrong = np.flatnonzero(probs.argmax(axis=1) != labels)[:MAX_MISCLASSIFIED]
+    cols = max(1, min(6, len(wrong)))
+    rows = max(1, -(-len(wrong) // cols))
+    fig = _figure(2.2 * cols, 2.5 * rows)
+    if not len(wrong):
+        fig.text(0.5, 0.5, "no misclassified validation photos", ha="center", va="center")
+    for k, i in enumerate(wrong):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        ax.imshow(pixels[i])
+        pred = int(probs[i].argmax())
+        ax.set_title(f"{classes[labels[i]]} -> {classes[pred]} {probs[i, pred]:.2f}\n{Path(paths[i]).name}",
+                     fontsize=7)
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path)
