@@ -1,0 +1,92 @@
+"""Regions: the centre square, the real cat-face cascade on a real photo, and the classifier batch."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from knyang_cam.config import RegionsConfig
+from knyang_cam.regions import FaceFinder, center_finder, center_square, crops, grow_box, make_finder
+from knyang_cam.results import Region
+
+# A 320x240 frame of one of the project's own cats (Hwamok) looking at the camera.
+CAT_FACE = Path(__file__).parent / "data" / "cat_face.jpg"
+
+
+@pytest.fixture
+def cat():
+    image = cv2.imread(str(CAT_FACE))
+    assert image is not None
+    return image
+
+
+def test_center_square_is_largest_centred():
+    assert center_square(640, 480) == Region((80, 0, 480, 480), "center")
+    assert center_square(480, 640).box == (0, 80, 480, 480)
+    assert center_square(300, 300).box == (0, 0, 300, 300)
+
+
+def test_grow_box_takes_in_the_head_and_stays_in_frame():
+    x, y, w, h = grow_box((300, 200, 100, 100), 1.8, 640, 480)
+    assert w == h == 180
+    assert x == 260  # centred sideways
+    above, below = 200 - y, (y + h) - 300
+    assert above > below > 0  # more room above the face (ears) than below
+    # Near the edges the square is shifted inside rather than cut.
+    for box in [(0, 0, 100, 100), (590, 430, 50, 50)]:
+        x, y, w, h = grow_box(box, 1.8, 640, 480)
+        assert x >= 0 and y >= 0 and x + w <= 640 and y + h <= 480 and w == h
+    # Larger than the frame: clipped to it.
+    assert grow_box((0, 0, 400, 400), 4.0, 640, 480) == (0, 0, 480, 480)
+
+
+def test_detect_finds_the_cat_face(cat):
+    regions = FaceFinder(RegionsConfig(crop="detect")).detect(cat)
+    assert len(regions) == 1 and regions[0].source == "detect"
+    x, y, w, h = regions[0].box
+    # The face is in the middle of the upper part of the frame.
+    assert 60 < x + w / 2 < 260 and y + h / 2 < 150 and 120 < w < 240
+
+
+def test_detect_caps_regions_largest_first(cat):
+    four = np.vstack([np.hstack([cat, cat])] * 2)
+    cfg = RegionsConfig(crop="detect", max_regions=2)
+    regions = FaceFinder(cfg).detect(four)
+    assert len(regions) == 2
+    areas = [r.box[2] * r.box[3] for r in regions]
+    assert areas == sorted(areas, reverse=True)
+    assert len(FaceFinder(dataclasses.replace(cfg, max_regions=4)).detect(four)) >= 3
+
+
+def test_detection_every_n_frames_holds_boxes_then_falls_back_to_centre(cat):
+    finder = make_finder("detect", RegionsConfig(crop="detect", detect_every=3))
+    blank = np.full_like(cat, 128)
+    first = finder(cat)
+    assert first[0].source == "detect"
+    # Frames 2 and 3 reuse the detection, even though the cat has gone.
+    assert finder(blank) == first and finder(blank) == first
+    # Frame 4 detects again: no face, so the centre square, marked as such.
+    assert finder(blank) == [center_square(320, 240)]
+
+
+def test_centre_mode_never_detects(cat):
+    assert make_finder("center", RegionsConfig()) is center_finder
+    assert center_finder(cat) == [Region((40, 0, 240, 240), "center")]
+
+
+def test_crops_are_one_rgb_batch_at_the_classifier_size():
+    frame = np.zeros((240, 320, 3), np.uint8)
+    frame[:, :160] = (255, 0, 0)  # blue in BGR, left half
+    frame[:, 160:] = (0, 0, 255)  # red in BGR, right half
+    regions = [Region((0, 0, 100, 100), "detect"), Region((200, 100, 120, 140), "detect"),
+               Region((110, 0, 100, 100), "center")]
+    batch = crops(frame, regions, (64, 48))
+    assert batch.shape == (3, 64, 48, 3) and batch.dtype == np.uint8
+    assert tuple(batch[0, 10, 10]) == (0, 0, 255)  # blue, now in RGB order
+    assert tuple(batch[1, 10, 10]) == (255, 0, 0)
+    # A crop across the border keeps the left part blue and the right part red.
+    assert batch[2, 32, 2, 2] > 200 and batch[2, 32, -3, 0] > 200
+    assert crops(frame, [], (64, 64)).shape == (0, 64, 64, 3)
