@@ -205,6 +205,7 @@ def _draw_bars(img, pred: Prediction, classes: Sequence[str], sc: _Scale, font) 
         put_text(img, f"{p * 100:.0f}%", tx + tw + sc.px(6), base, px, ink, bold=is_winner)
 
 
+@lru_cache(maxsize=256)
 def _fit(text: str, px: int, room: int, bold: bool, font) -> str:
     """`text`, shortened with an ellipsis (ASCII "..") until it fits `room` pixels."""
     if text_width(text, px, bold, font) <= room:
