@@ -1,0 +1,123 @@
+"""The snapshot/label writer: where files go, unique atomic names, unsafe class names, failing disks."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from knyang_cam.dataset import Saver, UnsafeName, class_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def crop(level: int = 90) -> np.ndarray:
+    image = np.full((120, 100, 3), level, np.uint8)
+    image[:, :50, 2] = 250  # some red so the saved JPEG is recognisably this crop
+    return image
+
+
+def all_files(path: Path) -> set[Path]:
+    return {p for p in path.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "/abs", "", ".", "..", ".hidden", " Leo", "a\\b", "c:d"])
+def test_unsafe_class_names_are_refused(tmp_path, name):
+    with pytest.raises(UnsafeName):
+        class_dir(tmp_path, name)
+
+
+def test_plain_and_non_ascii_names_are_folders_under_train(tmp_path):
+    assert class_dir(tmp_path, "Leo") == (tmp_path / "Train" / "Leo").resolve()
+    assert class_dir(tmp_path, "나비").name == "나비"
+
+
+def test_a_class_folder_linking_out_of_the_root_is_refused(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "root" / "Train").mkdir(parents=True)
+    (tmp_path / "root" / "Train" / "Leo").symlink_to(outside)
+    with pytest.raises(UnsafeName):
+        class_dir(tmp_path / "root", "Leo")
+
+
+def test_labels_unlabeled_and_snapshots_land_where_they_belong(tmp_path):
+    root, snaps = tmp_path / "data", tmp_path / "snaps"
+    (root / "Train" / "Eve").mkdir(parents=True)
+    cv2.imwrite(str(root / "Train" / "Eve" / "old.jpg"), crop())
+    with Saver(root, snaps, ["Leo", "Eve"]) as saver:
+        assert saver.counts == {"Leo": 0, "Eve": 1}
+        saver.label(0, crop())
+        saver.label(0, crop())  # the same instant twice: two files, nothing overwritten
+        saver.label(1, crop())
+        saver.label(None, crop())
+        saver.snapshot(np.zeros((48, 64, 3), np.uint8))
+        saver.label(4, crop())
+    messages = saver.poll()
+    assert saver.counts == {"Leo": 2, "Eve": 2}
+    leo = sorted((root / "Train" / "Leo").iterdir())
+    assert len(leo) == 2 and all(p.suffix == ".jpg" for p in leo)
+    image = cv2.imread(str(leo[0]))
+    assert image.shape == (120, 100, 3) and image[60, 10, 2] > 200 and image[60, 90, 2] < 150
+    assert len(list((root / "unlabeled").iterdir())) == 1
+    assert cv2.imread(str(next(snaps.iterdir()))).shape == (48, 64, 3)
+    assert "saved Leo (1)" in messages and "saved Leo (2)" in messages and "saved Eve (2)" in messages
+    assert "no class 5: the model has 2" in messages
+    # No temporary files are left behind.
+    assert not [p for p in all_files(tmp_path) if p.name.startswith(".")]
+
+
+def test_class_names_with_path_characters_never_write_outside_the_root(tmp_path):
+    root = tmp_path / "deep" / "data"
+    with Saver(root, tmp_path / "snaps", ["../../escape", "a/b", "/tmp/abs", "ok"]) as saver:
+        for i in range(4):
+            saver.label(i, crop())
+    messages = saver.poll()
+    assert sum("not a plain folder name" in m for m in messages) == 3
+    assert all_files(tmp_path) == all_files(root)
+    assert [p.relative_to(root).parts[:2] for p in all_files(root)] == [("Train", "ok")]
+
+
+def test_unwritable_root_gives_a_message_and_the_saver_keeps_working(tmp_path):
+    # Tests run as root, where chmod cannot make a folder read-only; a dataset root that is
+    # an existing regular file makes every write under it fail with a real OSError instead.
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    with Saver(blocker, tmp_path / "snaps", ["Leo"]) as saver:
+        saver.label(0, crop())
+        saver.snapshot(crop())
+    messages = saver.poll()
+    assert any(m.startswith(f"not saved to {blocker / 'Train' / 'Leo'}: ") for m in messages)
+    assert any(m.startswith("saved ") for m in messages)  # the next save still works
+    assert saver.counts == {"Leo": 0}
+    assert blocker.read_text() == "x"
+
+
+def test_full_disk_leaves_nothing_partial(tmp_path):
+    """RLIMIT_FSIZE makes writes past a size fail like a full disk (EFBIG), without a mount."""
+    script = textwrap.dedent(f"""
+        import resource, signal, sys
+        import numpy as np
+        sys.path.insert(0, {str(ROOT)!r})
+        from knyang_cam.dataset import Saver
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4000, 4000))
+        noise = np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8)
+        with Saver({str(tmp_path / 'data')!r}, {str(tmp_path / 'snaps')!r}, ["Leo"]) as saver:
+            saver.label(0, noise)
+            saver.label(0, noise[:8, :8])
+        print("\\n".join(saver.poll()))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("not saved to") and "too large" in lines[0].lower()
+    assert lines[1] == "saved Leo (1)"
+    files = list((tmp_path / "data" / "Train" / "Leo").iterdir())
+    assert len(files) == 1 and cv2.imread(str(files[0])).shape == (8, 8, 3)
