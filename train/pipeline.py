@@ -37,6 +37,12 @@ def _log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def _require_validation(images: data.Images, root: Path) -> None:
+    if not len(images.labels):
+        raise data.DatasetError(f"no decodable validation photos in {root}: add photos (at least two "
+                                f"per class when there is no Validation folder)")
+
+
 def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainConfig,
                 cache_dir: Optional[Path] = None, fine_tune: bool = True) -> TrainResult:
     """Train on `data_dir` and write the model directory `out` (swapped in only when complete)."""
@@ -60,6 +66,10 @@ def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainC
     val_images = data.decode_split(dataset.validation, dataset.classes, size)
     test_images = (data.decode_split(dataset.test, dataset.classes, size)
                    if dataset.test is not None and len(dataset.test) else None)
+    # Fail on unusable data before the slow part (building the network, features).
+    if train_images is not None:
+        data.require_every_class(train_images.labels, dataset.classes, "training", dataset.root)
+    _require_validation(val_images, dataset.root)
     lap("decode")
 
     fit.seed_everything(cfg.seed)
@@ -78,9 +88,6 @@ def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainC
     for path, why in skipped:
         _log(f"skipped {path}: {why}")
     data.require_every_class(train_feats.labels, dataset.classes, "training", dataset.root)
-    if not len(val_feats.labels):
-        raise data.DatasetError(f"no decodable validation photos in {dataset.root}: add photos "
-                                f"(at least two per class when there is no Validation folder)")
     lap("features")
 
     phases = [fit.train_head(network.head, train_feats.vectors, train_feats.labels, val_feats.vectors,

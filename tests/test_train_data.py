@@ -1,0 +1,181 @@
+"""Dataset discovery and decoding on generated folders: layouts, EXIF, odd files, user errors."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from train import data
+from train.data import DatasetError
+
+ROOT = Path(__file__).resolve().parent.parent
+RED, BLUE, GREEN = (220, 30, 30), (30, 30, 220), (30, 200, 30)
+
+
+def photo(path: Path, color=RED, size=(48, 40), fmt=None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, color).save(path, fmt)
+    return path
+
+
+def class_folders(root: Path, counts: dict[str, int]) -> Path:
+    for i, (name, n) in enumerate(counts.items()):
+        for k in range(n):
+            photo(root / name / f"{k:03d}.jpg", (40 * i, 100, 200 - 40 * i))
+    return root
+
+
+def close(pixel, color, tol=40) -> bool:
+    return bool(np.all(np.abs(np.asarray(pixel, int) - np.asarray(color, int)) <= tol))
+
+
+def test_split_layout_is_used_as_is(tmp_path):
+    class_folders(tmp_path / "Train", {"Tom": 4, "Ann": 3})
+    class_folders(tmp_path / "Validation", {"Tom": 2, "Ann": 1})
+    class_folders(tmp_path / "Test", {"Tom": 1, "Ann": 1})
+    ds = data.find_images(tmp_path)
+    assert ds.layout == "split"
+    assert ds.classes == ("Ann", "Tom")  # sorted folder names
+    assert (len(ds.train), len(ds.validation), len(ds.test)) == (7, 3, 2)
+    assert ds.train.labels.count(0) == 3 and ds.validation.labels.count(1) == 2
+    assert all(p.parent.parent.name == "Validation" for p in ds.validation.paths)
+
+
+def test_class_layout_is_split_stratified_and_repeatably(tmp_path):
+    class_folders(tmp_path, {"A": 10, "B": 5, "C": 2})
+    ds = data.find_images(tmp_path, validation_fraction=0.2, seed=7)
+    assert ds.layout == "classes" and ds.classes == ("A", "B", "C")
+    assert [ds.validation.labels.count(c) for c in range(3)] == [2, 1, 1]
+    assert [ds.train.labels.count(c) for c in range(3)] == [8, 4, 1]
+    assert not set(ds.train.paths) & set(ds.validation.paths)
+    assert data.find_images(tmp_path, 0.2, seed=7) == ds
+    other = [data.find_images(tmp_path, 0.2, seed=s).validation.paths for s in range(1, 6)]
+    assert any(paths != ds.validation.paths for paths in other)
+
+
+def test_hidden_files_and_folders_are_ignored(tmp_path):
+    class_folders(tmp_path, {"A": 2, "B": 2})
+    photo(tmp_path / "A" / ".thumb.jpg")
+    photo(tmp_path / "B" / ".cache" / "x.jpg")
+    photo(tmp_path / ".trash" / "y.jpg")
+    ds = data.find_images(tmp_path)
+    assert ds.classes == ("A", "B") and len(ds.train) + len(ds.validation) == 4
+
+
+def test_exif_rotated_jpeg_is_decoded_upright(tmp_path):
+    # Upright: a portrait photo, red top half, blue bottom half. The camera stored it
+    # turned 90 degrees counter-clockwise (red on the left) with EXIF Orientation=6.
+    upright = np.zeros((80, 40, 3), np.uint8)
+    upright[:40], upright[40:] = RED, BLUE
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)
+    assert stored.size == (80, 40)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "sideways.jpg"
+    stored.save(path, exif=exif.tobytes(), quality=95)
+
+    pixels = data.load_image(path, 40)
+    assert pixels.shape == (40, 40, 3)
+    # The centre square of the upright portrait: red above, blue below.
+    assert close(pixels[5, 20], RED) and close(pixels[34, 20], BLUE)
+    assert close(pixels[20, 5], pixels[20, 34], tol=60)  # not red-left / blue-right
+
+
+def test_odd_modes_and_a_huge_photo_decode_to_rgb(tmp_path):
+    cmyk = tmp_path / "cmyk.jpg"
+    Image.new("CMYK", (50, 50), (0, 255, 255, 0)).save(cmyk)  # pure red in CMYK
+    grey = tmp_path / "grey.png"
+    Image.new("L", (50, 30), 128).save(grey)
+    alpha = tmp_path / "alpha.png"
+    rgba = Image.new("RGBA", (40, 40), (0, 0, 255, 255))
+    rgba.paste((0, 0, 0, 0), (0, 0, 40, 20))  # top half fully transparent
+    rgba.save(alpha)
+    palette = tmp_path / "palette.gif"
+    Image.new("RGB", (30, 30), GREEN).convert("P").save(palette)
+    huge = tmp_path / "huge.jpg"
+    Image.new("RGB", (8000, 6000), BLUE).save(huge, quality=70)
+
+    out = {p.name: data.load_image(p, 32) for p in (cmyk, grey, alpha, palette, huge)}
+    for name, pixels in out.items():
+        assert pixels.shape == (32, 32, 3) and pixels.dtype == np.uint8, name
+    assert close(out["cmyk.jpg"][16, 16], (255, 0, 0), tol=50)
+    assert close(out["grey.png"][16, 16], (128, 128, 128), tol=2)
+    assert close(out["alpha.png"][2, 16], (255, 255, 255), tol=2)  # transparent: over white
+    assert close(out["alpha.png"][30, 16], (0, 0, 255), tol=2)
+    assert close(out["palette.gif"][16, 16], GREEN, tol=30)
+    assert close(out["huge.jpg"][16, 16], BLUE, tol=20)
+
+
+def test_undecodable_files_are_skipped_and_listed(tmp_path):
+    class_folders(tmp_path / "Train", {"A": 2, "B": 2})
+    class_folders(tmp_path / "Validation", {"A": 1, "B": 1})
+    bad = tmp_path / "Train" / "A"
+    (bad / "zero.jpg").write_bytes(b"")
+    (bad / "notes.txt").write_text("not a photo")
+    (bad / "random.png").write_bytes(np.random.default_rng(0).bytes(3000))
+    full = photo(tmp_path / "x.jpg", size=(300, 300)).read_bytes()
+    (bad / "truncated.jpg").write_bytes(full[: len(full) // 2])
+
+    ds = data.find_images(tmp_path)
+    images = data.decode_split(ds.train, ds.classes, 32)
+    assert len(images.labels) == 4 and images.pixels.shape == (4, 32, 32, 3)
+    assert sorted(p.name for p, _ in images.skipped) == ["notes.txt", "random.png", "truncated.jpg",
+                                                        "zero.jpg"]
+    assert all(why for _, why in images.skipped)
+    assert not set(images.paths) & {p for p, _ in images.skipped}
+
+
+def test_missing_empty_and_one_class_datasets_are_user_errors(tmp_path):
+    with pytest.raises(DatasetError, match="dataset folder not found"):
+        data.find_images(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="no class folders"):
+        data.find_images(tmp_path / "empty")
+    (tmp_path / "empty" / "A").mkdir()  # a class folder without files is no class
+    with pytest.raises(DatasetError, match="no class folders"):
+        data.find_images(tmp_path / "empty")
+    class_folders(tmp_path / "one", {"Solo": 3})
+    with pytest.raises(DatasetError, match=r"only one class \(Solo\)"):
+        data.find_images(tmp_path / "one")
+    class_folders(tmp_path / "split" / "Train", {"Solo": 3})
+    with pytest.raises(DatasetError, match="only one class"):
+        data.find_images(tmp_path / "split")
+
+
+def test_class_without_decodable_photo_is_a_user_error(tmp_path):
+    class_folders(tmp_path, {"A": 3})
+    (tmp_path / "B").mkdir()
+    (tmp_path / "B" / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    ds = data.find_images(tmp_path)
+    images = data.decode_split(ds.train, ds.classes, 32)
+    with pytest.raises(DatasetError, match="no decodable image for class B"):
+        data.require_every_class(images.labels, ds.classes, "training", tmp_path)
+
+
+def run_train(*args, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "train", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, **kw)
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "one-class", "undecodable-class"])
+def test_cli_exits_2_with_one_line(tmp_path, case):
+    root = tmp_path / "cats"
+    if case == "empty":
+        root.mkdir()
+    elif case == "one-class":
+        class_folders(root, {"Solo": 4})
+    elif case == "undecodable-class":
+        class_folders(root, {"A": 4})
+        (root / "B").mkdir(parents=True)
+        (root / "B" / "a.jpg").write_bytes(b"")
+        (root / "B" / "b.jpg").write_bytes(b"GIF89a")
+    r = run_train("--data", str(root), "--out", str(tmp_path / "model"), "--weights", "none")
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(root) in errors[0], r.stderr
+    assert not (tmp_path / "model").exists()
