@@ -23,8 +23,9 @@ def build_tiny_model(n_classes: int = 3, size: int = 64, seed: int = 0):
     inp = keras.Input((size, size, 3))
     x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inp)
     x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    out = keras.layers.Dense(n_classes, activation="softmax")(x)
+    # Named like train.model's layers, so train.retrain can retrain its head alone.
+    x = keras.layers.GlobalAveragePooling2D(name="features")(x)
+    out = keras.layers.Dense(n_classes, activation="softmax", name="probs")(x)
     return keras.Model(inp, out)
 
 

@@ -1,0 +1,104 @@
+"""Head-only background retraining (train.retrain): cache reuse, growing classes, refusing worse models."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from knyang_cam import model_dir
+from knyang_cam.config import TrainConfig
+from tests.conftest import ROOT, make_model_dir
+
+# Each class is a distinct colour + stripe pattern, so a small head separates them from random features.
+PATTERNS = {"Alpha": (220, 40, 40), "Beta": (40, 200, 60), "Gamma": (50, 70, 230), "Delta": (230, 220, 40)}
+SMALL = TrainConfig(image_size=64, batch_size=16, head_epochs=150, head_learning_rate=0.05,
+                    validation_fraction=0.25, seed=3)
+
+
+def write_class(root: Path, name: str, n: int, start: int = 0) -> list[Path]:
+    rng = np.random.default_rng(abs(hash(name)) % 2**32 + start)
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(start, start + n):
+        img = np.zeros((72, 72, 3), np.uint8) + np.array(PATTERNS[name], np.uint8)
+        stripe = list(PATTERNS).index(name) * 12 + 6
+        img[:, stripe:stripe + 8] = 255 - img[:, stripe:stripe + 8]
+        img = np.clip(img.astype(int) + rng.integers(-25, 25, img.shape), 0, 255).astype(np.uint8)
+        path = folder / f"{name.lower()}_{i:03d}.png"
+        Image.fromarray(img).save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A 3-class dataset and a small real model for it (random conv features, like a frozen base)."""
+    base = tmp_path_factory.mktemp("retrain")
+    data = base / "data"
+    for name in ("Alpha", "Beta", "Gamma"):
+        write_class(data, name, 8)
+    make_model_dir(base / "models" / "v1", classes=("Alpha", "Beta", "Gamma"), size=64)
+    return base, data, base / "cache"
+
+
+def test_retrain_reuses_cache_and_grows_a_new_class(trained, tmp_path):
+    from train.retrain import retrain
+
+    base, data, cache = trained
+    events = []
+    first = retrain(base / "models" / "v1", data, tmp_path / "v2", SMALL, cache_dir=cache, emit=events.append)
+    # The first retrain sees every photo through the v1 extractor (not the training backbone's cache).
+    assert first.features_computed == 24
+    assert first.accepted, first.reason
+    assert any(e["phase"] == "head" and "epoch" in e["text"] for e in events)
+
+    write_class(data, "Delta", 8)
+    second = retrain(tmp_path / "v2", data, tmp_path / "v3", SMALL, cache_dir=cache)
+    # v2 keeps v1's extractor, so only Delta's 8 new photos run through the backbone.
+    assert second.features_computed == 8
+    assert second.classes == ("Alpha", "Beta", "Delta", "Gamma")
+    assert second.accepted, second.reason
+    info = model_dir.read(second.out)
+    assert info.classes == second.classes
+    assert second.new_accuracy >= 0.75
+
+    from knyang_cam.classify import load_classifier
+
+    clf = load_classifier(info, backend="litert", threads=1)
+    delta = np.stack([np.asarray(Image.open(p).convert("RGB").resize((64, 64)))
+                      for p in sorted((data / "Delta").glob("*.png"))])
+    assert np.mean(clf.predict(delta).argmax(axis=1) == info.classes.index("Delta")) >= 0.75
+    for name in ("Delta",):
+        for p in (data / name).glob("*"):
+            p.unlink()
+        (data / name).rmdir()
+
+
+def test_worse_model_is_refused_and_kept_aside(trained, tmp_path):
+    from train.retrain import retrain
+
+    base, data, cache = trained
+    # A negative allowed drop demands a better model than the current one by 2.0: impossible.
+    result = retrain(base / "models" / "v1", data, tmp_path / "new", SMALL, max_drop=-2.0, cache_dir=cache)
+    assert not result.accepted
+    assert "refused" in result.reason
+    assert not (tmp_path / "new").exists()
+    assert Path(result.out) == tmp_path / "new-refused"
+    assert model_dir.read(result.out).classes == ("Alpha", "Beta", "Gamma")
+
+
+def test_cli_prints_json_lines_and_exit_2_on_bad_model(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "train.retrain", "--model", str(tmp_path / "nope"),
+                           "--data", str(tmp_path), "--out", str(tmp_path / "x")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert events[-1]["event"] == "error" and "model directory not found" in events[-1]["message"]
+    assert "Traceback" not in proc.stderr
