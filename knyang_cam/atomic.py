@@ -9,6 +9,16 @@ from pathlib import Path
 from typing import Iterator
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once at import: os.umask can only be read by setting it, which is not thread-safe.
+_FILE_MODE = 0o666 & ~_current_umask()
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it over `target` on success.
@@ -19,6 +29,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     target = Path(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}",
                                dir=target.parent)
+    os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600; written files should read like any other file
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -41,16 +52,6 @@ def write_text(target: str | os.PathLike, text: str) -> None:
     write_bytes(target, text.encode("utf-8"))
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-# Read once at import: os.umask can only be read by setting it, which is not thread-safe.
-_FILE_MODE = 0o666 & ~_current_umask()
-
-
 def write_new(target_dir: str | os.PathLike, stem: str, suffix: str, data: bytes) -> Path:
     """Write `data` atomically under a name that does not exist yet; never overwrite.
 
@@ -62,7 +63,7 @@ def write_new(target_dir: str | os.PathLike, stem: str, suffix: str, data: bytes
     fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{suffix}", dir=target_dir)
     tmp_path = Path(tmp)
     try:
-        os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600; saved images should read like any other file
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -53,3 +53,8 @@ def test_invalid_json_is_named(tiny_model_dir, tmp_path):
     (broken / "model.json").write_text("{not json")
     with pytest.raises(ModelError, match=r"model.json is unreadable"):
         model_dir.read(broken)
+
+
+def test_written_files_are_readable_by_others(tiny_model_dir):
+    # mkstemp creates 0600 files; a model directory must be readable like any other file.
+    assert (tiny_model_dir / "model.json").stat().st_mode & 0o044 == 0o044
