@@ -5,6 +5,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +103,37 @@ def test_cli_prints_json_lines_and_exit_2_on_bad_model(tmp_path):
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     assert events[-1]["event"] == "error" and "model directory not found" in events[-1]["message"]
     assert "Traceback" not in proc.stderr
+
+
+def test_background_retrain_reports_progress_and_an_accepted_model(trained, tmp_path, monkeypatch):
+    from knyang_cam.retrain import BackgroundRetrain
+
+    base, data, cache = trained
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("train:\n  image_size: 64\n  head_epochs: 150\n  head_learning_rate: 0.05\n"
+                   "  validation_fraction: 0.25\n  seed: 3\n")
+    job = BackgroundRetrain(data, tmp_path / "models", max_drop=0.02, config_file=cfg)
+    assert job.start(base / "models" / "v1")
+    assert not job.start(base / "models" / "v1"), "a second retrain must wait for the first"
+    seen = set()
+    while job.running:
+        if job.status:
+            seen.add(job.status.split(":")[1].strip().split(" ")[0])
+        time.sleep(0.01)
+    outcome = job.wait(timeout=120)
+    assert outcome is not None and outcome.accepted, outcome
+    assert outcome.model.parent == tmp_path / "models" and outcome.model.name.startswith("v1-retrained-")
+    assert model_dir.read(outcome.model).classes == ("Alpha", "Beta", "Gamma")
+    assert job.poll() is None, "an outcome is handed out once"
+    assert {"features", "head"} & seen
+
+
+def test_background_retrain_failure_is_an_outcome_not_a_crash(tmp_path):
+    from knyang_cam.retrain import BackgroundRetrain
+
+    job = BackgroundRetrain(tmp_path / "no-data", tmp_path / "models")
+    assert job.start(tmp_path / "no-model")
+    outcome = job.wait(timeout=120)
+    assert outcome is not None and not outcome.accepted
+    assert "model directory not found" in outcome.message

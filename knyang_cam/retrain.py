@@ -1,0 +1,122 @@
+"""Background retraining for the live app: a separate, low-priority process, polled between frames.
+
+The retrain runs `python -m train.retrain` (head only, cached features) in its own
+process at a lower CPU priority with one TensorFlow thread, so the live loop keeps
+its frame rate and never imports TensorFlow. A reader thread turns the child's
+JSON lines into a status line for the overlay and, at the end, one `Outcome`
+that the loop picks up with `poll()` and swaps in between two frames.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+# Lower priority than the live loop: on two cores the retrain gets what the loop leaves.
+NICENESS = 10
+
+
+@dataclass(frozen=True)
+class Outcome:
+    accepted: bool
+    message: str
+    model: Optional[Path] = None  # the new model directory, set when accepted
+
+
+class BackgroundRetrain:
+    """One retrain at a time; `start()` while one runs is refused."""
+
+    def __init__(self, dataset_root: str | Path, models_dir: str | Path, max_drop: float = 0.02,
+                 config_file: Optional[str | Path] = None, threads: int = 1):
+        self.dataset_root = Path(dataset_root)
+        self.models_dir = Path(models_dir)
+        self.max_drop = max_drop
+        self.config_file = config_file
+        self.threads = threads
+        self.status: Optional[str] = None
+        self._proc: Optional[subprocess.Popen] = None
+        self._outcome: Optional[Outcome] = None
+        self._lock = threading.Lock()
+        self._finished = threading.Event()
+        self._started = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self, current_model: str | Path) -> bool:
+        if self.running:
+            return False
+        out = self.models_dir / f"{Path(current_model).name.split('-retrained')[0]}-retrained-" \
+                                f"{time.strftime('%Y%m%d-%H%M%S')}"
+        cmd = [sys.executable, "-m", "train.retrain", "--model", str(current_model),
+               "--data", str(self.dataset_root), "--out", str(out), "--max-drop", str(self.max_drop),
+               "--threads", str(self.threads)]
+        if self.config_file:
+            cmd += ["--config", str(self.config_file)]
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+        project = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (project, env.get("PYTHONPATH")) if p)
+        self._outcome = None
+        self._finished.clear()
+        self.status = "retraining: starting"
+        self._started = time.monotonic()
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                      stdin=subprocess.DEVNULL, text=True, env=env,
+                                      preexec_fn=lambda: os.nice(NICENESS))
+        threading.Thread(target=self._read, args=(self._proc,), daemon=True).start()
+        return True
+
+    def _read(self, proc: subprocess.Popen) -> None:
+        done = None
+        for line in proc.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            kind = event.get("event")
+            if kind == "progress":
+                self.status = f"retraining: {event.get('text', '')}"
+            elif kind in ("done", "error"):
+                done = event
+        code = proc.wait()
+        seconds = time.monotonic() - self._started
+        if done is None:
+            outcome = Outcome(False, f"retraining failed (exit status {code})")
+        elif done["event"] == "error":
+            outcome = Outcome(False, f"retraining failed: {done['message']}")
+        elif done["accepted"]:
+            outcome = Outcome(True, f"new model in {seconds:.0f} s: {done['reason']}", Path(done["out"]))
+        else:
+            outcome = Outcome(False, f"new model kept aside in {done['out']}: {done['reason']}")
+        with self._lock:
+            self._outcome = outcome
+        self.status = None
+        self._finished.set()
+
+    def poll(self) -> Optional[Outcome]:
+        """The finished retrain's outcome, once; None while running or idle."""
+        with self._lock:
+            outcome, self._outcome = self._outcome, None
+        return outcome
+
+    def wait(self, timeout: Optional[float] = None) -> Optional[Outcome]:
+        """Block until the running retrain ends (for tests and benchmarks), then poll."""
+        if self._proc is None:
+            return None
+        self._finished.wait(timeout)
+        return self.poll()
+
+    def close(self) -> None:
+        if self.running:
+            self._proc.terminate()
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
