@@ -120,7 +120,8 @@ class Saver:
             stem = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
             path = write_new(folder, stem, ".jpg", data.tobytes())
         except OSError as e:
-            return f"not saved to {folder}: {e.strerror or e}"
+            # The reason first: on a narrow window the toast cuts the end of a long path.
+            return f"not saved: {e.strerror or e} ({folder})"
         if name is None:
             return f"saved {path}"
         self.counts[name] += 1
