@@ -100,6 +100,13 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class RetrainConfig:
+    auto_after: int = field(default=0, metadata=_range(0, 100000))
+    max_accuracy_drop: float = field(default=0.02, metadata=_range(0.0, 1.0))
+    models_dir: str = "models"
+
+
+@dataclass(frozen=True)
 class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
     regions: RegionsConfig = field(default_factory=RegionsConfig)
@@ -108,6 +115,7 @@ class Config:
     overlay: OverlayConfig = field(default_factory=OverlayConfig)
     app: AppConfig = field(default_factory=AppConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
 
 
 DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "config.yaml"
