@@ -69,7 +69,7 @@ class BackgroundRetrain:
         self._started = time.monotonic()
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                       stdin=subprocess.DEVNULL, text=True, env=env,
-                                      preexec_fn=lambda: os.nice(NICENESS))
+                                      preexec_fn=(lambda: os.nice(NICENESS)) if hasattr(os, "nice") else None)
         threading.Thread(target=self._read, args=(self._proc,), daemon=True).start()
         return True
 
