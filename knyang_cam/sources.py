@@ -8,6 +8,7 @@ known once it is open, so sinks can be set up before the first frame.
 from __future__ import annotations
 
 import glob as globlib
+import os
 import sys
 import threading
 import time
@@ -26,6 +27,9 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 FALLBACK_FPS = 30.0
 # A folder of photos has no frame rate of its own: on screen it plays as a slideshow.
 SLIDESHOW_FPS = 1.0
+# FFmpeg prints its own diagnostics ("moov atom not found") beside ours; only fatal ones, unless the
+# user asks for more. Read by OpenCV when it first uses FFmpeg, so setting it here is in time.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")
 
 
 class SourceLost(Exception):

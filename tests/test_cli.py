@@ -1,0 +1,115 @@
+"""`python -m knyang_cam` as a user runs it: every user error is one line on stderr and exit 2."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clips import noise_frame, read_frames, write_clip
+
+ROOT = Path(__file__).resolve().parent.parent
+REBUILD = "python -m train --data"
+
+
+def cli(*args, cwd=ROOT, timeout=120):
+    env = {**os.environ, "DISPLAY": ""}  # no window can open: every run here must be headless
+    return subprocess.run([sys.executable, "-m", "knyang_cam", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def user_error(result) -> str:
+    """The single stderr line of a user error (LiteRT's own INFO line aside)."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("INFO: ")]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return write_clip(tmp_path_factory.mktemp("clip") / "in.mp4", [noise_frame(i) for i in range(12)], 20)
+
+
+def test_a_headless_run_from_another_folder(tmp_path, tiny_model_dir, clip):
+    result = cli("--source", clip, "--model", tiny_model_dir, "--headless", "--log", tmp_path / "l.jsonl",
+                 "--output", tmp_path / "o.mp4", "--crop", "detect", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "12 frames" in result.stdout
+    assert len((tmp_path / "l.jsonl").read_text().splitlines()) == 12
+    assert len(read_frames(tmp_path / "o.mp4")) == 12
+
+
+def test_missing_camera_names_index_and_backends(tiny_model_dir):
+    line = user_error(cli("--source", "7", "--model", tiny_model_dir, "--headless"))
+    assert "camera 7" in line and "backends tried: V4L2" in line
+
+
+def test_unreadable_sources_name_the_path(tmp_path, tiny_model_dir):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(np.random.default_rng(1).integers(0, 256, 100_000, dtype=np.uint8).tobytes())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for source in (tmp_path / "missing.mp4", junk, empty):
+        assert str(source) in user_error(cli("--source", source, "--model", tiny_model_dir, "--headless"))
+
+
+def test_no_window_without_a_display(tiny_model_dir, clip):
+    assert "--headless" in user_error(cli("--source", clip, "--model", tiny_model_dir))
+
+
+@pytest.fixture
+def broken_models(tmp_path, tiny_model_dir):
+    """Copies of the tiny model, each broken in one way, with the file the message must name."""
+    def copy(name):
+        return Path(shutil.copytree(tiny_model_dir, tmp_path / name))
+
+    no_tflite = copy("no_tflite")
+    (no_tflite / "model.tflite").unlink()
+    corrupt = copy("corrupt")
+    (corrupt / "model.tflite").write_bytes(b"\x00garbage" * 1000)
+    mismatch = copy("mismatch")
+    meta = json.loads((mismatch / "model.json").read_text())
+    meta["classes"] = ["A", "B", "C", "D"]  # the network has 3 outputs
+    (mismatch / "model.json").write_text(json.dumps(meta))
+    no_json = copy("no_json")
+    (no_json / "model.json").unlink()
+    return [(tmp_path / "nowhere", tmp_path / "nowhere"), (no_tflite, no_tflite / "model.tflite"),
+            (corrupt, corrupt / "model.tflite"), (mismatch, mismatch / "model.json"),
+            (no_json, no_json / "model.json")]
+
+
+def test_broken_models_name_the_file_and_the_rebuild_command(broken_models, clip):
+    for model, named in broken_models:
+        line = user_error(cli("--source", clip, "--model", model, "--headless"))
+        assert str(named) in line and REBUILD in line, line
+
+
+def test_bad_config_names_the_dotted_key(tmp_path, tiny_model_dir, clip):
+    cases = {"regions:\n  crpo: detect\n": ["regions.crpo", "regions.crop"],
+             "camera:\n  fps: 1000\n": ["camera.fps", "[1, 240]"],
+             "regions:\n  crop: [\n": ["line"]}
+    for text, words in cases.items():
+        (tmp_path / "c.yaml").write_text(text)
+        line = user_error(cli("--source", clip, "--model", tiny_model_dir, "--headless",
+                              "--config", tmp_path / "c.yaml"))
+        assert all(w in line for w in words), line
+
+
+def test_class_names_with_path_characters_run_without_writing_outside(tmp_path, tiny_model_dir, clip):
+    """The keys themselves are driven in test_app; here a whole run with such a model stays inside."""
+    model = Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+    meta = json.loads((model / "model.json").read_text())
+    meta["classes"] = ["../../../escape", "/tmp/abs", "ok"]
+    (model / "model.json").write_text(json.dumps(meta))
+    (tmp_path / "c.yaml").write_text(f"app:\n  dataset_root: {tmp_path / 'data'}\n")
+    before = set(tmp_path.parent.rglob("*"))
+    result = cli("--source", clip, "--model", model, "--headless", "--config", tmp_path / "c.yaml")
+    assert result.returncode == 0, result.stderr
+    assert set(tmp_path.parent.rglob("*")) == before
