@@ -144,7 +144,8 @@ class Window:
     def __init__(self):
         if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise UserError("no display to open a window on (DISPLAY is not set); use --headless")
-        cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE)
+        # GUI_NORMAL: just the picture, without the Qt toolbar of zoom and save buttons.
+        cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
         self.shown = False
 
     def show(self, image: np.ndarray) -> None:

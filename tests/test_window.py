@@ -1,0 +1,99 @@
+"""A real on-screen run: the app's window on a virtual X display (Xvfb), checked by a screenshot."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from clips import noise_frame, write_clip
+from knyang_cam import overlay
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZE = (640, 480)
+# A patch of the frame that no overlay covers (inside the centre box, right of the label,
+# above the bars): finding it in the screenshot locates the window's picture.
+PATCH = (400, 170, 130, 120)  # x, y, w, h
+
+pytestmark = pytest.mark.skipif(shutil.which("Xvfb") is None,
+                                reason="the Xvfb binary is not installed (apt-get install xvfb)")
+
+
+@pytest.fixture
+def display():
+    """A fresh Xvfb server on a free display number; yields ':N'."""
+    number = next(n for n in range(90, 200) if not Path(f"/tmp/.X{n}-lock").exists())
+    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    socket = Path(f"/tmp/.X11-unix/X{number}")
+    deadline = time.monotonic() + 10
+    while not socket.exists() and time.monotonic() < deadline and server.poll() is None:
+        time.sleep(0.05)
+    if not socket.exists():
+        server.kill()
+        pytest.fail(f"Xvfb :{number} did not start")
+    yield f":{number}"
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def screenshot(display: str) -> np.ndarray:
+    from PIL import ImageGrab  # Pillow's X11 grab (XCB), no extra package
+
+    return cv2.cvtColor(np.asarray(ImageGrab.grab(xdisplay=display)), cv2.COLOR_RGB2BGR)
+
+
+def locate(shot: np.ndarray, frame: np.ndarray) -> tuple[float, tuple[int, int]]:
+    """How well, and where (the frame's top-left on screen), the untouched patch matches."""
+    x, y, w, h = PATCH
+    result = cv2.matchTemplate(shot, frame[y:y + h, x:x + w], cv2.TM_CCOEFF_NORMED)
+    _, score, _, (mx, my) = cv2.minMaxLoc(result)
+    return score, (mx - x, my - y)
+
+
+def test_window_shows_the_frame_and_the_bars(tmp_path, display, tiny_model_dir):
+    frame = noise_frame(7, *SIZE)
+    clip = write_clip(tmp_path / "still.mp4", [frame] * 200, fps=20)  # 10 s at its own rate
+    log = tmp_path / "log.jsonl"
+    app = subprocess.Popen([sys.executable, "-m", "knyang_cam", "--source", str(clip), "--model",
+                            str(tiny_model_dir), "--log", str(log)], cwd=ROOT,
+                           env={**os.environ, "DISPLAY": display}, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, score = time.monotonic() + 30, 0.0
+        while time.monotonic() < deadline and app.poll() is None:
+            time.sleep(0.3)
+            shot = screenshot(display)
+            score, (ox, oy) = locate(shot, frame)
+            if score > 0.9 and log.exists() and log.read_text().count("\n") >= 20:
+                break
+        assert score > 0.9, f"the frame is not on screen (best match {score:.2f})"
+        # Realtime on screen: after the screenshot, the 10 s clip is still playing.
+        assert app.poll() is None
+        probs = json.loads(log.read_text().splitlines()[-1])["regions"][0]["probs"]
+    finally:
+        app.terminate()
+        stdout, stderr = app.communicate(timeout=30)
+    assert "Traceback" not in stderr
+    assert "interrupted by SIGTERM" in stdout
+
+    classes = list(probs)
+    assert len(classes) == 3
+    w, h = SIZE
+    picture = shot[oy:oy + h, ox:ox + w]
+    assert picture.shape == (h, w, 3)
+    for (x, y, bw, bh), name in zip(overlay.bar_tracks((h, w), classes), classes):
+        row = picture[y + bh // 2, x:x + bw]
+        track = np.all(row == overlay.TRACK_COLOUR, axis=1)
+        # Each bar: a filled part from the left as long as the class's probability, then the track.
+        filled = int(np.argmax(track)) if track.any() else bw
+        assert track[filled:].all(), f"bar of {name} is not a filled part followed by the track"
+        assert abs(filled - probs[name] * bw) <= 3, (name, filled, probs[name] * bw)
+        assert not np.all(row[:filled] == overlay.TRACK_COLOUR, axis=1).any()
