@@ -47,7 +47,7 @@ class RegionsConfig:
     detect_width: int = field(default=320, metadata=_range(64, 4096))
     expand: float = field(default=1.8, metadata=_range(1.0, 4.0))
     max_regions: int = field(default=4, metadata=_range(1, 32))
-    min_face: int = field(default=24, metadata=_range(8, 1024))
+    min_face: int = field(default=32, metadata=_range(8, 1024))
     scale_step: float = field(default=1.1, metadata=_range(1.01, 2.0))
 
 
