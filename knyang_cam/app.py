@@ -167,7 +167,13 @@ def caught_signals():
     if threading.current_thread() is not threading.main_thread():
         yield caught
         return
-    old = {s: signal.signal(s, lambda signum, _: caught.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def on_signal(signum, _frame):
+        if caught:  # a second Ctrl-C: the user will not wait for the clean end; unwind now
+            raise KeyboardInterrupt
+        caught.append(signum)
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield caught
     finally:
@@ -269,7 +275,7 @@ def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
                         break
                     if frame.status:  # a camera reconnecting: say so; there is nothing new to analyse
                         outs.show(hud(frame.image, frame.status))
-                        keys(1)
+                        handle_key(keys(1), ui, frame, predictions, analyzer, saver)
                         continue
                     predictions, detect_ms, infer_ms = analyzer(frame.image)
                 for message in saver.poll():

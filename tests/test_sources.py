@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from clips import brightness_clip, noise_frame
+from clips import brightness_clip
 from knyang_cam.config import CameraConfig
 from knyang_cam.errors import UserError
 from knyang_cam.sources import (Camera, Images, SourceLost, Synthetic, VideoFile, _fps_or_fallback,
