@@ -232,7 +232,7 @@ def fine_tune(network, pixels: np.ndarray, labels: np.ndarray, val_pixels: np.nd
     steps = -(-len(pixels) // batch_size)
     keep = _keep_best(patience, start_loss, model.get_weights(), progress, "fine-tune", epochs, steps)
     start = time.perf_counter()
-    h = model.fit(augmented_batches(pixels, labels, batch_size, seed), epochs=epochs, verbose=0,
+    h = model.fit(augmented_batches(pixels, labels, batch_size, seed), epochs=epochs, verbose=0, shuffle=False,
                   validation_data=(val_pixels.astype(np.float32), val_labels),
                   validation_batch_size=batch_size, class_weight=class_weights(labels, n_classes),
                   callbacks=[keep])

@@ -8,6 +8,7 @@ while the top of the base is fine-tuned on a few hundred photos.
 from __future__ import annotations
 
 import hashlib
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -116,15 +117,21 @@ def set_trainable_from(network: Network, fine_tune_at: int) -> int:
     return sum(int(np.prod(w.shape)) for w in network.model.trainable_weights)
 
 
+_INFER = weakref.WeakKeyDictionary()
+
+
 def infer(model, x: np.ndarray, batch_size: int = 32,
           progress: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
-    """Run `model` over `x` in batches, inference mode, through one traced function.
+    """Run `model` over `x` in batches, inference mode, through one traced function per model.
 
     Keras' predict() retraces after every compile and costs seconds per call here.
     """
     import tensorflow as tf
 
-    call = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
+    call = _INFER.get(model)
+    if call is None:
+        call = _INFER[model] = tf.function(lambda batch: model(batch, training=False),
+                                           reduce_retracing=True)
     out = []
     for start in range(0, len(x), batch_size):
         out.append(call(tf.constant(x[start:start + batch_size], tf.float32)).numpy())

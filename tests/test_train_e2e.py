@@ -1,0 +1,237 @@
+"""End to end on generated photos with a random backbone: every output file, agreement of the two
+networks, the weights-download failure, the atomic swap of --out and the feature cache."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from knyang_cam import model_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = """train:
+  image_size: 64
+  alpha: 0.35
+  batch_size: 8
+  head_epochs: 5
+  fine_tune_epochs: {fine_tune_epochs}
+  patience: 1
+  feature_cache: {cache}
+"""
+
+
+def make_photos(root: Path, n: int = 6, classes=("Nabi", "Tori")) -> Path:
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(classes):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for k in range(n):
+            base = np.zeros((72, 96, 3), np.uint8)
+            base[..., c % 3] = 180
+            noisy = np.clip(base + rng.integers(0, 60, base.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(noisy).save(folder / f"{k:02d}.jpg")
+    return root
+
+
+def small_config(tmp_path: Path, fine_tune_epochs: int = 1) -> Path:
+    path = tmp_path / "small.yaml"
+    path.write_text(SMALL.format(cache=tmp_path / "cache", fine_tune_epochs=fine_tune_epochs))
+    return path
+
+
+def run_train(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "train", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny training run (odd files mixed in) shared by the checks below."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    data = make_photos(tmp / "cats")
+    Image.new("CMYK", (90, 70), (0, 200, 200, 0)).save(data / "Nabi" / "cmyk.jpg")
+    Image.new("LA", (80, 80), (90, 128)).save(data / "Tori" / "grey-alpha.png")
+    (data / "Tori" / "empty.jpg").write_bytes(b"")
+    (data / "Nabi" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    out = tmp / "models" / "cats"
+    r = run_train("--data", data, "--out", out, "--weights", "none", "--config", small_config(tmp))
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out, r
+
+
+def test_writes_every_file_of_the_model_directory(trained):
+    out, r = trained
+    for name in ("model.keras", "model.tflite", "model.json", "report/metrics.json",
+                 "report/confusion.png", "report/curves.png", "report/misclassified.png"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    info = model_dir.read(out, need=(model_dir.KERAS_FILE, model_dir.TFLITE_FILE))
+    assert info.classes == ("Nabi", "Tori") and info.input_size == (64, 64)
+    assert 0.3 <= info.unknown_threshold <= 0.9
+    assert info.backbone["name"] == "MobileNetV2" and info.backbone["alpha"] == 0.35
+    assert 0.0 <= info.metrics["val_accuracy"] <= 1.0 and info.metrics["test_accuracy"] is None
+    metrics = json.loads((out / "report" / "metrics.json").read_text())
+    assert set(metrics["validation"]["per_class"]) == {"Nabi", "Tori"}
+    assert np.array(metrics["validation"]["confusion_matrix"]["counts"]).shape == (2, 2)
+    assert "validation answers" in metrics["unknown_threshold"]["how"]
+    assert set(metrics["phases"]) == {"head", "fine-tune"}
+    skipped = {Path(s["file"]).name for s in metrics["skipped"]}
+    assert skipped == {"empty.jpg", "broken.png"}
+    assert "broken.png" in r.stderr and "empty.jpg" in r.stderr
+    assert "wrote" in r.stdout and "Traceback" not in r.stderr
+
+
+def test_keras_and_tflite_give_the_same_probabilities(trained):
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+
+    out, _ = trained
+    x = np.random.default_rng(1).uniform(0, 255, (3, 64, 64, 3)).astype(np.float32)
+    ref = keras.models.load_model(out / "model.keras", compile=False)(x, training=False).numpy()
+    interpreter = Interpreter(model_path=str(out / "model.tflite"))
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, list(x.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(index, x)
+    interpreter.invoke()
+    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    assert ref.shape == got.shape == (3, 2)
+    np.testing.assert_allclose(ref.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(got, ref, atol=1e-4)
+
+
+def test_evaluate_cli_scores_a_model_directory(trained, tmp_path):
+    out, _ = trained
+    data = make_photos(tmp_path / "more", n=3)
+    target = tmp_path / "eval.json"
+    r = subprocess.run([sys.executable, "-m", "train.evaluate", "--model", str(out), "--data", str(data),
+                        "--json", str(target)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "accuracy" in r.stdout and "Nabi" in r.stdout
+    result = json.loads(target.read_text())
+    assert result["n"] == 6 and set(result["per_class"]) == {"Nabi", "Tori"}
+
+
+def test_failed_imagenet_download_names_weights_file(tmp_path):
+    data = make_photos(tmp_path / "cats", n=3)
+    # Offline for sure: an empty Keras cache and a proxy that refuses every connection.
+    env = {"KERAS_HOME": str(tmp_path / "keras"), "HTTPS_PROXY": "http://127.0.0.1:9",
+           "HTTP_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
+           "http_proxy": "http://127.0.0.1:9", "NO_PROXY": "", "no_proxy": ""}
+    r = run_train("--data", data, "--out", tmp_path / "m", "--config", small_config(tmp_path), env=env)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--weights FILE" in errors[0], r.stderr[-2000:]
+    assert not (tmp_path / "m").exists()
+
+
+def test_missing_weights_file_is_a_user_error(tmp_path):
+    data = make_photos(tmp_path / "cats", n=3)
+    r = run_train("--data", data, "--weights", tmp_path / "nope.weights.h5",
+                  "--config", small_config(tmp_path))
+    assert r.returncode == 2 and "weights file not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_out_into_existing_model_dir_is_replaced_when_complete(trained, tmp_path):
+    out, _ = trained
+    before = json.loads((out / "model.json").read_text())
+    data = make_photos(tmp_path / "three", n=4, classes=("Nabi", "Tori", "Yuki"))
+    time.sleep(1)  # model.json's "created" has one-second resolution
+    # Head only: the swap is what is tested here, not fine-tuning again.
+    r = run_train("--data", data, "--out", out, "--weights", "none",
+                  "--config", small_config(tmp_path, fine_tune_epochs=0))
+    assert r.returncode == 0, r.stderr[-2000:]
+    after = model_dir.read(out)
+    assert after.classes == ("Nabi", "Tori", "Yuki") and after.created != before["created"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["cats"]  # no staging or old copies left
+
+
+def test_failed_export_leaves_the_old_model_intact(tiny_model_dir, tmp_path):
+    import shutil
+
+    from tests.conftest import build_tiny_model
+    from knyang_cam.model_dir import ModelInfo
+    from train.export import write_model_dir
+
+    target = tmp_path / "models" / "tiny"
+    shutil.copytree(tiny_model_dir, target)
+    snapshot = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    info = ModelInfo(path=target, classes=("X", "Y"), input_size=(64, 64), unknown_threshold=0.5)
+
+    def crash(report_dir: Path) -> None:
+        (report_dir / "metrics.json").write_text("{half")
+        raise KeyboardInterrupt  # as if the user pressed Ctrl-C while the report was written
+
+    with pytest.raises(KeyboardInterrupt):
+        write_model_dir(build_tiny_model(2), info, target, crash)
+    now = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    assert now == snapshot
+    assert sorted(p.name for p in target.parent.iterdir()) == ["tiny"]
+
+
+def test_feature_cache_computes_only_new_or_changed_files(tmp_path):
+    from train import features, fit
+    from train.model import Backbone, build
+
+    data = make_photos(tmp_path / "cats", n=4)
+    backbone = Backbone("none", 64, 0.35)
+    fit.seed_everything(0)
+    network = build(backbone, 2)
+    identity = backbone.identity() + "-test"
+
+    def listing():
+        paths = sorted(data.rglob("*.jpg"))
+        return paths, [int(p.parent.name == "Tori") for p in paths]
+
+    paths, labels = listing()
+    first = features.features_for(paths, labels, network.features, backbone,
+                                  features.FeatureCache(tmp_path / "cache", identity))
+    assert first.computed == 8 and first.vectors.shape == (8, network.features.output_shape[-1])
+
+    make_photos(tmp_path / "new", n=1)  # one new photo per class
+    for p in (tmp_path / "new").rglob("*.jpg"):
+        p.rename(data / p.parent.name / f"new-{p.name}")
+    edited = paths[0]
+    Image.new("RGB", (80, 80), (10, 200, 10)).save(edited)
+    os.utime(edited, ns=(time.time_ns(), time.time_ns() + 10**9))
+
+    paths, labels = listing()
+    cache = features.FeatureCache(tmp_path / "cache", identity)  # reloaded from disk
+    assert len(cache) == 8
+    second = features.features_for(paths, labels, network.features, backbone, cache)
+    assert second.computed == 3 and len(second.paths) == 10
+    fresh = features.features_for(paths, labels, network.features, backbone, None)
+    np.testing.assert_allclose(second.vectors, fresh.vectors, atol=1e-4)
+    assert features.features_for(paths, labels, network.features, backbone, cache).computed == 0
+    # A different backbone identity never reuses these vectors.
+    assert len(features.FeatureCache(tmp_path / "cache", identity + "-other")) == 0
+
+
+def test_head_training_is_fast_and_repeatable():
+    import keras
+
+    from train import fit
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 64)).astype(np.float32)
+    y = x[:, :3].argmax(axis=1).astype(np.int32)  # linearly separable
+    weights = []
+    for _ in range(2):
+        fit.seed_everything(5)
+        head = keras.Sequential([keras.Input((64,)), keras.layers.Dropout(0.2),
+                                 keras.layers.Dense(3, activation="softmax")])
+        h = fit.train_head(head, x[:300], y[:300], x[300:], y[300:], n_classes=3, epochs=40,
+                           learning_rate=1e-2, seed=5)
+        weights.append(head.get_weights())
+    assert h.epochs == 40 and max(h.val_accuracy) > 0.7
+    assert h.seconds / h.epochs < 0.05  # milliseconds per epoch, not Keras' fit overhead
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
