@@ -24,7 +24,7 @@ from knyang_cam.errors import UserError
 from knyang_cam.regions import center_finder, crops
 from knyang_cam.results import UNKNOWN, Prediction, Region
 from knyang_cam.smoothing import Smoother
-from knyang_cam.sources import Camera, VideoFile
+from knyang_cam.sources import Camera, VideoFile, open_source
 
 ROOT = Path(__file__).resolve().parent.parent
 CAT_FACE = Path(__file__).parent / "data" / "cat_face.jpg"
@@ -242,3 +242,18 @@ def test_signal_mid_run_ends_cleanly(tmp_path, tiny_model_dir, signum, status):
     assert len(records) >= 20 and [r["frame"] for r in records] == list(range(len(records)))
     assert len(read_frames(out)) == len(records)
     assert f"{len(records)} frames" in stdout
+
+
+def test_a_folder_of_odd_sized_photos_makes_one_playable_video(tmp_path, cfg, model):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, (w, h) in enumerate([(320, 240), (200, 300), (640, 200)]):
+        cv2.imwrite(str(folder / f"{i}.jpg"), noise_frame(i, w, h))
+    status, _ = run(cfg, open_source(str(folder), CameraConfig()), model, output=str(tmp_path / "out.mp4"),
+                    log=str(tmp_path / "log.jsonl"))
+    assert status == 0
+    assert [r["regions"][0]["box"] for r in read_log(tmp_path / "log.jsonl")] == \
+        [[40, 0, 240, 240], [0, 50, 200, 200], [220, 0, 200, 200]]
+    video = read_frames(tmp_path / "out.mp4")
+    # Every photo is in the video, letterboxed into the first one's size.
+    assert len(video) == 3 and all(f.shape == (240, 320, 3) for f in video)
