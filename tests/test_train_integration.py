@@ -1,0 +1,50 @@
+"""On the real five-cat dataset with the shared backbone (skipped when ../shared is absent)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from knyang_cam import model_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+# The full recipe, shortened to fit a test: fine-tuning stops after two epochs.
+SHORT = """train:
+  fine_tune_epochs: 2
+  patience: 1
+  feature_cache: {cache}
+"""
+
+
+def test_training_on_shared_data_reaches_090(shared_data, shared_weights, tmp_path):
+    config = tmp_path / "short.yaml"
+    config.write_text(SHORT.format(cache=tmp_path / "cache"))
+    out = tmp_path / "knyang"
+    r = subprocess.run([sys.executable, "-m", "train", "--data", str(shared_data), "--out", str(out),
+                        "--weights", str(shared_weights), "--config", str(config)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=480,
+                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    info = model_dir.read(out)
+    assert info.classes == ("Chungdam", "Eve", "Hwamok", "Leo", "Ming")
+    assert info.metrics["val_accuracy"] >= 0.9
+    assert info.backbone["weights"] == shared_weights.name
+    metrics = json.loads((out / "report" / "metrics.json").read_text())
+    assert metrics["validation"]["n"] == 50 and metrics["skipped"] == []
+
+
+def test_bundled_model_scores_095_on_validation(shared_data, tmp_path):
+    target = tmp_path / "eval.json"
+    r = subprocess.run([sys.executable, "-m", "train.evaluate", "--model", str(ROOT / "models" / "knyang"),
+                        "--data", str(shared_data), "--split", "validation", "--json", str(target)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(target.read_text())
+    assert result["n"] == 50 and result["accuracy"] >= 0.95
