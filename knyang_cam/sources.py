@@ -183,9 +183,9 @@ def open_camera(index: int, cfg: CameraConfig) -> tuple[cv2.VideoCapture, np.nda
                 if ok:
                     return cap, frame
             cap.release()
-    raise UserError(f"camera {index} not found or gives no frames (backends tried: "
-                    f"{', '.join(tried)}); check that it is connected and not in use, "
-                    "or pass --source FILE")
+    raise UserError(f"cannot open camera {index} (backends tried: {', '.join(tried)}): it is not "
+                    "connected, another program holds it, or it gives no frames; try another index "
+                    "or --source FILE")
 
 
 class Camera(Source):
