@@ -1,0 +1,110 @@
+"""Time each stage of training on the shared dataset, and head training with vs without the feature cache.
+
+    python bench/train_speed.py [--data ../shared/data/knyang] [--weights FILE] [--uncached-epochs 2]
+
+The uncached figure runs the same head training with the backbone in the loop
+(the frozen base recomputed for every photo of every epoch, as a plain
+`model.fit` on pixels would) for a few epochs and extrapolates to
+train.head_epochs; it is labelled as such. Prints figures only.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "knyang"))
+    p.add_argument("--weights", default=str(ROOT.parent / "shared" / "weights" /
+                                            "mobilenet_v2_1.0_160_no_top.weights.h5"))
+    p.add_argument("--config", default=None)
+    p.add_argument("--uncached-epochs", type=int, default=2,
+                   help="epochs actually run with the backbone in the loop (then extrapolated)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    import keras
+    import numpy as np
+
+    from knyang_cam import config
+    from knyang_cam.model_dir import ModelInfo
+    from train import data, features, fit
+    from train.export import write_model_dir
+    from train.model import Backbone, build
+
+    cfg = config.load(args.config).train
+    rows = []
+
+    def timed(name, fn):
+        start = time.perf_counter()
+        result = fn()
+        rows.append((name, time.perf_counter() - start))
+        print(f"{name:<44} {rows[-1][1]:8.2f} s", flush=True)
+        return result
+
+    ds = data.find_images(args.data, cfg.validation_fraction, cfg.seed)
+    train = timed("decode train + validation photos", lambda: (
+        data.decode_split(ds.train, ds.classes, cfg.image_size),
+        data.decode_split(ds.validation, ds.classes, cfg.image_size)))
+    (tr, va) = train
+    fit.seed_everything(cfg.seed)
+    backbone = Backbone(args.weights, cfg.image_size, cfg.alpha)
+    net = timed("build network (load weights)", lambda: build(backbone, len(ds.classes), cfg.dropout))
+    n = len(ds.classes)
+    feats = timed(f"feature extraction ({len(tr.labels) + len(va.labels)} photos, no cache)", lambda: (
+        features.features_for(tr.paths, tr.labels, net.features, backbone, None, tr, cfg.batch_size),
+        features.features_for(va.paths, va.labels, net.features, backbone, None, va, cfg.batch_size)))
+    ftr, fva = feats
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = features.FeatureCache(tmp, backbone.identity())
+        features.features_for(tr.paths, tr.labels, net.features, backbone, cache, tr, cfg.batch_size)
+        timed("feature lookup, all cached", lambda: features.features_for(
+            tr.paths, tr.labels, net.features, backbone, features.FeatureCache(tmp, backbone.identity())))
+    head = timed(f"phase (a) head, {cfg.head_epochs} epochs on cached features", lambda: fit.train_head(
+        net.head, ftr.vectors, ftr.labels, fva.vectors, fva.labels, n_classes=n, epochs=cfg.head_epochs,
+        learning_rate=cfg.head_learning_rate, batch_size=cfg.batch_size, seed=cfg.seed))
+
+    # The same head training with the frozen backbone in the loop, on a copy of the network.
+    fit.seed_everything(cfg.seed)
+    slow = build(backbone, n, cfg.dropout).model
+    slow.compile(keras.optimizers.Adam(cfg.head_learning_rate), "sparse_categorical_crossentropy",
+                 metrics=["accuracy"])
+    k = args.uncached_epochs
+    timed(f"uncached head, {k} epochs run (backbone in loop)", lambda: slow.fit(
+        tr.pixels.astype(np.float32), tr.labels, batch_size=cfg.batch_size, epochs=k, verbose=0,
+        validation_data=(va.pixels.astype(np.float32), va.labels),
+        class_weight=fit.class_weights(tr.labels, n)))
+    uncached = rows[-1][1] / k * cfg.head_epochs
+    print(f"{'uncached head, extrapolated to ' + str(cfg.head_epochs) + ' epochs':<44} {uncached:8.2f} s")
+
+    phase_b = timed(f"phase (b) fine-tune, at most {cfg.fine_tune_epochs} epochs", lambda: fit.fine_tune(
+        net, tr.pixels, tr.labels, va.pixels, va.labels, n_classes=n, fine_tune_at=cfg.fine_tune_at,
+        epochs=cfg.fine_tune_epochs, learning_rate=cfg.fine_tune_learning_rate, patience=cfg.patience,
+        batch_size=cfg.batch_size, seed=cfg.seed))
+    with tempfile.TemporaryDirectory() as tmp:
+        info = ModelInfo(Path(tmp) / "m", ds.classes, (cfg.image_size,) * 2, 0.6, backbone.describe())
+        timed("export (model.keras, model.tflite, model.json)", lambda: write_model_dir(net.model, info, info.path))
+
+    extraction = rows[2][1]
+    print()
+    print(f"head epoch: cached {head.seconds / head.epochs * 1000:.1f} ms, "
+          f"uncached {rows[-3][1] / k * 1000:.0f} ms")
+    print(f"head phase: uncached / cached = {uncached / head.seconds:.0f}x "
+          f"({uncached / (head.seconds + extraction):.1f}x counting the one-time feature extraction)")
+    print(f"phase (b): {phase_b.epochs} epochs, {phase_b.seconds / max(phase_b.epochs, 1):.1f} s per epoch")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
