@@ -16,6 +16,16 @@ from .errors import UserError
 from .results import Prediction
 
 
+def _make_parent(path: Path, what: str) -> None:
+    """Create the folder of an output file, as users expect from `--output out/demo.mp4`."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UserError(f"cannot write {what} {path}: {path.parent} is a file, not a folder") from None
+    except OSError as e:
+        raise UserError(f"cannot write {what} {path}: {e.strerror or e}") from None
+
+
 class VideoSink:
     """An mp4 (mp4v) writer at the source's frame rate and size.
 
@@ -27,8 +37,7 @@ class VideoSink:
         self.path = Path(path)
         self.size = size
         self.frames = 0
-        if not self.path.parent.is_dir():
-            raise UserError(f"cannot write output video {self.path}: folder {self.path.parent} does not exist")
+        _make_parent(self.path, "output video")
         self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
         if not self._writer.isOpened():
             raise UserError(f"cannot write output video {self.path} (use a writable .mp4 path)")
@@ -76,6 +85,7 @@ class JsonlLog:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        _make_parent(self.path, "log")
         try:
             self._file = open(self.path, "wb", buffering=0)
         except OSError as e:

@@ -113,3 +113,15 @@ def test_class_names_with_path_characters_run_without_writing_outside(tmp_path, 
     result = cli("--source", clip, "--model", model, "--headless", "--config", tmp_path / "c.yaml")
     assert result.returncode == 0, result.stderr
     assert set(tmp_path.parent.rglob("*")) == before
+
+
+def test_output_folders_are_created_and_a_file_in_the_way_is_named(tmp_path, tiny_model_dir, clip):
+    result = cli("--source", clip, "--model", tiny_model_dir, "--headless", "--max-frames", 3,
+                 "--output", "out/demo.mp4", "--log", "out/logs/demo.jsonl", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert len(read_frames(tmp_path / "out" / "demo.mp4")) == 3
+    assert len((tmp_path / "out" / "logs" / "demo.jsonl").read_text().splitlines()) == 3
+    (tmp_path / "blocker").write_text("x")
+    line = user_error(cli("--source", clip, "--model", tiny_model_dir, "--headless",
+                          "--output", tmp_path / "blocker" / "o.mp4"))
+    assert f"{tmp_path / 'blocker'} is a file, not a folder" in line
