@@ -108,13 +108,12 @@ def build(backbone: Backbone, n_classes: int, dropout: float = 0.2) -> Network:
     return Network(model, base, features, head)
 
 
-def set_trainable_from(network: Network, fine_tune_at: int) -> int:
-    """Unfreeze the base's layers from index `fine_tune_at`; return how many weights train."""
+def set_trainable_from(network: Network, fine_tune_at: int) -> None:
+    """Unfreeze the base's layers from index `fine_tune_at` (BatchNorm still runs in inference mode)."""
     base = network.base
     base.trainable = True
     for layer in base.layers[:fine_tune_at]:
         layer.trainable = False
-    return sum(int(np.prod(w.shape)) for w in network.model.trainable_weights)
 
 
 _INFER = weakref.WeakKeyDictionary()

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-
 from knyang_cam.config import TrainConfig
 from knyang_cam.model_dir import ModelInfo
 
