@@ -36,6 +36,10 @@ def photos(root: Path, nth: int | None) -> list[tuple[Path, str]]:
     return pairs
 
 
+def shuffled(pairs: list, seed: int) -> list:
+    return [pairs[i] for i in np.random.default_rng(seed).permutation(len(pairs))]
+
+
 def ken_burns(image: np.ndarray, frames: int, rng: np.random.Generator, size=SIZE) -> list[np.ndarray]:
     """`frames` views of `image` moving smoothly from one random 4:3 window to another."""
     h, w = image.shape[:2]
@@ -95,8 +99,12 @@ def main(argv=None) -> int:
     # 15 FPS keeps the bundled clip small: OpenCV's mp4v encoder spends a fixed ~14 kB per frame.
     p.add_argument("--fps", type=float, default=15.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shuffle", action="store_true", help="photos in a seeded random order, so the "
+                   "cat changes often (by default they come class by class)")
     args = p.parse_args(argv)
     pairs = photos(args.photos, None if args.all else args.nth)
+    if args.shuffle:
+        pairs = shuffled(pairs, args.seed)
     out = args.out or ROOT / "assets" / "demo.mp4"
     labels = make_clip(pairs, out, args.seconds, args.fps, args.seed)
     if args.out:
