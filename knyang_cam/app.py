@@ -24,12 +24,13 @@ from typing import Callable, Iterable, Optional, TextIO
 import cv2
 import numpy as np
 
-from . import overlay
+from . import model_dir, overlay
 from .classify import load_classifier
 from .config import Config
 from .dataset import Saver
 from .errors import UserError
-from .model_dir import ModelInfo
+from .model_dir import ModelError, ModelInfo
+from .retrain import BackgroundRetrain
 from .regions import crops, make_finder
 from .results import UNKNOWN, Prediction
 from .sinks import JsonlLog, VideoSink, log_record
@@ -39,6 +40,8 @@ from .sources import Frame, Source, SourceLost
 EXIT_OK, EXIT_USER, EXIT_CAMERA_LOST = 0, 2, 3
 WINDOW = "knyang-cam"
 KEY_ESC = 27
+KEY_ENTER = (10, 13)
+KEY_BACKSPACE = (8, 127)
 STAGES = ("capture", "detect", "infer", "draw")
 
 KeyProvider = Callable[[int], int]
@@ -71,6 +74,7 @@ class Controls:
     help: bool = False
     paused: bool = False
     quit: bool = False
+    typing: Optional[str] = None  # the new cat's name while `n` collects it
     toast: str = ""
     toast_until: float = 0.0
 
@@ -92,6 +96,10 @@ class Analyzer:
     def set_mode(self, mode: str) -> None:
         self.finder = make_finder(mode, self.cfg.regions)
         self.smoother.reset()
+
+    def swap(self, classifier, unknown_threshold: float) -> None:
+        self.classifier = classifier
+        self.smoother.reset(classifier.classes, unknown_threshold)
 
     def __call__(self, image: np.ndarray) -> tuple[list[Prediction], float, float]:
         t0 = time.perf_counter()
@@ -181,10 +189,66 @@ def caught_signals():
             signal.signal(s, handler)
 
 
+class Teacher:
+    """Labelled crops -> background retrain -> a new model swapped in between two frames."""
+
+    def __init__(self, cfg: Config, model: ModelInfo):
+        self.cfg, self.model = cfg, model
+        r = cfg.retrain
+        self.job = BackgroundRetrain(cfg.app.dataset_root, r.models_dir, r.max_accuracy_drop, cfg.train)
+        self._labelled_at_start = 0
+
+    def start(self, saver: Saver) -> str:
+        if not self.job.start(self.model.path):
+            return "a retrain is already running"
+        self._labelled_at_start = saver.labelled
+        return "retraining in the background"
+
+    def auto_start(self, saver: Saver) -> str:
+        due = self.cfg.retrain.auto_after and saver.labelled - self._labelled_at_start >= self.cfg.retrain.auto_after
+        return self.start(saver) if due and not self.job.running else ""
+
+    def swapped(self) -> Optional[tuple[ModelInfo, object, str]]:
+        """The finished retrain's model, loaded and ready, with a message; None otherwise."""
+        outcome = self.job.poll()
+        if outcome is None:
+            return None
+        if not outcome.accepted:
+            return None, None, outcome.message
+        try:
+            model = model_dir.read(outcome.model)
+            classifier = load_classifier(model, self.cfg.classifier.backend, self.cfg.classifier.threads)
+        except ModelError as e:
+            return None, None, f"new model not used: {e}"
+        self.model = model
+        return model, classifier, outcome.message
+
+    def close(self) -> None:
+        self.job.close()
+
+
+def handle_typing(key: int, ui: Controls, saver: Saver) -> str:
+    """Collect the new cat's name; Enter adds it, Esc cancels."""
+    if key in KEY_ENTER:
+        name, ui.typing = ui.typing, None
+        return saver.add_class(name) if name.strip() else "no name typed"
+    if key == KEY_ESC:
+        ui.typing = None
+    elif key in KEY_BACKSPACE:
+        ui.typing = ui.typing[:-1]
+    elif 32 <= key < 127:
+        ui.typing += chr(key)
+    return ""
+
+
 def handle_key(key: int, ui: Controls, frame: Frame, predictions: list[Prediction],
-               analyzer: Analyzer, saver: Saver) -> str:
+               analyzer: Analyzer, saver: Saver, teacher: Teacher) -> str:
     """Apply one key; returns a toast message for the overlay, or ''."""
+    if key == -1:
+        return ""
     key &= 0xFF
+    if ui.typing is not None:
+        return handle_typing(key, ui, saver)
     if key in (ord("q"), KEY_ESC):
         ui.quit = True
     elif key == ord(" "):
@@ -197,6 +261,10 @@ def handle_key(key: int, ui: Controls, frame: Frame, predictions: list[Predictio
         ui.crop_mode = "detect" if ui.crop_mode == "center" else "center"
         analyzer.set_mode(ui.crop_mode)
         return f"crop: {ui.crop_mode}"
+    elif key == ord("n"):
+        ui.typing = ""
+    elif key == ord("t"):
+        return teacher.start(saver)
     elif key == ord("s"):
         saver.snapshot(frame.image)
     elif key == ord("u") or ord("1") <= key <= ord("9"):
@@ -236,6 +304,11 @@ class Outputs:
             self.report.add(frame.index, frame.time_s, frame.image, predictions)
         return (time.perf_counter() - t0) * 1000
 
+    def set_classes(self, classes) -> None:
+        self.classes = classes
+        if self.report:
+            self.report.add_classes(classes)
+
     def show(self, shown) -> None:
         if self.screen:
             self.screen.show(shown)
@@ -257,28 +330,40 @@ def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
         outs = Outputs(stack, source, classes, window, output, log, report)
         saver = stack.enter_context(Saver(cfg.app.dataset_root, cfg.app.snapshots_dir, classes))
         classifier = load_classifier(model, cfg.classifier.backend, cfg.classifier.threads)
-        threshold = cfg.smoothing.unknown_threshold
-        analyzer = Analyzer(cfg, classifier, model.unknown_threshold if threshold is None else threshold)
+        analyzer = Analyzer(cfg, classifier, threshold_for(cfg, model))
+        teacher = Teacher(cfg, model)
+        stack.callback(teacher.close)
         keys = keys or (cv2.waitKey if window else no_keys)
         realtime = cfg.app.realtime if cfg.app.realtime is not None else window
         pace = Pacer(source.fps if realtime and not source.live else None)
         frames, frame, predictions = iter(source), None, []
 
         def hud(image, status=""):
+            status = status or (f"new cat's name: {ui.typing}_" if ui.typing is not None else teacher.job.status)
             return draw(image, predictions, classes, ui, stats, saver, status, cfg)
 
         try:
             while not (ui.quit or caught or stats.frames >= limit):
+                swap = teacher.swapped()  # between two frames, so no frame mixes two models
+                if swap:
+                    model, new_classifier, message = swap
+                    ui.notify(message, cfg.overlay.toast_s * 3)
+                    if model is not None:
+                        analyzer.swap(new_classifier, threshold_for(cfg, model))
+                        classes = model.classes
+                        outs.set_classes(classes)
+                        saver.set_classes(classes)
+                    print(f"knyang-cam: after frame {stats.frames}: {message}", file=out, flush=True)
                 if not ui.paused or frame is None:
                     frame, capture_ms = timed(next, frames, None)
                     if frame is None:
                         break
                     if frame.status:  # a camera reconnecting: say so; there is nothing new to analyse
                         outs.show(hud(frame.image, frame.status))
-                        handle_key(keys(1), ui, frame, predictions, analyzer, saver)
+                        handle_key(keys(1), ui, frame, predictions, analyzer, saver, teacher)
                         continue
                     predictions, detect_ms, infer_ms = analyzer(frame.image)
-                for message in saver.poll():
+                for message in saver.poll() + [teacher.auto_start(saver)]:
                     ui.notify(message, cfg.overlay.toast_s)
                 shown, draw_ms = timed(hud, frame.image) if outs.draws else (None, 0.0)
                 if not ui.paused:
@@ -287,7 +372,7 @@ def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
                     stats.add(frame, predictions, {**timing, "output": output_ms}, source.fps)
                 outs.show(shown)
                 key = keys(pace.wait_ms(frame.index, ui.paused))
-                ui.notify(handle_key(key, ui, frame, predictions, analyzer, saver), cfg.overlay.toast_s)
+                ui.notify(handle_key(key, ui, frame, predictions, analyzer, saver, teacher), cfg.overlay.toast_s)
                 ui.quit = ui.quit or outs.window_closed()
         except SourceLost as e:
             status, ended = EXIT_CAMERA_LOST, str(e)
@@ -297,6 +382,12 @@ def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
             ended = "quit" if ui.quit else f"stopped after --max-frames {max_frames}"
     print(stats.summary(ended, classes), file=out, flush=True)
     return status
+
+
+def threshold_for(cfg: Config, model: ModelInfo) -> float:
+    """The config's unknown threshold when set, else the model's own."""
+    t = cfg.smoothing.unknown_threshold
+    return model.unknown_threshold if t is None else t
 
 
 def timed(fn, *args):

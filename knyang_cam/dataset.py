@@ -69,10 +69,34 @@ class Saver:
                 self.counts[name] = _count_images(class_dir(self.root, name))
             except UnsafeName:
                 self.counts[name] = 0
+        self.labelled = 0  # crops saved under a class name: what retrain.auto_after counts
         self._jobs: queue.Queue = queue.Queue()
         self._messages: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._work, daemon=True, name="saver")
         self._thread.start()
+
+    def add_class(self, name: str) -> str:
+        """Make `name` the next number key (its folder is created now); returns a message."""
+        name = name.strip()
+        if name in self.classes:
+            return f"{name} is already key {self.classes.index(name) + 1}"
+        try:
+            folder = class_dir(self.root, name)
+            folder.mkdir(parents=True, exist_ok=True)
+        except UnsafeName as e:
+            return f"not added: {e}"
+        except OSError as e:
+            return f"not added: {e.strerror or e} ({self.root})"
+        self.classes += (name,)
+        self.counts[name] = _count_images(folder)
+        n = len(self.classes)
+        return f"added {name}: key {n}" if n <= 9 else f"added {name} (only 1-9 have keys)"
+
+    def set_classes(self, classes: Sequence[str]) -> None:
+        """A new model's classes first, then the cats added here that it does not know yet."""
+        self.classes = tuple(classes) + tuple(c for c in self.classes if c not in classes)
+        for name in self.classes:
+            self.counts.setdefault(name, 0)
 
     def snapshot(self, frame: np.ndarray) -> None:
         self._jobs.put((self.snapshots, None, frame.copy()))
@@ -83,7 +107,7 @@ class Saver:
             self._jobs.put((self.root / UNLABELED, None, crop.copy()))
             return
         if class_index >= len(self.classes):
-            self._messages.put(f"no class {class_index + 1}: the model has {len(self.classes)}")
+            self._messages.put(f"no class {class_index + 1}: there are {len(self.classes)} (n adds one)")
             return
         name = self.classes[class_index]
         try:
@@ -125,6 +149,7 @@ class Saver:
         if name is None:
             return f"saved {path}"
         self.counts[name] += 1
+        self.labelled += 1
         return f"saved {name} ({self.counts[name]})"
 
     def close(self) -> None:

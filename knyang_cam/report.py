@@ -80,6 +80,13 @@ class VideoReport:
         self._heap: list[_Candidate] = []
         self._paths: Optional[dict[str, Path]] = None
 
+    def add_classes(self, classes: Sequence[str]) -> None:
+        """Give lanes to the classes of a model swapped in during the run."""
+        for c in classes:
+            if c not in self._seen_t:
+                self.classes += (c,)
+                self._seen_t[c], self._seen_c[c] = array("f"), array("f")
+
     def add(self, frame_index: int, time_s: float, frame: np.ndarray,
             predictions: Sequence[Prediction]) -> None:
         """Record one processed frame (BGR) and its final predictions."""

@@ -8,15 +8,22 @@ that the loop picks up with `poll()` and swaps in between two frames.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
+
+import yaml
+
+from .config import TrainConfig
 
 # Lower priority than the live loop: on two cores the retrain gets what the loop leaves.
 NICENESS = 10
@@ -33,11 +40,11 @@ class BackgroundRetrain:
     """One retrain at a time; `start()` while one runs is refused."""
 
     def __init__(self, dataset_root: str | Path, models_dir: str | Path, max_drop: float = 0.02,
-                 config_file: Optional[str | Path] = None, threads: int = 1):
+                 train: Optional[TrainConfig] = None, threads: int = 1):
         self.dataset_root = Path(dataset_root)
         self.models_dir = Path(models_dir)
         self.max_drop = max_drop
-        self.config_file = config_file
+        self.train = train or TrainConfig()
         self.threads = threads
         self.status: Optional[str] = None
         self._proc: Optional[subprocess.Popen] = None
@@ -55,11 +62,12 @@ class BackgroundRetrain:
             return False
         out = self.models_dir / f"{Path(current_model).name.split('-retrained')[0]}-retrained-" \
                                 f"{time.strftime('%Y%m%d-%H%M%S')}"
+        # The child gets this run's train settings, whatever file (or none) they came from.
+        config_file = Path(tempfile.mkdtemp(prefix="knyang-retrain-")) / "config.yaml"
+        config_file.write_text(yaml.safe_dump({"train": dataclasses.asdict(self.train)}))
         cmd = [sys.executable, "-m", "train.retrain", "--model", str(current_model),
                "--data", str(self.dataset_root), "--out", str(out), "--max-drop", str(self.max_drop),
-               "--threads", str(self.threads)]
-        if self.config_file:
-            cmd += ["--config", str(self.config_file)]
+               "--threads", str(self.threads), "--config", str(config_file)]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
         project = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (project, env.get("PYTHONPATH")) if p)
@@ -70,10 +78,10 @@ class BackgroundRetrain:
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                       stdin=subprocess.DEVNULL, text=True, env=env,
                                       preexec_fn=(lambda: os.nice(NICENESS)) if hasattr(os, "nice") else None)
-        threading.Thread(target=self._read, args=(self._proc,), daemon=True).start()
+        threading.Thread(target=self._read, args=(self._proc, config_file.parent), daemon=True).start()
         return True
 
-    def _read(self, proc: subprocess.Popen) -> None:
+    def _read(self, proc: subprocess.Popen, scratch: Path) -> None:
         done = None
         for line in proc.stdout:
             try:
@@ -86,6 +94,7 @@ class BackgroundRetrain:
             elif kind in ("done", "error"):
                 done = event
         code = proc.wait()
+        shutil.rmtree(scratch, ignore_errors=True)
         seconds = time.monotonic() - self._started
         if done is None:
             outcome = Outcome(False, f"retraining failed (exit status {code})")

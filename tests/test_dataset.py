@@ -67,7 +67,7 @@ def test_labels_unlabeled_and_snapshots_land_where_they_belong(tmp_path):
     assert len(list((root / "unlabeled").iterdir())) == 1
     assert cv2.imread(str(next(snaps.iterdir()))).shape == (48, 64, 3)
     assert "saved Leo (1)" in messages and "saved Leo (2)" in messages and "saved Eve (2)" in messages
-    assert "no class 5: the model has 2" in messages
+    assert "no class 5: there are 2 (n adds one)" in messages
     # No temporary files are left behind.
     assert not [p for p in all_files(tmp_path) if p.name.startswith(".")]
 

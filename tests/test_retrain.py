@@ -1,7 +1,6 @@
 """Head-only background retraining (train.retrain): cache reuse, growing classes, refusing worse models."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 import sys
@@ -13,29 +12,12 @@ import pytest
 from PIL import Image
 
 from knyang_cam import model_dir
+from clips import write_class
 from knyang_cam.config import TrainConfig
 from tests.conftest import ROOT, make_model_dir
 
-# Each class is a distinct colour + stripe pattern, so a small head separates them from random features.
-PATTERNS = {"Alpha": (220, 40, 40), "Beta": (40, 200, 60), "Gamma": (50, 70, 230), "Delta": (230, 220, 40)}
 SMALL = TrainConfig(image_size=64, batch_size=16, head_epochs=150, head_learning_rate=0.05,
                     validation_fraction=0.25, seed=3)
-
-
-def write_class(root: Path, name: str, n: int, start: int = 0) -> list[Path]:
-    rng = np.random.default_rng(abs(hash(name)) % 2**32 + start)
-    folder = root / name
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(start, start + n):
-        img = np.zeros((72, 72, 3), np.uint8) + np.array(PATTERNS[name], np.uint8)
-        stripe = list(PATTERNS).index(name) * 12 + 6
-        img[:, stripe:stripe + 8] = 255 - img[:, stripe:stripe + 8]
-        img = np.clip(img.astype(int) + rng.integers(-25, 25, img.shape), 0, 255).astype(np.uint8)
-        path = folder / f"{name.lower()}_{i:03d}.png"
-        Image.fromarray(img).save(path)
-        paths.append(path)
-    return paths
 
 
 @pytest.fixture(scope="module")
@@ -110,10 +92,7 @@ def test_background_retrain_reports_progress_and_an_accepted_model(trained, tmp_
 
     base, data, cache = trained
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text("train:\n  image_size: 64\n  head_epochs: 150\n  head_learning_rate: 0.05\n"
-                   "  validation_fraction: 0.25\n  seed: 3\n")
-    job = BackgroundRetrain(data, tmp_path / "models", max_drop=0.02, config_file=cfg)
+    job = BackgroundRetrain(data, tmp_path / "models", max_drop=0.02, train=SMALL)
     assert job.start(base / "models" / "v1")
     assert not job.start(base / "models" / "v1"), "a second retrain must wait for the first"
     seen = set()

@@ -181,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="config.yaml (its train: section is used)")
     p.add_argument("--max-drop", type=float, default=0.02,
                    help="refuse the new model if its validation accuracy is lower by more than this")
-    p.add_argument("--cache", help="feature cache folder (default: ~/.cache/knyang-cam/features)")
+    p.add_argument("--cache", help="feature cache folder (default: train.feature_cache, else "
+                                   "~/.cache/knyang-cam/features)")
     p.add_argument("--threads", type=int, default=0,
                    help="TensorFlow CPU threads (0: all); the app passes 1 to keep its frame rate")
     return p
@@ -200,8 +201,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
             tf.config.threading.set_intra_op_parallelism_threads(args.threads)
             tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+        cache = args.cache or cfg.feature_cache
         result = retrain(args.model, args.data, args.out, cfg, args.max_drop,
-                         Path(args.cache) if args.cache else None, emit)
+                         Path(os.path.expanduser(cache)) if cache else None, emit)
     except UserError as e:
         emit({"event": "error", "message": str(e)})
         print(f"error: {e}", file=sys.stderr)
