@@ -1,8 +1,8 @@
 """Background retraining for the live app: a separate, low-priority process, polled between frames.
 
 The retrain runs `python -m train.retrain` (head only, cached features) in its own
-process at a lower CPU priority with one TensorFlow thread, so the live loop keeps
-its frame rate and never imports TensorFlow. A reader thread turns the child's
+process at a lower CPU priority, so the live loop keeps its frame rate and never
+imports TensorFlow. A reader thread turns the child's
 JSON lines into a status line for the overlay and, at the end, one `Outcome`
 that the loop picks up with `poll()` and swaps in between two frames.
 """
@@ -25,7 +25,7 @@ import yaml
 
 from .config import TrainConfig
 
-# Lower priority than the live loop: on two cores the retrain gets what the loop leaves.
+# Lower priority than the live loop: the retrain may use every core, but only what the loop leaves.
 NICENESS = 10
 
 
@@ -40,7 +40,7 @@ class BackgroundRetrain:
     """One retrain at a time; `start()` while one runs is refused."""
 
     def __init__(self, dataset_root: str | Path, models_dir: str | Path, max_drop: float = 0.02,
-                 train: Optional[TrainConfig] = None, threads: int = 1):
+                 train: Optional[TrainConfig] = None, threads: int = 0):
         self.dataset_root = Path(dataset_root)
         self.models_dir = Path(models_dir)
         self.max_drop = max_drop
