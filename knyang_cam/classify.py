@@ -7,9 +7,11 @@ inside the network. A classifier is not thread-safe: call it from one thread.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Protocol
 
@@ -18,6 +20,26 @@ import numpy as np
 from .model_dir import ModelError, ModelInfo, rebuild_hint
 
 BACKENDS = ("auto", "litert", "tensorflow")
+
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Mute file descriptor 2 while LiteRT starts.
+
+    Its C++ side prints "INFO: Created TensorFlow Lite XNNPACK delegate" (and, for a
+    bad file, its own diagnostics) straight to fd 2, which would break the one-line
+    error contract; a failure is still reported, as a ModelError.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class Classifier(Protocol):
@@ -63,8 +85,9 @@ class LiteRTClassifier:
         self.input_size = info.input_size
         file = info.tflite_path
         try:
-            self._interp = Interpreter(model_path=str(file), num_threads=threads)
-            self._interp.allocate_tensors()
+            with _native_stderr_silenced():
+                self._interp = Interpreter(model_path=str(file), num_threads=threads)
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError, OSError) as e:
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ModelError(f"cannot load {file}: {reason} ({rebuild_hint(info.path)})") from None

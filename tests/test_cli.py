@@ -24,10 +24,10 @@ def cli(*args, cwd=ROOT, timeout=120):
 
 
 def user_error(result) -> str:
-    """The single stderr line of a user error (LiteRT's own INFO line aside)."""
+    """The single stderr line of a user error."""
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if not line.startswith("INFO: ")]
+    lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     return lines[0]
 
