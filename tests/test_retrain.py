@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -116,3 +117,31 @@ def test_background_retrain_failure_is_an_outcome_not_a_crash(tmp_path):
     outcome = job.wait(timeout=120)
     assert outcome is not None and not outcome.accepted
     assert "model directory not found" in outcome.message
+
+
+def test_a_class_added_to_a_model_trained_with_weights_none(tmp_path):
+    """The whole path on generated photos: `python -m train --weights none`, a new cat's folder,
+    head-only retrain, and a model directory with the grown head that LiteRT runs."""
+    from knyang_cam.classify import load_classifier
+    from train.retrain import retrain
+
+    data = tmp_path / "data"
+    for name in ("Alpha", "Beta", "Gamma"):
+        write_class(data, name, 6)
+    config = tmp_path / "config.yaml"
+    config.write_text("train:\n  image_size: 32\n  alpha: 0.35\n  head_epochs: 3\n  fine_tune_epochs: 0\n"
+                      "  validation_fraction: 0.34\n")
+    proc = subprocess.run([sys.executable, "-m", "train", "--data", str(data), "--out", str(tmp_path / "v1"),
+                           "--weights", "none", "--config", str(config)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert proc.returncode == 0, proc.stderr
+    write_class(data, "Delta", 6)
+    # Random backbone weights make accuracy meaningless here, so any accuracy is accepted.
+    cfg = TrainConfig(image_size=32, alpha=0.35, head_epochs=3, validation_fraction=0.34)
+    result = retrain(tmp_path / "v1", data, tmp_path / "v2", cfg, max_drop=1.0, cache_dir=tmp_path / "cache")
+    assert result.accepted and result.classes == ("Alpha", "Beta", "Delta", "Gamma")
+    clf = load_classifier(model_dir.read(result.out), backend="litert", threads=1)
+    probs = clf.predict(np.zeros((2, 32, 32, 3), np.uint8))
+    assert probs.shape == (2, 4)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
