@@ -58,12 +58,19 @@ class Dataset:
 
 @dataclass(frozen=True)
 class Images:
-    """Decoded, square, uint8 RGB images of one split with the files that were skipped."""
+    """Decoded, square, uint8 RGB images of one split with the files that were skipped.
+
+    `photos`, when asked for (decode_split's `photo_side`), holds the same photos
+    whole, at their own aspect ratio with the shorter side `photo_side` pixels: the
+    source of the random and fixed square crops that show training what the app
+    sees (a camera frame's centre square covers only part of a scene, anywhere).
+    """
 
     pixels: np.ndarray  # [N, size, size, 3] uint8
     labels: np.ndarray  # [N] int32
     paths: tuple[Path, ...]
     skipped: tuple[tuple[Path, str], ...]  # (file, why)
+    photos: Optional[tuple[np.ndarray, ...]] = None  # [h, w, 3] uint8 each, min(h, w) == photo_side
 
 
 def _visible(path: Path) -> bool:
@@ -192,27 +199,61 @@ def center_square(img: Image.Image, size: int) -> Image.Image:
                       reducing_gap=3.0)
 
 
-def load_image(path: str | Path, size: int) -> np.ndarray:
-    """Decode one photo upright (EXIF orientation) as a [size, size, 3] uint8 RGB array.
+# A whole photo kept for cropping is at most this many times as long as it is wide.
+MAX_ASPECT = 2.0
 
-    Raises OSError / ValueError / PIL errors for anything that is not a decodable image.
-    """
+
+def _open_upright(path: str | Path, size: int) -> Image.Image:
+    """Decode one photo upright (EXIF orientation) as RGB, JPEGs reduced to no less than 2x `size`."""
     # PIL's own guard stays on: beyond ~179 MP it raises DecompressionBombError (skipped
     # and listed); an ordinary 48 MP camera photo is far below and JPEGs decode reduced.
     with Image.open(path) as img:
         img = _reduced(img, size)
         img.load()
-        img = ImageOps.exif_transpose(img)
-        return np.asarray(center_square(to_rgb(img), size), dtype=np.uint8)
+        return to_rgb(ImageOps.exif_transpose(img))
+
+
+def whole_photo(img: Image.Image, side: int) -> np.ndarray:
+    """The photo at its own aspect ratio (capped at MAX_ASPECT, centred) with the shorter side `side`."""
+    w, h = img.size
+    short = min(w, h)
+    cw, ch = min(w, int(short * MAX_ASPECT)), min(h, int(short * MAX_ASPECT))
+    left, top = (w - cw) // 2, (h - ch) // 2
+    scale = side / short
+    out = (max(side, round(cw * scale)), max(side, round(ch * scale)))
+    return np.asarray(img.resize(out, Image.BILINEAR, box=(left, top, left + cw, top + ch),
+                                 reducing_gap=3.0), dtype=np.uint8)
+
+
+def load_image(path: str | Path, size: int) -> np.ndarray:
+    """Decode one photo upright (EXIF orientation) as a [size, size, 3] uint8 RGB array.
+
+    Raises OSError / ValueError / PIL errors for anything that is not a decodable image.
+    """
+    return np.asarray(center_square(_open_upright(path, size), size), dtype=np.uint8)
+
+
+def load_photo(path: str | Path, side: int) -> np.ndarray:
+    """Decode one photo upright, whole (see `whole_photo`), the shorter side `side` pixels."""
+    return whole_photo(_open_upright(path, side // 2 + 1), side)
 
 
 def decode_split(split: Split, classes: Sequence[str], size: int,
-                 progress: Optional[Callable[[int, int], None]] = None) -> Images:
-    """Decode every file of `split`; undecodable ones are skipped and returned in `skipped`."""
-    pixels, labels, paths, skipped = [], [], [], []
+                 progress: Optional[Callable[[int, int], None]] = None,
+                 photo_side: Optional[int] = None) -> Images:
+    """Decode every file of `split`; undecodable ones are skipped and returned in `skipped`.
+
+    With `photo_side`, each photo is also kept whole (Images.photos) from the same decode.
+    """
+    pixels, photos, labels, paths, skipped = [], [], [], [], []
+    draft = max(size, (photo_side or 0) // 2 + 1)
     for i, (path, label) in enumerate(zip(split.paths, split.labels)):
         try:
-            pixels.append(load_image(path, size))
+            img = _open_upright(path, draft)
+            square = np.asarray(center_square(img, size), dtype=np.uint8)
+            if photo_side:
+                photos.append(whole_photo(img, photo_side))
+            pixels.append(square)
             labels.append(label)
             paths.append(path)
         except DECODE_ERRORS as e:
@@ -220,7 +261,41 @@ def decode_split(split: Split, classes: Sequence[str], size: int,
         if progress is not None:
             progress(i + 1, len(split))
     array = np.stack(pixels) if pixels else np.zeros((0, size, size, 3), np.uint8)
-    return Images(array, np.asarray(labels, np.int32), tuple(paths), tuple(skipped))
+    return Images(array, np.asarray(labels, np.int32), tuple(paths), tuple(skipped),
+                  tuple(photos) if photo_side else None)
+
+
+@dataclass(frozen=True)
+class View:
+    """A square crop of a whole photo: side `scale` x the shorter side, its centre moved by
+    (`dx`, `dy`) x half the room the square has to move along each axis (-1 left/top, 1 right/bottom)."""
+
+    scale: float
+    dx: float = 0.0
+    dy: float = 0.0
+
+    def __post_init__(self):
+        if not 0.0 < self.scale <= 1.0:
+            raise ValueError(f"scale must be in (0, 1], got {self.scale}")
+        if not (-1.0 <= self.dx <= 1.0 and -1.0 <= self.dy <= 1.0):
+            raise ValueError(f"dx, dy must be in [-1, 1], got {self.dx}, {self.dy}")
+
+    @property
+    def name(self) -> str:
+        return f"z{self.scale:g}x{self.dx:g}y{self.dy:g}"
+
+
+def crop_view(photo: np.ndarray, view: View, size: int) -> np.ndarray:
+    """`view` of a whole photo as a [size, size, 3] uint8 square (resized the way the app does)."""
+    import cv2
+
+    h, w = photo.shape[:2]
+    side = max(1, int(round(min(h, w) * view.scale)))
+    x = int(round((w - side) / 2 * (1 + view.dx)))
+    y = int(round((h - side) / 2 * (1 + view.dy)))
+    patch = photo[y:y + side, x:x + side]
+    interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    return cv2.resize(patch, (size, size), interpolation=interp)
 
 
 def why(e: Exception) -> str:

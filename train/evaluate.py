@@ -77,7 +77,7 @@ class Threshold:
         return {"value": self.value, "how": self.how, "kept_correct": round(self.kept_correct, 4)}
 
 
-def choose_threshold(probs: np.ndarray, labels: np.ndarray) -> Threshold:
+def choose_threshold(probs: np.ndarray, labels: np.ndarray, what: str = "validation answers") -> Threshold:
     """The top-probability below which the app says "unknown", from validation answers.
 
     The model only knows the cats it was trained on, and a stranger cat usually gets
@@ -89,7 +89,7 @@ def choose_threshold(probs: np.ndarray, labels: np.ndarray) -> Threshold:
     quantile = float(np.quantile(correct, 1 - THRESHOLD_KEEP)) if len(correct) else THRESHOLD_FLOOR
     value = round(float(np.clip(max(quantile, THRESHOLD_FLOOR), THRESHOLD_LOW, THRESHOLD_HIGH)), 3)
     how = (f"the top probability that keeps {THRESHOLD_KEEP:.0%} of the {len(correct)} correct "
-           f"validation answers ({quantile:.3f}), raised to at least {THRESHOLD_FLOOR} and clamped "
+           f"{what} ({quantile:.3f}), raised to at least {THRESHOLD_FLOOR} and clamped "
            f"to [{THRESHOLD_LOW}, {THRESHOLD_HIGH}]")
     kept = float(np.mean(correct >= value)) if len(correct) else 0.0
     return Threshold(value, how, kept)

@@ -32,6 +32,20 @@ def tflite_bytes(model) -> bytes:
         return converter.convert()
 
 
+def without_training_state(model):
+    """The same network (same layers, same weights) as a model that was never compiled.
+
+    Keras 3 writes the optimizer's state into a .keras file of a compiled model (Adam's
+    two moments per trainable weight: about 60% of the file here) and ignores
+    `include_optimizer` for .keras files; the app only needs the network.
+    """
+    import keras
+
+    if getattr(model, "optimizer", None) is None:
+        return model
+    return keras.Model(model.inputs, model.outputs, name=model.name)
+
+
 def write_model_dir(model, info: ModelInfo, out: str | Path,
                     write_report: Optional[Callable[[Path], None]] = None) -> Path:
     """Save `model` as `out/` (model.keras, model.tflite, model.json, report/) and return `out`."""
@@ -42,7 +56,7 @@ def write_model_dir(model, info: ModelInfo, out: str | Path,
         shutil.rmtree(staging)
     staging.mkdir()
     try:
-        model.save(staging / model_dir.KERAS_FILE)
+        without_training_state(model).save(staging / model_dir.KERAS_FILE)
         (staging / model_dir.TFLITE_FILE).write_bytes(tflite_bytes(model))
         model_dir.write_meta(info, staging)
         report = staging / model_dir.REPORT_DIR

@@ -17,7 +17,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from knyang_cam.atomic import atomic_path
-from .data import DECODE_ERRORS, Images, load_image, why
+from .data import DECODE_ERRORS, Images, View, crop_view, load_image, load_photo, why
 from .model import Backbone, infer
 
 
@@ -29,6 +29,17 @@ def default_cache_dir() -> Path:
 def file_key(path: Path) -> str:
     st = path.stat()
     return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def view_key(key: str, view: View, photo_side: int) -> str:
+    """The cache key of a crop of a photo: its file key, the crop, the resolution it was cut from."""
+    return f"{key}#{view.name}s{photo_side}"
+
+
+# Fixed crops whose features phase (a) trains on besides the centre squares: a closer centre,
+# and four squares towards the corners, as a camera's centre crop frames a scene.
+TRAIN_VIEWS = (View(0.7), View(0.8, -0.6, -0.6), View(0.8, 0.6, -0.6), View(0.8, -0.6, 0.6),
+               View(0.8, 0.6, 0.6))
 
 
 class FeatureCache:
@@ -119,3 +130,50 @@ def features_for(paths: Sequence[Path], labels: Sequence[int], extractor, backbo
     stacked = np.stack([vectors[i] for i in kept]).astype(np.float32) if kept else np.zeros((0, dim), np.float32)
     return Features(stacked, np.asarray([labels[i] for i in kept], np.int32),
                     tuple(Path(paths[i]) for i in kept), tuple(skipped), len(todo))
+
+
+def view_features_for(paths: Sequence[Path], labels: Sequence[int], extractor, backbone: Backbone,
+                      views: Sequence[View], photo_side: int, cache: Optional[FeatureCache] = None,
+                      images: Optional[Images] = None, batch_size: int = 32,
+                      progress: Optional[Callable[[int, int], None]] = None) -> Features:
+    """Features of fixed crops (`views`) of whole photos, view by view within each photo.
+
+    Like `features_for`, but one row per (photo, view); cached under `view_key`, so
+    they live beside the centre-square entries of the same files. `images.photos`,
+    when given, are the photos decoded whole at `photo_side`; others are decoded here.
+    """
+    size = backbone.image_size
+    have = ({p: i for i, p in enumerate(images.paths)}
+            if images is not None and images.photos is not None else {})
+    rows, vectors, todo_keys, todo_pixels, skipped = [], {}, [], [], []
+    for path, label in zip(paths, labels):
+        base = file_key(Path(path))
+        keys = [view_key(base, v, photo_side) for v in views]
+        hits = [cache.get(k) if cache is not None else None for k in keys]
+        if any(h is None for h in hits):
+            try:
+                photo = images.photos[have[path]] if path in have else load_photo(path, photo_side)
+            except DECODE_ERRORS as e:
+                skipped.append((Path(path), why(e)))
+                continue
+            for key, view, hit in zip(keys, views, hits):
+                if hit is None:
+                    todo_keys.append(key)
+                    todo_pixels.append(crop_view(photo, view, size))
+        for key, hit in zip(keys, hits):
+            if hit is not None:
+                vectors[key] = hit
+            rows.append((key, label, Path(path)))
+    if todo_keys:
+        fresh = infer(extractor, np.stack(todo_pixels), batch_size, progress)
+        for key, vec in zip(todo_keys, fresh):
+            vectors[key] = vec
+            if cache is not None:
+                cache.put(key, vec)
+        if cache is not None:
+            cache.save()
+    dim = extractor.output_shape[-1]
+    stacked = (np.stack([vectors[k] for k, _, _ in rows]).astype(np.float32) if rows
+               else np.zeros((0, dim), np.float32))
+    return Features(stacked, np.asarray([lab for _, lab, _ in rows], np.int32),
+                    tuple(p for _, _, p in rows), tuple(skipped), len(todo_keys))

@@ -12,12 +12,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
+
 from knyang_cam.config import TrainConfig
 from knyang_cam.model_dir import ModelInfo
 
 from . import data, evaluate, features, fit, report
 from .model import Backbone, build, infer
 from .export import write_model_dir
+
+
+# Training photos are also kept whole with the shorter side PHOTO_SCALE x the input size, so
+# that crops of down to half the shorter side are cut from real pixels, not upsampled.
+PHOTO_SCALE = 2
+# Fixed crops of the validation photos (other crops than the training ones): how the model does
+# on parts of a scene, as a camera frames it. With the centre squares they are the set on which
+# both phases keep their best epoch and the unknown threshold is chosen, because that is the kind
+# of input the app classifies; the reported validation accuracy is on the centre squares alone,
+# and the crops' own accuracy is reported beside it (metrics.json "validation_views").
+VAL_VIEWS = (data.View(0.6), data.View(0.75, -0.5, 0.0), data.View(0.75, 0.5, 0.0),
+             data.View(0.75, 0.0, -0.5), data.View(0.75, 0.0, 0.5))
 
 
 @dataclass(frozen=True)
@@ -59,9 +73,11 @@ def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainC
          f"{len(dataset.train)} training and {len(dataset.validation)} validation files")
     fine_tune = fine_tune and cfg.fine_tune_epochs > 0
     size = cfg.image_size
-    train_images = (data.decode_split(dataset.train, dataset.classes, size, progress.counter("decode train"))
+    photo_side = PHOTO_SCALE * size
+    train_images = (data.decode_split(dataset.train, dataset.classes, size, progress.counter("decode train"),
+                                      photo_side=photo_side)
                     if fine_tune else None)
-    val_images = data.decode_split(dataset.validation, dataset.classes, size)
+    val_images = data.decode_split(dataset.validation, dataset.classes, size, photo_side=photo_side)
     test_images = (data.decode_split(dataset.test, dataset.classes, size)
                    if dataset.test is not None and len(dataset.test) else None)
     # Fail on unusable data before the slow part (building the network, features).
@@ -79,8 +95,21 @@ def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainC
     train_feats = features.features_for(dataset.train.paths, dataset.train.labels, network.features,
                                         backbone, cache, train_images, cfg.batch_size,
                                         progress.counter("backbone features"))
+    view_feats = features.view_features_for(train_feats.paths, train_feats.labels, network.features,
+                                            backbone, features.TRAIN_VIEWS, photo_side, cache,
+                                            train_images, cfg.batch_size, progress.counter("crop features"))
     val_feats = features.features_for(val_images.paths, val_images.labels, network.features,
                                       backbone, cache, val_images, cfg.batch_size)
+    val_view_feats = features.view_features_for(val_feats.paths, val_feats.labels, network.features,
+                                                backbone, VAL_VIEWS, photo_side, cache, val_images,
+                                                cfg.batch_size)
+    select_x = np.concatenate([val_feats.vectors, val_view_feats.vectors])
+    select_y = np.concatenate([val_feats.labels, val_view_feats.labels])
+    view_pixels = np.stack([data.crop_view(photo, view, size) for photo in val_images.photos
+                            for view in VAL_VIEWS])
+    view_labels = np.repeat(val_images.labels, len(VAL_VIEWS))
+    select_pixels = np.concatenate([val_images.pixels, view_pixels])
+    select_labels = np.concatenate([val_images.labels, view_labels])
     skipped = tuple(dict.fromkeys(train_feats.skipped + val_images.skipped +
                                   (test_images.skipped if test_images else ())))
     for path, why in skipped:
@@ -88,28 +117,35 @@ def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainC
     data.require_every_class(train_feats.labels, dataset.classes, "training", dataset.root)
     lap("features")
 
-    phases = [fit.train_head(network.head, train_feats.vectors, train_feats.labels, val_feats.vectors,
-                             val_feats.labels, n_classes=len(dataset.classes), epochs=cfg.head_epochs,
+    head_x = np.concatenate([train_feats.vectors, view_feats.vectors])
+    head_y = np.concatenate([train_feats.labels, view_feats.labels])
+    phases = [fit.train_head(network.head, head_x, head_y, select_x, select_y,
+                             n_classes=len(dataset.classes), epochs=cfg.head_epochs,
                              learning_rate=cfg.head_learning_rate, batch_size=cfg.batch_size,
                              seed=cfg.seed, progress=progress)]
     lap("head")
     if fine_tune:
-        phases.append(fit.fine_tune(network, train_images.pixels, train_images.labels, val_images.pixels,
-                                    val_images.labels, n_classes=len(dataset.classes),
+        phases.append(fit.fine_tune(network, train_images.pixels, train_images.labels, select_pixels,
+                                    select_labels, n_classes=len(dataset.classes),
                                     fine_tune_at=cfg.fine_tune_at, epochs=cfg.fine_tune_epochs,
                                     learning_rate=cfg.fine_tune_learning_rate, patience=cfg.patience,
-                                    batch_size=cfg.batch_size, seed=cfg.seed, progress=progress))
+                                    batch_size=cfg.batch_size, seed=cfg.seed, progress=progress,
+                                    photos=train_images.photos))
         lap("fine_tune")
 
     val_probs = infer(network.model, val_images.pixels, cfg.batch_size)
     val_scores = evaluate.score(val_probs, val_images.labels, dataset.classes)
+    view_probs = infer(network.model, view_pixels, cfg.batch_size)
+    view_scores = evaluate.score(view_probs, view_labels, dataset.classes)
     test_scores = None
     if test_images is not None and len(test_images.labels):
         test_scores = evaluate.score(infer(network.model, test_images.pixels, cfg.batch_size),
                                      test_images.labels, dataset.classes)
-    threshold = evaluate.choose_threshold(val_probs, val_images.labels)
+    threshold = evaluate.choose_threshold(np.concatenate([val_probs, view_probs]), select_labels,
+                                          "validation answers (centre squares and crops)")
     lap("evaluate")
     _log("validation " + "\n".join(val_scores.lines()))
+    _log(f"validation crops ({len(VAL_VIEWS)} per photo): accuracy {view_scores.accuracy:.3f}")
     if test_scores is not None:
         _log("test " + test_scores.lines()[0])
 
@@ -123,6 +159,14 @@ def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainC
                          "train_photos": len(train_feats.labels), "val_photos": len(val_images.labels)},
              "skipped": [{"file": str(p), "why": w} for p, w in skipped],
              "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+             "validation_views": {
+                 "accuracy": round(view_scores.accuracy, 4), "n": len(view_labels),
+                 "views": [v.name for v in VAL_VIEWS],
+                 "how": "fixed square crops of each validation photo (z: side as a share of the "
+                        "shorter side; x, y: centre moved by that share of half the room); with the "
+                        "centre squares, the set on which both phases keep their best epoch (the "
+                        "curves' val_* figures) and the unknown threshold is chosen"},
+             "training_views": [v.name for v in features.TRAIN_VIEWS],
              "seconds": seconds}
 
     def write_report(folder: Path) -> None:
