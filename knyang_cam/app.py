@@ -27,6 +27,7 @@ import numpy as np
 from . import model_dir, overlay
 from .classify import load_classifier
 from .config import Config
+from .cuts import CutDetector
 from .dataset import Saver
 from .errors import UserError
 from .model_dir import ModelError, ModelInfo
@@ -92,6 +93,7 @@ class Analyzer:
         s = cfg.smoothing
         self.smoother = Smoother(classifier.classes, s.alpha, s.iou_match, s.forget_after, unknown_threshold,
                                  s.hysteresis, s.hold)
+        self.cuts = CutDetector(s.cut_threshold)
 
     def set_mode(self, mode: str) -> None:
         self.finder = make_finder(mode, self.cfg.regions)
@@ -103,6 +105,8 @@ class Analyzer:
 
     def __call__(self, image: np.ndarray) -> tuple[list[Prediction], float, float]:
         t0 = time.perf_counter()
+        if self.cuts(image):
+            self.smoother.reset()
         regions = self.finder(image)
         t1 = time.perf_counter()
         probs = self.classifier.predict(crops(image, regions, self.classifier.input_size))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -37,6 +38,25 @@ def make_model_dir(out: Path, classes=TINY_CLASSES, size: int = 64, threshold: f
                      unknown_threshold=threshold,
                      backbone={"name": "tiny-test-net", "alpha": 1.0, "weights": "random"})
     return write_model_dir(build_tiny_model(len(classes), size), info, out)
+
+
+def make_colour_model_dir(out: Path) -> Path:
+    """A real network with answers known by construction: it averages the picture's colour and
+    names the dominant channel (red -> Alpha, green -> Beta, blue -> Gamma)."""
+    import keras
+
+    from knyang_cam.model_dir import ModelInfo
+    from train.export import write_model_dir
+
+    inp = keras.Input((32, 32, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inp)
+    x = keras.layers.GlobalAveragePooling2D(name="features")(x)
+    probs = keras.layers.Dense(3, activation="softmax", name="probs")
+    out_t = probs(x)
+    probs.set_weights([np.eye(3, dtype=np.float32) * 12.0, np.zeros(3, np.float32)])
+    info = ModelInfo(path=out, classes=("Alpha", "Beta", "Gamma"), input_size=(32, 32),
+                     unknown_threshold=0.6, backbone={"name": "mean-colour", "weights": "by hand"})
+    return write_model_dir(keras.Model(inp, out_t), info, out)
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from clips import noise_frame, read_frames, write_clip
 from knyang_cam import app, config, model_dir, overlay
 from knyang_cam.classify import load_classifier
 from knyang_cam.config import CameraConfig
+from knyang_cam.cuts import CutDetector
 from knyang_cam.errors import UserError
 from knyang_cam.regions import center_finder, crops
 from knyang_cam.results import UNKNOWN, Prediction, Region
@@ -84,6 +85,7 @@ def test_headless_log_matches_the_pipeline_and_video_decodes(tmp_path, cfg, mode
     smoother = Smoother(model.classes, cfg.smoothing.alpha, cfg.smoothing.iou_match,
                         cfg.smoothing.forget_after, model.unknown_threshold, cfg.smoothing.hysteresis,
                         cfg.smoothing.hold)
+    cuts = CutDetector(cfg.smoothing.cut_threshold)
     for record, frame in zip(records, read_frames(clip)):
         assert set(record) == LOG_KEYS
         assert record["time_s"] == pytest.approx(record["frame"] / 20, abs=1e-4)
@@ -92,6 +94,8 @@ def test_headless_log_matches_the_pipeline_and_video_decodes(tmp_path, cfg, mode
         (region,) = record["regions"]
         assert set(region) == REGION_KEYS
         assert region["box"] == [40, 0, 240, 240] and region["source"] == "center"
+        if cuts(frame):
+            smoother.reset()
         regions = center_finder(frame)
         (expected,) = smoother.update(regions, classifier.predict(crops(frame, regions, model.input_size)))
         assert region["label"] == expected.label

@@ -1,9 +1,8 @@
 """`--report DIR` end to end: a generated clip with known appearances, through the real CLI.
 
-The model is a real Keras network exported like any other, whose answer is known by
-construction: it averages the picture's colour and names the dominant channel
-(red -> Alpha, green -> Beta, blue -> Gamma). So a clip of red, grey and blue
-stretches has known appearances, and the report must show exactly them.
+The model (conftest.make_colour_model_dir) names the picture's dominant colour, so a
+clip of red, grey and blue stretches has known appearances, and the report must
+show exactly them.
 """
 from __future__ import annotations
 
@@ -15,28 +14,11 @@ import cv2
 import numpy as np
 
 from clips import write_clip
-from tests.conftest import ROOT
+from tests.conftest import ROOT, make_colour_model_dir
 
 FPS = 10.0
 # (BGR colour, seconds): red 2 s, grey 1 s (all channels equal: no cat -> unknown), blue 2 s.
 SEGMENTS = [((30, 30, 220), 2.0), ((128, 128, 128), 1.0), ((220, 30, 30), 2.0)]
-
-
-def make_colour_model_dir(out):
-    import keras
-
-    from knyang_cam.model_dir import ModelInfo
-    from train.export import write_model_dir
-
-    inp = keras.Input((32, 32, 3))
-    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inp)
-    x = keras.layers.GlobalAveragePooling2D(name="features")(x)
-    probs = keras.layers.Dense(3, activation="softmax", name="probs")
-    out_t = probs(x)
-    probs.set_weights([np.eye(3, dtype=np.float32) * 12.0, np.zeros(3, np.float32)])
-    info = ModelInfo(path=out, classes=("Alpha", "Beta", "Gamma"), input_size=(32, 32),
-                     unknown_threshold=0.6, backbone={"name": "mean-colour", "weights": "by hand"})
-    return write_model_dir(keras.Model(inp, out_t), info, out)
 
 
 def test_report_matches_a_clip_with_known_appearances(tmp_path):
