@@ -38,7 +38,7 @@ from .sinks import JsonlLog, VideoSink, log_record
 from .smoothing import Smoother
 from .sources import Frame, Source, SourceLost
 
-EXIT_OK, EXIT_USER, EXIT_CAMERA_LOST = 0, 2, 3
+EXIT_OK, EXIT_CAMERA_LOST = 0, 3  # 2 (user error) comes from UserError.exit_code
 WINDOW = "knyang-cam"
 KEY_ESC = 27
 KEY_ENTER = (10, 13)

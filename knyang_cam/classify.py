@@ -138,7 +138,6 @@ class TensorFlowClassifier:
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ModelError(f"cannot load {file}: {reason} ({rebuild_hint(info.path)})") from None
         _check_shapes(info, file, model.input_shape, model.output_shape)
-        self._model = model
         spec = tf.TensorSpec([None, *self.input_size, 3], tf.float32)
         self._fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
 
