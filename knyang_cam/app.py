@@ -99,6 +99,10 @@ class Analyzer:
         self.finder = make_finder(mode, self.cfg.regions)
         self.smoother.reset()
 
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.classifier.classes
+
     def swap(self, classifier, unknown_threshold: float) -> None:
         self.classifier = classifier
         self.smoother.reset(classifier.classes, unknown_threshold)
@@ -330,9 +334,8 @@ def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
     with ExitStack() as stack:
         caught = stack.enter_context(caught_signals())
         stack.enter_context(source)
-        classes = model.classes
-        outs = Outputs(stack, source, classes, window, output, log, report)
-        saver = stack.enter_context(Saver(cfg.app.dataset_root, cfg.app.snapshots_dir, classes))
+        outs = Outputs(stack, source, model.classes, window, output, log, report)
+        saver = stack.enter_context(Saver(cfg.app.dataset_root, cfg.app.snapshots_dir, model.classes))
         classifier = load_classifier(model, cfg.classifier.backend, cfg.classifier.threads)
         analyzer = Analyzer(cfg, classifier, threshold_for(cfg, model))
         teacher = Teacher(cfg, model)
@@ -344,20 +347,12 @@ def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
 
         def hud(image, status=""):
             status = status or (f"new cat's name: {ui.typing}_" if ui.typing is not None else teacher.job.status)
-            return draw(image, predictions, classes, ui, stats, saver, status, cfg)
+            return draw(image, predictions, analyzer.classes, ui, stats, saver, status, cfg)
 
         try:
             while not (ui.quit or caught or stats.frames >= limit):
-                swap = teacher.swapped()  # between two frames, so no frame mixes two models
-                if swap:
-                    model, new_classifier, message = swap
-                    ui.notify(message, cfg.overlay.toast_s * 3)
-                    if model is not None:
-                        analyzer.swap(new_classifier, threshold_for(cfg, model))
-                        classes = model.classes
-                        outs.set_classes(classes)
-                        saver.set_classes(classes)
-                    print(f"knyang-cam: after frame {stats.frames}: {message}", file=out, flush=True)
+                if swap := teacher.swapped():  # between two frames, so no frame mixes two models
+                    ui.notify(install(swap, cfg, analyzer, outs, saver, out, stats.frames), cfg.overlay.toast_s * 3)
                 if not ui.paused or frame is None:
                     frame, capture_ms = timed(next, frames, None)
                     if frame is None:
@@ -384,8 +379,19 @@ def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
             status, ended = 128 + caught[0], f"interrupted by {signal.Signals(caught[0]).name}"
         elif ui.quit or stats.frames >= limit:
             ended = "quit" if ui.quit else f"stopped after --max-frames {max_frames}"
-    print(stats.summary(ended, classes), file=out, flush=True)
+    print(stats.summary(ended, analyzer.classes), file=out, flush=True)
     return status
+
+
+def install(swap, cfg: Config, analyzer: Analyzer, outs: Outputs, saver: Saver, out: TextIO, frames: int) -> str:
+    """Put a retrained model to use, when it was accepted; returns the message for the screen."""
+    model, classifier, message = swap
+    if model is not None:
+        analyzer.swap(classifier, threshold_for(cfg, model))
+        outs.set_classes(model.classes)
+        saver.set_classes(model.classes)
+    print(f"knyang-cam: after frame {frames}: {message}", file=out, flush=True)
+    return message
 
 
 def threshold_for(cfg: Config, model: ModelInfo) -> float:
