@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -28,20 +29,34 @@ pytestmark = pytest.mark.skipif(shutil.which("Xvfb") is None,
 
 @pytest.fixture
 def display():
-    """A fresh Xvfb server on a free display number; yields ':N'."""
-    number = next(n for n in range(90, 200) if not Path(f"/tmp/.X{n}-lock").exists())
-    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+    """A fresh Xvfb server; yields ':N'. Xvfb picks a free display itself and writes its number
+    to -displayfd once it accepts clients, so neither a guessed number nor a stale socket races."""
+    read_end, write_end = os.pipe()
+    # -noreset: by default the server resets when its last client leaves, and a screenshot taken
+    # before the app's window connects would then race that reset ("X connection failed").
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1024x768x24",
+                               "-nolisten", "tcp", "-noreset"], pass_fds=(write_end,),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    socket = Path(f"/tmp/.X11-unix/X{number}")
-    deadline = time.monotonic() + 10
-    while not socket.exists() and time.monotonic() < deadline and server.poll() is None:
-        time.sleep(0.05)
-    if not socket.exists():
+    os.close(write_end)
+    # Read up to the newline, and keep our end open while the server runs: Xvfb writes the
+    # number and the newline separately and dies if the second write finds the pipe closed.
+    number, deadline = b"", time.monotonic() + 15
+    while not number.endswith(b"\n"):
+        if not select.select([read_end], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            break
+        chunk = os.read(read_end, 32)
+        if not chunk:
+            break
+        number += chunk
+    number = number.decode().strip()
+    if not number.isdigit():
         server.kill()
-        pytest.fail(f"Xvfb :{number} did not start")
+        os.close(read_end)
+        pytest.fail("Xvfb did not start within 15 s")
     yield f":{number}"
     server.terminate()
     server.wait(timeout=10)
+    os.close(read_end)
 
 
 def screenshot(display: str) -> np.ndarray:
