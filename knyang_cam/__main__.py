@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .errors import UserError
+from .errors import exit_status
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,10 +56,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return run(args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+        return exit_status(lambda: run(args))
     except KeyboardInterrupt:  # before the loop's own handler is installed, e.g. while loading
         return 130
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from knyang_cam.errors import UserError
+from knyang_cam.errors import exit_status
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,10 +56,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        return run(args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+        return exit_status(lambda: run(args))
     except KeyboardInterrupt:
         print("error: interrupted; the previous model directory (if any) is unchanged", file=sys.stderr)
         return 130

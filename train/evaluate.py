@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from knyang_cam.errors import UserError
+from knyang_cam.errors import UserError, exit_status
 
 # The unknown threshold keeps this share of the correct validation answers...
 THRESHOLD_KEEP = 0.95
@@ -136,11 +136,7 @@ def _labelled_set(root: Path, classes: Sequence[str], split: Optional[str]):
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return _run(args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+    return exit_status(lambda: _run(args))
 
 
 def _run(args) -> int:
