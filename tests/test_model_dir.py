@@ -20,17 +20,12 @@ def test_tiny_model_dir_has_every_file(tiny_model_dir):
 
 def test_keras_and_tflite_agree(tiny_model_dir):
     import keras
-    from ai_edge_litert.interpreter import Interpreter
+
+    from knyang_cam.classify import load_classifier
 
     x = np.random.default_rng(0).uniform(0, 255, (4, 64, 64, 3)).astype(np.float32)
     ref = keras.models.load_model(tiny_model_dir / "model.keras")(x).numpy()
-    it = Interpreter(model_path=str(tiny_model_dir / "model.tflite"))
-    idx = it.get_input_details()[0]["index"]
-    it.resize_tensor_input(idx, list(x.shape))
-    it.allocate_tensors()
-    it.set_tensor(idx, x)
-    it.invoke()
-    got = it.get_tensor(it.get_output_details()[0]["index"])
+    got = load_classifier(model_dir.read(tiny_model_dir), backend="litert").predict(x)
     np.testing.assert_allclose(got, ref, atol=1e-5)
 
 

@@ -17,11 +17,7 @@ from tests.conftest import make_model_dir
 CLASSES = ("Alpha", "Beta", "Gamma")
 
 
-class Printed(io.StringIO):
-    """The app's stdout, readable by the key provider while the loop runs."""
-
-
-def keys_until(out: Printed, script, then_quit_on: str, timeout_s: float = 180, extra_frames: int = 5):
+def keys_until(out: io.StringIO, script, then_quit_on: str, timeout_s: float = 180, extra_frames: int = 5):
     """Replay `script`, then wait (10 ms a frame) until `then_quit_on` is printed, run a few more
     frames, and press q. A timeout quits too, so a broken swap fails the test instead of hanging."""
     script = [ord(k) if isinstance(k, str) else k for k in script]
@@ -63,7 +59,7 @@ def test_new_cat_is_labelled_retrained_and_swapped_in_between_frames(setup):
     cfg, model, data, tmp_path = setup
     # The new cat's photos already exist except for the crops labelled live: the synthetic frames.
     write_class(data / "Train", "Delta", 8)
-    out = Printed()
+    out = io.StringIO()  # the app's stdout, read by the key provider while the loop runs
     script = ["n", "D", "e", "l", "t", "x", 8, "a", 13, "4", "4", "t"]  # 8 = backspace: "Delta"
     log = tmp_path / "run.jsonl"
     status = app.run(cfg, Synthetic(160, 120, 30.0), model, log=str(log), max_frames=100_000,
@@ -89,7 +85,7 @@ def test_new_cat_is_labelled_retrained_and_swapped_in_between_frames(setup):
 
 def test_typing_escape_cancels_without_quitting(setup):
     cfg, model, data, tmp_path = setup
-    out = Printed()
+    out = io.StringIO()  # the app's stdout, read by the key provider while the loop runs
     keys = ["n", "z", 27, "q"]  # Esc while typing cancels the name; only the later q quits
     frames_seen = []
 
@@ -108,7 +104,7 @@ def test_auto_retrain_after_n_labels_reports_a_failed_retrain_and_keeps_the_mode
     empty = tmp_path / "empty"
     cfg = dataclasses.replace(cfg, app=dataclasses.replace(cfg.app, dataset_root=str(empty)),
                               retrain=dataclasses.replace(cfg.retrain, auto_after=2))
-    out = Printed()
+    out = io.StringIO()  # the app's stdout, read by the key provider while the loop runs
     log = tmp_path / "run.jsonl"
     status = app.run(cfg, Synthetic(160, 120, 30.0), model, log=str(log), max_frames=100_000,
                      keys=keys_until(out, ["1", -1, -1, "1"], "retraining failed"), out=out)

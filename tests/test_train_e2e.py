@@ -90,18 +90,13 @@ def test_writes_every_file_of_the_model_directory(trained):
 
 def test_keras_and_tflite_give_the_same_probabilities(trained):
     import keras
-    from ai_edge_litert.interpreter import Interpreter
+
+    from knyang_cam.classify import load_classifier
 
     out, _ = trained
     x = np.random.default_rng(1).uniform(0, 255, (3, 64, 64, 3)).astype(np.float32)
     ref = keras.models.load_model(out / "model.keras", compile=False)(x, training=False).numpy()
-    interpreter = Interpreter(model_path=str(out / "model.tflite"))
-    index = interpreter.get_input_details()[0]["index"]
-    interpreter.resize_tensor_input(index, list(x.shape))
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(index, x)
-    interpreter.invoke()
-    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    got = load_classifier(model_dir.read(out), backend="litert").predict(x)
     assert ref.shape == got.shape == (3, 2)
     np.testing.assert_allclose(ref.sum(axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(got, ref, atol=1e-4)
