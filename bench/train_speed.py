@@ -88,10 +88,11 @@ def main(argv=None) -> int:
     uncached = rows[-1][1] / k * cfg.head_epochs
     print(f"{'uncached head, extrapolated to ' + str(cfg.head_epochs) + ' epochs':<44} {uncached:8.2f} s")
 
-    phase_b = timed(f"phase (b) fine-tune, at most {cfg.fine_tune_epochs} epochs", lambda: fit.fine_tune(
-        net, tr.pixels, tr.labels, va.pixels, va.labels, n_classes=n, fine_tune_at=cfg.fine_tune_at,
-        epochs=cfg.fine_tune_epochs, learning_rate=cfg.fine_tune_learning_rate, patience=cfg.patience,
-        batch_size=cfg.batch_size, seed=cfg.seed))
+    phase_b = cfg.fine_tune_epochs and timed(
+        f"phase (b) fine-tune, at most {cfg.fine_tune_epochs} epochs", lambda: fit.fine_tune(
+            net, tr.pixels, tr.labels, va.pixels, va.labels, n_classes=n, fine_tune_at=cfg.fine_tune_at,
+            epochs=cfg.fine_tune_epochs, learning_rate=cfg.fine_tune_learning_rate, patience=cfg.patience,
+            batch_size=cfg.batch_size, seed=cfg.seed))
     with tempfile.TemporaryDirectory() as tmp:
         info = ModelInfo(Path(tmp) / "m", ds.classes, (cfg.image_size,) * 2, 0.6, backbone.describe())
         timed("export (model.keras, model.tflite, model.json)", lambda: write_model_dir(net.model, info, info.path))
@@ -102,7 +103,10 @@ def main(argv=None) -> int:
           f"uncached {rows[-3][1] / k * 1000:.0f} ms")
     print(f"head phase: uncached / cached = {uncached / head.seconds:.0f}x "
           f"({uncached / (head.seconds + extraction):.1f}x counting the one-time feature extraction)")
-    print(f"phase (b): {phase_b.epochs} epochs, {phase_b.seconds / max(phase_b.epochs, 1):.1f} s per epoch")
+    if phase_b:
+        print(f"phase (b): {phase_b.epochs} epochs, {phase_b.seconds / max(phase_b.epochs, 1):.1f} s per epoch")
+    else:
+        print("phase (b): off (train.fine_tune_epochs is 0)")
     return 0
 
 

@@ -91,10 +91,10 @@ class TrainConfig:
     batch_size: int = field(default=32, metadata=_range(1, 1024))
     validation_fraction: float = field(default=0.2, metadata=_range(0.05, 0.5))
     dropout: float = field(default=0.2, metadata=_range(0.0, 0.9))
-    head_epochs: int = field(default=60, metadata=_range(1, 10000))
-    head_learning_rate: float = field(default=1e-3, metadata=_range(1e-7, 1.0))
+    head_epochs: int = field(default=30, metadata=_range(1, 10000))
+    head_learning_rate: float = field(default=3e-4, metadata=_range(1e-7, 1.0))
     fine_tune_at: int = field(default=100, metadata=_range(0, 1000))
-    fine_tune_epochs: int = field(default=8, metadata=_range(0, 1000))
+    fine_tune_epochs: int = field(default=0, metadata=_range(0, 1000))
     fine_tune_learning_rate: float = field(default=1e-4, metadata=_range(1e-8, 1.0))
     patience: int = field(default=3, metadata=_range(1, 1000))
     feature_cache: Optional[str] = None

@@ -145,3 +145,20 @@ def test_a_class_added_to_a_model_trained_with_weights_none(tmp_path):
     probs = clf.predict(np.zeros((2, 32, 32, 3), np.uint8))
     assert probs.shape == (2, 4)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_feature_cache_identity_follows_the_pooling_not_only_the_weights():
+    """Same weights, other pooling: other features, so the cache must not serve the old vectors."""
+    import keras
+
+    from train.retrain import _extractor_identity
+
+    def extractor(pool):
+        keras.utils.set_random_seed(0)
+        inp = keras.Input((32, 32, 3), name="pixels")
+        return keras.Model(inp, pool(name="features")(keras.layers.Conv2D(4, 3, name="conv")(inp)))
+
+    avg, peak = extractor(keras.layers.GlobalAveragePooling2D), extractor(keras.layers.GlobalMaxPooling2D)
+    assert [w.tobytes() for w in avg.get_weights()] == [w.tobytes() for w in peak.get_weights()]
+    assert _extractor_identity(avg) != _extractor_identity(peak)
+    assert _extractor_identity(avg) == _extractor_identity(extractor(keras.layers.GlobalAveragePooling2D))

@@ -179,3 +179,14 @@ def test_cli_exits_2_with_one_line(tmp_path, case):
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and str(root) in errors[0], r.stderr
     assert not (tmp_path / "model").exists()
+
+
+def test_a_flipped_view_is_the_mirror_of_the_same_crop():
+    from train.data import View, crop_view
+
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (120, 200, 3), dtype=np.uint8)
+    plain = crop_view(photo, View(0.8, 0.5, -0.5), 32)
+    mirrored = crop_view(photo, View(0.8, 0.5, -0.5, flip=True), 32)
+    np.testing.assert_array_equal(mirrored, plain[:, ::-1])
+    assert View(0.8, 0.5, -0.5, flip=True).name != View(0.8, 0.5, -0.5).name  # distinct cache keys

@@ -268,11 +268,13 @@ def decode_split(split: Split, classes: Sequence[str], size: int,
 @dataclass(frozen=True)
 class View:
     """A square crop of a whole photo: side `scale` x the shorter side, its centre moved by
-    (`dx`, `dy`) x half the room the square has to move along each axis (-1 left/top, 1 right/bottom)."""
+    (`dx`, `dy`) x half the room the square has to move along each axis (-1 left/top, 1 right/bottom),
+    mirrored left to right when `flip`."""
 
     scale: float
     dx: float = 0.0
     dy: float = 0.0
+    flip: bool = False
 
     def __post_init__(self):
         if not 0.0 < self.scale <= 1.0:
@@ -282,7 +284,7 @@ class View:
 
     @property
     def name(self) -> str:
-        return f"z{self.scale:g}x{self.dx:g}y{self.dy:g}"
+        return f"z{self.scale:g}x{self.dx:g}y{self.dy:g}" + ("f" if self.flip else "")
 
 
 def crop_view(photo: np.ndarray, view: View, size: int) -> np.ndarray:
@@ -295,7 +297,8 @@ def crop_view(photo: np.ndarray, view: View, size: int) -> np.ndarray:
     y = int(round((h - side) / 2 * (1 + view.dy)))
     patch = photo[y:y + side, x:x + side]
     interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-    return cv2.resize(patch, (size, size), interpolation=interp)
+    square = cv2.resize(patch, (size, size), interpolation=interp)
+    return np.ascontiguousarray(square[:, ::-1]) if view.flip else square
 
 
 def why(e: Exception) -> str:

@@ -68,10 +68,11 @@ class _StatusLines:
 
 
 def _extractor_identity(extractor) -> str:
-    digest = hashlib.sha256()
+    # Weightless layers (pooling) change the features too: their kinds and names are hashed with the weights.
+    digest = hashlib.sha256(repr([(type(layer).__name__, layer.name) for layer in extractor.layers]).encode())
     for w in extractor.get_weights():
         digest.update(np.ascontiguousarray(w).tobytes())
-    return f"extractor-{digest.hexdigest()[:20]}-s{extractor.input_shape[1]}"
+    return f"extractor-{digest.hexdigest()[:20]}-s{extractor.input_shape[1]}-d{extractor.output_shape[-1]}"
 
 
 def _old_accuracy(old_dense, old_classes: Sequence[str], vectors: np.ndarray, labels: np.ndarray,
