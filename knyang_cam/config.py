@@ -93,6 +93,7 @@ class TrainConfig:
     dropout: float = field(default=0.2, metadata=_range(0.0, 0.9))
     head_epochs: int = field(default=30, metadata=_range(1, 10000))
     head_learning_rate: float = field(default=3e-4, metadata=_range(1e-7, 1.0))
+    head_runs: int = field(default=5, metadata=_range(1, 100))
     fine_tune_at: int = field(default=100, metadata=_range(0, 1000))
     fine_tune_epochs: int = field(default=0, metadata=_range(0, 1000))
     fine_tune_learning_rate: float = field(default=1e-4, metadata=_range(1e-8, 1.0))

@@ -33,6 +33,7 @@ class ModelInfo:
     backbone: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     created: str = ""
+    familiarity: dict = field(default_factory=dict)  # how the model says "unknown" (train/familiar.py)
 
     def __post_init__(self):
         if len(self.classes) < 2:
@@ -60,7 +61,7 @@ class ModelInfo:
             "unknown_threshold": self.unknown_threshold,
             "metrics": self.metrics,
             "created": self.created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
+        } | ({"familiarity": self.familiarity} if self.familiarity else {})
 
 
 def rebuild_hint(path: Path) -> str:
@@ -99,6 +100,7 @@ def read(path: str | Path, need: tuple[str, ...] = (TFLITE_FILE,)) -> ModelInfo:
             backbone=dict(data.get("backbone") or {}),
             metrics=dict(data.get("metrics") or {}),
             created=str(data.get("created", "")),
+            familiarity=dict(data.get("familiarity") or {}),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ModelError(f"model metadata {meta} is invalid: {e} ({rebuild_hint(path)})") from None

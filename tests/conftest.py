@@ -24,8 +24,9 @@ def build_tiny_model(n_classes: int = 3, size: int = 64, seed: int = 0):
     inp = keras.Input((size, size, 3))
     x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inp)
     x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(x)
-    # Named like train.model's layers, so train.retrain can retrain its head alone.
-    x = keras.layers.GlobalAveragePooling2D(name="features")(x)
+    # Named like train.model's layers, so train.retrain can retrain its head alone and gate it.
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    x = keras.layers.Activation("linear", name="features")(x)
     out = keras.layers.Dense(n_classes, activation="softmax", name="probs")(x)
     return keras.Model(inp, out)
 

@@ -38,15 +38,18 @@ def test_retrain_reuses_cache_and_grows_a_new_class(trained, tmp_path):
     base, data, cache = trained
     events = []
     first = retrain(base / "models" / "v1", data, tmp_path / "v2", SMALL, cache_dir=cache, emit=events.append)
-    # The first retrain sees every photo through the v1 extractor (not the training backbone's cache).
-    assert first.features_computed == 24
+    # The first retrain sees every photo through the v1 extractor (not the training backbone's cache):
+    # 18 training photos and their 4 corner crops (the familiarity references), 6 validation photos
+    # and their 5 crops.
+    assert first.features_computed == 18 * 5 + 6 * 6
     assert first.accepted, first.reason
     assert any(e["phase"] == "head" and "epoch" in e["text"] for e in events)
 
     write_class(data, "Delta", 8)
     second = retrain(tmp_path / "v2", data, tmp_path / "v3", SMALL, cache_dir=cache)
-    # v2 keeps v1's extractor, so only Delta's 8 new photos run through the backbone.
-    assert second.features_computed == 8
+    # v2 keeps v1's extractor, so only Delta's 8 new photos (6 training, 2 validation) and their
+    # crops run through the backbone.
+    assert second.features_computed == 6 * 5 + 2 * 6
     assert second.classes == ("Alpha", "Beta", "Delta", "Gamma")
     assert second.accepted, second.reason
     info = model_dir.read(second.out)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from clips import write_class
 from train import data
 from train.data import DatasetError
 
@@ -190,3 +191,13 @@ def test_a_flipped_view_is_the_mirror_of_the_same_crop():
     mirrored = crop_view(photo, View(0.8, 0.5, -0.5, flip=True), 32)
     np.testing.assert_array_equal(mirrored, plain[:, ::-1])
     assert View(0.8, 0.5, -0.5, flip=True).name != View(0.8, 0.5, -0.5).name  # distinct cache keys
+
+
+def test_adding_a_class_keeps_the_other_classes_split(tmp_path):
+    for name in ("Alpha", "Gamma"):
+        write_class(tmp_path, name, 10)
+    before = data.find_images(tmp_path, 0.3, seed=4)
+    write_class(tmp_path, "Beta", 10)
+    after = data.find_images(tmp_path, 0.3, seed=4)
+    assert set(before.validation.paths) < set(after.validation.paths)
+    assert set(before.train.paths) < set(after.train.paths)

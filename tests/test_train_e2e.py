@@ -230,3 +230,31 @@ def test_head_training_is_fast_and_repeatable():
     assert h.seconds / h.epochs < 0.05  # milliseconds per epoch, not Keras' fit overhead
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
+
+
+def test_averaged_runs_are_the_head_the_curves_describe():
+    import keras
+
+    from train import fit
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 32)).astype(np.float32)
+    y = (x[:, :3] + 0.8 * rng.normal(size=(300, 3))).argmax(axis=1).astype(np.int32)  # noisy labels
+
+    def trained(runs):
+        fit.seed_everything(3)
+        head = keras.Sequential([keras.Input((32,)), keras.layers.Dropout(0.3),
+                                 keras.layers.Dense(3, activation="softmax")])
+        h = fit.train_head(head, x[:200], y[:200], x[200:], y[200:], n_classes=3, epochs=25,
+                           learning_rate=3e-2, seed=3, runs=runs)
+        return head, h
+
+    head, h = trained(4)
+    val_loss = float(np.mean(keras.losses.sparse_categorical_crossentropy(y[200:], head(x[200:]))))
+    assert val_loss == pytest.approx(h.val_loss[h.best_epoch], rel=1e-4)
+    assert h.val_loss[h.best_epoch] == min(h.val_loss)
+    again, _ = trained(4)
+    for a, b in zip(head.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    single, _ = trained(1)
+    assert not np.allclose(head.get_weights()[0], single.get_weights()[0], atol=1e-3)

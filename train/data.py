@@ -99,12 +99,15 @@ def split_folder(root: Path, name: str) -> Optional[Path]:
 
 def _split_by_seed(by_class: dict[str, list[Path]], classes: Sequence[str],
                    fraction: float, seed: int) -> tuple[Split, Split]:
-    """Hold out `fraction` of every class (at least one photo when it has two)."""
+    """Hold out `fraction` of every class (at least one photo when it has two).
+
+    Each class is shuffled by its own seed, so adding a cat leaves the other cats' split as it
+    was: a retrain compares with the current model on the same photos and reuses their features.
+    """
     train, val = ([], []), ([], [])
-    rng = random.Random(seed)
     for label, name in enumerate(classes):
         files = list(by_class[name])
-        rng.shuffle(files)
+        random.Random(f"{seed}:{name}").shuffle(files)
         n_val = min(max(1, round(len(files) * fraction)), len(files) - 1) if len(files) > 1 else 0
         for part, chunk in ((val, files[:n_val]), (train, files[n_val:])):
             part[0].extend(chunk)

@@ -1,7 +1,7 @@
 """The two training phases.
 
-(a) `train_head`: the softmax head on cached backbone features; an epoch is a few
-    milliseconds of matrix work, so many epochs cost nothing.
+(a) `train_head`: the softmax head on cached backbone features, several runs averaged into
+    one; an epoch is a few milliseconds of matrix work, so many epochs cost nothing.
 (b) `fine_tune`: the top of the base (from layer `fine_tune_at`) and the head on
     augmented photos at a low learning rate; the base stays in inference mode
     (BatchNorm statistics frozen), the weights with the lowest validation loss are
@@ -140,57 +140,76 @@ def _compile(model, learning_rate: float) -> None:
 
 def train_head(head, x: np.ndarray, y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray, *,
                n_classes: int, epochs: int, learning_rate: float, batch_size: int = 32, seed: int = 0,
-               progress: Optional[Progress] = None) -> PhaseHistory:
-    """Phase (a): fit `head` (features -> softmax) on precomputed features.
+               runs: int = 1, progress: Optional[Progress] = None) -> PhaseHistory:
+    """Phase (a): fit `head` (features -> [dropout] -> dense softmax) on precomputed features.
+
+    `runs` copies of the dense layer start from its current weights and train side by
+    side, each on its own shuffle and dropout; the head keeps their average, which for a
+    linear softmax head is again one dense layer. The average varies less from seed to
+    seed than one run does, and it named more frames of held-out photos right (4-fold
+    cross-validation on clip frames of the Knyang training photos: 0.955 -> 0.960 with 5
+    runs). The epoch kept is the one where the averaged head has the lowest validation
+    loss, and the curves are the averaged head's: they describe the model that ships.
 
     A whole epoch runs inside one tf.function (Keras' fit costs ~200 ms of overhead
-    per epoch here, the work itself ~1 ms). Keeps the epoch with the lowest
-    validation loss. Used by the full training and, with the feature cache, by a
-    head-only retrain.
+    per epoch here, the work itself ~1 ms). Used by the full training and, with the
+    feature cache, by a head-only retrain.
     """
     import keras
     import tensorflow as tf
 
+    dense = head.layers[-1]
+    rate = next((layer.rate for layer in head.layers if isinstance(layer, keras.layers.Dropout)), 0.0)
     weights_by_class = class_weights(y, n_classes)
     xs, ys = tf.constant(x, tf.float32), tf.constant(y, tf.int32)
     ws = tf.constant([weights_by_class[int(c)] for c in y], tf.float32)
     vx, vy = tf.constant(val_x, tf.float32), tf.constant(val_y, tf.int32)
+    kernel0, bias0 = dense.get_weights()
+    kernels = tf.Variable(np.repeat(kernel0[None], runs, axis=0))  # [runs, features, classes]
+    biases = tf.Variable(np.repeat(bias0[None], runs, axis=0))
     optimizer = keras.optimizers.Adam(learning_rate)
-    optimizer.build(head.trainable_variables)
+    optimizer.build([kernels, biases])
+    noise = keras.random.SeedGenerator(seed)
     steps = -(-len(x) // batch_size)
 
     def measure(features, labels):
-        probs = head(features, training=False)
+        probs = dense.activation(features @ tf.reduce_mean(kernels, 0) + tf.reduce_mean(biases, 0))
         loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, probs))
         hits = tf.cast(tf.equal(tf.argmax(probs, axis=1, output_type=tf.int32), labels), tf.float32)
         return loss, tf.reduce_mean(hits)
 
     @tf.function
-    def epoch(order):
+    def epoch(orders):  # [runs, N]: each run's own shuffle
         for step in tf.range(steps):
-            idx = order[step * batch_size:(step + 1) * batch_size]
+            idx = orders[:, step * batch_size:(step + 1) * batch_size]
+            batch = tf.gather(xs, idx)  # [runs, batch, features]
+            if rate:
+                batch = keras.random.dropout(batch, rate, seed=noise)
             with tf.GradientTape() as tape:
-                probs = head(tf.gather(xs, idx), training=True)
+                probs = dense.activation(tf.einsum("rbf,rfc->rbc", batch, kernels) + biases[:, None])
                 per_photo = keras.losses.sparse_categorical_crossentropy(tf.gather(ys, idx), probs)
-                loss = tf.reduce_mean(per_photo * tf.gather(ws, idx))
-            optimizer.apply(tape.gradient(loss, head.trainable_variables), head.trainable_variables)
+                # Summed over runs: each run's gradient is its own mean loss's.
+                loss = tf.reduce_sum(tf.reduce_mean(per_photo * tf.gather(ws, idx), axis=1))
+            optimizer.apply(tape.gradient(loss, [kernels, biases]), [kernels, biases])
         return measure(xs, ys) + measure(vx, vy)
 
     rng = np.random.default_rng(seed)
     curves = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
-    best_loss, best_epoch, best_weights = np.inf, -1, head.get_weights()
+    best_loss, best_epoch, best_weights = np.inf, -1, [kernel0, bias0]
     start = time.perf_counter()
     for e in range(epochs):
-        values = [float(v) for v in epoch(tf.constant(rng.permutation(len(x)), tf.int32))]
+        orders = np.stack([rng.permutation(len(x)) for _ in range(runs)])
+        values = [float(v) for v in epoch(tf.constant(orders, tf.int32))]
         for k, v in zip(curves, values):
             curves[k].append(v)
         if values[2] < best_loss:
-            best_loss, best_epoch, best_weights = values[2], e, head.get_weights()
+            best_loss, best_epoch = values[2], e
+            best_weights = [np.mean(kernels.numpy(), axis=0), np.mean(biases.numpy(), axis=0)]
         if progress is not None and (progress.interactive or e + 1 == epochs):
             progress.line(f"head: epoch {e + 1}/{epochs} loss {values[0]:.3f} acc {values[1]:.3f} "
                           f"val_loss {values[2]:.3f} val_acc {values[3]:.3f} (best epoch {best_epoch + 1})",
                           final=e + 1 == epochs)
-    head.set_weights(best_weights)
+    dense.set_weights(best_weights)
     return PhaseHistory("head", *(tuple(curves[k]) for k in curves), best_epoch,
                         time.perf_counter() - start)
 

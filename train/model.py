@@ -23,6 +23,7 @@ BACKBONE = "MobileNetV2"
 POOLING = "avg+max"
 BASE_NAME = "backbone"
 FEATURES_NAME = "features"
+AVG_NAME = "avg_pool"
 
 
 class WeightsError(UserError):
@@ -104,7 +105,7 @@ def build(backbone: Backbone, n_classes: int, dropout: float = 0.2) -> Network:
     # crop shows only part of it or much background (a camera's view), where the mean dilutes it.
     # On a pan/zoom clip of the Validation photos it took the head from ~0.95 to ~0.97 per frame.
     pooled = keras.layers.Concatenate(name=FEATURES_NAME)([
-        keras.layers.GlobalAveragePooling2D(name="avg_pool")(x),
+        keras.layers.GlobalAveragePooling2D(name=AVG_NAME)(x),
         keras.layers.GlobalMaxPooling2D(name="max_pool")(x)])
 
     drop = keras.layers.Dropout(dropout, name="dropout")

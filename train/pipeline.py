@@ -17,7 +17,7 @@ import numpy as np
 from knyang_cam.config import TrainConfig
 from knyang_cam.model_dir import ModelInfo
 
-from . import data, evaluate, features, fit, report
+from . import data, evaluate, familiar, features, fit, report
 from .model import Backbone, build, infer
 from .export import write_model_dir
 
@@ -122,7 +122,7 @@ def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainC
     phases = [fit.train_head(network.head, head_x, head_y, select_x, select_y,
                              n_classes=len(dataset.classes), epochs=cfg.head_epochs,
                              learning_rate=cfg.head_learning_rate, batch_size=cfg.batch_size,
-                             seed=cfg.seed, progress=progress)]
+                             seed=cfg.seed, runs=cfg.head_runs, progress=progress)]
     lap("head")
     if fine_tune:
         phases.append(fit.fine_tune(network, train_images.pixels, train_images.labels, select_pixels,
@@ -133,13 +133,26 @@ def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainC
                                     photos=train_images.photos))
         lap("fine_tune")
 
-    val_probs = infer(network.model, val_images.pixels, cfg.batch_size)
+    if fine_tune:  # the base changed: the cached features are not the model's any more
+        corners = np.stack([data.crop_view(photo, view, size) for photo in train_images.photos
+                            for view in features.CORNERS])
+        refs = [infer(network.features, pixels, cfg.batch_size) for pixels in (train_images.pixels, corners)]
+        select_x = infer(network.features, select_pixels, cfg.batch_size)
+    else:
+        corners = features.view_features_for(train_feats.paths, train_feats.labels, network.features, backbone,
+                                             features.CORNERS, photo_side, cache, train_images, cfg.batch_size)
+        refs = [train_feats.vectors, corners.vectors]
+    gate = familiar.fit_gate(network.model, refs, select_x)
+    model = familiar.gated(network.model, gate)
+    lap("familiarity")
+
+    val_probs = infer(model, val_images.pixels, cfg.batch_size)
     val_scores = evaluate.score(val_probs, val_images.labels, dataset.classes)
-    view_probs = infer(network.model, view_pixels, cfg.batch_size)
+    view_probs = infer(model, view_pixels, cfg.batch_size)
     view_scores = evaluate.score(view_probs, view_labels, dataset.classes)
     test_scores = None
     if test_images is not None and len(test_images.labels):
-        test_scores = evaluate.score(infer(network.model, test_images.pixels, cfg.batch_size),
+        test_scores = evaluate.score(infer(model, test_images.pixels, cfg.batch_size),
                                      test_images.labels, dataset.classes)
     threshold = evaluate.choose_threshold(np.concatenate([val_probs, view_probs]), select_labels,
                                           "validation answers (centre squares and crops)")
@@ -151,7 +164,7 @@ def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainC
 
     info = ModelInfo(
         path=Path(out), classes=dataset.classes, input_size=(size, size),
-        unknown_threshold=threshold.value, backbone=backbone.describe(),
+        unknown_threshold=threshold.value, backbone=backbone.describe(), familiarity=gate.to_json(),
         metrics={"val_accuracy": round(val_scores.accuracy, 4),
                  "test_accuracy": round(test_scores.accuracy, 4) if test_scores else None,
                  "train_photos": len(train_feats.labels), "val_photos": len(val_images.labels)})
@@ -176,7 +189,7 @@ def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainC
         report.plot_misclassified(folder / report.MISCLASSIFIED_FILE, val_images.pixels, val_images.labels,
                                   val_probs, dataset.classes, val_images.paths)
 
-    write_model_dir(network.model, info, out, write_report)
+    write_model_dir(model, info, out, write_report)
     lap("export")
     return TrainResult(Path(out), val_scores.accuracy, test_scores.accuracy if test_scores else None,
                        threshold.value, skipped, seconds, train_feats.computed)

@@ -35,9 +35,10 @@ from knyang_cam.config import TrainConfig
 from knyang_cam.errors import UserError
 from knyang_cam.model_dir import ModelError, ModelInfo
 
-from . import data, evaluate, features, fit, report
+from . import data, evaluate, familiar, features, fit, report
 from .export import write_model_dir
-from .model import FEATURES_NAME, Backbone
+from .model import AVG_NAME, FEATURES_NAME, Backbone
+from .pipeline import PHOTO_SCALE, VAL_VIEWS
 
 HEAD_NAME = "probs"
 Report = Callable[[dict], None]
@@ -51,7 +52,7 @@ class RetrainResult:
     classes: tuple[str, ...]
     old_accuracy: float  # the current model on this validation split (new classes count as misses)
     new_accuracy: float
-    features_computed: int  # photos that ran through the backbone; the rest came from the cache
+    features_computed: int  # crops that ran through the backbone; the rest came from the cache
     seconds: float
 
 
@@ -112,9 +113,10 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
     try:
         pooled = model.get_layer(FEATURES_NAME).output
         old_dense = model.get_layer(HEAD_NAME)
+        model.get_layer(AVG_NAME)  # the familiarity gate's input
     except ValueError:
-        raise ModelError(f"{info.keras_path} has no '{FEATURES_NAME}'/'{HEAD_NAME}' layers, so its head "
-                         f"cannot be retrained alone: {model_dir.rebuild_hint(info.path)}") from None
+        raise ModelError(f"{info.keras_path} has no '{FEATURES_NAME}'/'{HEAD_NAME}'/'{AVG_NAME}' layers, so "
+                         f"its head cannot be retrained alone: {model_dir.rebuild_hint(info.path)}") from None
     extractor = keras.Model(model.inputs, pooled, name="feature_extractor")
     size = info.input_size[0]
 
@@ -125,16 +127,29 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
     cache = features.FeatureCache(cache_dir or features.default_cache_dir(), _extractor_identity(extractor))
     shape = Backbone(weights=str(info.keras_path), image_size=size)
 
-    def feats(split, name):
-        def progress(done, total):
+    def progress(name):
+        def show(done, total):
             emit({"event": "progress", "phase": "features", "text": f"features ({name}): {done}/{total} new"})
+        return show
+
+    def feats(split, name):
         return features.features_for(split.paths, split.labels, extractor, shape, cache,
-                                     batch_size=cfg.batch_size, progress=progress)
+                                     batch_size=cfg.batch_size, progress=progress(name))
+
+    def crops(f, views, name):
+        return features.view_features_for(f.paths, f.labels, extractor, shape, views, PHOTO_SCALE * size, cache,
+                                          batch_size=cfg.batch_size, progress=progress(name))
 
     train_f, val_f = feats(dataset.train, "train"), feats(dataset.validation, "validation")
     data.require_every_class(train_f.labels, dataset.classes, "training", dataset.root)
     if not len(val_f.labels):
         raise data.DatasetError(f"no decodable validation photos in {dataset.root}")
+    # As in full training: the familiarity gate's references and the set its cut and the
+    # unknown threshold are chosen on (new photos and new cats become familiar here).
+    corners = crops(train_f, features.CORNERS, "train corners")
+    val_views = crops(val_f, VAL_VIEWS, "validation crops")
+    select_x = np.concatenate([val_f.vectors, val_views.vectors])
+    select_y = np.concatenate([val_f.labels, val_views.labels])
 
     fit.seed_everything(cfg.seed)
     dim = train_f.vectors.shape[1]
@@ -142,7 +157,7 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
     history = fit.train_head(head, train_f.vectors, train_f.labels, val_f.vectors, val_f.labels,
                              n_classes=len(dataset.classes), epochs=cfg.head_epochs,
                              learning_rate=cfg.head_learning_rate, batch_size=cfg.batch_size,
-                             seed=cfg.seed, progress=_StatusLines(emit, "head"))
+                             seed=cfg.seed, runs=cfg.head_runs, progress=_StatusLines(emit, "head"))
 
     val_probs = np.asarray(head(val_f.vectors, training=False))
     scores = evaluate.score(val_probs, val_f.labels, dataset.classes)
@@ -150,26 +165,29 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
     accepted = scores.accuracy >= old_acc - max_drop
     reason = (f"validation accuracy {scores.accuracy:.3f} vs current {old_acc:.3f} "
               f"({'accepted' if accepted else f'refused: worse by more than {max_drop:.3f}'})")
-    threshold = evaluate.choose_threshold(val_probs, val_f.labels)
+    full = keras.Model(model.inputs, dense(drop(pooled)), name="knyang")
+    gate = familiar.fit_gate(full, [train_f.vectors, corners.vectors], select_x)
+    threshold = evaluate.choose_threshold(gate.shrink(np.asarray(head(select_x, training=False)), select_x),
+                                          select_y, "validation answers (centre squares and crops)")
 
     out = Path(out)
     if not accepted:
         out = out.with_name(out.name + "-refused")
-    full = keras.Model(model.inputs, dense(drop(pooled)), name="knyang")
     new_info = ModelInfo(path=out, classes=dataset.classes, input_size=info.input_size,
-                         unknown_threshold=threshold.value,
+                         unknown_threshold=threshold.value, familiarity=gate.to_json(),
                          backbone={**info.backbone, "retrained_from": str(info.path)},
                          metrics={"val_accuracy": round(scores.accuracy, 4), "test_accuracy": None,
                                   "previous_val_accuracy": round(old_acc, 4),
                                   "train_photos": len(train_f.labels), "val_photos": len(val_f.labels)})
+    computed = sum(f.computed for f in (train_f, val_f, corners, val_views))
     extra = {"retrain": {"from": str(info.path), "data": str(dataset.root), "accepted": accepted,
-                         "reason": reason, "features_computed": train_f.computed + val_f.computed}}
+                         "reason": reason, "features_computed": computed}}
     emit({"event": "progress", "phase": "export", "text": f"export: {reason}"})
-    write_model_dir(full, new_info, out,
+    write_model_dir(familiar.gated(full, gate), new_info, out,
                     lambda folder: report.write_metrics(folder / report.METRICS_FILE, scores, threshold,
                                                         [history], None, extra))
     return RetrainResult(str(out), accepted, reason, dataset.classes, round(old_acc, 4),
-                         round(scores.accuracy, 4), train_f.computed + val_f.computed,
+                         round(scores.accuracy, 4), computed,
                          round(time.perf_counter() - start, 2))
 
 
