@@ -85,7 +85,8 @@ def main(argv=None) -> int:
         tr.pixels.astype(np.float32), tr.labels, batch_size=cfg.batch_size, epochs=k, verbose=0,
         validation_data=(va.pixels.astype(np.float32), va.labels),
         class_weight=fit.class_weights(tr.labels, n)))
-    uncached = rows[-1][1] / k * cfg.head_epochs
+    uncached_epoch = rows[-1][1] / k
+    uncached = uncached_epoch * cfg.head_epochs
     print(f"{'uncached head, extrapolated to ' + str(cfg.head_epochs) + ' epochs':<44} {uncached:8.2f} s")
 
     phase_b = cfg.fine_tune_epochs and timed(
@@ -100,7 +101,7 @@ def main(argv=None) -> int:
     extraction = rows[2][1]
     print()
     print(f"head epoch: cached {head.seconds / head.epochs * 1000:.1f} ms, "
-          f"uncached {rows[-3][1] / k * 1000:.0f} ms")
+          f"uncached {uncached_epoch * 1000:.0f} ms")
     print(f"head phase: uncached / cached = {uncached / head.seconds:.0f}x "
           f"({uncached / (head.seconds + extraction):.1f}x counting the one-time feature extraction)")
     if phase_b:
