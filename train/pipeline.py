@@ -1,4 +1,5 @@
-"""From a dataset folder to a model directory: load_data, build, fit (two phases), evaluate, export.
+"""From a dataset folder to a model directory: load_data, build, fit (two phases), the familiarity
+gate, evaluate, export.
 
 `train_model` is what `python -m train` runs. With `fine_tune=False` it is the
 head-only retrain for background use: the training photos are never decoded
@@ -134,9 +135,9 @@ def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainC
         lap("fine_tune")
 
     if fine_tune:  # the base changed: the cached features are not the model's any more
-        corners = np.stack([data.crop_view(photo, view, size) for photo in train_images.photos
-                            for view in features.CORNERS])
-        refs = [infer(network.features, pixels, cfg.batch_size) for pixels in (train_images.pixels, corners)]
+        corner_pixels = np.stack([data.crop_view(photo, view, size) for photo in train_images.photos
+                                  for view in features.CORNERS])
+        refs = [infer(network.features, pixels, cfg.batch_size) for pixels in (train_images.pixels, corner_pixels)]
         select_x = infer(network.features, select_pixels, cfg.batch_size)
     else:
         corners = features.view_features_for(train_feats.paths, train_feats.labels, network.features, backbone,
