@@ -7,6 +7,11 @@ from typing import Tuple
 Box = Tuple[int, int, int, int]  # x, y, w, h in frame pixels
 SOURCES = ("center", "detect")
 UNKNOWN = "unknown"
+# Reserved dataset folders, never class names: `u` saves to <root>/unlabeled, the not-mine key to
+# <root>/not_mine (crops of cats that are not the user's: negatives for training).
+UNLABELED = "unlabeled"
+NOT_MINE = "not_mine"
+RESERVED_NAMES = (UNKNOWN, UNLABELED, NOT_MINE)
 
 
 @dataclass(frozen=True)
