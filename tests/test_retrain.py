@@ -17,6 +17,8 @@ from clips import write_class
 from knyang_cam.config import TrainConfig
 from tests.conftest import ROOT, make_model_dir
 
+pytestmark = pytest.mark.slow  # real training (Keras) and python -m train.retrain subprocesses
+
 SMALL = TrainConfig(image_size=64, batch_size=16, head_epochs=150, head_learning_rate=0.05,
                     validation_fraction=0.25, seed=3)
 
