@@ -25,7 +25,7 @@ def test_every_key_is_documented_in_config_yaml():
     assert "smoothing.alpha" in keys and "train.seed" in keys and "smoothing" not in keys
     for key in keys:
         name = key.split(".")[-1]
-        line = next((l for l in text.splitlines() if l.strip().startswith(name + ":")), None)
+        line = next((row for row in text.splitlines() if row.strip().startswith(name + ":")), None)
         assert line is not None, key
         assert "#" in line, f"{key} has no comment in config.yaml"
 
