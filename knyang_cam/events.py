@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Optional, TextIO
+from typing import Any, TextIO
 
 PROGRESS, DONE, ERROR = "progress", "done", "error"
 
@@ -37,12 +37,12 @@ def error(message: str) -> dict:
     return {"event": ERROR, "message": message}
 
 
-def write(event: dict, stream: Optional[TextIO] = None) -> None:
+def write(event: dict, stream: TextIO | None = None) -> None:
     """Print `event` as one JSON line and flush, so the reader sees it at once."""
     print(json.dumps(event), file=stream or sys.stdout, flush=True)
 
 
-def parse(line: str) -> Optional[dict]:
+def parse(line: str) -> dict | None:
     """The event on `line`, or None when the line is not a well-formed event (other output, a torn line)."""
     try:
         event = json.loads(line)
