@@ -117,7 +117,7 @@ def test_the_contract_list_names_modules_that_exist_or_are_announced():
 
 
 @pytest.mark.parametrize("source, module, top_level_only, expected, absent", [
-    ("from . import events, model_dir\nfrom .config import TrainConfig\n", "knyang_cam.retrain", False,
+    ("from . import events, model_dir\nfrom .config import TrainConfig\n", "knyang_cam.app", False,
      {"knyang_cam.events", "knyang_cam.model_dir", "knyang_cam.config"}, set()),
     ("from knyang_cam.app import run\nimport knyang_cam.sources\n", "train.pipeline", False,
      {"knyang_cam.app", "knyang_cam.sources"}, set()),

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from knyang_cam.report import CSV_HEADER, VideoReport
+from knyang_cam.video_report import CSV_HEADER, VideoReport
 from knyang_cam.results import UNKNOWN, Prediction, Region
 
 CLASSES = ("Alpha", "Beta", "Gamma")
@@ -167,7 +167,7 @@ def test_rejects_bad_arguments(tmp_path):
 
 @pytest.mark.slow  # a subprocess
 def test_importing_report_does_not_import_matplotlib_or_tensorflow():
-    code = ("import sys; import knyang_cam.report\n"
+    code = ("import sys; import knyang_cam.video_report\n"
             "print(sorted(m for m in ('matplotlib', 'tensorflow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

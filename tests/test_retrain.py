@@ -94,7 +94,7 @@ def test_cli_prints_json_lines_and_exit_2_on_bad_model(tmp_path):
 
 
 def test_background_retrain_reports_progress_and_an_accepted_model(trained, tmp_path, monkeypatch):
-    from knyang_cam.retrain import BackgroundRetrain
+    from knyang_cam.background_retrain import BackgroundRetrain
 
     base, data, cache = trained
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -115,7 +115,7 @@ def test_background_retrain_reports_progress_and_an_accepted_model(trained, tmp_
 
 
 def test_background_retrain_failure_is_an_outcome_not_a_crash(tmp_path):
-    from knyang_cam.retrain import BackgroundRetrain
+    from knyang_cam.background_retrain import BackgroundRetrain
 
     job = BackgroundRetrain(tmp_path / "no-data", tmp_path / "models")
     assert job.start(tmp_path / "no-model")
