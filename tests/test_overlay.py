@@ -53,7 +53,7 @@ def test_bar_lengths_follow_the_probabilities_and_the_winner_is_highlighted():
     probs = (0.1, 0.6, 0.25, 0.05)
     out = draw(frame(), [pred(probs)], CLASSES, HUD)
     runs = filled_runs(out, CLASSES)
-    for (run, _, width), p in zip(runs, probs):
+    for (run, colour, width), p in zip(runs, probs):
         assert abs(run - round(p * width)) <= 1, (run, p, width)
     lengths = [r for r, _, _ in runs]
     assert lengths[1] > lengths[2] > lengths[0] > lengths[3] > 0
