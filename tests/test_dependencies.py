@@ -111,9 +111,51 @@ def test_no_app_module_imports_a_model_library_when_imported():
         f"import TensorFlow/Keras inside the function that needs it: {wrong}"
 
 
+def missing_modules(source: str, module: str) -> set[str]:
+    """The project modules `source` imports (at any depth, lazily too) that have no file."""
+    def exists(name: str) -> bool:
+        path = ROOT.joinpath(*name.split("."))
+        return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+    package = module.rsplit(".", 1)[0] if "." in module else module
+    missing = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level else []
+            target = ".".join(base + ([node.module] if node.module else []))
+            # The packages' __init__ files are empty: a name imported from a package is a module.
+            package_import = (ROOT / target.replace(".", "/") / "__init__.py").is_file()
+            targets = [target] + ([f"{target}.{alias.name}" for alias in node.names] if package_import else [])
+        else:
+            continue
+        missing.update(t for t in targets if t.split(".")[0] in (APP, TRAIN) and not exists(t))
+    return missing
+
+
+def test_every_project_import_names_a_module_that_exists():
+    # Imports inside functions run only on their first call: a renamed module would break them
+    # in the middle of a run (say, on --report), not at start-up where any test would notice.
+    files = [f for folder in (APP, TRAIN, "tests", "bench") for f in sorted((ROOT / folder).glob("*.py"))]
+    wrong = offenders({module_name(f): missing_modules(f.read_text(encoding="utf-8"), module_name(f))
+                       for f in files})
+    assert not wrong, f"imports of modules that do not exist: {wrong}"
+
+
 def test_the_contract_list_names_modules_that_exist_or_are_announced():
     missing = CONTRACTS - app_modules() - ANNOUNCED
     assert not missing, f"CONTRACTS names modules that do not exist: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("source, module, expected", [
+    ("def f():\n    from .report import VideoReport\n", "knyang_cam.app", {"knyang_cam.report"}),
+    ("from knyang_cam import config, nosuch\n", "tests.test_x", {"knyang_cam.nosuch"}),
+    ("from . import events, model_dir\nfrom .config import X\nimport numpy\n", "knyang_cam.app", set()),
+    ("from .model import infer\nfrom knyang_cam.errors import UserError\n", "train.fit", set()),
+])
+def test_the_module_check_finds_imports_of_missing_modules(source, module, expected):
+    assert missing_modules(source, module) == expected
 
 
 @pytest.mark.parametrize("source, module, top_level_only, expected, absent", [
