@@ -31,7 +31,7 @@ from .cuts import CutDetector
 from .dataset import Saver
 from .errors import UserError
 from .model_dir import ModelError, ModelInfo
-from .retrain import BackgroundRetrain
+from .background_retrain import BackgroundRetrain
 from .regions import crops, make_finder
 from .results import UNKNOWN, Prediction
 from .sinks import JsonlLog, VideoSink, log_record
@@ -292,7 +292,7 @@ class Outputs:
         self.log = stack.enter_context(JsonlLog(log)) if log else None
         self.report = None
         if report:
-            from .report import VideoReport
+            from .video_report import VideoReport
 
             self.report = VideoReport(report, classes, source.fps)
             stack.callback(self.report.close)
