@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from .bundled import resolve  # noqa: F401  (bench/ scripts import it from here)
 from .errors import exit_status
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,14 +33,6 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
-
-
-def resolve(path: str) -> Path:
-    """A relative path from the current folder if it exists there, else from the project root."""
-    p = Path(path).expanduser()
-    if p.is_absolute() or p.exists() or not (PROJECT_ROOT / p).exists():
-        return p
-    return PROJECT_ROOT / p
 
 
 def run(args: argparse.Namespace) -> int:
