@@ -28,6 +28,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from . import extras
 from .atomic import atomic_path, write_text
 from .overlay import UNKNOWN_COLOUR, label_colour
 from .results import UNKNOWN, Prediction
@@ -64,6 +65,7 @@ class VideoReport:
             raise ValueError(f"fps must be > 0, got {fps}")
         if keep < 1:
             raise ValueError(f"keep must be >= 1, got {keep}")
+        extras.require("--report", "report", "matplotlib")  # the timeline's plot; the app runs without
         self.out_dir = Path(out_dir)
         self.classes = tuple(classes)
         self.fps = float(fps)

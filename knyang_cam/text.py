@@ -142,7 +142,8 @@ def _patch(text: str, px: int, bold: bool, configured: Optional[str], colour: Co
 
 
 def _cv_params(px: int, bold: bool) -> tuple[float, int]:
-    thickness = max(1, round(px / 12)) + (1 if bold else 0)
+    # Below 10 px a second stroke fills the letters' counters: small bold text stays thin.
+    thickness = max(1, round(px / 12)) + (1 if bold and px >= 10 else 0)
     return px / _CV_CAP, thickness
 
 

@@ -23,10 +23,14 @@ def pred(probs, label=None, box=(80, 0, 480, 480), source="center", classes=CLAS
     return Prediction(Region(box, source), label, float(conf), tuple(probs), 1)
 
 
-def filled_runs(img, classes):
+def boxes(preds):
+    return [p.region.box for p in preds]
+
+
+def filled_runs(img, classes, preds, hud=True):
     """For each bar: the length of the run of non-track pixels from its left end, and its colour."""
     out = []
-    for x, y, w, h in bar_tracks(img.shape, classes):
+    for x, y, w, h in bar_tracks(img.shape, classes, boxes=boxes(preds), hud=hud):
         row = img[y + h // 2, x:x + w]
         is_track = np.all(row == TRACK_COLOUR, axis=1)
         run = int(np.argmax(is_track)) if is_track.any() else w
@@ -52,7 +56,7 @@ def test_rejects_non_bgr_frames():
 def test_bar_lengths_follow_the_probabilities_and_the_winner_is_highlighted():
     probs = (0.1, 0.6, 0.25, 0.05)
     out = draw(frame(), [pred(probs)], CLASSES, HUD)
-    runs = filled_runs(out, CLASSES)
+    runs = filled_runs(out, CLASSES, [pred(probs)])
     for (run, colour, width), p in zip(runs, probs):
         assert abs(run - round(p * width)) <= 1, (run, p, width)
     lengths = [r for r, _, _ in runs]
@@ -65,7 +69,7 @@ def test_bars_follow_the_largest_region():
     small = pred((0.9, 0.05, 0.03, 0.02), box=(400, 300, 60, 60), source="detect")
     big = pred((0.02, 0.03, 0.05, 0.9), box=(100, 80, 250, 250), source="detect")
     out = draw(frame(), [small, big], CLASSES, HUD)
-    lengths = [r for r, _, _ in filled_runs(out, CLASSES)]
+    lengths = [r for r, _, _ in filled_runs(out, CLASSES, [small, big])]
     assert lengths[3] == max(lengths) and lengths[0] < lengths[3] / 5
 
 
@@ -73,7 +77,7 @@ def test_unknown_highlights_no_bar_and_uses_the_unknown_colour():
     probs = (0.4, 0.3, 0.2, 0.1)
     p = pred(probs, label=UNKNOWN, box=(200, 100, 200, 200), source="detect")
     out = draw(frame(), [p], CLASSES, HUD)
-    assert all(colour == BAR_COLOUR for _, colour, _ in filled_runs(out, CLASSES))
+    assert all(colour == BAR_COLOUR for _, colour, _ in filled_runs(out, CLASSES, [p]))
     # The region's box is drawn in the unknown colour (its right edge, away from the text).
     assert tuple(out[250, 398]) == UNKNOWN_COLOUR
 
@@ -86,9 +90,9 @@ def test_2_to_20_classes_fit_inside_the_frame(size, n):
     probs = np.linspace(1, 2, n)
     probs = tuple(probs / probs.sum())
     side = min(w, h)
-    out = draw(frame(w, h), [pred(probs, box=((w - side) // 2, 0, side, side), classes=classes)],
-               classes, HUD)
-    tracks = bar_tracks(out.shape, classes)
+    p = [pred(probs, box=((w - side) // 2, 0, side, side), classes=classes)]
+    out = draw(frame(w, h), p, classes, HUD)
+    tracks = bar_tracks(out.shape, classes, boxes=boxes(p))
     assert len(tracks) == n
     for (x, y, tw, th), nxt in zip(tracks, tracks[1:] + [None]):
         assert 0 <= x and x + tw <= w and 0 <= y and y + th <= h and tw > 0 and th > 0
@@ -96,26 +100,28 @@ def test_2_to_20_classes_fit_inside_the_frame(size, n):
             assert y + th <= nxt[1]  # rows do not overlap
     # Above the key hint and status line, below the top strip.
     assert tracks[0][1] > 0.04 * h and tracks[-1][1] + tracks[-1][3] < 0.96 * h
-    runs = filled_runs(out, classes)
+    runs = filled_runs(out, classes, p)
     assert [r for r, _, _ in runs] == sorted(r for r, _, _ in runs)  # probs increase downwards
     assert runs[-1][1] == class_colour(n - 1)
 
 
-def _name_area(img, classes, i):
-    x, y, w, h = bar_tracks(img.shape, classes)[i]
-    return img[y - h // 2: y + h + h // 2, 0:x]
+def _name_area(img, classes, i, preds):
+    x, y, w, h = bar_tracks(img.shape, classes, boxes=boxes(preds))[i]
+    x0 = x - round(img.shape[1] * 0.15)  # the names' column, left of the tracks
+    return img[y - h // 2: y + h + h // 2, max(0, x0):x]
 
 
 def test_non_ascii_names_are_drawn():
     ascii_names = ("Nabi", "Eve", "Hwamok", "Chloe")
     names = ("나비", "Eve", "Hwamok", "Chloé")
     probs = (0.7, 0.1, 0.1, 0.1)
-    a = draw(frame(), [pred(probs, classes=ascii_names)], ascii_names, HUD)
-    b = draw(frame(), [pred(probs, classes=names)], names, HUD)
+    pa, pb = [pred(probs, classes=ascii_names)], [pred(probs, classes=names)]
+    a = draw(frame(), pa, ascii_names, HUD)
+    b = draw(frame(), pb, names, HUD)
     for i in (0, 3):
-        area = _name_area(b, names, i)
+        area = _name_area(b, names, i, pb)
         assert (area.max(axis=2) > 128).sum() > 20  # bright glyph pixels on the dark panel
-        assert not np.array_equal(area, _name_area(a, ascii_names, i))
+        assert not np.array_equal(area, _name_area(a, ascii_names, i, pa))
 
 
 def test_hangul_is_drawn_with_glyphs_not_boxes():
@@ -157,10 +163,10 @@ def test_hud_fields_change_the_image(change):
     assert np.any(draw(frame(value=90), p, CLASSES, Hud(**fields)) != base)
 
 
-def _bar_pixels(img, classes):
+def _bar_pixels(img, classes, preds):
     colours = np.array([TRACK_COLOUR, BAR_COLOUR] + [class_colour(i) for i in range(len(classes))])
     n = 0
-    for x, y, w, h in bar_tracks(img.shape, classes):
+    for x, y, w, h in bar_tracks(img.shape, classes, boxes=boxes(preds)):
         row = img[y + h // 2, x:x + w]
         n += int(np.all(row[:, None, :] == colours[None], axis=2).any(axis=1).sum())
     return n
@@ -168,9 +174,9 @@ def _bar_pixels(img, classes):
 
 def test_no_bars_without_predictions_or_when_hidden():
     p = [pred((0.1, 0.7, 0.1, 0.1), box=(400, 100, 200, 200), source="detect")]
-    assert _bar_pixels(draw(frame(), p, CLASSES, HUD), CLASSES) > 100
-    assert _bar_pixels(draw(frame(), [], CLASSES, HUD), CLASSES) == 0
-    assert _bar_pixels(draw(frame(), p, CLASSES, Hud(show_bars=False)), CLASSES) == 0
+    assert _bar_pixels(draw(frame(), p, CLASSES, HUD), CLASSES, p) > 100
+    assert _bar_pixels(draw(frame(), [], CLASSES, HUD), CLASSES, p) == 0
+    assert _bar_pixels(draw(frame(), p, CLASSES, Hud(show_bars=False)), CLASSES, p) == 0
 
 
 def test_hud_is_frozen_and_validated():
