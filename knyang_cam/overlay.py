@@ -136,7 +136,7 @@ class _Scale:
 
     def label_px(self, box_w: int) -> int:
         """Cap height of a region's name: large, but never wider than a small box allows."""
-        return max(max(9, self.px(12)), min(self.px(22), round(box_w / 7)))
+        return max(max(9, self.px(12)), min(self.px(18), round(box_w / 7)))
 
 
 def _darken(img: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:

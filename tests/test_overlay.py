@@ -210,3 +210,115 @@ def test_overlay_imports_no_model_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+# ---------------------------------------------------------------- the recorded picture (no HUD)
+
+GREY = 90
+
+
+def _interior_untouched(out, box, margin):
+    x, y, w, h = box
+    inner = out[y + margin:y + h - margin, x + margin:x + w - margin]
+    return bool((inner == GREY).all())
+
+
+def _colour_rows(out, colour, x0, x1):
+    """Rows in which `colour` appears between columns x0 and x1."""
+    hit = np.all(out[:, x0:x1] == colour, axis=2).any(axis=1)
+    return np.flatnonzero(hit)
+
+
+@pytest.mark.parametrize("size", [(320, 240), (640, 480), (1920, 1080)])
+def test_each_cat_gets_its_label_at_its_box_and_nothing_over_the_cat(size):
+    w, h = size
+    left = pred((0.05, 0.85, 0.05, 0.05), box=(w // 10, h // 3, w // 4, h // 3), source="detect")
+    right = pred((0.05, 0.05, 0.05, 0.85), box=(w * 6 // 10, h // 2, w // 5, h // 4), source="detect")
+    out = draw(frame(w, h, GREY), [left, right], CLASSES)
+    margin = round(3 * max(1, min(w / 640, h / 480))) + 2  # the outline's thickness, and a pixel
+    for p in (left, right):
+        x, y, bw, bh = p.region.box
+        assert _interior_untouched(out, p.region.box, margin), "something drawn over the cat"
+        colour = class_colour(CLASSES.index(p.label))
+        rows = _colour_rows(out, colour, x, x + bw)
+        above = rows[rows < y]
+        assert len(above) >= 9, "no label chip right above the box"  # cap height >= 9 px at 320x240
+        assert y - above.min() < h * 0.1  # ... and close to it, not somewhere else
+    # The bars are drawn, away from both cats and their labels.
+    tracks = bar_tracks(out.shape, CLASSES, boxes=boxes([left, right]), hud=False)
+    for tx, ty, tw, th in tracks:
+        for p in (left, right):
+            x, y, bw, bh = p.region.box
+            assert tx + tw <= x or tx >= x + bw or ty + th <= y or ty >= y + bh
+
+
+def test_label_goes_below_a_box_at_the_top_and_stays_in_the_frame():
+    p = pred((0.85, 0.05, 0.05, 0.05), box=(600, 0, 100, 120), source="detect")
+    out = draw(frame(640, 480, GREY), [p], CLASSES)
+    rows = _colour_rows(out, class_colour(0), 600, 640)
+    assert rows.max() > 120 + 5  # the chip hangs below the box
+    assert _interior_untouched(out, (600, 0, 40, 120), 5)
+
+
+@pytest.mark.parametrize("corner", ["bottom-left", "bottom-right", "top-left", "top-right"])
+def test_bars_move_to_a_corner_away_from_the_cat(corner):
+    w, h = 640, 480
+    bw, bh = 260, 200
+    x = 20 if "left" in corner else w - 20 - bw
+    y = 60 if "top" in corner else h - 20 - bh
+    p = pred((0.1, 0.6, 0.2, 0.1), box=(x, y, bw, bh), source="detect")
+    out = draw(frame(w, h, GREY), [p], CLASSES)
+    assert _interior_untouched(out, p.region.box, 5)
+    runs = filled_runs(out, CLASSES, [p], hud=False)
+    assert runs[1][1] == class_colour(1)  # the bars are there, with the winner highlighted
+
+
+def test_bars_get_compact_when_every_corner_has_a_cat():
+    w, h = 640, 480
+    cats = [pred((0.1, 0.6, 0.2, 0.1), box=(x, y, 200, 150), source="detect")
+            for x in (10, 430) for y in (40, 290)]
+    tracks = bar_tracks((h, w), CLASSES, boxes=boxes(cats), hud=False)
+    alone = bar_tracks((h, w), CLASSES, boxes=boxes(cats[:1]), hud=False)
+    assert tracks[-1][1] - tracks[0][1] < alone[-1][1] - alone[0][1]
+
+
+def test_no_region_draws_a_quiet_no_cat_and_no_box_or_bars():
+    out = draw(frame(640, 480, GREY), [], CLASSES)
+    changed = np.any(out != GREY, axis=2)
+    assert 50 < changed.sum() < 0.02 * changed.size  # a small note, not a box or a panel
+    ys, xs = np.nonzero(changed)
+    assert ys.max() < 60 and xs.max() < 160  # in the top-left corner
+    assert not any(np.all(out == class_colour(i), axis=2).any() for i in range(len(CLASSES)))
+
+
+def test_the_recording_has_no_hud_and_hud_adds_it():
+    p = [pred((0.1, 0.7, 0.1, 0.1), box=(250, 150, 200, 200), source="detect")]
+    recorded = draw(frame(640, 480, GREY), p, CLASSES, bars=False)
+    on_screen = draw(frame(640, 480, GREY), p, CLASSES, HUD)
+    # The strips (FPS and timings at the top, key help at the bottom) are the HUD's alone.
+    for band in (np.s_[0:20], np.s_[460:480]):
+        assert (recorded[band] == GREY).all()
+        assert (on_screen[band] != GREY).any()
+
+
+def test_text_scales_with_the_frame_but_gently():
+    heights = {}
+    for w, h in ((320, 240), (640, 480), (1920, 1080)):
+        box = (w // 3, h // 3, w // 3, h // 3)
+        out = draw(frame(w, h, GREY), [pred((0.85, 0.05, 0.05, 0.05), box=box, source="detect")], CLASSES)
+        rows = _colour_rows(out, class_colour(0), box[0], box[0] + box[2])
+        heights[h] = len(rows[rows < box[1]])  # the label chip's height above the box
+    assert heights[240] >= 13  # a 9 px cap height and its padding: readable
+    assert heights[240] <= heights[480] <= heights[1080] <= 2 * heights[480]
+    assert heights[1080] < 0.05 * 1080
+
+
+def test_one_spelling_center_in_everything_shown():
+    import inspect
+
+    from knyang_cam import overlay
+
+    assert "centre" not in "".join(v for _, v in overlay.HELP) + overlay.HINT
+    out_detect = draw(frame(value=GREY), [pred((0.1, 0.7, 0.1, 0.1))], CLASSES, Hud(crop_mode="center"))
+    assert out_detect.shape == (480, 640, 3)
+    assert '"centre' not in inspect.getsource(overlay)
