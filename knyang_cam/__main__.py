@@ -4,13 +4,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 from typing import Optional, Sequence
 
 from . import __version__, bundled
 from .bundled import resolve  # noqa: F401  (bench/ scripts import it from here)
 from .errors import exit_status
-
 
 
 def build_parser() -> argparse.ArgumentParser:

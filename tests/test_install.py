@@ -125,15 +125,16 @@ def test_wheel_installs_without_tensorflow_and_runs_the_demo_from_elsewhere(tmp_
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     bin_dir = env_dir / ("Scripts" if os.name == "nt" else "bin")
+    # Nothing of this test run's environment: pip must see an empty venv, the app only the wheel.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     install = subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q", str(wheel)],
-                             capture_output=True, text=True)
+                             capture_output=True, text=True, env=env, cwd=tmp_path)
     if install.returncode and any(s in install.stderr for s in
                                   ("NewConnectionError", "Could not fetch", "No matching distribution")):
         pytest.skip(f"the package index cannot be reached: {install.stderr.strip().splitlines()[-1]}")
     assert install.returncode == 0, install.stderr
     work = tmp_path / "elsewhere"
     work.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
 
     def cmd(*args):
         return subprocess.run([str(a) for a in args], cwd=work, env=env, capture_output=True, text=True,
