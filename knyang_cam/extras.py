@@ -39,7 +39,8 @@ def quiet_tensorflow(verbose: bool = False) -> None:
     """
     if verbose:
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # 3, not 2: the cuInit line is logged as an error, when the devices are first listed.
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     if missing("tensorflow"):
         return  # the caller's require_tensorflow() names the pip install
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
