@@ -75,6 +75,12 @@ def test_missing_extra_names_the_pip_install():
     extras.require("the app", "train", "numpy")  # present: nothing happens
 
 
+def test_the_app_retrains_with_the_trainer_of_its_own_tree():
+    from knyang_cam import retrain
+
+    assert retrain.TRAINER == "train" and (bundled.root() / "train" / "retrain.py").is_file()
+
+
 def test_trainer_usage_names_the_command_it_was_run_as(monkeypatch):
     from train.__main__ import build_parser, prog_name
 
@@ -151,6 +157,16 @@ def test_wheel_installs_without_tensorflow_and_runs_the_demo_from_elsewhere(tmp_
     r = cmd(bin_dir / "knyang-train", "--data", str(work), "--weights", "none")
     assert r.returncode == 2 and r.stderr == ('error: training needs tensorflow, keras, which is not '
                                               'installed: pip install "knyang-cam[train]"\n')
+    backend = work / "tf.yaml"
+    backend.write_text("classifier:\n  backend: tensorflow\n")
+    r = cmd(bin_dir / "knyang-cam", "--source", "demo", "--headless", "--config", backend)
+    assert r.returncode == 2 and r.stderr == ('error: classifier.backend: tensorflow needs tensorflow, keras, '
+                                              'which is not installed: pip install "knyang-cam[train]"\n')
+    # The `t` key's background retrain runs the installed trainer, not a `train` module.
+    r = cmd(bin_dir / "python", "-c", "from knyang_cam.retrain import TRAINER; print(TRAINER)")
+    assert r.stdout.strip() == "knyang_train"
+    r = cmd(bin_dir / "python", "-m", "knyang_train.retrain", "--help")
+    assert r.returncode == 0 and r.stdout.startswith("usage: python -m knyang_train.retrain ")
     r = cmd(bin_dir / "knyang-train", "--help")
     assert r.returncode == 0 and r.stdout.startswith("usage: knyang-train ")
     r = cmd(bin_dir / "python", "-m", "knyang_train.evaluate", "--help")
