@@ -215,7 +215,8 @@ def _panel(sc: _Scale, w: int, top: int, bottom: int, classes: tuple[str, ...], 
     """(panel width, panel height, tracks relative to the panel's top-left corner)."""
     n = max(1, len(classes))
     row = max(3, min(sc.px(15 if compact else 20), (bottom - top - 2 * sc.px(6)) // n))
-    panel_w = min(w - 2 * sc.margin, sc.px(140) if compact else max(sc.px(200), min(sc.px(300), round(w * 0.32))))
+    natural = max(sc.px(200), min(sc.px(300), round(w * 0.32)))
+    panel_w = min(w - 2 * sc.margin, sc.px(170) if compact else natural)
     px = _row_px(row)
     name_w = min(round(panel_w * 0.4), widest(classes, px, True, font)) + sc.px(8)
     pct_w = text_width("100%", px, True) + sc.px(8)
