@@ -58,6 +58,7 @@ def stream_server():
         proc.wait()
 
 
+@pytest.mark.slow
 def test_stream_is_read_like_a_camera_and_ends_with_source_lost(stream_server):
     url, server = stream_server
     cfg = CameraConfig(reconnect_attempts=1, reconnect_delay_s=0.05)
