@@ -65,9 +65,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from knyang_cam.console import survive_broken_pipe
+
     args = build_parser().parse_args(argv)
     try:
-        return exit_status(lambda: run(args))
+        return survive_broken_pipe(lambda: exit_status(lambda: run(args)))
     except KeyboardInterrupt:
         print("error: interrupted; the previous model directory (if any) is unchanged", file=sys.stderr)
         return 130
