@@ -1,7 +1,7 @@
 """Optional parts of the install: a feature whose packages are missing says which `pip install` adds them.
 
-The base install is the live app (LiteRT, OpenCV). Training and the TensorFlow backend need the
-`train` extra, `--report`'s timeline needs matplotlib (`report`); pyproject.toml lists them.
+The base install is the live app (LiteRT, OpenCV), `--report` included. Training, evaluation and
+the TensorFlow backend need the `train` extra (or `gpu`); pyproject.toml lists them.
 """
 from __future__ import annotations
 
