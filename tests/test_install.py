@@ -233,3 +233,26 @@ def test_evaluate_unknown_folder_reports_how_many_read_unknown(tmp_path, tiny_mo
             in r.stdout)
     assert "notes.txt" in r.stderr and "Traceback" not in r.stderr
     assert "cuInit" not in r.stderr and "absl" not in r.stderr  # TensorFlow's start-up noise is off
+
+
+def _recorded_top_band(path):
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    ok, first = cap.read()
+    cap.release()
+    assert ok
+    return first[:12].astype(float)
+
+
+def test_recording_leaves_the_hud_out_unless_asked(tmp_path, capsys):
+    """The synthetic frames' top rows are a bright gradient; the HUD darkens them to 35%."""
+    from knyang_cam.sources import Synthetic
+
+    plain, hud = tmp_path / "plain.mp4", tmp_path / "hud.mp4"
+    for out, extra in ((plain, []), (hud, ["--hud"])):
+        assert main(["--source", "synthetic", "--headless", "--max-frames", "3", "--output", str(out),
+                     "--quiet", *extra]) == 0
+    raw = Synthetic().image(0)[:12].astype(float)
+    assert abs(_recorded_top_band(plain).mean() - raw.mean()) < 8
+    assert _recorded_top_band(hud).mean() < 0.6 * raw.mean()

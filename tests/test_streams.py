@@ -16,8 +16,6 @@ from knyang_cam.config import CameraConfig
 from knyang_cam.errors import UserError
 from knyang_cam.sources import SourceLost, Stream, open_source, redacted
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None,
-                                reason="ffmpeg is not installed (apt-get install ffmpeg): no stream server")
 
 
 def _free_port() -> int:
@@ -40,6 +38,8 @@ def _listening(port: int) -> bool:
 @pytest.fixture
 def stream_server():
     """Start an FFmpeg HTTP server of a live 320x240, 15 fps MPEG-TS stream; yields (url, process)."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed (apt-get install ffmpeg): no stream server to test against")
     port = _free_port()
     url = f"http://127.0.0.1:{port}/cam.ts"
     proc = subprocess.Popen(
@@ -119,3 +119,13 @@ def test_app_processes_a_live_stream_and_exits_3_when_it_goes_away(stream_server
     cap = cv2.VideoCapture(str(video))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == len(records)
     cap.release()
+
+
+def test_the_app_refuses_a_wrong_address_in_one_line(capsys):
+    from knyang_cam.__main__ import main
+
+    url = f"rtsp://admin:secret@127.0.0.1:{_free_port()}/live"
+    assert main(["--source", url, "--headless"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: cannot open stream rtsp://admin:***@127.0.0.1:")
+    assert "secret" not in err
