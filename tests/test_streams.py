@@ -129,3 +129,8 @@ def test_the_app_refuses_a_wrong_address_in_one_line(capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: cannot open stream rtsp://admin:***@127.0.0.1:")
     assert "secret" not in err
+
+
+def test_a_missing_device_is_named(tmp_path):
+    with pytest.raises(UserError, match=r"no camera device /dev/video97 \(`ls /dev/video\*` lists"):
+        open_source("/dev/video97", CameraConfig())
