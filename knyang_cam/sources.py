@@ -303,7 +303,7 @@ def redacted(url: str) -> str:
     return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
-def open_stream(url: str, cfg: CameraConfig) -> tuple[cv2.VideoCapture, np.ndarray]:
+def open_stream(url: str) -> tuple[cv2.VideoCapture, np.ndarray]:
     """Open a network stream through FFmpeg and read one frame, or raise UserError naming it."""
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(STREAM_TIMEOUT_S * 1000),
               cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(STREAM_TIMEOUT_S * 1000)]
@@ -326,7 +326,7 @@ class Stream(Camera):
     stall_s = STREAM_TIMEOUT_S + 1.0
 
     def __init__(self, url: str, cfg: CameraConfig):
-        super().__init__(url, cfg, opener=lambda: open_stream(url, cfg), name=redacted(url))
+        super().__init__(url, cfg, opener=lambda: open_stream(url), name=redacted(url))
 
 
 def open_device(path: str, cfg: CameraConfig) -> Camera:
