@@ -256,3 +256,18 @@ def test_recording_leaves_the_hud_out_unless_asked(tmp_path, capsys):
     raw = Synthetic().image(0)[:12].astype(float)
     assert abs(_recorded_top_band(plain).mean() - raw.mean()) < 8
     assert _recorded_top_band(hud).mean() < 0.6 * raw.mean()
+
+
+@pytest.mark.slow
+def test_training_starts_without_tensorflow_noise(tmp_path):
+    """No `E0000 ... cuInit`, no absl preamble, no oneDNN notice: only the trainer's own lines."""
+    from test_train_e2e import make_photos, small_config
+
+    data = make_photos(tmp_path / "cats")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    r = subprocess.run([sys.executable, "-m", "train", "--data", str(data), "--out", str(tmp_path / "m"),
+                        "--weights", "none", "--config", str(small_config(tmp_path, 0))],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for noise in ("cuInit", "absl::InitializeLog", "cuda_platform", "oneDNN", "I0000", "E0000"):
+        assert noise not in r.stderr, noise
