@@ -126,7 +126,7 @@ def test_non_ascii_names_are_drawn():
 
 def test_hangul_is_drawn_with_glyphs_not_boxes():
     path = text.font_for("나비")
-    if path is None or ord("나") not in text._charset(path):
+    if path is None or not text._has_glyph(path, ord("나")):
         pytest.skip("no font with Hangul on this machine (install fonts-nanum or fonts-noto-cjk)")
     one, two = frame(200, 60), frame(200, 60)
     text.put_text(one, "나비", 10, 45, 30, (255, 255, 255))
@@ -322,3 +322,13 @@ def test_one_spelling_center_in_everything_shown():
     out_detect = draw(frame(value=GREY), [pred((0.1, 0.7, 0.1, 0.1))], CLASSES, Hud(crop_mode="center"))
     assert out_detect.shape == (480, 640, 3)
     assert '"centre' not in inspect.getsource(overlay)
+
+
+def test_glyph_check_tells_fonts_with_and_without_a_script():
+    fonts = text.system_fonts()
+    latin = next((f for f in fonts if f.name == "DejaVuSans.ttf"), None)
+    if latin is None:
+        pytest.skip("DejaVu Sans is not installed (fonts-dejavu-core)")
+    assert text._has_glyph(latin, ord("é")) and text._has_glyph(latin, ord("Ж"))
+    assert not text._has_glyph(latin, ord("나"))  # DejaVu has no Hangul
+    assert text.font_for("나비") != latin
