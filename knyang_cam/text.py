@@ -49,7 +49,7 @@ def _font_dirs() -> list[Path]:
             Path("/Library/Fonts"), Path("/System/Library/Fonts"), Path.home() / "Library/Fonts"]
     if sys.platform == "win32":
         dirs.append(Path(os.environ.get("WINDIR", "C:/Windows")) / "Fonts")
-    # matplotlib (a dependency) ships DejaVu Sans: a font that is always there.
+    # matplotlib, where installed (the train extra), ships DejaVu Sans.
     spec = importlib.util.find_spec("matplotlib")
     if spec and spec.submodule_search_locations:
         dirs.append(Path(next(iter(spec.submodule_search_locations))) / "mpl-data" / "fonts" / "ttf")
