@@ -2,22 +2,24 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from pathlib import Path
 from typing import Optional, Sequence
 
+from . import __version__, bundled
+from .bundled import resolve  # noqa: F401  (bench/ scripts import it from here)
 from .errors import exit_status
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="knyang-cam", description="Name your cats live from a webcam or a video.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--source", default="0",
-                   help="webcam index, video file, folder of images, glob, or 'synthetic' (default: 0)")
+                   help="webcam index, /dev/videoN, stream URL (rtsp://, http(s)://), video file, folder "
+                        "of images, glob, 'demo' (the bundled clip) or 'synthetic' (default: 0)")
     p.add_argument("--model", help="model directory (default: app.model in the config, models/knyang)")
     p.add_argument("--config", help="YAML config file (default: the project's config.yaml)")
-    p.add_argument("--crop", choices=("center", "detect"), help="centre square or cat-face detection")
+    p.add_argument("--crop", choices=("center", "detect"), help="center square or cat-face detection")
     p.add_argument("--headless", action="store_true", help="no window; files run as fast as possible")
     p.add_argument("--output", metavar="FILE.mp4", help="write the annotated video")
     p.add_argument("--log", metavar="FILE.jsonl", help="write one JSON line of predictions per frame")
@@ -25,6 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames")
     p.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
                    help="play files at their own frame rate (default: on screen yes, headless no)")
+    p.add_argument("--hud", action="store_true",
+                   help="record the window's HUD (FPS, timings, key help) in --output too")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors: no start line, "
+                                                        "progress bar or summary")
     return p
 
 
@@ -35,28 +41,26 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def resolve(path: str) -> Path:
-    """A relative path from the current folder if it exists there, else from the project root."""
-    p = Path(path).expanduser()
-    if p.is_absolute() or p.exists() or not (PROJECT_ROOT / p).exists():
-        return p
-    return PROJECT_ROOT / p
-
-
 def run(args: argparse.Namespace) -> int:
-    from . import app, config, model_dir, sources
+    from . import app, config, console, model_dir, sources
 
     cfg = config.override(config.load(args.config), **{"regions.crop": args.crop, "app.realtime": args.realtime})
     info = model_dir.read(resolve(args.model or cfg.app.model))
-    source = sources.open_source(args.source, cfg.camera)
+    spec = str(bundled.path(bundled.DEMO_CLIP)) if args.source == "demo" else args.source
+    source = sources.open_source(spec, cfg.camera)
+    if not args.quiet:
+        source = console.with_progress(source, args.max_frames)
+    out = open(os.devnull, "w") if args.quiet else sys.stdout
     return app.run(cfg, source, info, window=not args.headless, output=args.output, log=args.log,
-                   report=args.report, max_frames=args.max_frames)
+                   report=args.report, max_frames=args.max_frames, out=out, record_hud=args.hud)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from .console import survive_broken_pipe
+
     args = build_parser().parse_args(argv)
     try:
-        return exit_status(lambda: run(args))
+        return survive_broken_pipe(lambda: exit_status(lambda: run(args)))
     except KeyboardInterrupt:  # before the loop's own handler is installed, e.g. while loading
         return 130
 

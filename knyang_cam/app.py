@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Optional, TextIO
 import cv2
 import numpy as np
 
-from . import model_dir, overlay
+from . import console, model_dir, overlay
 from .classify import load_classifier
 from .config import Config
 from .cuts import CutDetector
@@ -151,7 +151,9 @@ class Stats:
         wall = time.perf_counter() - self.started
         n = max(self.frames, 1)
         stages = ", ".join(f"{s} {self.stage_ms[s] / n:.2f}" for s in (*STAGES, "output"))
-        shown = ", ".join(f"{c} {self.on_screen[c]:.1f} s" for c in (*classes, UNKNOWN))
+        # Cats never seen are left out: a list of "0.0 s" hides the ones that were.
+        shown = ", ".join(f"{c} {self.on_screen[c]:.1f} s" for c in (*classes, UNKNOWN)
+                          if self.on_screen[c] > 0) or "no cat"
         return (f"knyang-cam: {self.frames} frames in {wall:.2f} s ({self.frames / max(wall, 1e-9):.1f} FPS); "
                 f"{ended}\nmean ms per frame: {stages}\non screen: {shown}")
 
@@ -307,7 +309,7 @@ class Outputs:
         if self.log:
             self.log.write(log_record(frame.index, frame.time_s, predictions, self.classes, timing_ms))
         if self.video:
-            self.video.write(shown)
+            self.video.write(shown[1])
         if self.report:
             self.report.add(frame.index, frame.time_s, frame.image, predictions)
         return (time.perf_counter() - t0) * 1000
@@ -319,7 +321,7 @@ class Outputs:
 
     def show(self, shown) -> None:
         if self.screen:
-            self.screen.show(shown)
+            self.screen.show(shown[0])
 
     def window_closed(self) -> bool:
         return bool(self.screen and self.screen.closed())
@@ -327,8 +329,11 @@ class Outputs:
 
 def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
         keys: Optional[KeyProvider] = None, output: Optional[str] = None, log: Optional[str] = None,
-        report: Optional[str] = None, max_frames: Optional[int] = None, out: TextIO = sys.stdout) -> int:
-    """Run the loop over `source` until it ends; print the summary; return the exit status."""
+        report: Optional[str] = None, max_frames: Optional[int] = None, out: TextIO = sys.stdout,
+        record_hud: bool = False) -> int:
+    """Run the loop over `source` until it ends; print the summary; return the exit status.
+
+    The window shows the HUD; `output` records without it unless `record_hud`."""
     ui, stats, status, ended = Controls(cfg.regions.crop, cfg.overlay.bars), Stats(), EXIT_OK, "end of input"
     limit = max_frames or float("inf")
     with ExitStack() as stack:
@@ -338,6 +343,8 @@ def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
         saver = stack.enter_context(Saver(cfg.app.dataset_root, cfg.app.snapshots_dir, model.classes))
         classifier = load_classifier(model, cfg.classifier.backend, cfg.classifier.threads)
         analyzer = Analyzer(cfg, classifier, threshold_for(cfg, model))
+        print(console.start_line(model.path, model.classes, classifier.backend, source, ui.crop_mode),
+              file=out, flush=True)
         teacher = Teacher(cfg, model)
         stack.callback(teacher.close)
         keys = keys or (cv2.waitKey if window else no_keys)
@@ -347,7 +354,8 @@ def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
 
         def hud(image, status=""):
             status = status or (f"new cat's name: {ui.typing}_" if ui.typing is not None else teacher.job.status)
-            return draw(image, predictions, analyzer.classes, ui, stats, saver, status, cfg)
+            return draw(image, predictions, analyzer.classes, ui, stats, saver, status, cfg,
+                        outs.screen is not None, outs.video is not None, record_hud)
 
         try:
             while not (ui.quit or caught or stats.frames >= limit):
@@ -406,14 +414,22 @@ def timed(fn, *args):
     return result, (time.perf_counter() - t0) * 1000
 
 
-def draw(image, predictions, classes, ui: Controls, stats: Stats, saver: Saver, status: str, cfg: Config):
+def draw(image, predictions, classes, ui: Controls, stats: Stats, saver: Saver, status: str, cfg: Config,
+         screen: bool = True, record: bool = False, record_hud: bool = False):
+    """(the window's picture with the HUD, the recorded one without it unless `record_hud`);
+    None where there is no window or no recording."""
     n = max(stats.frames, 1)
     hud = overlay.Hud(fps=stats.frames / max(time.perf_counter() - stats.started, 1e-9),
                       timing_ms={s: stats.stage_ms[s] / n for s in STAGES}, crop_mode=ui.crop_mode,
                       show_bars=ui.bars, show_help=ui.help, paused=ui.paused,
                       toast=ui.toast if time.monotonic() < ui.toast_until else "", status=status,
                       saved_counts=dict(saver.counts))
-    return overlay.draw(image, predictions, classes, hud, font=cfg.overlay.font)
+    with_hud = overlay.draw(image, predictions, classes, hud, font=cfg.overlay.font) \
+        if screen or (record and record_hud) else None
+    if not record:
+        return with_hud, None
+    return with_hud if screen else None, \
+        with_hud if record_hud else overlay.draw(image, predictions, classes, None, cfg.overlay.font, ui.bars)
 
 
 class Pacer:

@@ -1,8 +1,8 @@
 """Background retraining for the live app: a separate, low-priority process, polled between frames.
 
-The retrain runs `python -m train.retrain` (head only, cached features) in its own
-process at a lower CPU priority, so the live loop keeps its frame rate and never
-imports TensorFlow. A reader thread turns the child's
+The retrain runs `python -m train.retrain` (`knyang_train.retrain` when installed from a
+wheel; head only, cached features) in its own process at a lower CPU priority, so the live
+loop keeps its frame rate and never imports TensorFlow. A reader thread turns the child's
 JSON lines into a status line for the overlay and, at the end, one `Outcome`
 that the loop picks up with `poll()` and swaps in between two frames.
 """
@@ -22,9 +22,14 @@ from typing import Optional
 
 import yaml
 
-from . import events
+from . import bundled, events
 from .config import TrainConfig
 
+# The trainer beside this package: `train` in a clone (so the app and the trainer are the same
+# tree), `knyang_train` where a wheel installed it (pyproject.toml maps train/ to that name).
+_PROJECT = bundled.CLONE_ROOT
+TRAINER = "train" if bundled.root() == _PROJECT and (_PROJECT / "train" / "retrain.py").is_file() \
+    else "knyang_train"
 # Lower priority than the live loop: the retrain may use every core, but only what the loop leaves.
 NICENESS = 10
 
@@ -65,12 +70,12 @@ class BackgroundRetrain:
         # The child gets this run's train settings, whatever file (or none) they came from.
         config_file = Path(tempfile.mkdtemp(prefix="knyang-retrain-")) / "config.yaml"
         config_file.write_text(yaml.safe_dump({"train": dataclasses.asdict(self.train)}))
-        cmd = [sys.executable, "-m", "train.retrain", "--model", str(current_model),
+        cmd = [sys.executable, "-m", f"{TRAINER}.retrain", "--model", str(current_model),
                "--data", str(self.dataset_root), "--out", str(out), "--max-drop", str(self.max_drop),
                "--threads", str(self.threads), "--config", str(config_file)]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
-        project = str(Path(__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (project, env.get("PYTHONPATH")) if p)
+        if TRAINER == "train":
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PROJECT), env.get("PYTHONPATH")) if p)
         self._outcome = None
         self._finished.clear()
         self.status = "retraining: starting"

@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
+from . import extras
 from .model_dir import ModelError, ModelInfo, rebuild_hint
 
 BACKENDS = ("auto", "litert", "tensorflow")
@@ -167,7 +168,7 @@ def resolve_backend(backend: str = "auto") -> str:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend != "auto":
         return backend
-    if not gpu_likely():
+    if not gpu_likely() or extras.missing("tensorflow"):  # the base install has no TensorFlow
         return "litert"
     import tensorflow as tf
 
@@ -178,6 +179,7 @@ def load_classifier(info: ModelInfo, backend: str = "auto", threads: int = 2) ->
     """Load the network of `info` with `backend` (auto: TensorFlow when it sees a GPU, else LiteRT)."""
     chosen = resolve_backend(backend)
     if chosen == "tensorflow":
+        extras.require_tensorflow("classifier.backend: tensorflow")
         if not info.keras_path.is_file():
             raise ModelError(f"model is missing {info.keras_path} ({rebuild_hint(info.path)})")
         return TensorFlowClassifier(info)

@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 import yaml
 
+from . import bundled
 from .errors import UserError
 
 
@@ -120,7 +121,8 @@ class Config:
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
 
 
-DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "config.yaml"
+# The clone's config.yaml, or the copy an installed wheel carries (knyang_cam/bundled.py).
+DEFAULT_CONFIG_FILE = bundled.path("config.yaml")
 
 
 def _dotted_keys(cls, prefix="") -> list[str]:

@@ -1,15 +1,16 @@
-"""Pure drawing of the live view: `draw(frame, predictions, classes, hud) -> new frame`.
+"""Pure drawing of the live view and the recorded video: `draw(frame, predictions, classes, hud)`.
 
 No model library is imported here (a test checks), so the overlay can be drawn
 and tested on plain arrays. Everything scales with the frame size (320x240 to
 1920x1080) from one unit, `_Scale`.
 
-Layout: a dark strip at the top (FPS, stage timings, crop mode, saved counts),
-one at the bottom (status line, key hint); each region's box with its name and
-confidence in large type; the confidence bars at the bottom left, above the
-bottom strip. Bars are drawn for the primary prediction only (the largest
-region): with several cats each box carries its own name and confidence, and
-one panel of up to 20 bars per cat would cover the picture.
+Layout: each region's box with its name and confidence in large type beside the box
+(above it, else below, else at its side: never over the cat); the confidence bars of the
+largest region in the corner that covers no cat (compact when every corner would); "no cat"
+when there is no region. Bars are drawn for one prediction only: with several cats each box
+carries its own name and confidence, and a panel per cat would cover the picture. The window
+adds the HUD (`Hud`): a dark strip at the top (FPS, stage timings, crop mode, saved counts),
+one at the bottom (status line, key hint), toasts and the help; a recording leaves it out.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ DIM_TEXT = (200, 200, 200)
 STATUS_COLOUR = (80, 200, 255)
 TOAST_COLOUR = (90, 170, 60)
 PANEL_DARKEN = 0.35  # panels keep 35% of the picture's brightness behind them
+NO_CAT = "no cat"
 
 HINT = "q quit  space pause  s snapshot  1-9 label  u unlabeled  n new cat  t retrain  c crop  b bars  h help"
 HELP = (
@@ -47,7 +49,7 @@ HELP = (
     ("u", "save the crop as unlabeled"),
     ("n", "add a new cat: type its name, Enter"),
     ("t", "retrain on the labelled images in the background"),
-    ("c", "switch centre / detect crop"),
+    ("c", "switch center / detect crop"),
     ("b", "confidence bars on / off"),
     ("h", "show / hide this help"),
 )
@@ -103,21 +105,26 @@ def _ink_on(colour) -> tuple[int, int, int]:
 
 @dataclass(frozen=True)
 class _Scale:
-    """Sizes in pixels for one frame size; 1.0 at 640x480."""
+    """Sizes in pixels for one frame size: 1.0 at 640x480.
+
+    Type grows slower than the frame (a 1080p frame is 2.25x as high as 480p, its text 1.6x)
+    and never shrinks below 0.8, so names stay readable at 320x240 and modest at 1080p.
+    """
 
     s: float
 
     @classmethod
     def of(cls, shape) -> "_Scale":
         h, w = shape[:2]
-        return cls(max(0.5, min(w / 640.0, h / 480.0)))
+        linear = min(w / 640.0, h / 480.0)
+        return cls(max(0.8, linear) if linear < 1 else linear ** 0.6)
 
     def px(self, v: float) -> int:
         return max(1, round(v * self.s))
 
     @property
     def small(self) -> int:  # cap height of the HUD lines
-        return max(7, self.px(11))
+        return max(8, self.px(11))
 
     @property
     def line(self) -> int:  # height of one HUD line, including spacing
@@ -126,6 +133,10 @@ class _Scale:
     @property
     def margin(self) -> int:
         return self.px(8)
+
+    def label_px(self, box_w: int) -> int:
+        """Cap height of a region's name: large, but never wider than a small box allows."""
+        return max(max(9, self.px(12)), min(self.px(18), round(box_w / 7)))
 
 
 def _darken(img: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
@@ -136,61 +147,98 @@ def _darken(img: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
         img[y0:y1, x0:x1] = cv2.convertScaleAbs(img[y0:y1, x0:x1], alpha=PANEL_DARKEN)
 
 
-def _top_height(sc: _Scale, hud: Hud) -> int:
+def _top_height(sc: _Scale, hud: Optional[Hud]) -> int:
+    if hud is None:
+        return 0
     return sc.line * (2 if hud.saved_counts else 1)
 
 
-def _bottom_height(sc: _Scale) -> int:
+def _bottom_height(sc: _Scale, hud: Optional[Hud]) -> int:
     # Room for the status line is kept even when there is none, so the bars do not jump.
-    return sc.line * 2
+    return sc.line * 2 if hud is not None else 0
 
 
-def bar_tracks(shape, classes: Sequence[str], font: Optional[str] = None) -> list[Box]:
-    """Where the confidence bars go for a frame of `shape`: one (x, y, w, h) per class.
+def _overlap(a: Box, b: Box) -> int:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    return max(0, min(ax + aw, bx + bw) - max(ax, bx)) * max(0, min(ay + ah, by + bh) - max(ay, by))
 
-    Rows shrink to share the height between the top and bottom strips, so 20
-    classes fit on a 320x240 frame. The class names are drawn left of the
-    tracks (a column as wide as the longest name, up to 40% of the panel), the
-    percentages right of them.
+
+def _label_zone(box: Box, sc: _Scale) -> Box:
+    """A region's box with room for its label above and below: what the bars must keep clear of."""
+    x, y, w, h = box
+    lh = sc.label_px(w) * 5 // 3 + sc.px(3)
+    return (x, y - lh, w, h + 2 * lh)
+
+
+def bar_tracks(shape, classes: Sequence[str], font: Optional[str] = None, boxes: Sequence[Box] = (),
+               hud: bool = True) -> list[Box]:
+    """Where the confidence bars go for a frame of `shape` with regions at `boxes`: one
+    (x, y, w, h) per class.
+
+    The panel goes to the corner of the frame (between the HUD strips when `hud`) that covers
+    the least of the regions and their labels; when every corner would cover a cat, it shrinks.
+    Rows shrink to fit the height, so 20 classes fit on a 320x240 frame. The class names are
+    drawn left of the tracks (a column as wide as the longest name, up to 40% of the panel),
+    the percentages right of them.
     """
-    return list(_bar_tracks(tuple(shape[:2]), tuple(classes), font))
+    return list(_bar_layout(tuple(shape[:2]), tuple(classes), font, tuple(map(tuple, boxes)), hud)[1])
 
 
-@lru_cache(maxsize=16)
-def _bar_tracks(shape: tuple[int, int], classes: tuple[str, ...], font: Optional[str]) -> tuple[Box, ...]:
-    """The layout of `bar_tracks`, cached: it only changes with the frame size or classes."""
+@lru_cache(maxsize=64)
+def _bar_layout(shape: tuple[int, int], classes: tuple[str, ...], font: Optional[str],
+                boxes: tuple[Box, ...], hud: bool) -> tuple[Box, tuple[Box, ...]]:
+    """The panel (x, y, w, h) and the tracks of `bar_tracks`, cached: they only change with the
+    frame size, classes or boxes."""
     h, w = shape[:2]
-    n = max(1, len(classes))
     sc = _Scale.of(shape)
-    top = sc.line * 2 + sc.margin  # below the tallest top strip (with saved counts)
-    bottom = h - _bottom_height(sc) - sc.margin
-    row = max(3, min(sc.px(24), (bottom - top) // n))
-    panel_w = min(w - 2 * sc.margin, max(sc.px(280), round(w * 0.36)))
+    top = (sc.line * 2 if hud else 0) + sc.margin  # below the tallest top strip (with saved counts)
+    bottom = h - (sc.line * 2 if hud else 0) - sc.margin
+    zones = [_label_zone(b, sc) for b in boxes]
+    best = None
+    for rank, compact in enumerate((False, True)):
+        layout = _panel(sc, w, top, bottom, classes, font, compact)
+        pw, ph = layout[0], layout[1]
+        for corner, (x0, y0) in enumerate(((sc.margin, bottom - ph), (w - sc.margin - pw, bottom - ph),
+                                           (sc.margin, top), (w - sc.margin - pw, top))):
+            covered = sum(_overlap((x0, y0, pw, ph), z) for z in zones)
+            key = (covered, rank, corner)
+            if best is None or key < best[0]:
+                best = (key, x0, y0, layout)
+        if best[0][0] == 0:
+            break
+    _, x0, y0, (pw, ph, rows) = best
+    return (x0, y0, pw, ph), tuple((x0 + x, y0 + y, bw, bh) for x, y, bw, bh in rows)
+
+
+def _panel(sc: _Scale, w: int, top: int, bottom: int, classes: tuple[str, ...], font, compact: bool):
+    """(panel width, panel height, tracks relative to the panel's top-left corner)."""
+    n = max(1, len(classes))
+    row = max(3, min(sc.px(15 if compact else 20), (bottom - top - 2 * sc.px(6)) // n))
+    natural = max(sc.px(200), min(sc.px(300), round(w * 0.32)))
+    panel_w = min(w - 2 * sc.margin, sc.px(170) if compact else natural)
     px = _row_px(row)
     name_w = min(round(panel_w * 0.4), widest(classes, px, True, font)) + sc.px(8)
     pct_w = text_width("100%", px, True) + sc.px(8)
-    x = sc.margin + sc.px(6) + name_w
+    x = sc.px(6) + name_w
     bar_w = max(4, panel_w - name_w - pct_w - sc.px(12))
     bar_h = max(2, round(row * 0.6))
-    y0 = bottom - row * n
-    return tuple((x, y0 + i * row + (row - bar_h) // 2, bar_w, bar_h) for i in range(n))
+    pad = sc.px(6)
+    rows = tuple((x, pad + i * row + (row - bar_h) // 2, bar_w, bar_h) for i in range(n))
+    return panel_w, n * row + 2 * pad, rows
 
 
 def _row_px(row: int) -> int:
-    return max(4, round(row * 0.5))
+    return max(4, round(row * 0.55))
 
 
-def _draw_bars(img, pred: Prediction, classes: Sequence[str], sc: _Scale, font) -> None:
-    tracks = _bar_tracks(img.shape[:2], tuple(classes), font)
-    row = tracks[1][1] - tracks[0][1] if len(tracks) > 1 else sc.px(24)
+def _draw_bars(img, pred: Prediction, classes: Sequence[str], sc: _Scale, font, boxes, hud: bool) -> None:
+    (x0, y0, pw, ph), tracks = _bar_layout(img.shape[:2], tuple(classes), font, tuple(boxes), hud)
+    row = tracks[1][1] - tracks[0][1] if len(tracks) > 1 else ph
     px = _row_px(row)
-    x, y_first, bar_w, bar_h = tracks[0]
-    name_x = sc.margin + sc.px(6)
-    name_room = x - name_x - sc.px(8)
-    panel_y0 = y_first - (row - bar_h) // 2 - sc.px(6)
-    panel_y1 = tracks[-1][1] + bar_h + (row - bar_h) // 2 + sc.px(6)
-    panel_x1 = x + bar_w + text_width("100%", px, True) + sc.px(14)
-    _darken(img, sc.margin, panel_y0, panel_x1, panel_y1)
+    name_x = x0 + sc.px(6)
+    name_room = tracks[0][0] - name_x - sc.px(8)
+    _darken(img, x0, y0, x0 + pw, y0 + ph)
     winner = classes.index(pred.label) if pred.label in classes else -1
     for i, (name, p) in enumerate(zip(classes, pred.probs)):
         tx, ty, tw, th = tracks[i]
@@ -242,7 +290,26 @@ def _dashed_rect(img, box: Box, colour, thickness: int, dash: int) -> None:
         seg[on_y, :] = colour
 
 
-def _draw_region(img, pred: Prediction, classes, sc: _Scale, top: int, font) -> None:
+def _label_place(box: Box, size: tuple[int, int], shape, top: int, bottom: int) -> tuple[int, int]:
+    """Top-left corner of a label of `size` for a region at `box`, off the cat: above the box,
+    else below it, else beside it, else (a box as high as the frame) in its top corner."""
+    H, W = shape[:2]
+    x, y, w, h = box
+    lw, lh = size
+    cx = min(max(0, x), max(0, W - lw))
+    if y - lh >= top:
+        return cx, y - lh
+    if y + h + lh <= H - bottom:
+        return cx, y + h
+    cy = min(max(top, y), max(top, H - bottom - lh))
+    if x - lw >= 0:
+        return x - lw, cy
+    if x + w + lw <= W:
+        return x + w, cy
+    return cx, cy
+
+
+def _draw_region(img, pred: Prediction, classes, sc: _Scale, top: int, bottom: int, font) -> None:
     colour = label_colour(pred.label, classes)
     x, y, w, h = pred.region.box
     thickness = sc.px(3)
@@ -250,30 +317,37 @@ def _draw_region(img, pred: Prediction, classes, sc: _Scale, top: int, font) -> 
         _dashed_rect(img, pred.region.box, colour, thickness, sc.px(14))
     else:
         cv2.rectangle(img, (x, y), (x + w - 1, y + h - 1), colour, thickness)
-    # Large type, but never wider than a small detected box allows.
-    px = max(sc.small, min(sc.px(30), round(w / 7)))
+    px = sc.label_px(w)
     text = pred.label if pred.label == UNKNOWN else f"{pred.label} {pred.confidence * 100:.0f}%"
     pad = max(2, px // 3)
     tw = text_width(text, px, True, font)
-    cx = min(max(0, x), img.shape[1] - tw - 2 * pad)
-    cy = max(y, top) + thickness  # under the top strip when the box starts at the frame top
-    cy = min(cy, img.shape[0] - px - 2 * pad)
-    cv2.rectangle(img, (cx, cy), (cx + tw + 2 * pad, cy + px + 2 * pad), colour, -1)
+    # The center crop says so beside the name: the whole middle is classified, not a found cat.
+    tag = "center crop" if pred.region.source == "center" else ""
+    tag_px = sc.small
+    tag_w = text_width(tag, tag_px) + 2 * pad if tag else 0
+    lw, lh = tw + 2 * pad, px + 2 * pad
+    cx, cy = _label_place(pred.region.box, (lw + tag_w, lh), img.shape, top, bottom)
+    cv2.rectangle(img, (cx, cy), (cx + lw - 1, cy + lh - 1), colour, -1)
     put_text(img, text, cx + pad, cy + pad + px, px, _ink_on(colour), bold=True, font=font)
-    if pred.region.source == "center":
-        # Says that no face was found (or centre mode is on): the whole middle is classified.
-        tag, tag_px = "centre crop", sc.small
-        ty0 = cy + px + 2 * pad
-        tag_w = text_width(tag, tag_px)
-        _darken(img, cx, ty0, cx + tag_w + 2 * pad, ty0 + tag_px + 2 * pad)
-        put_text(img, tag, cx + pad, ty0 + pad + tag_px, tag_px, colour)
+    if tag:
+        _darken(img, cx + lw, cy, cx + lw + tag_w, cy + lh)
+        put_text(img, tag, cx + lw + pad, cy + (lh + tag_px) // 2, tag_px, colour)
+
+
+def _draw_no_cat(img, sc: _Scale, top: int) -> None:
+    """A quiet note that nothing was found: no box, no name."""
+    px, pad = sc.small, sc.px(5)
+    tw = text_width(NO_CAT, px)
+    x0, y0 = sc.margin, top + sc.margin
+    _darken(img, x0, y0, x0 + tw + 2 * pad, y0 + px + 2 * pad)
+    put_text(img, NO_CAT, x0 + pad, y0 + pad + px, px, DIM_TEXT)
 
 
 def _timing_text(hud: Hud) -> str:
     parts = [f"{hud.fps:.0f} FPS"]
     if hud.timing_ms:
         parts.append("  ".join(f"{k} {v:.1f}" for k, v in hud.timing_ms.items()) + " ms")
-    parts.append("crop " + ("centre" if hud.crop_mode == "center" else "detect"))
+    parts.append(f"crop {hud.crop_mode}")
     return "   ".join(parts)
 
 
@@ -305,7 +379,7 @@ def _draw_top(img, hud: Hud, sc: _Scale, font) -> None:
 
 def _draw_bottom(img, hud: Hud, sc: _Scale, font) -> None:
     H, W = img.shape[:2]
-    y0 = H - _bottom_height(sc)
+    y0 = H - _bottom_height(sc, hud)
     status_y = y0 + sc.line // 2 + sc.small // 2
     if hud.status:
         _darken(img, 0, y0, W, H)
@@ -353,28 +427,35 @@ def _draw_help(img, classes: Sequence[str], sc: _Scale, font) -> None:
 
 
 def draw(frame: np.ndarray, predictions: Sequence[Prediction], classes: Sequence[str],
-         hud: Hud, font: Optional[str] = None) -> np.ndarray:
-    """Return a new BGR uint8 frame with the predictions and HUD drawn; `frame` is not touched.
+         hud: Optional[Hud] = None, font: Optional[str] = None, bars: bool = True) -> np.ndarray:
+    """Return a new BGR uint8 frame with the predictions drawn; `frame` is not touched.
 
-    `font` is a TrueType/OpenType file for text Hershey cannot draw (non-ASCII);
-    None searches the system's fonts.
+    Each region gets its box, and its name and confidence beside the box; the confidence bars
+    of the largest region go where they cover no cat; no region at all reads "no cat". `hud`
+    adds the window's strips (FPS, timings, saved counts, status, key hint), toast and help,
+    and its `show_bars` replaces `bars`; a recorded video leaves it out. `font` is a
+    TrueType/OpenType file for text Hershey cannot draw (non-ASCII); None searches the system's.
     """
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         raise ValueError(f"frame must be BGR uint8 [H, W, 3], got {frame.dtype} {frame.shape}")
     classes = tuple(classes)
     img = frame.copy()
     sc = _Scale.of(img.shape)
-    top = _top_height(sc, hud)
+    top, bottom = _top_height(sc, hud), _bottom_height(sc, hud)
     # Smaller regions last, so a small face inside a big box keeps its label visible.
     ordered = sorted(predictions, key=lambda p: p.region.box[2] * p.region.box[3], reverse=True)
     for pred in ordered:
-        _draw_region(img, pred, classes, sc, top, font)
-    _draw_top(img, hud, sc, font)
-    _draw_bottom(img, hud, sc, font)
-    if hud.show_bars and ordered and len(ordered[0].probs) == len(classes):
-        _draw_bars(img, ordered[0], classes, sc, font)
-    if hud.toast:
+        _draw_region(img, pred, classes, sc, top, bottom, font)
+    if hud is not None:
+        _draw_top(img, hud, sc, font)
+        _draw_bottom(img, hud, sc, font)
+        bars = hud.show_bars
+    if not ordered:
+        _draw_no_cat(img, sc, top)
+    elif bars and len(ordered[0].probs) == len(classes):
+        _draw_bars(img, ordered[0], classes, sc, font, [p.region.box for p in ordered], hud is not None)
+    if hud is not None and hud.toast:
         _draw_toast(img, hud.toast, sc, font)
-    if hud.show_help:
+    if hud is not None and hud.show_help:
         _draw_help(img, classes, sc, font)
     return img

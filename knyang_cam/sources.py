@@ -1,4 +1,4 @@
-"""Frame sources: a webcam, a video file, a folder or glob of images, or generated frames.
+"""Frame sources: a webcam, a network camera, a video file, a folder or glob of images, or generated frames.
 
 Every source has the same shape (after OpenCV's samples/video.py): it is opened,
 and fails, up front with a UserError naming what it could not open; then it is
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob as globlib
 import os
+import re
 import sys
 import threading
 import time
@@ -30,6 +31,11 @@ SLIDESHOW_FPS = 1.0
 # FFmpeg prints its own diagnostics ("moov atom not found") beside ours; only fatal ones, unless the
 # user asks for more. Read by OpenCV when it first uses FFmpeg, so setting it here is in time.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")
+# Network cameras: URL schemes FFmpeg reads a live stream from.
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
+# FFmpeg waits this long for a stream to open, or for its next packet, before giving up: long
+# enough for a camera on Wi-Fi, short enough that a wrong URL fails while the user watches.
+STREAM_TIMEOUT_S = 5.0
 
 
 class SourceLost(Exception):
@@ -54,6 +60,7 @@ class Source:
     size = (0, 0)  # width, height of the first frame
     # Live sources pace themselves and drop stale frames; files can be replayed at their own rate.
     live = False
+    length: Optional[int] = None  # frames in a file or folder, when known (for a progress bar)
 
     def __iter__(self) -> Iterator[Frame]:
         raise NotImplementedError
@@ -104,6 +111,8 @@ class VideoFile(Source):
         self._first = first
         self.fps = _fps_or_fallback(self._cap.get(cv2.CAP_PROP_FPS))
         self.size = (first.shape[1], first.shape[0])
+        count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))  # from the container: an estimate
+        self.length = count if count > 0 else None
 
     def __iter__(self) -> Iterator[Frame]:
         image, index = self._first, 0
@@ -136,6 +145,7 @@ class Images(Source):
             raise UserError(f"no readable images in {name}")
         self._rest = first
         self.size = (self._first.shape[1], self._first.shape[0])
+        self.length = len(self._paths)
 
     def _decoded(self) -> Iterator[np.ndarray]:
         for path in self._paths:
@@ -168,8 +178,9 @@ def _camera_backends() -> list[tuple[int, str]]:
     return native.get(sys.platform, []) + [(cv2.CAP_ANY, "ANY")]
 
 
-def open_camera(index: int, cfg: CameraConfig) -> tuple[cv2.VideoCapture, np.ndarray]:
-    """Open camera `index` and read one frame, or raise UserError naming the backends tried."""
+def open_camera(index: int | str, cfg: CameraConfig) -> tuple[cv2.VideoCapture, np.ndarray]:
+    """Open camera `index` (or a device path, /dev/video2) and read one frame, or raise UserError
+    naming the backends tried."""
     tried = []
     for backend, backend_name in _camera_backends():
         tried.append(backend_name)
@@ -202,9 +213,10 @@ class Camera(Source):
     # No frame for this long means the camera is gone even if read() has not failed.
     stall_s = 2.0
 
-    def __init__(self, index: int, cfg: CameraConfig,
-                 opener: Optional[Callable[[], tuple[cv2.VideoCapture, np.ndarray]]] = None):
-        self.name = f"camera {index}"
+    def __init__(self, index: int | str, cfg: CameraConfig,
+                 opener: Optional[Callable[[], tuple[cv2.VideoCapture, np.ndarray]]] = None,
+                 name: Optional[str] = None):
+        self.name = name or f"camera {index}"
         self._cfg = cfg
         self._opener = opener or (lambda: open_camera(index, cfg))
         self._cap, first = self._opener()
@@ -280,6 +292,51 @@ class Camera(Source):
         self._cap.release()
 
 
+# ---------------------------------------------------------------- network cameras
+
+def is_stream_url(spec: str) -> bool:
+    return re.match(rf"(?i)^({'|'.join(STREAM_SCHEMES)})://", spec) is not None
+
+
+def redacted(url: str) -> str:
+    """`url` without its password (rtsp://admin:secret@cam/ -> rtsp://admin:***@cam/), for messages."""
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
+def open_stream(url: str) -> tuple[cv2.VideoCapture, np.ndarray]:
+    """Open a network stream through FFmpeg and read one frame, or raise UserError naming it."""
+    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(STREAM_TIMEOUT_S * 1000),
+              cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(STREAM_TIMEOUT_S * 1000)]
+    with _quiet_opencv():
+        cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+        ok, frame = cap.read() if cap.isOpened() else (False, None)
+    if ok:
+        return cap, frame
+    cap.release()
+    raise UserError(f"cannot open stream {redacted(url)}: no answer within {STREAM_TIMEOUT_S:g} s, "
+                    "or not a video stream OpenCV/FFmpeg can read; check the address, port, path "
+                    "and password (try it with ffplay or VLC)")
+
+
+class Stream(Camera):
+    """A network camera (RTSP, HTTP(S) MPEG-TS or MJPEG, ...) read like a webcam: newest frame
+    on a thread, the same reconnect policy, SourceLost when it stays away."""
+
+    # A read blocks up to STREAM_TIMEOUT_S before FFmpeg gives up; the reader must be allowed that.
+    stall_s = STREAM_TIMEOUT_S + 1.0
+
+    def __init__(self, url: str, cfg: CameraConfig):
+        super().__init__(url, cfg, opener=lambda: open_stream(url), name=redacted(url))
+
+
+def open_device(path: str, cfg: CameraConfig) -> Camera:
+    """A camera by its device path (/dev/video2), which must exist."""
+    if not Path(path).exists():
+        raise UserError(f"no camera device {path} (`ls /dev/video*` lists the cameras; "
+                        "or pass its index, e.g. --source 0)")
+    return Camera(path, cfg, name=path)
+
+
 # ---------------------------------------------------------------- synthetic
 
 class Synthetic(Source):
@@ -314,12 +371,20 @@ class Synthetic(Source):
 # ---------------------------------------------------------------- choosing
 
 def open_source(spec: str, cfg: CameraConfig) -> Source:
-    """`0` camera index, `synthetic`, a video file, a folder of images, one image, or a glob."""
+    """`0` camera index, a device path (/dev/video0), a stream URL (rtsp://, http://...),
+    `synthetic`, a video file, a folder of images, one image, or a glob."""
     spec = str(spec)
     if spec.isdigit():
         return Camera(int(spec), cfg)
     if spec == "synthetic":
         return Synthetic(cfg.width, cfg.height, cfg.fps)
+    if is_stream_url(spec):
+        return Stream(spec, cfg)
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+://", spec):
+        raise UserError(f"unsupported stream address {redacted(spec)}: use one of "
+                        f"{', '.join(s + '://' for s in STREAM_SCHEMES)}")
+    if spec.startswith("/dev/"):
+        return open_device(spec, cfg)
     path = Path(spec)
     if path.is_dir():
         return Images(_image_files(path.iterdir()), f"folder {path}")

@@ -49,7 +49,7 @@ def _font_dirs() -> list[Path]:
             Path("/Library/Fonts"), Path("/System/Library/Fonts"), Path.home() / "Library/Fonts"]
     if sys.platform == "win32":
         dirs.append(Path(os.environ.get("WINDIR", "C:/Windows")) / "Fonts")
-    # matplotlib (a dependency) ships DejaVu Sans: a font that is always there.
+    # matplotlib, where installed (the train extra), ships DejaVu Sans.
     spec = importlib.util.find_spec("matplotlib")
     if spec and spec.submodule_search_locations:
         dirs.append(Path(next(iter(spec.submodule_search_locations))) / "mpl-data" / "fonts" / "ttf")
@@ -71,15 +71,26 @@ def system_fonts() -> tuple[Path, ...]:
     return tuple(found[n] for n in sorted(found, key=lambda n: (rank.get(n, len(rank)), n)))
 
 
-@lru_cache(maxsize=None)
-def _charset(path: Path) -> frozenset[int]:
-    from fontTools.ttLib import TTFont  # a matplotlib dependency; only needed for non-ASCII
+# A private-use code point that no text font maps: it renders as the font's .notdef glyph.
+_ABSENT = "\U0010FFFD"
 
+
+def _glyph(font, char: str) -> tuple:
+    mask = font.getmask(char)
+    return mask.size, bytes(mask)
+
+
+@lru_cache(maxsize=4096)
+def _has_glyph(path: Path, code: int) -> bool:
+    """Whether the font at `path` draws `code` with a glyph of its own, not its .notdef box.
+
+    Compared as rendered by Pillow, so no font-parsing library is needed in the base install.
+    """
     try:
-        with TTFont(path, fontNumber=0, lazy=True) as font:
-            return frozenset(font.getBestCmap() or ())
-    except Exception:  # an unreadable font file is simply not a candidate
-        return frozenset()
+        font = _pil_font(path, 24)
+    except OSError:  # an unreadable font file is simply not a candidate
+        return False
+    return _glyph(font, chr(code)) != _glyph(font, _ABSENT)
 
 
 @lru_cache(maxsize=256)
@@ -95,7 +106,7 @@ def font_for(text: str, configured: Optional[str] = None) -> Optional[Path]:
     candidates += system_fonts()[:_MAX_FONTS_CHECKED]
     needed = {ord(c) for c in text if not c.isspace()}
     for path in candidates:
-        if needed <= _charset(path):
+        if all(_has_glyph(path, code) for code in needed):
             return path
     return candidates[0] if candidates else None
 
@@ -142,7 +153,8 @@ def _patch(text: str, px: int, bold: bool, configured: Optional[str], colour: Co
 
 
 def _cv_params(px: int, bold: bool) -> tuple[float, int]:
-    thickness = max(1, round(px / 12)) + (1 if bold else 0)
+    # Below 10 px a second stroke fills the letters' counters: small bold text stays thin.
+    thickness = max(1, round(px / 12)) + (1 if bold and px >= 10 else 0)
     return px / _CV_CAP, thickness
 
 

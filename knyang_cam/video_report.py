@@ -31,7 +31,7 @@ import numpy as np
 from .atomic import atomic_path, write_text
 from .overlay import UNKNOWN_COLOUR, label_colour
 from .results import UNKNOWN, Prediction
-from .text import font_for, put_text, text_width
+from .text import put_text, text_width, widest
 
 THUMB = (240, 180)  # contact sheet tile (width, height), the frame letterboxed into it
 SHEET_COLUMNS = 4
@@ -178,40 +178,50 @@ class VideoReport:
         return buf.getvalue()
 
     def _plot_timeline(self, path: Path) -> None:
-        # The object-oriented API with the Agg canvas: no pyplot, no global backend switch.
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-        from matplotlib.font_manager import FontProperties
+        if not cv2.imwrite(str(path), self._timeline()):
+            raise OSError(f"could not write {path}")
 
+    def _timeline(self) -> np.ndarray:
+        """One lane per cat (and "unknown"): shaded where it was seen, opacity = confidence.
+
+        Drawn with OpenCV, like the overlay, so `--report` needs nothing beyond the base install.
+        """
         lanes = self.classes + (UNKNOWN,)
         duration = max(self.last_time_s + 1.0 / self.fps, 1.0 / self.fps)
-        bins = int(min(2000, max(1, round(duration * self.fps))))
-        rgba = np.zeros((len(lanes), bins, 4), np.float32)
+        px, lane_h, width = 13, 34, 1000
+        name_w = widest(lanes, px) + 24
+        x0, y0, plot_w = name_w, 44, width - name_w - 24
+        height = y0 + lane_h * len(lanes) + 56
+        bins = int(min(plot_w, max(1, round(duration * self.fps))))
+        img = np.full((height, width, 3), 255, np.uint8)
+        put_text(img, f"Who was seen when ({self.frames} frames; opacity = confidence)", x0, 26, px,
+                 (30, 30, 30), bold=True)
         for i, lane in enumerate(lanes):
-            b, g, r = label_colour(lane, self.classes) if lane != UNKNOWN else UNKNOWN_COLOUR
-            rgba[i, :, :3] = (r / 255, g / 255, b / 255)
+            colour = np.array(label_colour(lane, self.classes) if lane != UNKNOWN else UNKNOWN_COLOUR,
+                              np.float32)
+            # One bin per frame (at most one per pixel), stretched to the plot: no gaps between frames.
+            alpha = np.zeros(bins, np.float32)
             times = np.frombuffer(self._seen_t[lane], np.float32)
             if len(times):
-                idx = np.clip((times / duration * bins).astype(int), 0, bins - 1)
-                np.maximum.at(rgba[i, :, 3], idx, np.frombuffer(self._seen_c[lane], np.float32))
-        fig = Figure(figsize=(10, 1.2 + 0.45 * len(lanes)), dpi=100)
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        ax.imshow(rgba, aspect="auto", interpolation="nearest",
-                  extent=(0, duration, len(lanes) - 0.5, -0.5))
-        ax.set_yticks(range(len(lanes)), labels=list(lanes))
-        for tick, name in zip(ax.get_yticklabels(), lanes):
-            if not name.isascii():
-                font = font_for(name)  # DejaVu, matplotlib's default, has no Hangul
-                if font is not None:
-                    tick.set_fontproperties(FontProperties(fname=str(font)))
-        for y in range(len(lanes) - 1):
-            ax.axhline(y + 0.5, color="#dddddd", linewidth=0.8)
-        ax.set_xlim(0, duration)
-        ax.set_xlabel("time in the video (s)")
-        ax.set_title(f"Who was seen when ({self.frames} frames; opacity = confidence)")
-        fig.tight_layout()
-        fig.savefig(path, format="png")
+                idx = np.clip((times / duration * bins + 1e-3).astype(int), 0, bins - 1)  # float32 times
+                np.maximum.at(alpha, idx, np.frombuffer(self._seen_c[lane], np.float32))
+            alpha = alpha[np.arange(plot_w) * bins // plot_w]
+            top = y0 + i * lane_h
+            row = 255 * (1 - alpha[:, None]) + colour[None] * alpha[:, None]
+            img[top + 2:top + lane_h - 2, x0:x0 + plot_w] = row.astype(np.uint8)[None]
+            put_text(img, lane, x0 - widest([lane], px) - 12, top + (lane_h + px) // 2, px, (30, 30, 30))
+            cv2.line(img, (x0, top + lane_h), (x0 + plot_w - 1, top + lane_h), (221, 221, 221), 1)
+        bottom = y0 + lane_h * len(lanes)
+        cv2.rectangle(img, (x0, y0), (x0 + plot_w - 1, bottom), (120, 120, 120), 1)
+        step = _tick_step(duration)
+        for k in range(int(duration / step) + 1):
+            x = x0 + round(k * step / duration * (plot_w - 1))
+            cv2.line(img, (x, bottom), (x, bottom + 5), (120, 120, 120), 1)
+            label = f"{k * step:g}"
+            put_text(img, label, x - widest([label], 11) // 2, bottom + 20, 11, (60, 60, 60))
+        caption = "time in the video (s)"
+        put_text(img, caption, x0 + (plot_w - widest([caption], px)) // 2, bottom + 44, px, (30, 30, 30))
+        return img
 
     def _contact_sheet(self) -> np.ndarray:
         tw, th = THUMB
@@ -256,3 +266,10 @@ def _thumbnail(frame: np.ndarray, predictions: Sequence[Prediction], classes) ->
         p1 = (ox + round((bx + bw) * s) - 1, oy + round((by + bh) * s) - 1)
         cv2.rectangle(thumb, p0, p1, label_colour(p.label, classes), 2)
     return thumb
+
+
+def _tick_step(duration: float) -> float:
+    """1, 2 or 5 times a power of ten: about eight ticks along `duration` seconds."""
+    raw = max(duration / 8, 1e-3)
+    power = 10 ** np.floor(np.log10(raw))
+    return float(next(m * power for m in (1, 2, 5, 10) if m * power >= raw))

@@ -136,7 +136,8 @@ def test_every_key(tmp_path, cfg, model):
     raw = read_frames(clip)
     # One key per processed frame; while paused, keys keep being read without new frames.
     keys = ["s", "1", "2", "u", -1, "b", -1, "h", -1, "c", -1, -1, -1, " ", "b", -1, -1, " ", -1, -1, "q"]
-    status, summary = run(cfg, VideoFile(clip), model, keys=app.scripted(keys),
+    # record_hud: the video stands in for the window, whose HUD shows the keys' effects.
+    status, summary = run(cfg, VideoFile(clip), model, keys=app.scripted(keys), record_hud=True,
                           output=str(tmp_path / "out.mp4"), log=str(tmp_path / "log.jsonl"))
     assert status == 0 and "quit" in summary
     records = read_log(tmp_path / "log.jsonl")
@@ -155,7 +156,7 @@ def test_every_key(tmp_path, cfg, model):
     # `b` hid the bars from frame 6 (and showed them again while paused, unseen); `h` showed help.
     video = read_frames(tmp_path / "out.mp4")
     assert len(video) == 17
-    bars = overlay.bar_tracks(raw[0].shape, model.classes)
+    bars = overlay.bar_tracks(raw[0].shape, model.classes, boxes=[tuple(records[4]["regions"][0]["box"])])
     bar_area = (bars[0][0], bars[0][1], bars[0][2], bars[-1][1] + bars[-1][3] - bars[0][1])
     assert video_diff(video[4], raw[4], bar_area) > 25
     assert video_diff(video[6], raw[6], bar_area) < 10
@@ -169,7 +170,7 @@ def test_saving_into_an_unwritable_folder_says_so_and_keeps_going(tmp_path, cfg,
     blocker = tmp_path / "data"
     blocker.write_text("not a folder")
     clip = noise_clip(tmp_path / "in.mp4", n=30)
-    status, _ = run(cfg, VideoFile(clip), model, keys=app.scripted([-1, "1"]),
+    status, _ = run(cfg, VideoFile(clip), model, keys=app.scripted([-1, "1"]), record_hud=True,
                     output=str(tmp_path / "out.mp4"), log=str(tmp_path / "log.jsonl"))
     assert status == 0 and len(read_log(tmp_path / "log.jsonl")) == 30
     assert blocker.read_text() == "not a folder"

@@ -23,10 +23,14 @@ def pred(probs, label=None, box=(80, 0, 480, 480), source="center", classes=CLAS
     return Prediction(Region(box, source), label, float(conf), tuple(probs), 1)
 
 
-def filled_runs(img, classes):
+def boxes(preds):
+    return [p.region.box for p in preds]
+
+
+def filled_runs(img, classes, preds, hud=True):
     """For each bar: the length of the run of non-track pixels from its left end, and its colour."""
     out = []
-    for x, y, w, h in bar_tracks(img.shape, classes):
+    for x, y, w, h in bar_tracks(img.shape, classes, boxes=boxes(preds), hud=hud):
         row = img[y + h // 2, x:x + w]
         is_track = np.all(row == TRACK_COLOUR, axis=1)
         run = int(np.argmax(is_track)) if is_track.any() else w
@@ -52,7 +56,7 @@ def test_rejects_non_bgr_frames():
 def test_bar_lengths_follow_the_probabilities_and_the_winner_is_highlighted():
     probs = (0.1, 0.6, 0.25, 0.05)
     out = draw(frame(), [pred(probs)], CLASSES, HUD)
-    runs = filled_runs(out, CLASSES)
+    runs = filled_runs(out, CLASSES, [pred(probs)])
     for (run, colour, width), p in zip(runs, probs):
         assert abs(run - round(p * width)) <= 1, (run, p, width)
     lengths = [r for r, _, _ in runs]
@@ -65,7 +69,7 @@ def test_bars_follow_the_largest_region():
     small = pred((0.9, 0.05, 0.03, 0.02), box=(400, 300, 60, 60), source="detect")
     big = pred((0.02, 0.03, 0.05, 0.9), box=(100, 80, 250, 250), source="detect")
     out = draw(frame(), [small, big], CLASSES, HUD)
-    lengths = [r for r, _, _ in filled_runs(out, CLASSES)]
+    lengths = [r for r, _, _ in filled_runs(out, CLASSES, [small, big])]
     assert lengths[3] == max(lengths) and lengths[0] < lengths[3] / 5
 
 
@@ -73,7 +77,7 @@ def test_unknown_highlights_no_bar_and_uses_the_unknown_colour():
     probs = (0.4, 0.3, 0.2, 0.1)
     p = pred(probs, label=UNKNOWN, box=(200, 100, 200, 200), source="detect")
     out = draw(frame(), [p], CLASSES, HUD)
-    assert all(colour == BAR_COLOUR for _, colour, _ in filled_runs(out, CLASSES))
+    assert all(colour == BAR_COLOUR for _, colour, _ in filled_runs(out, CLASSES, [p]))
     # The region's box is drawn in the unknown colour (its right edge, away from the text).
     assert tuple(out[250, 398]) == UNKNOWN_COLOUR
 
@@ -86,9 +90,9 @@ def test_2_to_20_classes_fit_inside_the_frame(size, n):
     probs = np.linspace(1, 2, n)
     probs = tuple(probs / probs.sum())
     side = min(w, h)
-    out = draw(frame(w, h), [pred(probs, box=((w - side) // 2, 0, side, side), classes=classes)],
-               classes, HUD)
-    tracks = bar_tracks(out.shape, classes)
+    p = [pred(probs, box=((w - side) // 2, 0, side, side), classes=classes)]
+    out = draw(frame(w, h), p, classes, HUD)
+    tracks = bar_tracks(out.shape, classes, boxes=boxes(p))
     assert len(tracks) == n
     for (x, y, tw, th), nxt in zip(tracks, tracks[1:] + [None]):
         assert 0 <= x and x + tw <= w and 0 <= y and y + th <= h and tw > 0 and th > 0
@@ -96,26 +100,28 @@ def test_2_to_20_classes_fit_inside_the_frame(size, n):
             assert y + th <= nxt[1]  # rows do not overlap
     # Above the key hint and status line, below the top strip.
     assert tracks[0][1] > 0.04 * h and tracks[-1][1] + tracks[-1][3] < 0.96 * h
-    runs = filled_runs(out, classes)
+    runs = filled_runs(out, classes, p)
     assert [r for r, _, _ in runs] == sorted(r for r, _, _ in runs)  # probs increase downwards
     assert runs[-1][1] == class_colour(n - 1)
 
 
-def _name_area(img, classes, i):
-    x, y, w, h = bar_tracks(img.shape, classes)[i]
-    return img[y - h // 2: y + h + h // 2, 0:x]
+def _name_area(img, classes, i, preds):
+    x, y, w, h = bar_tracks(img.shape, classes, boxes=boxes(preds))[i]
+    x0 = x - round(img.shape[1] * 0.15)  # the names' column, left of the tracks
+    return img[y - h // 2: y + h + h // 2, max(0, x0):x]
 
 
 def test_non_ascii_names_are_drawn():
     ascii_names = ("Nabi", "Eve", "Hwamok", "Chloe")
     names = ("나비", "Eve", "Hwamok", "Chloé")
     probs = (0.7, 0.1, 0.1, 0.1)
-    a = draw(frame(), [pred(probs, classes=ascii_names)], ascii_names, HUD)
-    b = draw(frame(), [pred(probs, classes=names)], names, HUD)
+    pa, pb = [pred(probs, classes=ascii_names)], [pred(probs, classes=names)]
+    a = draw(frame(), pa, ascii_names, HUD)
+    b = draw(frame(), pb, names, HUD)
     for i in (0, 3):
-        area = _name_area(b, names, i)
+        area = _name_area(b, names, i, pb)
         assert (area.max(axis=2) > 128).sum() > 20  # bright glyph pixels on the dark panel
-        assert not np.array_equal(area, _name_area(a, ascii_names, i))
+        assert not np.array_equal(area, _name_area(a, ascii_names, i, pa))
 
 
 def has_glyph(font_path, char: str) -> bool:
@@ -164,10 +170,10 @@ def test_hud_fields_change_the_image(change):
     assert np.any(draw(frame(value=90), p, CLASSES, Hud(**fields)) != base)
 
 
-def _bar_pixels(img, classes):
+def _bar_pixels(img, classes, preds):
     colours = np.array([TRACK_COLOUR, BAR_COLOUR] + [class_colour(i) for i in range(len(classes))])
     n = 0
-    for x, y, w, h in bar_tracks(img.shape, classes):
+    for x, y, w, h in bar_tracks(img.shape, classes, boxes=boxes(preds)):
         row = img[y + h // 2, x:x + w]
         n += int(np.all(row[:, None, :] == colours[None], axis=2).any(axis=1).sum())
     return n
@@ -175,9 +181,9 @@ def _bar_pixels(img, classes):
 
 def test_no_bars_without_predictions_or_when_hidden():
     p = [pred((0.1, 0.7, 0.1, 0.1), box=(400, 100, 200, 200), source="detect")]
-    assert _bar_pixels(draw(frame(), p, CLASSES, HUD), CLASSES) > 100
-    assert _bar_pixels(draw(frame(), [], CLASSES, HUD), CLASSES) == 0
-    assert _bar_pixels(draw(frame(), p, CLASSES, Hud(show_bars=False)), CLASSES) == 0
+    assert _bar_pixels(draw(frame(), p, CLASSES, HUD), CLASSES, p) > 100
+    assert _bar_pixels(draw(frame(), [], CLASSES, HUD), CLASSES, p) == 0
+    assert _bar_pixels(draw(frame(), p, CLASSES, Hud(show_bars=False)), CLASSES, p) == 0
 
 
 def test_hud_is_frozen_and_validated():
@@ -212,3 +218,125 @@ def test_overlay_imports_no_model_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+# ---------------------------------------------------------------- the recorded picture (no HUD)
+
+GREY = 90
+
+
+def _interior_untouched(out, box, margin):
+    x, y, w, h = box
+    inner = out[y + margin:y + h - margin, x + margin:x + w - margin]
+    return bool((inner == GREY).all())
+
+
+def _colour_rows(out, colour, x0, x1):
+    """Rows in which `colour` appears between columns x0 and x1."""
+    hit = np.all(out[:, x0:x1] == colour, axis=2).any(axis=1)
+    return np.flatnonzero(hit)
+
+
+@pytest.mark.parametrize("size", [(320, 240), (640, 480), (1920, 1080)])
+def test_each_cat_gets_its_label_at_its_box_and_nothing_over_the_cat(size):
+    w, h = size
+    left = pred((0.05, 0.85, 0.05, 0.05), box=(w // 10, h // 3, w // 4, h // 3), source="detect")
+    right = pred((0.05, 0.05, 0.05, 0.85), box=(w * 6 // 10, h // 2, w // 5, h // 4), source="detect")
+    out = draw(frame(w, h, GREY), [left, right], CLASSES)
+    margin = round(3 * max(1, min(w / 640, h / 480))) + 2  # the outline's thickness, and a pixel
+    for p in (left, right):
+        x, y, bw, bh = p.region.box
+        assert _interior_untouched(out, p.region.box, margin), "something drawn over the cat"
+        colour = class_colour(CLASSES.index(p.label))
+        rows = _colour_rows(out, colour, x, x + bw)
+        above = rows[rows < y]
+        assert len(above) >= 9, "no label chip right above the box"  # cap height >= 9 px at 320x240
+        assert y - above.min() < h * 0.1  # ... and close to it, not somewhere else
+    # The bars are drawn, away from both cats and their labels.
+    tracks = bar_tracks(out.shape, CLASSES, boxes=boxes([left, right]), hud=False)
+    for tx, ty, tw, th in tracks:
+        for p in (left, right):
+            x, y, bw, bh = p.region.box
+            assert tx + tw <= x or tx >= x + bw or ty + th <= y or ty >= y + bh
+
+
+def test_label_goes_below_a_box_at_the_top_and_stays_in_the_frame():
+    p = pred((0.85, 0.05, 0.05, 0.05), box=(600, 0, 100, 120), source="detect")
+    out = draw(frame(640, 480, GREY), [p], CLASSES)
+    rows = _colour_rows(out, class_colour(0), 600, 640)
+    assert rows.max() > 120 + 5  # the chip hangs below the box
+    assert _interior_untouched(out, (600, 0, 40, 120), 5)
+
+
+@pytest.mark.parametrize("corner", ["bottom-left", "bottom-right", "top-left", "top-right"])
+def test_bars_move_to_a_corner_away_from_the_cat(corner):
+    w, h = 640, 480
+    bw, bh = 260, 200
+    x = 20 if "left" in corner else w - 20 - bw
+    y = 60 if "top" in corner else h - 20 - bh
+    p = pred((0.1, 0.6, 0.2, 0.1), box=(x, y, bw, bh), source="detect")
+    out = draw(frame(w, h, GREY), [p], CLASSES)
+    assert _interior_untouched(out, p.region.box, 5)
+    runs = filled_runs(out, CLASSES, [p], hud=False)
+    assert runs[1][1] == class_colour(1)  # the bars are there, with the winner highlighted
+
+
+def test_bars_get_compact_when_every_corner_has_a_cat():
+    w, h = 640, 480
+    cats = [pred((0.1, 0.6, 0.2, 0.1), box=(x, y, 200, 150), source="detect")
+            for x in (10, 430) for y in (40, 290)]
+    tracks = bar_tracks((h, w), CLASSES, boxes=boxes(cats), hud=False)
+    alone = bar_tracks((h, w), CLASSES, boxes=boxes(cats[:1]), hud=False)
+    assert tracks[-1][1] - tracks[0][1] < alone[-1][1] - alone[0][1]
+
+
+def test_no_region_draws_a_quiet_no_cat_and_no_box_or_bars():
+    out = draw(frame(640, 480, GREY), [], CLASSES)
+    changed = np.any(out != GREY, axis=2)
+    assert 50 < changed.sum() < 0.02 * changed.size  # a small note, not a box or a panel
+    ys, xs = np.nonzero(changed)
+    assert ys.max() < 60 and xs.max() < 160  # in the top-left corner
+    assert not any(np.all(out == class_colour(i), axis=2).any() for i in range(len(CLASSES)))
+
+
+def test_the_recording_has_no_hud_and_hud_adds_it():
+    p = [pred((0.1, 0.7, 0.1, 0.1), box=(250, 150, 200, 200), source="detect")]
+    recorded = draw(frame(640, 480, GREY), p, CLASSES, bars=False)
+    on_screen = draw(frame(640, 480, GREY), p, CLASSES, HUD)
+    # The strips (FPS and timings at the top, key help at the bottom) are the HUD's alone.
+    for band in (np.s_[0:20], np.s_[460:480]):
+        assert (recorded[band] == GREY).all()
+        assert (on_screen[band] != GREY).any()
+
+
+def test_text_scales_with_the_frame_but_gently():
+    heights = {}
+    for w, h in ((320, 240), (640, 480), (1920, 1080)):
+        box = (w // 3, h // 3, w // 3, h // 3)
+        out = draw(frame(w, h, GREY), [pred((0.85, 0.05, 0.05, 0.05), box=box, source="detect")], CLASSES)
+        rows = _colour_rows(out, class_colour(0), box[0], box[0] + box[2])
+        heights[h] = len(rows[rows < box[1]])  # the label chip's height above the box
+    assert heights[240] >= 13  # a 9 px cap height and its padding: readable
+    assert heights[240] <= heights[480] <= heights[1080] <= 2 * heights[480]
+    assert heights[1080] < 0.05 * 1080
+
+
+def test_one_spelling_center_in_everything_shown():
+    import inspect
+
+    from knyang_cam import overlay
+
+    assert "centre" not in "".join(v for _, v in overlay.HELP) + overlay.HINT
+    out_detect = draw(frame(value=GREY), [pred((0.1, 0.7, 0.1, 0.1))], CLASSES, Hud(crop_mode="center"))
+    assert out_detect.shape == (480, 640, 3)
+    assert '"centre' not in inspect.getsource(overlay)
+
+
+def test_glyph_check_tells_fonts_with_and_without_a_script():
+    fonts = text.system_fonts()
+    latin = next((f for f in fonts if f.name == "DejaVuSans.ttf"), None)
+    if latin is None:
+        pytest.skip("DejaVu Sans is not installed (fonts-dejavu-core)")
+    assert text._has_glyph(latin, ord("é")) and text._has_glyph(latin, ord("Ж"))
+    assert not text._has_glyph(latin, ord("나"))  # DejaVu has no Hangul
+    assert text.font_for("나비") != latin

@@ -171,3 +171,29 @@ def test_importing_report_does_not_import_matplotlib_or_tensorflow():
             "print(sorted(m for m in ('matplotlib', 'tensorflow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_timeline_shades_each_lane_where_its_cat_was_seen_without_matplotlib(tmp_path):
+    from knyang_cam.overlay import class_colour
+
+    report = VideoReport(tmp_path, CLASSES, FPS)
+    feed(report, [[pred("Alpha", 1.0)]] * 60 + [[pred("Beta", 0.5)]] * 60)
+    img = cv2.imread(str(report.close()["timeline"]))
+    # Lanes are rows of the plot: find each class colour's rows and columns.
+    alpha = np.all(img == class_colour(0), axis=2)
+    ys, xs = np.nonzero(alpha)
+    assert len(xs) > 1000
+    grey = np.all(img == (120, 120, 120), axis=2)
+    plot = np.nonzero(grey[grey.sum(axis=1).argmax()])[0]  # the plot frame's top edge
+    left, right = plot.min(), plot.max()
+    middle = (left + right) / 2
+    assert xs.min() <= left + 2 and abs(xs.max() - middle) <= 3  # the first half, no gaps
+    assert set(range(xs.min(), xs.max() + 1)) <= set(xs)
+    # Beta at half confidence: half way between its colour and white, in the second half.
+    b = np.array(class_colour(1), float)
+    half = np.all(np.abs(img.astype(float) - (b + 255) / 2) <= 2, axis=2)
+    hx = np.nonzero(half)[1]
+    assert len(hx) > 1000 and abs(hx.min() - middle) <= 3 and hx.max() >= right - 3
+    out = subprocess.run([sys.executable, "-c", "import sys, knyang_cam.video_report\n"
+                          "print('matplotlib' in sys.modules)"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -93,7 +93,8 @@ def test_window_shows_the_frame_and_the_bars(tmp_path, display, tiny_model_dir):
         assert score > 0.9, f"the frame is not on screen (best match {score:.2f})"
         # Realtime on screen: after the screenshot, the 10 s clip is still playing.
         assert app.poll() is None
-        probs = json.loads(log.read_text().splitlines()[-1])["regions"][0]["probs"]
+        region = json.loads(log.read_text().splitlines()[-1])["regions"][0]
+        probs, box = region["probs"], tuple(region["box"])
     finally:
         app.terminate()
         stdout, stderr = app.communicate(timeout=30)
@@ -105,7 +106,7 @@ def test_window_shows_the_frame_and_the_bars(tmp_path, display, tiny_model_dir):
     w, h = SIZE
     picture = shot[oy:oy + h, ox:ox + w]
     assert picture.shape == (h, w, 3)
-    for (x, y, bw, bh), name in zip(overlay.bar_tracks((h, w), classes), classes):
+    for (x, y, bw, bh), name in zip(overlay.bar_tracks((h, w), classes, boxes=[box]), classes):
         row = picture[y + bh // 2, x:x + bw]
         track = np.all(row == overlay.TRACK_COLOUR, axis=1)
         # Each bar: a filled part from the left as long as the class's probability, then the track.

@@ -15,7 +15,7 @@ from knyang_cam.errors import exit_status
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m train",
+        prog=prog_name(),
         description="Train a cat classifier (MobileNetV2 transfer learning) on a folder of photos "
                     "and write a model directory the app can load.",
         epilog="Dataset layouts: DIR/Train/<cat>/*.jpg with DIR/Validation/<cat>/*.jpg (and optional "
@@ -30,7 +30,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="backbone weights: 'imagenet' (Keras download, the default), 'none' "
                         "(random, for tests) or a MobileNetV2 no-top .weights.h5 FILE")
     p.add_argument("--config", default=None, help="config.yaml to use (default: the project's)")
+    p.add_argument("--verbose", action="store_true", help="keep TensorFlow's own start-up log")
     return p
+
+
+def prog_name(module: str = "") -> str:
+    """`knyang-train` when run as the installed command, else `python -m train[.module]`."""
+    command = Path(sys.argv[0]).stem
+    if command.startswith("knyang-train") and not module:
+        return "knyang-train"
+    return f"python -m {__package__ or 'train'}{'.' + module if module else ''}"
 
 
 def default_out(data: str | Path) -> Path:
@@ -38,7 +47,10 @@ def default_out(data: str | Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from knyang_cam import config
+    from knyang_cam import config, extras
+
+    extras.require_tensorflow("training")
+    extras.quiet_tensorflow(args.verbose)
     from .pipeline import train_model
 
     cfg = config.load(args.config)
@@ -53,10 +65,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from knyang_cam.console import survive_broken_pipe
+
     args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        return exit_status(lambda: run(args))
+        return survive_broken_pipe(lambda: exit_status(lambda: run(args)))
     except KeyboardInterrupt:
         print("error: interrupted; the previous model directory (if any) is unchanged", file=sys.stderr)
         return 130

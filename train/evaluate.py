@@ -99,11 +99,16 @@ def choose_threshold(probs: np.ndarray, labels: np.ndarray, what: str = "validat
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m train.evaluate",
+    from .__main__ import prog_name
+
+    p = argparse.ArgumentParser(prog=prog_name("evaluate"),
                                 description="Score a model directory on a folder-per-class photo set.")
     p.add_argument("--model", required=True, help="model directory (model.keras + model.json)")
-    p.add_argument("--data", required=True,
+    p.add_argument("--data",
                    help="ROOT/<class>/* photos, or a split dataset ROOT/{Train,Validation,Test}/<class>/*")
+    p.add_argument("--unknown", metavar="DIR",
+                   help="photos of cats the model does not know (any sub-folders): how many read unknown")
+    p.add_argument("--verbose", action="store_true", help="keep TensorFlow's own start-up log")
     p.add_argument("--split", default=None, choices=("train", "validation", "test"),
                    help="which split of a split dataset to score (default: test if present, else validation)")
     p.add_argument("--json", default=None,
@@ -138,17 +143,64 @@ def _labelled_set(root: Path, classes: Sequence[str], split: Optional[str]):
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    return exit_status(lambda: _run(args))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not (args.data or args.unknown):
+        parser.error("give --data DIR, --unknown DIR, or both")
+    from knyang_cam.console import survive_broken_pipe
+
+    return survive_broken_pipe(lambda: exit_status(lambda: _run(args)))
+
+
+def score_strangers(probs: np.ndarray, threshold: float, classes: Sequence[str]) -> dict:
+    """How photos of cats outside the model read: the share under the unknown threshold, and
+    which names the others got."""
+    top = probs.max(axis=1)
+    named = probs.argmax(axis=1)[top >= threshold]
+    return {"n": int(len(probs)), "unknown": int((top < threshold).sum()),
+            "unknown_share": round(float((top < threshold).mean()) if len(probs) else 0.0, 4),
+            "threshold": threshold,
+            "named_as": {classes[i]: int((named == i).sum()) for i in range(len(classes)) if (named == i).any()}}
+
+
+def _strangers(folder: Path, info, model) -> dict:
+    from .data import Split, _files, decode_split
+    from .model import infer
+
+    if not folder.is_dir():
+        raise UserError(f"--unknown folder not found: {folder}")
+    paths = _files(folder)  # every file, in any sub-folder; what does not decode is skipped
+    images = decode_split(Split(tuple(paths), (0,) * len(paths)), info.classes, info.input_size[0])
+    for path, why in images.skipped:
+        print(f"skipped {path}: {why}", file=sys.stderr)
+    if not len(images.labels):
+        raise UserError(f"no decodable photos in {folder}")
+    result = score_strangers(infer(model, images.pixels), info.unknown_threshold, info.classes)
+    named = ", ".join(f"{c} {n}" for c, n in result["named_as"].items()) or "none"
+    print(f"cats the model does not know: {result['unknown']} of {result['n']} photos read unknown "
+          f"({result['unknown_share']:.0%}, threshold {info.unknown_threshold:.2f}); named: {named}")
+    return result
 
 
 def _run(args) -> int:
     from knyang_cam import model_dir
     from knyang_cam.atomic import write_text
     from .data import decode_split
+    from knyang_cam import extras
     from .model import infer
 
+    extras.require_tensorflow("evaluation")
+    extras.quiet_tensorflow(args.verbose)
     info = model_dir.read(args.model, need=(model_dir.KERAS_FILE,))
+    if not args.data:
+        import keras
+
+        result = _strangers(Path(args.unknown), info, keras.models.load_model(info.keras_path, compile=False))
+        out = Path(args.json) if args.json else \
+            info.path / model_dir.REPORT_DIR / f"eval-unknown-{Path(args.unknown).name}.json"
+        write_text(out, json.dumps({"model": str(info.path), "strangers": result}, indent=2) + "\n")
+        print(f"wrote {out}")
+        return 0
     folder, split = _labelled_set(Path(args.data), info.classes, args.split)
     images = decode_split(split, info.classes, info.input_size[0])
     for path, why in images.skipped:
@@ -165,6 +217,8 @@ def _run(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     result = {"model": str(info.path), "data": str(folder), **scores.to_json(),
               "skipped": [{"file": str(p), "why": w} for p, w in images.skipped]}
+    if args.unknown:
+        result["strangers"] = _strangers(Path(args.unknown), info, model)
     write_text(out, json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
     return 0

@@ -89,15 +89,21 @@ def plot_misclassified(path: Path, pixels: np.ndarray, labels: np.ndarray, probs
     wrong = np.flatnonzero(probs.argmax(axis=1) != labels)[:MAX_MISCLASSIFIED]
     cols = max(1, min(6, len(wrong)))
     rows = max(1, -(-len(wrong) // cols))
-    fig = _figure(2.2 * cols, 2.5 * rows)
+    fig = _figure(2.4 * cols, 2.6 * rows)
     if not len(wrong):
         fig.text(0.5, 0.5, "no misclassified validation photos", ha="center", va="center")
     for k, i in enumerate(wrong):
         ax = fig.add_subplot(rows, cols, k + 1)
         ax.imshow(pixels[i])
         pred = int(probs[i].argmax())
-        ax.set_title(f"{classes[labels[i]]} -> {classes[pred]} {probs[i, pred]:.2f}\n{Path(paths[i]).name}",
-                     fontsize=7)
+        ax.set_title(f"{classes[labels[i]]} -> {classes[pred]} {probs[i, pred]:.2f}\n"
+                     f"{_shortened(Path(paths[i]).name)}", fontsize=7)
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path)
+    return fig
+
+
+def _shortened(name: str, keep: int = 30) -> str:
+    """A long file name cut in the middle, so a tile's title stays within the tile."""
+    return name if len(name) <= keep else name[:keep // 2 - 1] + "..." + name[-(keep // 2 - 2):]

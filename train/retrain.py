@@ -190,7 +190,9 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m train.retrain",
+    from .__main__ import prog_name
+
+    p = argparse.ArgumentParser(prog=prog_name("retrain"),
                                 description="Retrain only the head of MODEL on DATA (JSON lines on stdout).")
     p.add_argument("--model", required=True, help="current model directory")
     p.add_argument("--data", required=True, help="dataset folder (both layouts of `python -m train`)")

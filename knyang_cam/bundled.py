@@ -1,0 +1,45 @@
+"""Where the files that ship with the app are: the default config, the bundled model, the demo clip.
+
+From a clone they are the clone's own `config.yaml`, `models/` and `assets/`. An installed wheel
+carries copies of them as package data under `knyang_cam/_bundled/` (pyproject.toml maps the
+folders there), found through importlib.resources. The clone wins when both exist, so an
+editable install and `python -m knyang_cam` from the repository use the files a developer edits.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+CLONE_ROOT = Path(__file__).resolve().parent.parent
+DEMO_CLIP = "assets/demo.mp4"
+
+
+def _is_clone(root: Path) -> bool:
+    return (root / "pyproject.toml").is_file() and (root / "models").is_dir()
+
+
+@lru_cache(maxsize=1)
+def root() -> Path:
+    """The folder that holds `config.yaml`, `models/` and `assets/` for this installation."""
+    if _is_clone(CLONE_ROOT):
+        return CLONE_ROOT
+    # Wheels install unpacked, so the package data is a real folder (not inside a zip).
+    return Path(str(resources.files(__package__).joinpath("_bundled")))
+
+
+def path(relative: str | Path) -> Path:
+    """`relative` (e.g. "models/knyang") inside the bundled files."""
+    return root() / relative
+
+
+def resolve(user_path: str | Path) -> Path:
+    """A relative path from the current folder if it exists there, else from the bundled files.
+
+    So `--model models/knyang` works from any folder; a path that exists nowhere is returned
+    as given, and the caller's error names what the user typed.
+    """
+    p = Path(user_path).expanduser()
+    if p.is_absolute() or p.exists() or not path(p).exists():
+        return p
+    return path(p)

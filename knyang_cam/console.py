@@ -1,0 +1,75 @@
+"""What a run prints to the terminal besides errors: the start line, a progress bar, quiet mode.
+
+The start line and the closing summary go to stdout (a script may read them); the progress bar
+goes to stderr, and only when stderr is a terminal, so logs and pipes never fill with bars.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Callable, Iterator, Optional, TextIO
+
+from .sources import Frame, Source
+
+EXIT_BROKEN_PIPE = 128 + 13  # as if killed by SIGPIPE, like other command-line tools
+
+
+def start_line(model_path, classes, backend: str, source: Source, crop: str) -> str:
+    """One line saying what this run uses: model, classes, backend, source, size, fps, crop."""
+    w, h = source.size
+    rate = "live" if source.live else f"{source.fps:g} fps"
+    return (f"knyang-cam: model {model_path} ({len(classes)} classes: {', '.join(classes)}), "
+            f"backend {backend}; source {source.name} {w}x{h} {rate}; crop {crop}")
+
+
+class WithProgress(Source):
+    """`source` unchanged, with a progress bar (frames, rate, ETA) on `stream` while it is read."""
+
+    def __init__(self, source: Source, stream: TextIO, total: Optional[int]):
+        self._source, self._stream, self._total = source, stream, total
+        self.name, self.fps, self.size, self.live = source.name, source.fps, source.size, source.live
+        self._bar = None
+
+    def __iter__(self) -> Iterator[Frame]:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=self._total, file=self._stream, unit="frame", dynamic_ncols=True,
+                         leave=False, mininterval=0.5)
+        for frame in self._source:
+            yield frame
+            self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        self._source.close()
+
+
+def with_progress(source: Source, max_frames: Optional[int] = None, stream: TextIO = sys.stderr) -> Source:
+    """`source` with a progress bar when it is a file (or photos) and `stream` is a terminal."""
+    if source.live or not _is_terminal(stream):
+        return source
+    total = source.length
+    if max_frames:
+        total = min(total, max_frames) if total else max_frames
+    return WithProgress(source, stream, total)
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def survive_broken_pipe(command: Callable[[], int]) -> int:
+    """Run `command`; a reader that went away (`... | head`) ends it quietly, without a traceback."""
+    try:
+        status = command()
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # Python flushes stdout again at exit, which would raise once more: point it at nothing.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE

@@ -1,0 +1,136 @@
+"""Network cameras: a real MPEG-TS stream served on 127.0.0.1 by an FFmpeg process, read by the app."""
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+from knyang_cam.config import CameraConfig
+from knyang_cam.errors import UserError
+from knyang_cam.sources import SourceLost, Stream, open_source, redacted
+
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _listening(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:port, read from /proc (a probe connection would
+    use up the single client that `ffmpeg -listen 1` serves)."""
+    try:
+        table = Path("/proc/net/tcp").read_text()
+    except OSError:
+        return True  # no /proc: the caller has waited a moment already
+    return any(f"0100007F:{port:04X}" in line.split()[1] and line.split()[3] == "0A"
+               for line in table.splitlines()[1:])
+
+
+@pytest.fixture
+def stream_server():
+    """Start an FFmpeg HTTP server of a live 320x240, 15 fps MPEG-TS stream; yields (url, process)."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed (apt-get install ffmpeg): no stream server to test against")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/cam.ts"
+    proc = subprocess.Popen(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
+         "-i", "testsrc=size=320x240:rate=15", "-t", "60", "-c:v", "mpeg2video", "-q:v", "5",
+         "-f", "mpegts", "-listen", "1", url],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    time.sleep(0.2)
+    while not _listening(port) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    try:
+        yield url, proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.slow
+def test_stream_is_read_like_a_camera_and_ends_with_source_lost(stream_server):
+    url, server = stream_server
+    cfg = CameraConfig(reconnect_attempts=1, reconnect_delay_s=0.05)
+    src = open_source(url, cfg)
+    assert isinstance(src, Stream) and src.live and src.size == (320, 240)
+    frames, statuses = 0, []
+    with pytest.raises(SourceLost, match="127.0.0.1"), src:
+        for frame in src:
+            if frame.status:
+                statuses.append(frame.status)
+                continue
+            assert frame.image.shape == (240, 320, 3)
+            frames += 1
+            if frames == 10:
+                server.kill()  # the camera goes away mid-run
+    assert frames >= 10
+    assert statuses == [f"{url} lost: reconnecting (1/1)"]
+
+
+def test_wrong_address_fails_up_front_in_one_line_naming_it():
+    url = f"http://127.0.0.1:{_free_port()}/cam.ts"
+    with pytest.raises(UserError, match="cannot open stream " + url.replace(".", r"\.")):
+        open_source(url, CameraConfig())
+    with pytest.raises(UserError, match="unsupported stream address ftp://"):
+        open_source("ftp://example.invalid/cam", CameraConfig())
+
+
+def test_passwords_stay_out_of_messages():
+    assert redacted("rtsp://admin:s3cret@10.0.0.2:554/live") == "rtsp://admin:***@10.0.0.2:554/live"
+    assert redacted("http://10.0.0.2/cam.ts") == "http://10.0.0.2/cam.ts"
+
+
+@pytest.mark.slow
+def test_app_processes_a_live_stream_and_exits_3_when_it_goes_away(stream_server, tmp_path):
+    """The whole app on a live HTTP stream: frames logged and recorded until the server is killed,
+    then exit status 3 with a complete log and a playable video of the same frames."""
+    url, server = stream_server
+    config = tmp_path / "config.yaml"
+    config.write_text("camera:\n  reconnect_attempts: 1\n  reconnect_delay_s: 0.1\n")
+    log, video = tmp_path / "log.jsonl", tmp_path / "out.mp4"
+    app = subprocess.Popen([sys.executable, "-m", "knyang_cam", "--source", url, "--headless",
+                            "--config", str(config), "--log", str(log), "--output", str(video)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and app.poll() is None:
+        if log.exists() and len(log.read_text().splitlines()) >= 20:
+            break
+        time.sleep(0.1)
+    server.kill()
+    out, err = app.communicate(timeout=60)
+    assert app.returncode == 3, err
+    assert "Traceback" not in err
+    assert f"source {url} 320x240 live" in out  # the start line
+    assert "stopped delivering frames" in out
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(records) >= 20
+    assert [r["frame"] for r in records] == list(range(len(records)))
+    cap = cv2.VideoCapture(str(video))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == len(records)
+    cap.release()
+
+
+def test_the_app_refuses_a_wrong_address_in_one_line(capsys):
+    from knyang_cam.__main__ import main
+
+    url = f"rtsp://admin:secret@127.0.0.1:{_free_port()}/live"
+    assert main(["--source", url, "--headless"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: cannot open stream rtsp://admin:***@127.0.0.1:")
+    assert "secret" not in err
+
+
+def test_a_missing_device_is_named(tmp_path):
+    with pytest.raises(UserError, match=r"no camera device /dev/video97 \(`ls /dev/video\*` lists"):
+        open_source("/dev/video97", CameraConfig())
