@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from .console import survive_broken_pipe
+    from .errors import survive_broken_pipe
 
     args = build_parser().parse_args(argv)
     try:

@@ -11,7 +11,6 @@ from typing import Callable, Iterator, Optional, TextIO
 
 from .sources import Frame, Source
 
-EXIT_BROKEN_PIPE = 128 + 13  # as if killed by SIGPIPE, like other command-line tools
 
 
 def start_line(model_path, classes, backend: str, source: Source, crop: str) -> str:
@@ -62,14 +61,3 @@ def _is_terminal(stream: TextIO) -> bool:
         return False
 
 
-def survive_broken_pipe(command: Callable[[], int]) -> int:
-    """Run `command`; a reader that went away (`... | head`) ends it quietly, without a traceback."""
-    try:
-        status = command()
-        sys.stdout.flush()
-        return status
-    except BrokenPipeError:
-        # Python flushes stdout again at exit, which would raise once more: point it at nothing.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_BROKEN_PIPE

@@ -5,8 +5,11 @@ bug and keeps its traceback.
 """
 
 
+import os
 import sys
 from typing import Callable
+
+EXIT_BROKEN_PIPE = 128 + 13  # as if killed by SIGPIPE, like other command-line tools
 
 
 class UserError(Exception):
@@ -22,3 +25,16 @@ def exit_status(command: Callable[[], int]) -> int:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
+
+
+def survive_broken_pipe(command: Callable[[], int]) -> int:
+    """Run `command`; a reader that went away (`... | head`) ends it quietly, without a traceback."""
+    try:
+        status = command()
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # Python flushes stdout again at exit, which would raise once more: point it at nothing.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE

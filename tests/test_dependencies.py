@@ -125,9 +125,11 @@ def missing_modules(source: str, module: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level else []
             target = ".".join(base + ([node.module] if node.module else []))
-            # The packages' __init__ files are empty: a name imported from a package is a module.
-            package_import = (ROOT / target.replace(".", "/") / "__init__.py").is_file()
-            targets = [target] + ([f"{target}.{alias.name}" for alias in node.names] if package_import else [])
+            # A name imported from a package is a module, unless the package's __init__ defines it.
+            init = ROOT / target.replace(".", "/") / "__init__.py"
+            defined = init.read_text(encoding="utf-8") if init.is_file() else ""
+            targets = [target] + [f"{target}.{alias.name}" for alias in node.names
+                                  if init.is_file() and f"{alias.name} =" not in defined]
         else:
             continue
         missing.update(t for t in targets if t.split(".")[0] in (APP, TRAIN) and not exists(t))

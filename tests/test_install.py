@@ -76,9 +76,9 @@ def test_missing_extra_names_the_pip_install():
 
 
 def test_the_app_retrains_with_the_trainer_of_its_own_tree():
-    from knyang_cam import retrain
+    from knyang_cam import background_retrain
 
-    assert retrain.TRAINER == "train" and (bundled.root() / "train" / "retrain.py").is_file()
+    assert background_retrain.TRAINER == "train" and (bundled.root() / "train" / "retrain.py").is_file()
 
 
 def test_trainer_usage_names_the_command_it_was_run_as(monkeypatch):

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from knyang_cam.console import survive_broken_pipe
+    from knyang_cam.errors import survive_broken_pipe
 
     args = build_parser().parse_args(argv)
     try:

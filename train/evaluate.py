@@ -147,7 +147,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     if not (args.data or args.unknown):
         parser.error("give --data DIR, --unknown DIR, or both")
-    from knyang_cam.console import survive_broken_pipe
+    from knyang_cam.errors import survive_broken_pipe
 
     return survive_broken_pipe(lambda: exit_status(lambda: _run(args)))
 
