@@ -6,13 +6,13 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .errors import exit_status
+from .errors import OneLineParser, UserError, exit_status
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="knyang-cam", description="Name your cats live from a webcam or a video.")
+    p = OneLineParser(prog="knyang-cam", description="Name your cats live from a webcam or a video.")
     p.add_argument("--source", default="0",
                    help="webcam index, video file, folder of images, glob, or 'synthetic' (default: 0)")
     p.add_argument("--model", help="model directory (default: app.model in the config, models/knyang)")
@@ -29,7 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of frames, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
@@ -44,11 +47,18 @@ def resolve(path: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import app, config, model_dir, sources
+    from . import app, config, model_dir, paths, sources
 
+    if not args.source.strip():
+        raise UserError("--source is empty: give a camera index, a video file, a folder or a glob")
     cfg = config.override(config.load(args.config), **{"regions.crop": args.crop, "app.realtime": args.realtime})
-    info = model_dir.read(resolve(args.model or cfg.app.model))
-    source = sources.open_source(args.source, cfg.camera)
+    model = resolve(args.model or cfg.app.model)
+    inputs = paths.source_inputs(args.source) + [paths.Input("--model", model, folder=True)]
+    inputs += [paths.Input("--config", Path(args.config))] if args.config else []
+    paths.check_app(inputs, args.output, args.log, args.report)  # before anything is read or written
+    info = model_dir.read(model)
+    with app.libjpeg_warnings_dropped():  # a folder source decodes its first photo here
+        source = sources.open_source(args.source, cfg.camera)
     return app.run(cfg, source, info, window=not args.headless, output=args.output, log=args.log,
                    report=args.report, max_frames=args.max_frames)
 
