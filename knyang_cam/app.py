@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -30,7 +29,7 @@ from .classify import load_classifier
 from .config import Config
 from .cuts import CutDetector
 from .dataset import Saver
-from .errors import OutputError, UserError
+from .errors import OutputError, UserError, native_lines_dropped
 from .model_dir import ModelError, ModelInfo
 from .retrain import BackgroundRetrain
 from .regions import crops, make_finder
@@ -478,29 +477,12 @@ def draw(s: Session, image, status: str = ""):
     return overlay.draw(image, s.predictions, s.analyzer.classes, hud, font=s.cfg.overlay.font)
 
 
-LIBJPEG_NOISE = ("Premature end of JPEG file", "Corrupt JPEG data")
+LIBJPEG_NOISE = r"(Premature end of JPEG file|Corrupt JPEG data)"
 
 
-@contextmanager
 def libjpeg_warnings_dropped():
-    """Drop libjpeg's warnings about truncated files, which it prints on file descriptor 2 itself;
-    everything else written to stderr meanwhile is passed on."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as caught:
-        os.dup2(caught.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            caught.seek(0)
-            kept = [line for line in caught.read().decode("utf-8", "replace").splitlines(True)
-                    if not line.startswith(LIBJPEG_NOISE)]
-            if kept:
-                sys.stderr.write("".join(kept))
-                sys.stderr.flush()
+    """libjpeg prints its warnings about truncated photos on stderr itself: drop them."""
+    return native_lines_dropped(LIBJPEG_NOISE)
 
 
 def frame_reader(source: Source) -> Callable[[], Optional[Frame]]:

@@ -8,8 +8,12 @@ keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
-from typing import Callable, NoReturn
+import tempfile
+from contextlib import contextmanager
+from typing import Callable, Iterator, NoReturn
 
 
 class UserError(Exception):
@@ -38,3 +42,26 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+@contextmanager
+def native_lines_dropped(pattern: str) -> Iterator[None]:
+    """Drop the lines matching `pattern` (a regex, from their start) that native libraries print on
+    file descriptor 2 meanwhile (libjpeg's warnings, TensorFlow's start-up); the rest is passed on."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            drop = re.compile(pattern)
+            kept = [line for line in caught.read().decode("utf-8", "replace").splitlines(True)
+                    if not drop.match(line)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()

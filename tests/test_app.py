@@ -232,9 +232,11 @@ def test_signal_mid_run_ends_cleanly(tmp_path, tiny_model_dir, signum, status):
     proc = subprocess.Popen([sys.executable, "-m", "knyang_cam", "--source", "synthetic", "--headless",
                              "--model", str(tiny_model_dir), "--log", str(log), "--output", str(out)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The log is written under a temporary name beside it until the run ends (paths, sinks).
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not log.exists() or log.read_text().count("\n") < 20):
+    while time.monotonic() < deadline and sum(p.read_text().count("\n") for p in tmp_path.glob(".log.tmp-*")) < 20:
         time.sleep(0.05)
+    assert not log.exists() and not out.exists()
     proc.send_signal(signum)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == status, stderr
@@ -246,6 +248,7 @@ def test_signal_mid_run_ends_cleanly(tmp_path, tiny_model_dir, signum, status):
     assert len(records) >= 20 and [r["frame"] for r in records] == list(range(len(records)))
     assert len(read_frames(out)) == len(records)
     assert f"{len(records)} frames" in stdout
+    assert not list(tmp_path.glob(".*"))  # the temporary files were renamed into place
 
 
 def test_a_folder_of_odd_sized_photos_makes_one_playable_video(tmp_path, cfg, model):

@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from knyang_cam.errors import UserError, exit_status
+from knyang_cam.errors import OneLineParser, UserError, exit_status
 
 # The unknown threshold keeps this share of the correct validation answers... Every point
 # given up here is a point of known-cat frames shown as "unknown", while the softmax tells a
@@ -99,7 +99,7 @@ def choose_threshold(probs: np.ndarray, labels: np.ndarray, what: str = "validat
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m train.evaluate",
+    p = OneLineParser(prog="python -m train.evaluate",
                                 description="Score a model directory on a folder-per-class photo set.")
     p.add_argument("--model", required=True, help="model directory (model.keras + model.json)")
     p.add_argument("--data", required=True,
@@ -143,12 +143,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _run(args) -> int:
-    from knyang_cam import model_dir
+    import zipfile
+
+    from knyang_cam import model_dir, paths
     from knyang_cam.atomic import write_text
     from .data import decode_split
     from .model import infer
 
     info = model_dir.read(args.model, need=(model_dir.KERAS_FILE,))
+    out = Path(args.json) if args.json else info.path / model_dir.REPORT_DIR / f"eval-{Path(args.data).name}.json"
+    paths.check_file("--json", out)  # before the work, not after it
+    model_files = [info.path / name for name in (model_dir.KERAS_FILE, model_dir.TFLITE_FILE, model_dir.META_FILE)]
+    if any(paths.same_file(out, f) for f in model_files) or (out.exists() and paths.is_within(out, args.data)):
+        raise UserError(f"--json {out} would replace an input file: choose another name")
     folder, split = _labelled_set(Path(args.data), info.classes, args.split)
     images = decode_split(split, info.classes, info.input_size[0])
     for path, why in images.skipped:
@@ -157,11 +164,15 @@ def _run(args) -> int:
         raise UserError(f"no decodable photos in {folder}")
     import keras
 
-    model = keras.models.load_model(info.keras_path, compile=False)
+    try:
+        model = keras.models.load_model(info.keras_path, compile=False)
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise model_dir.ModelError(f"cannot load {info.keras_path}: {first} "
+                                   f"({model_dir.rebuild_hint(info.path)})") from None
     probs = infer(model, images.pixels)
     scores = score(probs, images.labels, info.classes)
     print("\n".join(scores.lines()))
-    out = Path(args.json) if args.json else info.path / model_dir.REPORT_DIR / f"eval-{Path(args.data).name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     result = {"model": str(info.path), "data": str(folder), **scores.to_json(),
               "skipped": [{"file": str(p), "why": w} for p, w in images.skipped]}
