@@ -389,8 +389,10 @@ class Session:
 
 def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
         keys: Optional[KeyProvider] = None, output: Optional[str] = None, log: Optional[str] = None,
-        report: Optional[str] = None, max_frames: Optional[int] = None, out: TextIO = sys.stdout) -> int:
-    """Run the loop over `source` until it ends; print the summary; return the exit status."""
+        report: Optional[str] = None, max_frames: Optional[int] = None, out: Optional[TextIO] = None) -> int:
+    """Run the loop over `source` until it ends; print the summary (on `out`, default stdout); return the
+    exit status."""
+    out = out or sys.stdout
     planned = paths.check_app([], output, log, report)  # the command line also checks them against its inputs
     status, ended, limit = EXIT_OK, "end of input", max_frames or float("inf")
     with ExitStack() as stack:

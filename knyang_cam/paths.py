@@ -264,9 +264,38 @@ def recover(out: Path, note: Callable[[str], None] = _note) -> None:
 _held: dict[Path, int] = {}
 
 
+def _lock(lock_path: Path, out: Path) -> int:
+    """An open, exclusively locked descriptor of `lock_path`, or PathError when another process holds it.
+
+    The file is removed on release; a lock taken on a file that was removed meanwhile is retried,
+    so two processes can never both hold one.
+    """
+    import fcntl
+
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise PathError(f"another process (pid {holder}) is writing the model directory {out}: "
+                            f"wait for it to finish or choose another --out") from None
+        try:
+            current = os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(fd).st_ino:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            return fd
+        os.close(fd)  # the holder before us removed it on release: lock the new file
+
+
 @contextmanager
 def claim_model_dir(out, note: Callable[[str], None] = _note) -> Iterator[Path]:
-    """Hold the lock on model directory `out` (a lock file beside it) and recover a killed run's leftovers.
+    """Hold the lock on model directory `out` (a lock file beside it, removed on release) and recover
+    a killed run's leftovers.
 
     A second process asking for the same directory gets PathError at once; within one process the
     claim is re-entrant. Without fcntl (Windows) there is no lock, only the recovery.
@@ -277,24 +306,16 @@ def claim_model_dir(out, note: Callable[[str], None] = _note) -> Iterator[Path]:
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     lock_path = out.with_name(f".{out.name}.lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            import fcntl
-        except ImportError:
-            fcntl = None
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-                raise PathError(f"another process (pid {holder}) is writing the model directory {out}: "
-                                f"wait for it to finish or choose another --out") from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        _held[out] = fd
+        fd = _lock(lock_path, out)
+    except ImportError:
+        fd = -1
+    _held[out] = fd
+    try:
         recover(out, note)
         yield out
     finally:
-        _held.pop(out, None)
-        os.close(fd)
+        del _held[out]
+        if fd >= 0:
+            lock_path.unlink(missing_ok=True)
+            os.close(fd)

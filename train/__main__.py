@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Optional, Sequence
 
-from knyang_cam.errors import OneLineParser, exit_status, native_lines_dropped
+from knyang_cam.errors import OneLineParser, UserError, exit_status, native_lines_dropped
 
 # What TensorFlow prints on stderr itself while it starts (absl's early log lines).
 TF_NOISE = r"(WARNING: All log messages before absl|[IWEF]\d{4} \d\d:\d\d:\d\d)"
@@ -51,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_out(args.data)
     inputs = [paths.Input("--config", Path(args.config))] if args.config else []
     if args.weights not in ("imagenet", "none"):
+        if not Path(args.weights).is_file():
+            raise UserError(f"weights file not found: {args.weights} (give a MobileNetV2 no-top "
+                            f".weights.h5 file, or --weights imagenet / none)")
         inputs.append(paths.Input("--weights", Path(args.weights)))
     out = paths.check_model_out(out, data=args.data, inputs=inputs)
     # The dataset is checked before TensorFlow is imported: its errors come in a second, not after
