@@ -243,7 +243,7 @@ class Action:
     arg: object = None
 
 
-TOGGLES = {ord(" "): "pause", ord("b"): "bars", ord("h"): "help", ord("c"): "crop", ord("n"): "new_cat",
+KEY_ACTIONS = {ord(" "): "pause", ord("b"): "bars", ord("h"): "help", ord("c"): "crop", ord("n"): "new_cat",
            ord("t"): "retrain", ord("s"): "snapshot"}
 SET_ASIDE = {ord("u"): UNLABELED, ord("x"): NOT_MINE}
 
@@ -263,8 +263,8 @@ def handle_key(key: int, ui: Controls) -> Optional[Action]:
         return Action("type", chr(key)) if 32 <= key < 127 else None
     if key in (ord("q"), KEY_ESC):
         return Action("quit")
-    if key in TOGGLES:
-        return Action(TOGGLES[key])
+    if key in KEY_ACTIONS:
+        return Action(KEY_ACTIONS[key])
     if key in SET_ASIDE:
         return Action("set_aside", SET_ASIDE[key])
     if ord("1") <= key <= ord("9"):

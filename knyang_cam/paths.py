@@ -93,12 +93,20 @@ def _check_not_empty(flag: str, path) -> Path:
     return Path(path).expanduser()
 
 
-def check_file(flag: str, path, suffixes: Optional[Sequence[str]] = None) -> Path:
-    """An output file's path, or PathError: not a folder or device, a known suffix, a folder that can be made."""
+def is_stream(path: Path) -> bool:
+    """An existing device or pipe (/dev/stdout, a FIFO): written directly, there is nothing to replace."""
+    return path.exists() and not path.is_file() and not path.is_dir()
+
+
+def check_file(flag: str, path, suffixes: Optional[Sequence[str]] = None, streams: bool = False) -> Path:
+    """An output file's path, or PathError: not a folder, a device only where `streams` allows it,
+    a known suffix, a folder that can be made."""
     p = _check_not_empty(flag, path)
     example = f"run{suffixes[0]}" if suffixes else "out.json"
     if p.is_dir():
         raise PathError(f"{flag} {p} is a folder: give a file name, e.g. {p / example}")
+    if streams and is_stream(p):
+        return p
     if p.exists() and not p.is_file():
         raise PathError(f"{flag} {p} is not a regular file (a device or a pipe): give a file name")
     if suffixes and p.suffix.lower() not in suffixes:
@@ -159,7 +167,7 @@ def check_app(inputs: Sequence[Input], output=None, log=None, report=None) -> Ap
         output = check_file("--output", output, VIDEO_SUFFIXES)
         files.append(("--output", output))
     if log is not None:
-        log = check_file("--log", log)
+        log = check_file("--log", log, streams=True)
         files.append(("--log", log))
     if report is not None:
         report = check_report_dir("--report", report)

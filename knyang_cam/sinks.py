@@ -18,7 +18,7 @@ import numpy as np
 
 from .atomic import temp_beside
 from .errors import OutputError, UserError
-from .paths import make_folder, sweep_temp
+from .paths import is_stream, make_folder, sweep_temp
 from .results import Prediction
 
 MIN_VIDEO_SIDE = 2  # OpenCV's mp4v writer refuses 1-pixel frames
@@ -126,8 +126,12 @@ class JsonlLog:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._pending = _Pending(self.path, "--log")
-        self._file = open(self._pending.tmp, "wb", buffering=0)
+        # A device or pipe (/dev/stdout, a FIFO) is a stream to write to, not a file to replace.
+        self._pending = None if is_stream(self.path) else _Pending(self.path, "--log")
+        try:
+            self._file = open(self._pending.tmp if self._pending else self.path, "wb", buffering=0)
+        except OSError as e:
+            raise UserError(f"cannot write --log {self.path}: {e.strerror or e}") from None
 
     def write(self, record: dict) -> None:
         try:
@@ -137,8 +141,12 @@ class JsonlLog:
 
     def close(self, keep: bool = True) -> None:
         """Close the file and move it into place; `keep=False` discards it."""
-        self._file.close()
-        self._pending.finish(keep)
+        try:
+            self._file.close()
+        except OSError as e:
+            raise OutputError(f"cannot write --log {self.path}: {e.strerror or e}") from None
+        if self._pending:
+            self._pending.finish(keep)
 
     def __enter__(self):
         return self

@@ -117,7 +117,6 @@ def test_a_bad_model_leaves_earlier_outputs_as_they_were(user, capsys):  # row 4
     (["--output", "out.txt"], "extension '.txt'"),
     (["--output", "photos"], "is a folder"),
     (["--output", "/dev/full"], "not a regular file"),
-    (["--log", "/dev/full"], "not a regular file"),
     (["--report", "V.mp4"], "is a file, not a folder"),
     (["--report", "V.mp4/sub"], "is a file, not a folder"),
     (["--output", ""], "--output is empty"),
@@ -168,6 +167,16 @@ def test_a_1x1_photo_with_output_blames_the_frame_size(user, capsys, tiny_model_
 
 
 @pytest.mark.slow
+def test_an_unwritable_report_place_is_one_line_before_the_first_frame(user, capsys, tiny_model_dir):
+    status = call(cam_main, "--source", user / "V.mp4", "--model", tiny_model_dir, "--headless",
+                  "--report", "/proc/knyang-cam-report", "--log", user / "earlier.jsonl")
+    out, err = capsys.readouterr()
+    assert status == 2 and "Traceback" not in err and out == "", (out, err)
+    assert err.startswith("error: cannot write --report /proc/knyang-cam-report") and len(err.splitlines()) == 1
+    assert (user / "earlier.jsonl").read_text() == '{"frame": 0}\n' and not list(user.glob(".earlier*"))
+
+
+@pytest.mark.slow
 def test_libjpeg_warnings_stay_off_stderr(user, capfd, tiny_model_dir):
     ok, data = cv2.imencode(".jpg", noise_frame(5))
     (user / "photos" / "2-truncated.jpg").write_bytes(data.tobytes()[: len(data) // 2])
@@ -210,6 +219,15 @@ def test_sigkill_mid_run_leaves_earlier_outputs_and_the_next_run_sweeps(user, ti
     assert not list(user.glob(".earlier.*"))  # the killed run's temporary files were swept
     assert len((user / "earlier.jsonl").read_text().splitlines()) == 3
     assert len(read_frames(user / "earlier.mp4")) == 3
+
+
+@pytest.mark.slow
+def test_a_log_onto_dev_full_is_one_line_exit_1(user, tiny_model_dir):
+    proc = run_cam("--source", user / "V.mp4", "--headless", "--model", tiny_model_dir, "--log", "/dev/full",
+                   "--output", user / "earlier.mp4")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and err == "error: cannot write --log /dev/full: No space left on device\n", err
+    assert (user / "earlier.mp4").read_bytes() == b"an earlier video" and not list(user.glob(".earlier*"))
 
 
 @pytest.mark.slow

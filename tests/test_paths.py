@@ -112,8 +112,11 @@ def test_every_supported_video_suffix_passes(tmp_path):
         paths.check_app([], output=tmp_path / f"o{suffix}")
 
 
-def test_log_onto_a_device_is_refused(tmp_path):
-    assert "not a regular file" in refused(paths.check_app, [], log="/dev/full")
+def test_a_log_may_be_a_stream_but_a_video_may_not(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    assert paths.check_app([], log=tmp_path / "pipe").log == tmp_path / "pipe"
+    assert paths.check_app([], log="/dev/full").log == Path("/dev/full")
+    assert "not a regular file" in refused(paths.check_app, [], output="/dev/full")
 
 
 def test_report_folder_holds_only_what_the_app_wrote(tmp_path):

@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from knyang_cam import config, paths
     from . import data
 
+    if not args.data.strip():
+        raise UserError("--data is empty: give the dataset folder")
     cfg = config.load(args.config)
     cache = cfg.train.feature_cache
     out = Path(args.out) if args.out else default_out(args.data)
