@@ -171,6 +171,9 @@ def check_app(inputs: Sequence[Input], output=None, log=None, report=None) -> Ap
         files.append(("--log", log))
     if report is not None:
         report = check_report_dir("--report", report)
+        for flag, path in files:
+            if same_file(path, report):
+                raise PathError(f"{flag} {path} is the --report folder: give each its own name")
         files += [("--report", report / name) for name in REPORT_FILES]
         for i in inputs:
             if i.folder and same_file(report, i.path):

@@ -69,6 +69,42 @@ def test_each_output_onto_each_input_is_refused(world):
         assert path.read_bytes() == f"{name} bytes".encode()
 
 
+def test_every_output_onto_every_other_path_is_refused_however_spelled(tmp_path):
+    """The walk: each output (--output, --log, --report) onto each other path of a run (the source,
+    the config, the model directory and its files, the other outputs), named directly and through
+    a symlinked folder; the run with all paths apart passes."""
+    base = {"source": tmp_path / "s.mp4", "config": tmp_path / "c.yaml", "model": tmp_path / "m",
+            "output": tmp_path / "o.mp4", "log": tmp_path / "l.jsonl", "report": tmp_path / "r"}
+    base["source"].write_bytes(b"video")
+    base["config"].write_text("app: {}\n")
+    base["model"].mkdir()
+    (base["model"] / "model.json").write_text("{}")
+    base["report"].mkdir()
+    paths.mark_report(base["report"])
+    landing = {"source": [base["source"]], "config": [base["config"]],
+               "model": [base["model"], base["model"] / "model.json"], "output": [base["output"]],
+               "log": [base["log"]], "report": [base["report"], base["report"] / "appearances.csv"]}
+    alias = tmp_path / "alias"
+    alias.symlink_to(tmp_path, target_is_directory=True)
+
+    def check(p):
+        inputs = [Input("--source", p["source"]), Input("--config", p["config"]),
+                  Input("--model", p["model"], folder=True)]
+        return paths.check_app(inputs, output=p["output"], log=p["log"], report=p["report"])
+
+    check(base)
+    cases = 0
+    for role in ("output", "log", "report"):
+        for other, targets in landing.items():
+            if other == role:
+                continue
+            for target in targets:
+                for spelled in (target, alias / target.relative_to(tmp_path)):
+                    refused(check, {**base, role: spelled})
+                    cases += 1
+    assert cases == 2 * (7 + 7 + 6)  # every landing place of the other five roles, two spellings each
+
+
 def test_outputs_onto_each_other_are_refused_in_every_pair(tmp_path):
     report = tmp_path / "rep"
     spellings = {"output": tmp_path / "x.mp4", "log": tmp_path / "x.mp4"}
