@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
@@ -22,6 +23,26 @@ from .paths import is_stream, make_folder, sweep_temp
 from .results import Prediction
 
 MIN_VIDEO_SIDE = 2  # OpenCV's mp4v writer refuses 1-pixel frames
+
+
+@contextmanager
+def _opencv_silent():
+    logging = cv2.utils.logging
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(level)
+
+
+def _plays(path: Path) -> bool:
+    with _opencv_silent():
+        cap = cv2.VideoCapture(str(path))
+        try:
+            return cap.isOpened() and cap.read()[0]
+        finally:
+            cap.release()
 
 
 def _keep(exc_type) -> bool:
@@ -69,13 +90,8 @@ class VideoSink:
             raise UserError(f"the frames are {size[0]}x{size[1]} pixels, too small to write as a video "
                             f"(at least {MIN_VIDEO_SIDE}x{MIN_VIDEO_SIDE}): leave out --output")
         self._file = _Pending(self.path, "--output")
-        logging = cv2.utils.logging
-        level = logging.getLogLevel()
-        logging.setLogLevel(logging.LOG_LEVEL_SILENT)  # OpenCV's own failure text is several lines
-        try:
+        with _opencv_silent():  # OpenCV's own failure text is several lines
             self._writer = cv2.VideoWriter(str(self._file.tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-        finally:
-            logging.setLogLevel(level)
         if not self._writer.isOpened():
             self._file.finish(keep=False)
             raise UserError(f"cannot write output video {self.path}: OpenCV cannot open a "
@@ -84,12 +100,22 @@ class VideoSink:
     def write(self, frame: np.ndarray) -> None:
         if (frame.shape[1], frame.shape[0]) != self.size:
             frame = letterbox(frame, self.size)
-        self._writer.write(frame)
+        with _opencv_silent():  # a failed write (disk full) is found when the video is finalised
+            self._writer.write(frame)
         self.frames += 1
 
     def close(self, keep: bool = True) -> None:
-        """Finalise the video (so it plays), then move it into place; `keep=False` discards it."""
-        self._writer.release()
+        """Finalise the video (so it plays), then move it into place; `keep=False` discards it.
+
+        VideoWriter reports no failed write, so the finished file is opened again first: a video
+        that does not play (disk full) is an OutputError and never replaces an earlier file.
+        """
+        with _opencv_silent():
+            self._writer.release()
+        if keep and self.frames and self._file.tmp is not None and not _plays(self._file.tmp):
+            self._file.finish(keep=False)
+            raise OutputError(f"cannot write --output {self.path}: the video could not be finished "
+                              f"(is the disk full?)")
         self._file.finish(keep)
 
     def __enter__(self):

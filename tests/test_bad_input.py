@@ -231,6 +231,21 @@ def test_a_log_onto_dev_full_is_one_line_exit_1(user, tiny_model_dir):
 
 
 @pytest.mark.slow
+def test_disk_full_while_writing_the_video_keeps_the_earlier_video(user, tiny_model_dir):
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+
+    proc = run_cam("--source", "synthetic", "--headless", "--model", tiny_model_dir, "--max-frames", 60,
+                   "--output", user / "earlier.mp4", preexec_fn=limit_file_size)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err
+    assert err == f"error: cannot write --output {user / 'earlier.mp4'}: the video could not be finished " \
+                  "(is the disk full?)\n", err
+    assert (user / "earlier.mp4").read_bytes() == b"an earlier video" and not list(user.glob(".earlier*"))
+
+
+@pytest.mark.slow
 def test_disk_full_while_logging_is_one_line_exit_1_and_keeps_the_earlier_log(user, tiny_model_dir):
     def limit_file_size():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
