@@ -257,11 +257,15 @@ def _note(text: str) -> None:
 def recover(out: Path, note: Callable[[str], None] = _note) -> None:
     """Clean up after a training that was killed while writing `out` (call with the lock held).
 
-    Staging folders of other processes are removed (with the lock held, none of them is still
-    writing); an old model renamed aside just before a crash is put back when `out` is absent.
+    Staging folders for `out` of other processes are removed (with the lock held, none of them is
+    still writing), and those of dead processes beside it; an old model renamed aside just before a
+    crash is put back when `out` is absent.
     """
-    for stale in out.parent.glob(f".{glob.escape(out.name)}.staging-*"):
-        if stale.name != staging_dir(out).name:
+    for stale in out.parent.glob(".*.staging-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        ours = stale.name.startswith(f".{out.name}.staging-")
+        # Beside other model directories (a retrain's new one each time) only a dead process's.
+        if stale.is_dir() and pid.isdigit() and int(pid) != os.getpid() and (ours or not pid_alive(int(pid))):
             shutil.rmtree(stale, ignore_errors=True)
             note(f"removed {stale}, left by a training that was killed")
     for old in sorted(out.parent.glob(f".{glob.escape(out.name)}.old-*")):

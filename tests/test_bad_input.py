@@ -393,6 +393,33 @@ def test_sigterm_during_export_removes_the_staging_folder(tmp_path, tiny_model_d
     assert sorted(p.name for p in out.parent.iterdir()) == ["m"] and contents(out) != before
 
 
+@pytest.mark.slow
+def test_sigterm_during_any_export_removes_the_staging_folder(tmp_path):
+    """The background retrain exports from its own command line: SIGTERM (the app's Teacher.close)
+    must not leave a staging folder there either."""
+    script = f"""
+import sys, time
+sys.path.insert(0, {str(ROOT / 'tests')!r})
+from conftest import build_tiny_model
+from knyang_cam.model_dir import ModelInfo
+from train.export import write_model_dir
+
+def report(folder):
+    print("exporting", flush=True)
+    time.sleep(60)
+
+info = ModelInfo(path={str(tmp_path / 'm')!r}, classes=("A", "B"), input_size=(64, 64), unknown_threshold=0.5)
+write_model_dir(build_tiny_model(2), info, info.path, report)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "exporting", proc.communicate()[1][-2000:]
+    assert list(tmp_path.glob(".m.staging-*"))
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0 and sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 # ---------------------------------------------------------------- evaluate
 
 def test_evaluate_json_onto_a_folder_is_refused_before_any_work(tmp_path, capsys):

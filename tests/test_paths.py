@@ -232,6 +232,15 @@ def test_a_killed_runs_leftovers_are_removed_by_the_next_claim(tmp_path):
     with paths.claim_model_dir(out, note=notes.append):
         assert not stale.exists()
     assert len(notes) == 1 and str(stale) in notes[0]
+    # Beside another model directory (a retrain's, named anew each time): a dead process's only.
+    other_dead = tmp_path / f".m-retrained-1.staging-{_dead_pid()}"
+    other_live = tmp_path / f".m-retrained-2.staging-{os.getppid()}"
+    other_dead.mkdir()
+    other_live.mkdir()
+    with paths.claim_model_dir(out, note=notes.append):
+        pass
+    assert not other_dead.exists() and other_live.exists()
+    other_live.rmdir()
     # Killed between the two renames of the swap: the old model is put back.
     gone = tmp_path / "g"
     aside = tmp_path / ".g.old-123"

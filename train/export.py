@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
+import signal
+import threading
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -49,9 +51,28 @@ def without_training_state(model):
 def write_model_dir(model, info: ModelInfo, out: str | Path,
                     write_report: Optional[Callable[[Path], None]] = None) -> Path:
     """Save `model` as `out/` (model.keras, model.tflite, model.json, report/) and return `out`."""
-    with paths.claim_model_dir(paths.check_model_out(out)) as target:
+    with paths.claim_model_dir(paths.check_model_out(out)) as target, _sigterm_unwinds():
         _write(model, info, target, write_report)
     return Path(out)
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    """While exporting, SIGTERM (left at its default, which ends the process on the spot) unwinds
+    like Ctrl-C instead, so the staging folder is removed whatever command line runs the export."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def unwind(signum, _frame):
+        raise KeyboardInterrupt(signum)
+
+    signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _write(model, info: ModelInfo, out: Path, write_report: Optional[Callable[[Path], None]]) -> None:
