@@ -60,6 +60,12 @@ def no_cat_crops(size: int) -> np.ndarray:
     return np.stack(crops)
 
 
+def answers(head, gate, vectors: np.ndarray, gated: bool) -> np.ndarray:
+    """The head's probabilities for pooled `vectors`, through the familiarity gate when `gated`."""
+    p = np.asarray(head(vectors, training=False))
+    return gate.shrink(p, vectors) if gated else p
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=SHARED / "data" / "knyang")
@@ -108,10 +114,7 @@ def main(argv=None) -> int:
         stranger_x = every_x[every_y == out]
         cells = []
         for gated in (True, False):
-            def probs(v):
-                p = np.asarray(head(v, training=False))
-                return gate.shrink(p, v) if gated else p
-            kp, sp = probs(known_x[known]), probs(stranger_x)
+            kp, sp = answers(head, gate, known_x[known], gated), answers(head, gate, stranger_x, gated)
             t = evaluate.choose_threshold(kp, relabel[known_y[known]]).value
             named = float(np.mean((kp.argmax(1) == relabel[known_y[known]]) & (kp.max(1) >= t)))
             cells += [t, named, float(np.mean(sp.max(1) < t))]

@@ -31,7 +31,7 @@ from .cuts import CutDetector
 from .dataset import Saver
 from .errors import OutputError, UserError, native_lines_dropped
 from .model_dir import ModelError, ModelInfo
-from .retrain import BackgroundRetrain
+from .background_retrain import BackgroundRetrain
 from .regions import crops, make_finder
 from .results import NOT_MINE, UNKNOWN, UNLABELED, Prediction
 from .sinks import JsonlLog, VideoSink, log_record
@@ -288,7 +288,7 @@ class Outputs:
         self.log = stack.enter_context(JsonlLog(planned.log)) if planned.log else None
         self.report = None
         if planned.report:
-            from .report import VideoReport
+            from .video_report import VideoReport
 
             paths.make_folder("--report", planned.report)  # an unwritable place is found before the first frame
             for name in paths.REPORT_FILES:

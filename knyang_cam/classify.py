@@ -1,6 +1,6 @@
 """Inference backends behind one small interface: crops in, softmax probabilities out.
 
-Two backends read the same model directory (../shared/DESIGN.md): LiteRT runs
+Two backends read the same model directory (docs/contracts.md): LiteRT runs
 `model.tflite` on the CPU (XNNPACK), TensorFlow runs `model.keras` behind one
 `tf.function` for GPUs. Both take RGB pixels 0..255 because preprocessing lives
 inside the network. A classifier is not thread-safe: call it from one thread.

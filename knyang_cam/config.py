@@ -141,7 +141,8 @@ def _type_name(tp) -> str:
 
 
 def _check_value(key: str, tp, value: Any, meta: dict) -> Any:
-    optional = typing.get_origin(tp) is typing.Union
+    # Optional[X] and X | None alike (their origins differ: typing.Union, types.UnionType).
+    optional = type(None) in typing.get_args(tp)
     if optional:
         if value is None:
             return None

@@ -1,6 +1,6 @@
 """The snapshot and label keys: frames and crops saved as training images, off the loop's thread.
 
-Layout written (the dataset contract of ../shared/DESIGN.md, so `python -m train
+Layout written (the dataset contract of docs/contracts.md, so `python -m train
 --data ROOT` reads it back): `ROOT/Train/<class>/<time>.jpg` for labelled crops,
 `ROOT/unlabeled/<time>.jpg` for crops to sort later, `ROOT/not_mine/<time>.jpg` for
 crops of cats that are not the user's (negatives for training), and full frames in

@@ -1,4 +1,4 @@
-"""The model directory contract (../shared/DESIGN.md): model.keras, model.tflite, model.json, report/.
+"""The model directory contract (docs/contracts.md): model.keras, model.tflite, model.json, report/.
 
 Training writes it, the app reads it; this module is the one place that knows
 the metadata's shape, so both sides agree.

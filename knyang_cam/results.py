@@ -41,7 +41,7 @@ class Prediction:
             raise ValueError(f"confidence {self.confidence} not in [0, 1]")
 
     def to_log(self, classes) -> dict:
-        """The region entry of the prediction log (../shared/DESIGN.md)."""
+        """The region entry of the prediction log (docs/contracts.md)."""
         return {
             "box": [int(v) for v in self.region.box],
             "source": self.region.source,

@@ -137,7 +137,7 @@ def letterbox(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def log_record(index: int, time_s: float, predictions: Sequence[Prediction], classes: Sequence[str],
                timing_ms: dict) -> dict:
-    """One line of the prediction log (../shared/DESIGN.md)."""
+    """One line of the prediction log (docs/contracts.md)."""
     return {"frame": index, "time_s": round(time_s, 4),
             "regions": [p.to_log(classes) for p in predictions],
             "timing_ms": {k: round(v, 3) for k, v in timing_ms.items()}}

@@ -27,6 +27,8 @@ from knyang_cam.results import UNKNOWN, Prediction, Region
 from knyang_cam.smoothing import Smoother
 from knyang_cam.sources import Camera, VideoFile, open_source
 
+pytestmark = pytest.mark.slow  # the loop runs a Keras-built model (tiny_model_dir), some tests in a subprocess
+
 ROOT = Path(__file__).resolve().parent.parent
 CAT_FACE = Path(__file__).parent / "data" / "cat_face.jpg"
 LOG_KEYS = {"frame", "time_s", "regions", "timing_ms"}

@@ -11,6 +11,8 @@ from knyang_cam import model_dir
 from knyang_cam.classify import load_classifier, resolve_backend
 from knyang_cam.model_dir import ModelError
 
+pytestmark = pytest.mark.slow  # every test loads a Keras-built model (tiny_model_dir); one backend is TensorFlow
+
 
 @pytest.fixture(scope="module")
 def info(tiny_model_dir):

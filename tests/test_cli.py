@@ -13,6 +13,8 @@ import pytest
 
 from clips import noise_frame, read_frames, write_clip
 
+pytestmark = pytest.mark.slow  # every test runs python -m knyang_cam as a subprocess
+
 ROOT = Path(__file__).resolve().parent.parent
 REBUILD = "python -m train --data"
 

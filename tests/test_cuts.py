@@ -46,6 +46,7 @@ def tinted(colour_bgr, seed):
     return (0.5 * np.array(colour_bgr, np.float32) + 0.5 * scene(seed, 160, 120)).astype(np.uint8)
 
 
+@pytest.mark.slow  # a Keras-built model
 @pytest.mark.parametrize("cut_threshold, first_new_label", [(25.0, "Gamma"), (0.0, "Alpha")])
 def test_the_label_follows_a_cut_at_once(tmp_path, cut_threshold, first_new_label):
     model = model_dir.read(make_colour_model_dir(tmp_path / "colour"))

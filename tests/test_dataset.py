@@ -98,6 +98,7 @@ def test_unwritable_root_gives_a_message_and_the_saver_keeps_working(tmp_path):
     assert blocker.read_text() == "x"
 
 
+@pytest.mark.slow  # a subprocess
 def test_full_disk_leaves_nothing_partial(tmp_path):
     """RLIMIT_FSIZE makes writes past a size fail like a full disk (EFBIG), without a mount."""
     script = textwrap.dedent(f"""

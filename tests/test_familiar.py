@@ -40,6 +40,7 @@ def _fields(*colours) -> np.ndarray:
     return np.stack([np.full((8, 8, 3), c, np.float32) for c in colours])
 
 
+@pytest.mark.slow  # Keras
 def test_gate_keeps_the_winner_and_flattens_what_looks_like_no_reference():
     from train import familiar
     from train.model import infer

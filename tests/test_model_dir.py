@@ -9,6 +9,7 @@ from knyang_cam.model_dir import ModelError
 from tests.conftest import TINY_CLASSES
 
 
+@pytest.mark.slow  # tiny_model_dir is built with Keras
 def test_tiny_model_dir_has_every_file(tiny_model_dir):
     for name in ("model.keras", "model.tflite", "model.json", "report"):
         assert (tiny_model_dir / name).exists(), name
@@ -18,6 +19,7 @@ def test_tiny_model_dir_has_every_file(tiny_model_dir):
     assert json.loads((tiny_model_dir / "model.json").read_text())["input"] == "rgb_0_255"
 
 
+@pytest.mark.slow  # tiny_model_dir is built with Keras
 def test_keras_and_tflite_agree(tiny_model_dir):
     import keras
 
@@ -34,6 +36,7 @@ def test_missing_dir_names_rebuild_command(tmp_path):
         model_dir.read(tmp_path / "nope")
 
 
+@pytest.mark.slow  # tiny_model_dir is built with Keras
 def test_missing_file_is_named(tiny_model_dir, tmp_path):
     broken = tmp_path / "m"
     shutil.copytree(tiny_model_dir, broken)
@@ -42,6 +45,7 @@ def test_missing_file_is_named(tiny_model_dir, tmp_path):
         model_dir.read(broken)
 
 
+@pytest.mark.slow  # tiny_model_dir is built with Keras
 def test_invalid_json_is_named(tiny_model_dir, tmp_path):
     broken = tmp_path / "m"
     shutil.copytree(tiny_model_dir, broken)
@@ -50,6 +54,7 @@ def test_invalid_json_is_named(tiny_model_dir, tmp_path):
         model_dir.read(broken)
 
 
+@pytest.mark.slow  # tiny_model_dir is built with Keras
 def test_written_files_are_readable_by_others(tiny_model_dir):
     # mkstemp creates 0600 files; a model directory must be readable like any other file.
     assert (tiny_model_dir / "model.json").stat().st_mode & 0o044 == 0o044

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from knyang_cam.report import CSV_HEADER, VideoReport
+from knyang_cam.video_report import CSV_HEADER, VideoReport
 from knyang_cam.results import UNKNOWN, Prediction, Region
 
 CLASSES = ("Alpha", "Beta", "Gamma")
@@ -22,9 +22,28 @@ def pred(label, conf, region=CENTER):
 
 
 def frame(i, w=640, h=480):
+    """Frame i, its index in its colour (green i % 256, red i // 256, blue 0): see sheet_frames."""
     img = np.zeros((h, w, 3), np.uint8)
     img[:, :, 1] = i % 256
+    img[:, :, 2] = i // 256
     return img
+
+
+def sheet_frames(path) -> list[int]:
+    """The frames on a contact sheet, tile by tile, read back from each tile's centre pixel.
+
+    The centre of a thumbnail is inside the centre region's box, so it keeps the frame's colour;
+    an empty tile or the "no frames" sheet is grey, never blue 0.
+    """
+    sheet = cv2.imread(str(path))
+    tile_w, tile_h = 240, 180 + 26  # thumbnail plus caption
+    found = []
+    for y in range(tile_h // 2 - 13, sheet.shape[0], tile_h):
+        for x in range(tile_w // 2, sheet.shape[1], tile_w):
+            b, g, r = (int(v) for v in sheet[y, x])
+            if b == 0:
+                found.append(r * 256 + g)
+    return found
 
 
 def feed(report, labels_confs):
@@ -105,16 +124,15 @@ def pred_any(label, conf, classes):
     return Prediction(CENTER, label, conf, tuple(probs), 1)
 
 
-def test_least_confident_keeps_a_bounded_heap_of_the_lowest(tmp_path):
+def test_the_contact_sheet_shows_the_least_confident_frames_least_first(tmp_path):
     report = VideoReport(tmp_path, CLASSES, FPS, keep=8, spacing_s=0)
     rng = np.random.default_rng(1)
     confs = rng.uniform(0.0, 1.0, 2000)
     for i, c in enumerate(confs):
         report.add(i, i / FPS, frame(i), [pred("Alpha", float(c))])
-        assert len(report._heap) <= 8
-    kept = sorted(c.frame_index for c in report._heap)
-    assert kept == sorted(np.argsort(confs)[:8].tolist())
-    assert all(c.thumb.shape == (180, 240, 3) for c in report._heap)
+    path = report.close()["least_confident"]
+    assert cv2.imread(str(path)).shape == (2 * (180 + 26), 4 * 240, 3)  # 8 tiles
+    assert sheet_frames(path) == np.argsort(confs)[:8].tolist()
 
 
 def test_least_confident_frames_are_spread_out(tmp_path):
@@ -125,7 +143,7 @@ def test_least_confident_frames_are_spread_out(tmp_path):
     report = VideoReport(tmp_path, CLASSES, FPS, keep=3, spacing_s=1.0)
     for i, c in enumerate(confs):
         report.add(i, i / FPS, frame(i), [pred("Alpha", float(c))])
-    kept = sorted(c.frame_index for c in report._heap)
+    kept = sheet_frames(report.close()["least_confident"])
     assert 100 in kept and 200 in kept
     assert len([k for k in kept if 90 <= k < 130]) == 1
 
@@ -134,7 +152,7 @@ def test_frames_without_regions_are_not_candidates_and_empty_report_writes(tmp_p
     report = VideoReport(tmp_path, CLASSES, FPS)
     feed(report, [[]] * 10)
     paths = report.close()
-    assert report._heap == []
+    assert sheet_frames(paths["least_confident"]) == []
     assert read_csv(paths["appearances"]) == [list(CSV_HEADER)]
     assert cv2.imread(str(paths["least_confident"])) is not None
     assert cv2.imread(str(paths["timeline"])) is not None
@@ -147,8 +165,9 @@ def test_rejects_bad_arguments(tmp_path):
         VideoReport(tmp_path, CLASSES, FPS, keep=0)
 
 
+@pytest.mark.slow  # a subprocess
 def test_importing_report_does_not_import_matplotlib_or_tensorflow():
-    code = ("import sys; import knyang_cam.report\n"
+    code = ("import sys; import knyang_cam.video_report\n"
             "print(sorted(m for m in ('matplotlib', 'tensorflow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

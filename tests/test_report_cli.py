@@ -12,9 +12,12 @@ import sys
 
 import cv2
 import numpy as np
+import pytest
 
 from clips import write_clip
 from tests.conftest import ROOT, make_colour_model_dir
+
+pytestmark = pytest.mark.slow  # builds a Keras model and runs python -m knyang_cam as a subprocess
 
 FPS = 10.0
 # (BGR colour, seconds): red 2 s, grey 1 s (all channels equal: no cat -> unknown), blue 2 s.

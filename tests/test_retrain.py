@@ -17,6 +17,8 @@ from clips import write_class
 from knyang_cam.config import TrainConfig
 from tests.conftest import ROOT, make_model_dir
 
+pytestmark = pytest.mark.slow  # real training (Keras) and python -m train.retrain subprocesses
+
 SMALL = TrainConfig(image_size=64, batch_size=16, head_epochs=150, head_learning_rate=0.05,
                     validation_fraction=0.25, seed=3)
 
@@ -92,7 +94,7 @@ def test_cli_prints_json_lines_and_exit_2_on_bad_model(tmp_path):
 
 
 def test_background_retrain_reports_progress_and_an_accepted_model(trained, tmp_path, monkeypatch):
-    from knyang_cam.retrain import BackgroundRetrain
+    from knyang_cam.background_retrain import BackgroundRetrain
 
     base, data, cache = trained
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -113,7 +115,7 @@ def test_background_retrain_reports_progress_and_an_accepted_model(trained, tmp_
 
 
 def test_background_retrain_failure_is_an_outcome_not_a_crash(tmp_path):
-    from knyang_cam.retrain import BackgroundRetrain
+    from knyang_cam.background_retrain import BackgroundRetrain
 
     job = BackgroundRetrain(tmp_path / "no-data", tmp_path / "models")
     assert job.start(tmp_path / "no-model")

@@ -1,6 +1,7 @@
 """Frame sources on real files decoded by OpenCV: order, timing, errors, the camera's reconnects."""
 from __future__ import annotations
 
+import threading
 import time
 
 import cv2
@@ -108,8 +109,10 @@ def test_camera_keeps_newest_frame_reconnects_then_ends(tmp_path):
     clip = brightness_clip(tmp_path / "c.mp4", n=24)
     cfg = CameraConfig(reconnect_attempts=2, reconnect_delay_s=0.01)
     opener, opens = _file_camera(clip, fail_after_opens=2)
+    threads_before = set(threading.enumerate())
     cam = Camera(0, cfg, opener=opener)
     assert cam.live and cam.size == (320, 240)
+    assert set(threading.enumerate()) - threads_before, "a camera reads on its own thread"
     got = []
     with pytest.raises(SourceLost, match="2 reconnect attempts"):
         for frame in cam:
@@ -124,4 +127,4 @@ def test_camera_keeps_newest_frame_reconnects_then_ends(tmp_path):
                         "camera 0 lost: reconnecting (2/2)"]
     # Newest-frame reading skipped frames rather than building up a backlog.
     assert len(fresh) < 2 * 24
-    assert not cam._thread.is_alive()
+    assert set(threading.enumerate()) <= threads_before, "the reader thread outlived the camera"

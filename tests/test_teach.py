@@ -14,6 +14,8 @@ from knyang_cam import app, config, model_dir
 from knyang_cam.sources import Synthetic
 from tests.conftest import make_model_dir
 
+pytestmark = pytest.mark.slow  # a Keras-built model and a real retrain process
+
 CLASSES = ("Alpha", "Beta", "Gamma")
 
 

@@ -162,6 +162,7 @@ def run_train(*args, **kw) -> subprocess.CompletedProcess:
                           text=True, timeout=300, **kw)
 
 
+@pytest.mark.slow  # python -m train subprocesses
 @pytest.mark.parametrize("case", ["missing", "empty", "one-class", "undecodable-class"])
 def test_cli_exits_2_with_one_line(tmp_path, case):
     root = tmp_path / "cats"

@@ -15,6 +15,8 @@ from PIL import Image
 
 from knyang_cam import model_dir
 
+pytestmark = pytest.mark.slow  # real training runs (Keras), most as python -m train subprocesses
+
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = """train:
   image_size: 64
@@ -210,7 +212,7 @@ def test_feature_cache_computes_only_new_or_changed_files(tmp_path):
     assert len(features.FeatureCache(tmp_path / "cache", identity + "-other")) == 0
 
 
-def test_head_training_is_fast_and_repeatable():
+def test_head_training_is_repeatable():
     import keras
 
     from train import fit
@@ -227,7 +229,6 @@ def test_head_training_is_fast_and_repeatable():
                            learning_rate=1e-2, seed=5)
         weights.append(head.get_weights())
     assert h.epochs == 40 and max(h.val_accuracy) > 0.7
-    assert h.seconds / h.epochs < 0.05  # milliseconds per epoch, not Keras' fit overhead
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
 

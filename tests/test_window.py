@@ -23,8 +23,9 @@ SIZE = (640, 480)
 # above the bars): finding it in the screenshot locates the window's picture.
 PATCH = (400, 170, 130, 120)  # x, y, w, h
 
-pytestmark = pytest.mark.skipif(shutil.which("Xvfb") is None,
-                                reason="the Xvfb binary is not installed (apt-get install xvfb)")
+pytestmark = [pytest.mark.slow,  # python -m knyang_cam in a subprocess, in a real window
+              pytest.mark.skipif(shutil.which("Xvfb") is None,
+                                 reason="the Xvfb binary is not installed (apt-get install xvfb)")]
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Find, split and decode the photos of a dataset folder (layouts in ../shared/DESIGN.md).
+"""Find, split and decode the photos of a dataset folder (layouts in docs/contracts.md).
 
 Two layouts are accepted:
   ROOT/{Train,Validation[,Test]}/<class>/*   the prototype's split, used as is;

@@ -1,4 +1,4 @@
-"""Write a trained network as a model directory (../shared/DESIGN.md), atomically.
+"""Write a trained network as a model directory (docs/contracts.md), atomically.
 
 Everything goes into a staging directory beside the target, which is swapped in
 only when complete, so an interrupted export never leaves a half-written model

@@ -13,13 +13,12 @@ the current model's on the same validation photos by more than `max_drop`; a
 refused model is still written (as `<out>-refused`) so the user can look at it.
 
 `python -m train.retrain --model DIR --data DIR --out DIR` prints one JSON object
-per line on stdout ({"event": "progress"|"done"|"error", ...}) for the app to read.
+per line on stdout (knyang_cam.events: progress, then done or error) for the app to read.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import sys
 import time
@@ -30,7 +29,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from knyang_cam import config as config_mod
-from knyang_cam import model_dir
+from knyang_cam import events, model_dir
 from knyang_cam.config import TrainConfig
 from knyang_cam.errors import UserError
 from knyang_cam.model_dir import ModelError, ModelInfo
@@ -65,7 +64,7 @@ class _StatusLines:
         self.emit, self.phase = emit, phase
 
     def line(self, text: str, final: bool = False) -> None:
-        self.emit({"event": "progress", "phase": self.phase, "text": text})
+        self.emit(events.progress(self.phase, text))
 
 
 def _extractor_identity(extractor) -> str:
@@ -121,15 +120,14 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
     size = info.input_size[0]
 
     dataset = data.find_images(data_dir, cfg.validation_fraction, cfg.seed)
-    emit({"event": "progress", "phase": "features",
-          "text": f"features: {len(dataset.train) + len(dataset.validation)} photos, "
-                  f"{len(dataset.classes)} classes"})
+    emit(events.progress("features", f"features: {len(dataset.train) + len(dataset.validation)} photos, "
+                                     f"{len(dataset.classes)} classes"))
     cache = features.FeatureCache(cache_dir or features.default_cache_dir(), _extractor_identity(extractor))
     shape = Backbone(weights=str(info.keras_path), image_size=size)
 
     def progress(name):
         def show(done, total):
-            emit({"event": "progress", "phase": "features", "text": f"features ({name}): {done}/{total} new"})
+            emit(events.progress("features", f"features ({name}): {done}/{total} new"))
         return show
 
     def feats(split, name):
@@ -182,7 +180,7 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
     computed = sum(f.computed for f in (train_f, val_f, corners, val_views))
     extra = {"retrain": {"from": str(info.path), "data": str(dataset.root), "accepted": accepted,
                          "reason": reason, "features_computed": computed}}
-    emit({"event": "progress", "phase": "export", "text": f"export: {reason}"})
+    emit(events.progress("export", f"export: {reason}"))
     write_model_dir(familiar.gated(full, gate), new_info, out,
                     lambda folder: report.write_metrics(folder / report.METRICS_FILE, scores, threshold,
                                                         [history], None, extra))
@@ -203,15 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", help="feature cache folder (default: train.feature_cache, else "
                                    "~/.cache/knyang-cam/features)")
     p.add_argument("--threads", type=int, default=0,
-                   help="TensorFlow CPU threads (0: all); the app passes 1 to keep its frame rate")
+                   help="TensorFlow CPU threads (0: all; the app passes 0 and lowers the priority instead)")
     return p
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-
-    def emit(event: dict) -> None:
-        print(json.dumps(event), flush=True)
 
     try:
         cfg = config_mod.load(args.config).train
@@ -222,12 +217,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             tf.config.threading.set_inter_op_parallelism_threads(args.threads)
         cache = args.cache or cfg.feature_cache
         result = retrain(args.model, args.data, args.out, cfg, args.max_drop,
-                         Path(os.path.expanduser(cache)) if cache else None, emit)
+                         Path(os.path.expanduser(cache)) if cache else None, events.write)
     except UserError as e:
-        emit({"event": "error", "message": str(e)})
+        events.write(events.error(str(e)))
         print(f"error: {e}", file=sys.stderr)
         return 2
-    emit({"event": "done", **asdict(result)})
+    events.write(events.done(**asdict(result)))
     return 0 if result.accepted else 1
 
 

@@ -9,7 +9,6 @@ that the loop picks up with `poll()` and swaps in between two frames.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ from typing import Optional
 
 import yaml
 
+from . import events
 from .config import TrainConfig
 
 # Lower priority than the live loop: the retrain may use every core, but only what the loop leaves.
@@ -84,21 +84,19 @@ class BackgroundRetrain:
     def _read(self, proc: subprocess.Popen, scratch: Path) -> None:
         done = None
         for line in proc.stdout:
-            try:
-                event = json.loads(line)
-            except ValueError:
+            event = events.parse(line)
+            if event is None:
                 continue
-            kind = event.get("event")
-            if kind == "progress":
-                self.status = f"retraining: {event.get('text', '')}"
-            elif kind in ("done", "error"):
+            if event["event"] == events.PROGRESS:
+                self.status = f"retraining: {event['text']}"
+            else:
                 done = event
         code = proc.wait()
         shutil.rmtree(scratch, ignore_errors=True)
         seconds = time.monotonic() - self._started
         if done is None:
             outcome = Outcome(False, f"retraining failed (exit status {code})")
-        elif done["event"] == "error":
+        elif done["event"] == events.ERROR:
             outcome = Outcome(False, f"retraining failed: {done['message']}")
         elif done["accepted"]:
             outcome = Outcome(True, f"new model in {seconds:.0f} s: {done['reason']}", Path(done["out"]))
