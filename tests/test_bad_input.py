@@ -178,7 +178,7 @@ def test_an_unwritable_report_place_is_one_line_before_the_first_frame(user, cap
 
 @pytest.mark.slow
 def test_libjpeg_warnings_stay_off_stderr(user, capfd, tiny_model_dir):
-    ok, data = cv2.imencode(".jpg", noise_frame(5))
+    _, data = cv2.imencode(".jpg", noise_frame(5))
     (user / "photos" / "2-truncated.jpg").write_bytes(data.tobytes()[: len(data) // 2])
     status = call(cam_main, "--source", user / "photos", "--model", tiny_model_dir, "--headless",
                   "--config", user / "c.yaml")

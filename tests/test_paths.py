@@ -53,7 +53,7 @@ def world(tmp_path):
 # ---------------------------------------------------------------- app: outputs against inputs and each other
 
 def test_each_output_onto_each_input_is_refused(world):
-    tmp, files, photos, model = world
+    _, files, photos, model = world
     inputs = [Input("--source", files["video"]), Input("--config", files["config"]),
               Input("--model", model, folder=True)]
     targets = {"--output": [files["video"].with_suffix(".mp4")],
