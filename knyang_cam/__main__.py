@@ -4,15 +4,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Optional, Sequence
 
 from . import __version__, bundled
 from .bundled import resolve  # noqa: F401  (bench/ scripts import it from here)
-from .errors import exit_status
+from .errors import OneLineParser, UserError, exit_status
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="knyang-cam", description="Name your cats live from a webcam or a video.")
+    p = OneLineParser(prog="knyang-cam", description="Name your cats live from a webcam or a video.")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--source", default="0",
                    help="webcam index, /dev/videoN, stream URL (rtsp://, http(s)://), video file, folder "
@@ -35,19 +36,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of frames, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import app, config, console, model_dir, sources
+    from . import app, config, console, model_dir, paths, sources
 
+    if not args.source.strip():
+        raise UserError("--source is empty: give a camera index, a video file, a folder or a glob")
     cfg = config.override(config.load(args.config), **{"regions.crop": args.crop, "app.realtime": args.realtime})
-    info = model_dir.read(resolve(args.model or cfg.app.model))
+    model = resolve(args.model or cfg.app.model)
     spec = str(bundled.path(bundled.DEMO_CLIP)) if args.source == "demo" else args.source
-    source = sources.open_source(spec, cfg.camera)
+    inputs = paths.source_inputs(spec) + [paths.Input("--model", model, folder=True)]
+    inputs += [paths.Input("--config", Path(args.config))] if args.config else []
+    paths.check_app(inputs, args.output, args.log, args.report)  # before anything is read or written
+    info = model_dir.read(model)
+    with app.libjpeg_warnings_dropped():  # a folder source decodes its first photo here
+        source = sources.open_source(spec, cfg.camera)
     if not args.quiet:
         source = console.with_progress(source, args.max_frames)
     out = open(os.devnull, "w") if args.quiet else sys.stdout

@@ -24,19 +24,19 @@ from typing import Callable, Iterable, Optional, TextIO
 import cv2
 import numpy as np
 
-from . import console, model_dir, overlay
+from . import console, model_dir, overlay, paths
 from .classify import load_classifier
 from .config import Config
 from .cuts import CutDetector
 from .dataset import Saver
-from .errors import UserError
+from .errors import OutputError, UserError, native_lines_dropped
 from .model_dir import ModelError, ModelInfo
 from .background_retrain import BackgroundRetrain
 from .regions import crops, make_finder
-from .results import UNKNOWN, Prediction
+from .results import NOT_MINE, UNKNOWN, UNLABELED, Prediction
 from .sinks import JsonlLog, VideoSink, log_record
 from .smoothing import Smoother
-from .sources import Frame, Source, SourceLost
+from .sources import Frame, Images, Source, SourceLost
 
 EXIT_OK, EXIT_CAMERA_LOST = 0, 3  # 2 (user error) comes from UserError.exit_code
 WINDOW = "knyang-cam"
@@ -237,71 +237,76 @@ class Teacher:
         self.job.close()
 
 
-def handle_typing(key: int, ui: Controls, saver: Saver) -> str:
-    """Collect the new cat's name; Enter adds it, Esc cancels."""
-    if key in KEY_ENTER:
-        name, ui.typing = ui.typing, None
-        return saver.add_class(name) if name.strip() else "no name typed"
-    if key == KEY_ESC:
-        ui.typing = None
-    elif key in KEY_BACKSPACE:
-        ui.typing = ui.typing[:-1]
-    elif 32 <= key < 127:
-        ui.typing += chr(key)
-    return ""
+@dataclass(frozen=True)
+class Action:
+    """What a key asks for: `do` names it; `arg` is a class index, a folder name or a typed character."""
+
+    do: str
+    arg: object = None
 
 
-def handle_key(key: int, ui: Controls, frame: Frame, predictions: list[Prediction],
-               analyzer: Analyzer, saver: Saver, teacher: Teacher) -> str:
-    """Apply one key; returns a toast message for the overlay, or ''."""
+KEY_ACTIONS = {ord(" "): "pause", ord("b"): "bars", ord("h"): "help", ord("c"): "crop", ord("n"): "new_cat",
+           ord("t"): "retrain", ord("s"): "snapshot"}
+SET_ASIDE = {ord("u"): UNLABELED, ord("x"): NOT_MINE}
+
+
+def handle_key(key: int, ui: Controls) -> Optional[Action]:
+    """The action `key` asks for, or None; while a new cat's name is typed, keys edit the name."""
     if key == -1:
-        return ""
+        return None
     key &= 0xFF
     if ui.typing is not None:
-        return handle_typing(key, ui, saver)
+        if key in KEY_ENTER:
+            return Action("add_class")
+        if key == KEY_ESC:
+            return Action("cancel_typing")
+        if key in KEY_BACKSPACE:
+            return Action("backspace")
+        return Action("type", chr(key)) if 32 <= key < 127 else None
     if key in (ord("q"), KEY_ESC):
-        ui.quit = True
-    elif key == ord(" "):
-        ui.paused = not ui.paused
-    elif key == ord("b"):
-        ui.bars = not ui.bars
-    elif key == ord("h"):
-        ui.help = not ui.help
-    elif key == ord("c"):
-        ui.crop_mode = "detect" if ui.crop_mode == "center" else "center"
-        analyzer.set_mode(ui.crop_mode)
-        return f"crop: {ui.crop_mode}"
-    elif key == ord("n"):
-        ui.typing = ""
-    elif key == ord("t"):
-        return teacher.start(saver)
-    elif key == ord("s"):
-        saver.snapshot(frame.image)
-    elif key == ord("u") or ord("1") <= key <= ord("9"):
-        # With several cats in view, the largest region is the one being labelled.
-        x, y, w, h = max((p.region.box for p in predictions), key=lambda b: b[2] * b[3])
-        saver.label(None if key == ord("u") else key - ord("1"), frame.image[y:y + h, x:x + w])
-    return ""
+        return Action("quit")
+    if key in KEY_ACTIONS:
+        return Action(KEY_ACTIONS[key])
+    if key in SET_ASIDE:
+        return Action("set_aside", SET_ASIDE[key])
+    if ord("1") <= key <= ord("9"):
+        return Action("label", key - ord("1"))
+    return None
 
 
 class Outputs:
-    """The window, annotated video, log and report of one run, opened on `stack` and closed with it."""
+    """The window, annotated video, log and report of one run, opened on `stack` and closed with it.
 
-    def __init__(self, stack: ExitStack, source: Source, classes, window: bool, output: Optional[str],
-                 log: Optional[str], report: Optional[str]):
+    The files go through temporary names (sinks, paths): a run that ends normally, by a signal or
+    by a lost camera moves them into place; a run that fails leaves the earlier files as they were.
+    """
+
+    def __init__(self, stack: ExitStack, source: Source, classes, window: bool, planned: paths.AppPaths):
         self.classes = classes
-        self.video = stack.enter_context(VideoSink(output, source.fps, source.size)) if output else None
-        self.log = stack.enter_context(JsonlLog(log)) if log else None
-        self.report = None
-        if report:
-            from .video_report import VideoReport
-
-            self.report = VideoReport(report, classes, source.fps)
-            stack.callback(self.report.close)
         self.screen = Window() if window else None
         if self.screen:
             stack.callback(self.screen.close)
+        self.video = stack.enter_context(VideoSink(planned.output, source.fps, source.size)) if planned.output else None
+        self.log = stack.enter_context(JsonlLog(planned.log)) if planned.log else None
+        self.report = None
+        if planned.report:
+            from .video_report import VideoReport
+
+            paths.make_folder("--report", planned.report)  # an unwritable place is found before the first frame
+            for name in paths.REPORT_FILES:
+                paths.sweep_temp(planned.report / name)
+            self.report = VideoReport(planned.report, classes, source.fps)
+            stack.push(self._close_report)
         self.draws = bool(self.screen or self.video)
+
+    def _close_report(self, exc_type, *exc) -> bool:
+        if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
+            try:
+                self.report.close()
+                paths.mark_report(self.report.out_dir)
+            except OSError as e:
+                raise OutputError(f"cannot write --report {self.report.out_dir}: {e.strerror or e}") from None
+        return False
 
     def record(self, frame: Frame, predictions: list[Prediction], shown, timing_ms: dict) -> float:
         """Write one processed frame everywhere; returns the milliseconds it took."""
@@ -327,78 +332,131 @@ class Outputs:
         return bool(self.screen and self.screen.closed())
 
 
+class Session:
+    """The loop's state, owned by `run`: what the keys change and what each frame goes through and to."""
+
+    def __init__(self, cfg: Config, ui: Controls, analyzer: Analyzer, saver: Saver, teacher: Teacher,
+                 outputs: Outputs, stats: Stats, out: TextIO, record_hud: bool = False):
+        self.cfg, self.ui, self.analyzer, self.saver, self.teacher = cfg, ui, analyzer, saver, teacher
+        self.outputs, self.stats, self.out, self.record_hud = outputs, stats, out, record_hud
+        self.frame: Optional[Frame] = None
+        self.predictions: list[Prediction] = []
+
+    def largest_crop(self) -> Optional[np.ndarray]:
+        """The crop being labelled: with several cats in view the largest region; None with none."""
+        if self.frame is None or not self.predictions:
+            return None
+        x, y, w, h = max((p.region.box for p in self.predictions), key=lambda b: b[2] * b[3])
+        return self.frame.image[y:y + h, x:x + w]
+
+    def apply(self, action: Optional[Action]) -> str:
+        """Carry out a key's action; returns a toast message for the overlay, or ''."""
+        if action is None:
+            return ""
+        ui, do = self.ui, action.do
+        if do == "quit":
+            ui.quit = True
+        elif do in ("pause", "bars", "help"):
+            attr = {"pause": "paused"}.get(do, do)
+            setattr(ui, attr, not getattr(ui, attr))
+        elif do == "crop":
+            ui.crop_mode = "detect" if ui.crop_mode == "center" else "center"
+            self.analyzer.set_mode(ui.crop_mode)
+            return f"crop: {ui.crop_mode}"
+        elif do == "new_cat":
+            ui.typing = ""
+        elif do == "type":
+            ui.typing += action.arg
+        elif do == "backspace":
+            ui.typing = ui.typing[:-1]
+        elif do == "cancel_typing":
+            ui.typing = None
+        elif do == "add_class":
+            name, ui.typing = ui.typing, None
+            return self.saver.add_class(name) if name.strip() else "no name typed"
+        elif do == "retrain":
+            return self.teacher.start(self.saver)
+        elif do == "snapshot" and self.frame is not None:
+            self.saver.snapshot(self.frame.image)
+        elif do in ("label", "set_aside"):
+            crop = self.largest_crop()
+            if crop is None:
+                return "no cat to label"
+            if do == "label":
+                self.saver.label(action.arg, crop)
+            else:
+                self.saver.set_aside(action.arg, crop)
+        return ""
+
+
 def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
         keys: Optional[KeyProvider] = None, output: Optional[str] = None, log: Optional[str] = None,
-        report: Optional[str] = None, max_frames: Optional[int] = None, out: TextIO = sys.stdout,
+        report: Optional[str] = None, max_frames: Optional[int] = None, out: Optional[TextIO] = None,
         record_hud: bool = False) -> int:
-    """Run the loop over `source` until it ends; print the summary; return the exit status.
-
-    The window shows the HUD; `output` records without it unless `record_hud`."""
-    ui, stats, status, ended = Controls(cfg.regions.crop, cfg.overlay.bars), Stats(), EXIT_OK, "end of input"
-    limit = max_frames or float("inf")
+    """Run the loop over `source` until it ends; print the summary (on `out`, default stdout); return the
+    exit status. The window shows the HUD; `output` records without it unless `record_hud`."""
+    out = out or sys.stdout
+    planned = paths.check_app([], output, log, report)  # the command line also checks them against its inputs
+    status, ended, limit = EXIT_OK, "end of input", max_frames or float("inf")
     with ExitStack() as stack:
         caught = stack.enter_context(caught_signals())
         stack.enter_context(source)
-        outs = Outputs(stack, source, model.classes, window, output, log, report)
+        classifier = load_classifier(model, cfg.classifier.backend, cfg.classifier.threads)  # before any output
+        outputs = Outputs(stack, source, model.classes, window, planned)
         saver = stack.enter_context(Saver(cfg.app.dataset_root, cfg.app.snapshots_dir, model.classes))
-        classifier = load_classifier(model, cfg.classifier.backend, cfg.classifier.threads)
-        analyzer = Analyzer(cfg, classifier, threshold_for(cfg, model))
-        print(console.start_line(model.path, model.classes, classifier.backend, source, ui.crop_mode),
-              file=out, flush=True)
         teacher = Teacher(cfg, model)
         stack.callback(teacher.close)
+        s = Session(cfg, Controls(cfg.regions.crop, cfg.overlay.bars),
+                    Analyzer(cfg, classifier, threshold_for(cfg, model)), saver, teacher, outputs, Stats(), out,
+                    record_hud)
+        print(console.start_line(model.path, model.classes, classifier.backend, source, s.ui.crop_mode),
+              file=out, flush=True)
         keys = keys or (cv2.waitKey if window else no_keys)
         realtime = cfg.app.realtime if cfg.app.realtime is not None else window
-        pace = Pacer(source.fps if realtime and not source.live else None)
-        frames, frame, predictions = iter(source), None, []
-
-        def hud(image, status=""):
-            status = status or (f"new cat's name: {ui.typing}_" if ui.typing is not None else teacher.job.status)
-            return draw(image, predictions, analyzer.classes, ui, stats, saver, status, cfg,
-                        outs.screen is not None, outs.video is not None, record_hud)
-
+        pace, read = Pacer(source.fps if realtime and not source.live else None), frame_reader(source)
         try:
-            while not (ui.quit or caught or stats.frames >= limit):
+            while not (s.ui.quit or caught or s.stats.frames >= limit):
                 if swap := teacher.swapped():  # between two frames, so no frame mixes two models
-                    ui.notify(install(swap, cfg, analyzer, outs, saver, out, stats.frames), cfg.overlay.toast_s * 3)
-                if not ui.paused or frame is None:
-                    frame, capture_ms = timed(next, frames, None)
+                    s.ui.notify(install(s, swap), cfg.overlay.toast_s * 3)
+                if not s.ui.paused or s.frame is None:
+                    frame, capture_ms = timed(read)
                     if frame is None:
                         break
+                    s.frame = frame
                     if frame.status:  # a camera reconnecting: say so; there is nothing new to analyse
-                        outs.show(hud(frame.image, frame.status))
-                        handle_key(keys(1), ui, frame, predictions, analyzer, saver, teacher)
+                        outputs.show(draw(s, frame.image, frame.status))
+                        s.ui.notify(s.apply(handle_key(keys(1), s.ui)), cfg.overlay.toast_s)
                         continue
-                    predictions, detect_ms, infer_ms = analyzer(frame.image)
+                    s.predictions, detect_ms, infer_ms = s.analyzer(frame.image)
                 for message in saver.poll() + [teacher.auto_start(saver)]:
-                    ui.notify(message, cfg.overlay.toast_s)
-                shown, draw_ms = timed(hud, frame.image) if outs.draws else (None, 0.0)
-                if not ui.paused:
+                    s.ui.notify(message, cfg.overlay.toast_s)
+                shown, draw_ms = timed(draw, s, s.frame.image) if outputs.draws else (None, 0.0)
+                if not s.ui.paused:
                     timing = dict(zip(STAGES, (capture_ms, detect_ms, infer_ms, draw_ms)))
-                    output_ms = outs.record(frame, predictions, shown, timing)
-                    stats.add(frame, predictions, {**timing, "output": output_ms}, source.fps)
-                outs.show(shown)
-                key = keys(pace.wait_ms(frame.index, ui.paused))
-                ui.notify(handle_key(key, ui, frame, predictions, analyzer, saver, teacher), cfg.overlay.toast_s)
-                ui.quit = ui.quit or outs.window_closed()
+                    output_ms = outputs.record(s.frame, s.predictions, shown, timing)
+                    s.stats.add(s.frame, s.predictions, {**timing, "output": output_ms}, source.fps)
+                outputs.show(shown)
+                key = keys(pace.wait_ms(s.frame.index, s.ui.paused))
+                s.ui.notify(s.apply(handle_key(key, s.ui)), cfg.overlay.toast_s)
+                s.ui.quit = s.ui.quit or outputs.window_closed()
         except SourceLost as e:
             status, ended = EXIT_CAMERA_LOST, str(e)
         if caught:
             status, ended = 128 + caught[0], f"interrupted by {signal.Signals(caught[0]).name}"
-        elif ui.quit or stats.frames >= limit:
-            ended = "quit" if ui.quit else f"stopped after --max-frames {max_frames}"
-    print(stats.summary(ended, analyzer.classes), file=out, flush=True)
+        elif s.ui.quit or s.stats.frames >= limit:
+            ended = "quit" if s.ui.quit else f"stopped after --max-frames {max_frames}"
+    print(s.stats.summary(ended, s.analyzer.classes), file=out, flush=True)
     return status
 
 
-def install(swap, cfg: Config, analyzer: Analyzer, outs: Outputs, saver: Saver, out: TextIO, frames: int) -> str:
+def install(s: Session, swap) -> str:
     """Put a retrained model to use, when it was accepted; returns the message for the screen."""
     model, classifier, message = swap
     if model is not None:
-        analyzer.swap(classifier, threshold_for(cfg, model))
-        outs.set_classes(model.classes)
-        saver.set_classes(model.classes)
-    print(f"knyang-cam: after frame {frames}: {message}", file=out, flush=True)
+        s.analyzer.swap(classifier, threshold_for(s.cfg, model))
+        s.outputs.set_classes(model.classes)
+        s.saver.set_classes(model.classes)
+    print(f"knyang-cam: after frame {s.stats.frames}: {message}", file=s.out, flush=True)
     return message
 
 
@@ -414,22 +472,46 @@ def timed(fn, *args):
     return result, (time.perf_counter() - t0) * 1000
 
 
-def draw(image, predictions, classes, ui: Controls, stats: Stats, saver: Saver, status: str, cfg: Config,
-         screen: bool = True, record: bool = False, record_hud: bool = False):
+def draw(s: Session, image, status: str = ""):
     """(the window's picture with the HUD, the recorded one without it unless `record_hud`);
     None where there is no window or no recording."""
+    ui, stats = s.ui, s.stats
+    status = status or (f"new cat's name: {ui.typing}_" if ui.typing is not None else s.teacher.job.status)
     n = max(stats.frames, 1)
     hud = overlay.Hud(fps=stats.frames / max(time.perf_counter() - stats.started, 1e-9),
-                      timing_ms={s: stats.stage_ms[s] / n for s in STAGES}, crop_mode=ui.crop_mode,
+                      timing_ms={st: stats.stage_ms[st] / n for st in STAGES}, crop_mode=ui.crop_mode,
                       show_bars=ui.bars, show_help=ui.help, paused=ui.paused,
                       toast=ui.toast if time.monotonic() < ui.toast_until else "", status=status,
-                      saved_counts=dict(saver.counts))
-    with_hud = overlay.draw(image, predictions, classes, hud, font=cfg.overlay.font) \
-        if screen or (record and record_hud) else None
+                      saved_counts=dict(s.saver.counts))
+    screen, record = s.outputs.screen is not None, s.outputs.video is not None
+    classes, font = s.analyzer.classes, s.cfg.overlay.font
+    with_hud = overlay.draw(image, s.predictions, classes, hud, font=font) \
+        if screen or (record and s.record_hud) else None
     if not record:
         return with_hud, None
     return with_hud if screen else None, \
-        with_hud if record_hud else overlay.draw(image, predictions, classes, None, cfg.overlay.font, ui.bars)
+        with_hud if s.record_hud else overlay.draw(image, s.predictions, classes, None, font, ui.bars)
+
+
+LIBJPEG_NOISE = r"(Premature end of JPEG file|Corrupt JPEG data)"
+
+
+def libjpeg_warnings_dropped():
+    """libjpeg prints its warnings about truncated photos on stderr itself: drop them."""
+    return native_lines_dropped(LIBJPEG_NOISE)
+
+
+def frame_reader(source: Source) -> Callable[[], Optional[Frame]]:
+    """The next frame of `source` per call, None at the end; photos are decoded without libjpeg's noise."""
+    frames = iter(source)
+    if not isinstance(source, Images):
+        return lambda: next(frames, None)
+
+    def read() -> Optional[Frame]:
+        with libjpeg_warnings_dropped():
+            return next(frames, None)
+
+    return read
 
 
 class Pacer:

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -19,19 +20,47 @@ def _current_umask() -> int:
 _FILE_MODE = 0o666 & ~_current_umask()
 
 
-@contextmanager
-def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; rename it over `target` on success.
+_TEMP = re.compile(r"\.tmp-(\d+)-[0-9a-f]+")
 
-    The temporary name keeps the suffix so that writers which pick a format from
-    the extension (cv2.imwrite, PIL) still work. On any error it is removed.
+
+def temp_beside(target: str | os.PathLike) -> Path:
+    """Create an empty, new, hidden file beside `target`: `.STEM.tmp-PID-RANDOM.SUFFIX`.
+
+    The suffix is kept so that writers which pick a format from the extension (cv2, PIL)
+    still work; the PID lets a later run tell a dead process's leftover (paths.sweep_temp).
     """
     target = Path(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}",
-                               dir=target.parent)
-    os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600; written files should read like any other file
-    os.close(fd)
-    tmp_path = Path(tmp)
+    while True:
+        tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{target.suffix}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+
+
+def temp_pid(name: str) -> int | None:
+    """The PID in a temp_beside name, or None for any other name."""
+    m = _TEMP.search(name)
+    return int(m.group(1)) if m else None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; rename it over `target` on success. On any error it is removed."""
+    target = Path(target)
+    tmp_path = temp_beside(target)
     try:
         yield tmp_path
         os.replace(tmp_path, target)
@@ -60,11 +89,9 @@ def write_new(target_dir: str | os.PathLike, stem: str, suffix: str, data: bytes
     clobbered, and a reader never sees a half-written file under the final name.
     """
     target_dir = Path(target_dir)
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{suffix}", dir=target_dir)
-    tmp_path = Path(tmp)
+    tmp_path = temp_beside(target_dir / f"{stem}{suffix}")
     try:
-        os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp_path, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,6 +154,8 @@ def _check_value(key: str, tp, value: Any, meta: dict) -> Any:
     if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
         extra = " or null" if optional else ""
         raise ConfigError(f"config key '{key}' must be {_type_name(tp)}{extra}, got {value!r}")
+    if tp is float and not math.isfinite(value):
+        raise ConfigError(f"config key '{key}' must be a finite number, got {value!r}")
     if "choices" in meta and value not in meta["choices"]:
         allowed = ", ".join(map(str, meta["choices"]))
         raise ConfigError(f"config key '{key}' must be one of {allowed}, got {value!r}")

@@ -2,9 +2,11 @@
 
 Layout written (the dataset contract of docs/contracts.md, so `python -m train
 --data ROOT` reads it back): `ROOT/Train/<class>/<time>.jpg` for labelled crops,
-`ROOT/unlabeled/<time>.jpg` for crops to sort later, and full frames in the
-snapshots folder. Every file is written atomically under a fresh name; a class
-name that is not a plain folder name is refused, so nothing lands outside ROOT.
+`ROOT/unlabeled/<time>.jpg` for crops to sort later, `ROOT/not_mine/<time>.jpg` for
+crops of cats that are not the user's (negatives for training), and full frames in
+the snapshots folder. Every file is written atomically under a fresh name; a folder
+that is not a plain name, or that is a symlink out of ROOT, is refused, so nothing
+lands outside ROOT.
 """
 from __future__ import annotations
 
@@ -18,30 +20,20 @@ import cv2
 import numpy as np
 
 from .atomic import write_new
+from .paths import UnsafeName, plain_child
+from .results import RESERVED_NAMES, UNLABELED
 from .sources import IMAGE_SUFFIXES
 
 TRAIN = "Train"
-UNLABELED = "unlabeled"
 JPEG_QUALITY = 95
 
 
-class UnsafeName(ValueError):
-    pass
-
-
 def class_dir(root: Path, name: str) -> Path:
-    """`root/Train/<name>`, or UnsafeName when `name` could point anywhere else.
-
-    Checked twice: the name itself (no separators, no `..`, not hidden, not absolute)
-    and the resolved path, which also catches a class folder that is a symlink out.
-    """
-    bad = (not name or name != name.strip() or name.startswith(".")
-           or any(c in name for c in "/\\:\0"))
-    train = (root / TRAIN).resolve()
-    target = train / name
-    if bad or target.resolve().parent != train:
-        raise UnsafeName(f"class name {name!r} is not a plain folder name")
-    return target
+    """`root/Train/<name>`, or UnsafeName when `name` could point anywhere else (paths.plain_child)."""
+    try:
+        return plain_child(Path(root) / TRAIN, name)
+    except UnsafeName:
+        raise UnsafeName(f"class name {name!r} is not a plain folder name") from None
 
 
 def _count_images(folder: Path) -> int:
@@ -78,6 +70,8 @@ class Saver:
     def add_class(self, name: str) -> str:
         """Make `name` the next number key (its folder is created now); returns a message."""
         name = name.strip()
+        if name.lower() in RESERVED_NAMES:
+            return f"not added: {name} is a reserved name ({', '.join(RESERVED_NAMES)})"
         if name in self.classes:
             return f"{name} is already key {self.classes.index(name) + 1}"
         try:
@@ -104,7 +98,7 @@ class Saver:
     def label(self, class_index: Optional[int], crop: np.ndarray) -> None:
         """Save `crop` as class `class_index` (0-based), or as unlabeled when None."""
         if class_index is None:
-            self._jobs.put((self.root / UNLABELED, None, crop.copy()))
+            self.set_aside(UNLABELED, crop)
             return
         if class_index >= len(self.classes):
             self._messages.put(f"no class {class_index + 1}: there are {len(self.classes)} (n adds one)")
@@ -116,6 +110,16 @@ class Saver:
             self._messages.put(f"not saved: {e}")
             return
         self._jobs.put((folder, name, crop.copy()))
+
+    def set_aside(self, folder: str, crop: np.ndarray) -> None:
+        """Save `crop` into a reserved folder of the root (UNLABELED, NOT_MINE); refused when that
+        folder is a symlink out of the root, like the class folders."""
+        try:
+            target = plain_child(self.root, folder)
+        except UnsafeName as e:
+            self._messages.put(f"not saved: {e}")
+            return
+        self._jobs.put((target, None, crop.copy()))
 
     def poll(self) -> list[str]:
         out = []

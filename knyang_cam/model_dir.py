@@ -83,6 +83,9 @@ def read(path: str | Path, need: tuple[str, ...] = (TFLITE_FILE,)) -> ModelInfo:
         raise ModelError(f"model is missing {meta} ({rebuild_hint(path)})") from None
     except (OSError, ValueError) as e:
         raise ModelError(f"model metadata {meta} is unreadable: {e} ({rebuild_hint(path)})") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"model metadata {meta} is invalid: a JSON object is expected, got "
+                         f"{type(data).__name__} ({rebuild_hint(path)})")
     for name in need:
         if not (path / name).is_file():
             raise ModelError(f"model is missing {path / name} ({rebuild_hint(path)})")

@@ -40,13 +40,15 @@ TOAST_COLOUR = (90, 170, 60)
 PANEL_DARKEN = 0.35  # panels keep 35% of the picture's brightness behind them
 NO_CAT = "no cat"
 
-HINT = "q quit  space pause  s snapshot  1-9 label  u unlabeled  n new cat  t retrain  c crop  b bars  h help"
+HINT = ("q quit  space pause  s snapshot  1-9 label  u unlabeled  x not mine  n new cat  t retrain  c crop  "
+        "b bars  h help")
 HELP = (
     ("q / Esc", "quit"),
     ("space", "pause / resume"),
     ("s", "save the full frame to snapshots/"),
     ("1-9", "save the crop as a training image of class N"),
     ("u", "save the crop as unlabeled"),
+    ("x", "save the crop as not one of my cats"),
     ("n", "add a new cat: type its name, Enter"),
     ("t", "retrain on the labelled images in the background"),
     ("c", "switch center / detect crop"),

@@ -1,29 +1,78 @@
 """Where processed frames go: an annotated video file and the JSONL prediction log.
 
-Both are context managers and are finalised on any exit, so an interrupted run
-still leaves a playable video and a log of whole lines.
+Both are written under a temporary name beside their target (knyang_cam.paths) and
+renamed into place when closed, so an earlier file of that name survives any failure,
+SIGKILL included. Both are context managers: an exit by a signal (KeyboardInterrupt) or
+a normal end keeps what was written, a video finalised first so it plays; an exit by an
+error discards it.
 """
 from __future__ import annotations
 
 import json
+import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
 import cv2
 import numpy as np
 
-from .errors import UserError
+from .atomic import temp_beside
+from .errors import OutputError, UserError
+from .paths import is_stream, make_folder, sweep_temp
 from .results import Prediction
 
+MIN_VIDEO_SIDE = 2  # OpenCV's mp4v writer refuses 1-pixel frames
 
-def _make_parent(path: Path, what: str) -> None:
-    """Create the folder of an output file, as users expect from `--output out/demo.mp4`."""
+
+@contextmanager
+def _opencv_silent():
+    logging = cv2.utils.logging
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise UserError(f"cannot write {what} {path}: {path.parent} is a file, not a folder") from None
-    except OSError as e:
-        raise UserError(f"cannot write {what} {path}: {e.strerror or e}") from None
+        yield
+    finally:
+        logging.setLogLevel(level)
+
+
+def _plays(path: Path) -> bool:
+    with _opencv_silent():
+        cap = cv2.VideoCapture(str(path))
+        try:
+            return cap.isOpened() and cap.read()[0]
+        finally:
+            cap.release()
+
+
+def _keep(exc_type) -> bool:
+    return exc_type is None or issubclass(exc_type, KeyboardInterrupt)
+
+
+class _Pending:
+    """A file written at a temporary name beside `path`, renamed over `path` by finish(keep=True)."""
+
+    def __init__(self, path: Path, flag: str):
+        self.path, self.flag = path, flag
+        make_folder(flag, path.parent)
+        sweep_temp(path)
+        try:
+            self.tmp = temp_beside(path)
+        except OSError as e:
+            raise UserError(f"cannot write {flag} {path}: {e.strerror or e}") from None
+
+    def finish(self, keep: bool) -> None:
+        if self.tmp is None:
+            return
+        tmp, self.tmp = self.tmp, None
+        if not keep:
+            tmp.unlink(missing_ok=True)
+            return
+        try:
+            os.replace(tmp, self.path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise OutputError(f"cannot write {self.flag} {self.path}: {e.strerror or e}") from None
 
 
 class VideoSink:
@@ -37,25 +86,43 @@ class VideoSink:
         self.path = Path(path)
         self.size = size
         self.frames = 0
-        _make_parent(self.path, "output video")
-        self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        if min(size) < MIN_VIDEO_SIDE:
+            raise UserError(f"the frames are {size[0]}x{size[1]} pixels, too small to write as a video "
+                            f"(at least {MIN_VIDEO_SIDE}x{MIN_VIDEO_SIDE}): leave out --output")
+        self._file = _Pending(self.path, "--output")
+        with _opencv_silent():  # OpenCV's own failure text is several lines
+            self._writer = cv2.VideoWriter(str(self._file.tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
         if not self._writer.isOpened():
-            raise UserError(f"cannot write output video {self.path} (use a writable .mp4 path)")
+            self._file.finish(keep=False)
+            raise UserError(f"cannot write output video {self.path}: OpenCV cannot open a "
+                            f"{self.path.suffix} writer for {size[0]}x{size[1]} frames")
 
     def write(self, frame: np.ndarray) -> None:
         if (frame.shape[1], frame.shape[0]) != self.size:
             frame = letterbox(frame, self.size)
-        self._writer.write(frame)
+        with _opencv_silent():  # a failed write (disk full) is found when the video is finalised
+            self._writer.write(frame)
         self.frames += 1
 
-    def close(self) -> None:
-        self._writer.release()
+    def close(self, keep: bool = True) -> None:
+        """Finalise the video (so it plays), then move it into place; `keep=False` discards it.
+
+        VideoWriter reports no failed write, so the finished file is opened again first: a video
+        that does not play (disk full) is an OutputError and never replaces an earlier file.
+        """
+        with _opencv_silent():
+            self._writer.release()
+        if keep and self.frames and self._file.tmp is not None and not _plays(self._file.tmp):
+            self._file.finish(keep=False)
+            raise OutputError(f"cannot write --output {self.path}: the video could not be finished "
+                              f"(is the disk full?)")
+        self._file.finish(keep)
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, *exc):
+        self.close(_keep(exc_type))
 
 
 def letterbox(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -79,26 +146,36 @@ def log_record(index: int, time_s: float, predictions: Sequence[Prediction], cla
 class JsonlLog:
     """The prediction log, one JSON object per line.
 
-    Unbuffered, and each line goes out in one write() call, so a run killed at any
-    moment leaves only whole lines behind.
+    Unbuffered, and each line goes out in one write() call, so the file being written
+    always holds whole lines. A failed write (disk full) is an OutputError: exit status 1.
     """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        _make_parent(self.path, "log")
+        # A device or pipe (/dev/stdout, a FIFO) is a stream to write to, not a file to replace.
+        self._pending = None if is_stream(self.path) else _Pending(self.path, "--log")
         try:
-            self._file = open(self.path, "wb", buffering=0)
+            self._file = open(self._pending.tmp if self._pending else self.path, "wb", buffering=0)
         except OSError as e:
-            raise UserError(f"cannot write log {self.path}: {e.strerror or e}") from None
+            raise UserError(f"cannot write --log {self.path}: {e.strerror or e}") from None
 
     def write(self, record: dict) -> None:
-        self._file.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+        try:
+            self._file.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+        except OSError as e:
+            raise OutputError(f"cannot write --log {self.path}: {e.strerror or e}") from None
 
-    def close(self) -> None:
-        self._file.close()
+    def close(self, keep: bool = True) -> None:
+        """Close the file and move it into place; `keep=False` discards it."""
+        try:
+            self._file.close()
+        except OSError as e:
+            raise OutputError(f"cannot write --log {self.path}: {e.strerror or e}") from None
+        if self._pending:
+            self._pending.finish(keep)
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, *exc):
+        self.close(_keep(exc_type))

@@ -235,9 +235,11 @@ def test_signal_mid_run_ends_cleanly(tmp_path, tiny_model_dir, signum, status):
     proc = subprocess.Popen([sys.executable, "-m", "knyang_cam", "--source", "synthetic", "--headless",
                              "--model", str(tiny_model_dir), "--log", str(log), "--output", str(out)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The log is written under a temporary name beside it until the run ends (paths, sinks).
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not log.exists() or log.read_text().count("\n") < 20):
+    while time.monotonic() < deadline and sum(p.read_text().count("\n") for p in tmp_path.glob(".log.tmp-*")) < 20:
         time.sleep(0.05)
+    assert not log.exists() and not out.exists()
     proc.send_signal(signum)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == status, stderr
@@ -249,6 +251,7 @@ def test_signal_mid_run_ends_cleanly(tmp_path, tiny_model_dir, signum, status):
     assert len(records) >= 20 and [r["frame"] for r in records] == list(range(len(records)))
     assert len(read_frames(out)) == len(records)
     assert f"{len(records)} frames" in stdout
+    assert not list(tmp_path.glob(".*"))  # the temporary files were renamed into place
 
 
 def test_a_folder_of_odd_sized_photos_makes_one_playable_video(tmp_path, cfg, model):
@@ -264,3 +267,52 @@ def test_a_folder_of_odd_sized_photos_makes_one_playable_video(tmp_path, cfg, mo
     video = read_frames(tmp_path / "out.mp4")
     # Every photo is in the video, letterboxed into the first one's size.
     assert len(video) == 3 and all(f.shape == (240, 320, 3) for f in video)
+
+
+def session_with(tmp_path, predictions) -> app.Session:
+    """A loop session around a real Saver, at a frame showing `predictions` (keys only, no model)."""
+    saver = app.Saver(tmp_path / "data", tmp_path / "snaps", ("Alpha", "Beta"))
+    s = app.Session(config.load(), app.Controls("center", True), None, saver, None, None, app.Stats(), io.StringIO())
+    s.frame = app.Frame(0, 0.0, noise_frame(3))
+    s.predictions = predictions
+    return s
+
+
+def test_label_keys_with_no_cat_in_view_say_so_and_write_nothing(tmp_path):
+    s = session_with(tmp_path, [])
+    for key in "123456789ux":
+        assert s.apply(app.handle_key(ord(key), s.ui)) == "no cat to label"
+    s.saver.close()
+    assert s.saver.poll() == [] and not (tmp_path / "data").exists()
+
+
+def test_x_saves_the_largest_crop_as_not_one_of_my_cats(tmp_path):
+    small = Prediction(Region((0, 0, 10, 10), "detect"), "Alpha", 0.9, (0.9, 0.1))
+    large = Prediction(Region((20, 10, 40, 30), "detect"), UNKNOWN, 0.5, (0.5, 0.5))
+    s = session_with(tmp_path, [small, large])
+    assert s.apply(app.handle_key(ord("x"), s.ui)) == ""
+    s.saver.close()
+    (saved,) = (tmp_path / "data" / "not_mine").glob("*.jpg")
+    assert cv2.imread(str(saved)).shape == (30, 40, 3)
+    assert not (tmp_path / "data" / "Train").exists() and s.saver.labelled == 0
+
+
+def test_keys_map_to_actions_and_typing_edits_the_name():
+    ui = app.Controls("center", True)
+    assert app.handle_key(-1, ui) is None and app.handle_key(ord("z"), ui) is None
+    assert app.handle_key(ord("3"), ui) == app.Action("label", 2)
+    assert app.handle_key(ord("x"), ui) == app.Action("set_aside", "not_mine")
+    assert app.handle_key(ord("u"), ui) == app.Action("set_aside", "unlabeled")
+    ui.typing = ""
+    assert app.handle_key(ord("q"), ui) == app.Action("type", "q")  # a name may contain q
+    assert app.handle_key(13, ui) == app.Action("add_class")
+
+
+@pytest.mark.slow
+def test_x_key_in_the_loop_saves_the_crop_as_not_mine(tmp_path, cfg, model):
+    clip = cat_clip(tmp_path / "cat.mp4", n=5)
+    status, _ = run(cfg, VideoFile(clip), model, keys=app.scripted(["x", "q"]))
+    assert status == 0
+    (saved,) = (tmp_path / "data" / "not_mine").glob("*.jpg")
+    assert cv2.imread(str(saved)).shape == (240, 240, 3)  # the centre crop at frame resolution
+    assert not (tmp_path / "data" / "Train").exists()

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Optional, Sequence
 
-from knyang_cam.errors import exit_status
+from knyang_cam.errors import OneLineParser, UserError, exit_status
+
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog=prog_name(),
         description="Train a cat classifier (MobileNetV2 transfer learning) on a folder of photos "
                     "and write a model directory the app can load.",
@@ -47,32 +50,76 @@ def default_out(data: str | Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from knyang_cam import config, extras
+    from knyang_cam import config, extras, paths
 
-    extras.require_tensorflow("training")
-    extras.quiet_tensorflow(args.verbose)
-    from .pipeline import train_model
+    from . import data
 
+    if not args.data.strip():
+        raise UserError("--data is empty: give the dataset folder")
     cfg = config.load(args.config)
     cache = cfg.train.feature_cache
     out = Path(args.out) if args.out else default_out(args.data)
-    result = train_model(args.data, out, args.weights, cfg.train,
-                         cache_dir=Path(os.path.expanduser(cache)) if cache else None)
+    inputs = [paths.Input("--config", Path(args.config))] if args.config else []
+    if args.weights not in ("imagenet", "none"):
+        if not Path(args.weights).is_file():
+            raise UserError(f"weights file not found: {args.weights} (give a MobileNetV2 no-top "
+                            f".weights.h5 file, or --weights imagenet / none)")
+        inputs.append(paths.Input("--weights", Path(args.weights)))
+    out = paths.check_model_out(out, data=args.data, inputs=inputs)
+    # The dataset is checked before TensorFlow is imported: its errors come in a second, not after
+    # the backbone's start-up, and without TensorFlow's lines around them.
+    _check_decodable(data.find_images(args.data, cfg.train.validation_fraction, cfg.train.seed))
+    extras.require_tensorflow("training")
+    extras.quiet_tensorflow(args.verbose)
+    with paths.claim_model_dir(out):
+        from .pipeline import train_model
+
+        result = train_model(args.data, out, args.weights, cfg.train,
+                             cache_dir=Path(os.path.expanduser(cache)) if cache else None)
     test = f", test accuracy {result.test_accuracy:.3f}" if result.test_accuracy is not None else ""
     print(f"wrote {result.out}: validation accuracy {result.val_accuracy:.3f}{test}, "
           f"unknown threshold {result.unknown_threshold:.2f}, {len(result.skipped)} files skipped")
     return 0
 
 
+def _check_decodable(dataset) -> None:
+    """Every class has a training photo whose header reads, so a class of broken files fails at once."""
+    from PIL import Image
+
+    from .data import DECODE_ERRORS, DatasetError
+
+    for label, name in enumerate(dataset.classes):
+        for path in (p for p, y in zip(dataset.train.paths, dataset.train.labels) if y == label):
+            try:
+                with Image.open(path):
+                    break
+            except DECODE_ERRORS:
+                continue
+        else:
+            raise DatasetError(f"no decodable image for class {name} in the training split of {dataset.root}: "
+                               f"add JPEG/PNG photos or remove the folder")
+
+
+def _interrupt(signum, _frame):
+    # SIGTERM unwinds like Ctrl-C, so the export's staging folder is removed on the way out.
+    raise KeyboardInterrupt(signum)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from knyang_cam.errors import survive_broken_pipe
 
     args = build_parser().parse_args(argv)
+    old = signal.signal(signal.SIGTERM, _interrupt) if threading.current_thread() is threading.main_thread() else None
     try:
         return survive_broken_pipe(lambda: exit_status(lambda: run(args)))
-    except KeyboardInterrupt:
-        print("error: interrupted; the previous model directory (if any) is unchanged", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        signum = e.args[0] if e.args else signal.SIGINT
+        print(f"error: interrupted by {signal.Signals(signum).name}; the previous model directory "
+              f"(if any) is unchanged", file=sys.stderr)
+        return 128 + signum
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
 
 
 if __name__ == "__main__":

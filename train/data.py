@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from knyang_cam.errors import UserError
+from knyang_cam.results import NOT_MINE, RESERVED_NAMES, UNLABELED
 
 SPLIT_NAMES = {"train": "Train", "validation": "Validation", "test": "Test"}
 
@@ -87,7 +88,8 @@ def _files(path: Path) -> list[Path]:
 
 
 def class_files(folder: Path) -> dict[str, list[Path]]:
-    return {d.name: _files(d) for d in _subdirs(folder)}
+    """Files per class folder; the app's reserved folders (unlabeled/, not_mine/) are never classes."""
+    return {d.name: _files(d) for d in _subdirs(folder) if d.name.lower() not in (UNLABELED, NOT_MINE)}
 
 
 def split_folder(root: Path, name: str) -> Optional[Path]:
@@ -159,6 +161,10 @@ def find_images(root: str | Path, validation_fraction: float = 0.2, seed: int = 
 
 
 def _check_classes(folder: Path, classes: Sequence[str]) -> None:
+    reserved = [c for c in classes if c.lower() in RESERVED_NAMES]
+    if reserved:
+        raise DatasetError(f"class folder {folder / reserved[0]} has a reserved name ({', '.join(RESERVED_NAMES)} "
+                           f"mean something else to the app): rename it")
     if not classes:
         raise DatasetError(f"no class folders with files in {folder}: put each cat's photos in "
                            f"{folder}/<name>/")

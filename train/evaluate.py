@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from knyang_cam.errors import UserError, exit_status
+from knyang_cam.errors import OneLineParser, UserError, exit_status
 
 # The unknown threshold keeps this share of the correct validation answers... Every point
 # given up here is a point of known-cat frames shown as "unknown", while the softmax tells a
@@ -101,7 +101,7 @@ def choose_threshold(probs: np.ndarray, labels: np.ndarray, what: str = "validat
 def build_parser() -> argparse.ArgumentParser:
     from .__main__ import prog_name
 
-    p = argparse.ArgumentParser(prog=prog_name("evaluate"),
+    p = OneLineParser(prog=prog_name("evaluate"),
                                 description="Score a model directory on a folder-per-class photo set.")
     p.add_argument("--model", required=True, help="model directory (model.keras + model.json)")
     p.add_argument("--data",
@@ -182,43 +182,57 @@ def _strangers(folder: Path, info, model) -> dict:
     return result
 
 
-def _run(args) -> int:
+def _load_keras(info):
+    """The model directory's Keras network; a file that does not load is one line."""
+    import zipfile
+
+    import keras
+
     from knyang_cam import model_dir
+
+    try:
+        return keras.models.load_model(info.keras_path, compile=False)
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise model_dir.ModelError(f"cannot load {info.keras_path}: {first} "
+                                   f"({model_dir.rebuild_hint(info.path)})") from None
+
+
+def _run(args) -> int:
+    from knyang_cam import extras, model_dir, paths
     from knyang_cam.atomic import write_text
+
     from .data import decode_split
-    from knyang_cam import extras
     from .model import infer
 
     extras.require_tensorflow("evaluation")
     extras.quiet_tensorflow(args.verbose)
     info = model_dir.read(args.model, need=(model_dir.KERAS_FILE,))
-    if not args.data:
-        import keras
-
-        result = _strangers(Path(args.unknown), info, keras.models.load_model(info.keras_path, compile=False))
-        out = Path(args.json) if args.json else \
-            info.path / model_dir.REPORT_DIR / f"eval-unknown-{Path(args.unknown).name}.json"
-        write_text(out, json.dumps({"model": str(info.path), "strangers": result}, indent=2) + "\n")
-        print(f"wrote {out}")
-        return 0
-    folder, split = _labelled_set(Path(args.data), info.classes, args.split)
-    images = decode_split(split, info.classes, info.input_size[0])
-    for path, why in images.skipped:
-        print(f"skipped {path}: {why}", file=sys.stderr)
-    if not len(images.labels):
-        raise UserError(f"no decodable photos in {folder}")
-    import keras
-
-    model = keras.models.load_model(info.keras_path, compile=False)
-    probs = infer(model, images.pixels)
-    scores = score(probs, images.labels, info.classes)
-    print("\n".join(scores.lines()))
-    out = Path(args.json) if args.json else info.path / model_dir.REPORT_DIR / f"eval-{Path(args.data).name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    result = {"model": str(info.path), "data": str(folder), **scores.to_json(),
-              "skipped": [{"file": str(p), "why": w} for p, w in images.skipped]}
+    name = f"eval-{Path(args.data).name}" if args.data else f"eval-unknown-{Path(args.unknown).name}"
+    out = Path(args.json) if args.json else info.path / model_dir.REPORT_DIR / f"{name}.json"
+    paths.check_file("--json", out)  # before the work, not after it
+    model_files = [info.path / name for name in (model_dir.KERAS_FILE, model_dir.TFLITE_FILE, model_dir.META_FILE)]
+    inputs = [d for d in (args.data, args.unknown) if d]
+    if any(paths.same_file(out, f) for f in model_files) or \
+            (out.exists() and any(paths.is_within(out, d) for d in inputs)):
+        raise UserError(f"--json {out} would replace an input file: choose another name")
+    result: dict = {"model": str(info.path)}
+    model = None
+    if args.data:
+        folder, split = _labelled_set(Path(args.data), info.classes, args.split)
+        images = decode_split(split, info.classes, info.input_size[0])
+        for path, why in images.skipped:
+            print(f"skipped {path}: {why}", file=sys.stderr)
+        if not len(images.labels):
+            raise UserError(f"no decodable photos in {folder}")
+        model = _load_keras(info)
+        scores = score(infer(model, images.pixels), images.labels, info.classes)
+        print("\n".join(scores.lines()))
+        result.update({"data": str(folder), **scores.to_json(),
+                       "skipped": [{"file": str(p), "why": w} for p, w in images.skipped]})
     if args.unknown:
-        result["strangers"] = _strangers(Path(args.unknown), info, model)
+        result["strangers"] = _strangers(Path(args.unknown), info, model or _load_keras(info))
+    out.parent.mkdir(parents=True, exist_ok=True)
     write_text(out, json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
     return 0

@@ -2,18 +2,20 @@
 
 Everything goes into a staging directory beside the target, which is swapped in
 only when complete, so an interrupted export never leaves a half-written model
-where the app would load it.
+where the app would load it. The target is checked and locked by knyang_cam.paths:
+never a folder of user files, one writer at a time, a killed run's staging removed.
 """
 from __future__ import annotations
 
 import contextlib
 import io
-import os
 import shutil
+import signal
+import threading
 from pathlib import Path
 from typing import Callable, Optional
 
-from knyang_cam import model_dir
+from knyang_cam import model_dir, paths
 from knyang_cam.atomic import swap_dir
 from knyang_cam.model_dir import ModelInfo
 
@@ -49,9 +51,32 @@ def without_training_state(model):
 def write_model_dir(model, info: ModelInfo, out: str | Path,
                     write_report: Optional[Callable[[Path], None]] = None) -> Path:
     """Save `model` as `out/` (model.keras, model.tflite, model.json, report/) and return `out`."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.with_name(f".{out.name}.staging-{os.getpid()}")
+    with paths.claim_model_dir(paths.check_model_out(out)) as target, _sigterm_unwinds():
+        _write(model, info, target, write_report)
+    return Path(out)
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    """While exporting, SIGTERM (left at its default, which ends the process on the spot) unwinds
+    like Ctrl-C instead, so the staging folder is removed whatever command line runs the export."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def unwind(signum, _frame):
+        raise KeyboardInterrupt(signum)
+
+    signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _write(model, info: ModelInfo, out: Path, write_report: Optional[Callable[[Path], None]]) -> None:
+    staging = paths.staging_dir(out)
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir()
@@ -67,4 +92,3 @@ def write_model_dir(model, info: ModelInfo, out: str | Path,
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return out

@@ -1,0 +1,336 @@
+"""Every path the program writes: checked before any work starts, and written through temp-and-rename.
+
+The rule is "never destroy what the user had":
+- an output is never an input nor another output (the same resolved path, or the same file by inode);
+- an output file is absent or a regular file (not a folder, not a device) and its folder can be made;
+- a report folder holds no file of the names the app writes unless an earlier report wrote it;
+- a model directory is replaced only when it is one (model.json) or empty, it never overlaps the
+  dataset or another input, and one process at a time writes it (a lock file beside it);
+- dataset saves stay inside the dataset root, symlinks resolved.
+Files are written under a hidden temporary name beside the target and renamed into place at the
+end (knyang_cam.atomic); what a killed process left behind is swept by the next run.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Sequence
+
+from .atomic import pid_alive, temp_pid
+from .errors import UserError
+
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv")  # containers OpenCV writes with mp4v
+REPORT_FILES = ("appearances.csv", "timeline.png", "least_confident.png")
+# Written into a report folder with the report: its files are ours to replace next time.
+REPORT_MARKER = ".knyang-cam-report"
+MODEL_META = "model.json"  # model_dir.META_FILE, named here to keep this module import-light
+
+
+class PathError(UserError):
+    """A path the program would write is unsafe or unusable."""
+
+
+class UnsafeName(ValueError):
+    """A folder name that is not a plain name, or that resolves outside its root."""
+
+
+def resolved(path: str | os.PathLike) -> Path:
+    """The absolute path with symlinks resolved (the parts that exist)."""
+    return Path(os.path.realpath(Path(path).expanduser()))
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when `a` and `b` name one file: the same resolved path, or the same inode (hard links)."""
+    try:
+        if os.path.samefile(a, b):
+            return True
+    except OSError:
+        pass
+    return resolved(a) == resolved(b)
+
+
+def is_within(path: str | os.PathLike, root: str | os.PathLike) -> bool:
+    """True when `path` is `root` or lies under it, symlinks resolved."""
+    p, r = resolved(path), resolved(root)
+    return p == r or r in p.parents
+
+
+def plain_child(root: str | os.PathLike, name: str) -> Path:
+    """`root/name` (root resolved), or UnsafeName when `name` could point anywhere else.
+
+    Checked twice: the name itself (no separators, no `..`, not hidden, not blank) and the
+    resolved path, which also catches a folder that is a symlink out of the root.
+    """
+    bad = (not name or name != name.strip() or name.startswith(".")
+           or any(c in name for c in "/\\:\0"))
+    base = resolved(root)
+    target = base / name
+    if bad or resolved(target).parent != base:
+        raise UnsafeName(f"folder name {name!r} is not a plain folder inside {root}")
+    return target
+
+
+def _first_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _check_parent(flag: str, path: Path) -> None:
+    above = _first_existing(path.parent)
+    if not above.is_dir():
+        raise PathError(f"cannot write {flag} {path}: {above} is a file, not a folder")
+
+
+def _check_not_empty(flag: str, path) -> Path:
+    if path is None or not str(path).strip():
+        raise PathError(f"{flag} is empty: give a path")
+    return Path(path).expanduser()
+
+
+def is_stream(path: Path) -> bool:
+    """An existing device or pipe (/dev/stdout, a FIFO): written directly, there is nothing to replace."""
+    return path.exists() and not path.is_file() and not path.is_dir()
+
+
+def check_file(flag: str, path, suffixes: Optional[Sequence[str]] = None, streams: bool = False) -> Path:
+    """An output file's path, or PathError: not a folder, a device only where `streams` allows it,
+    a known suffix, a folder that can be made."""
+    p = _check_not_empty(flag, path)
+    example = f"run{suffixes[0]}" if suffixes else "out.json"
+    if p.is_dir():
+        raise PathError(f"{flag} {p} is a folder: give a file name, e.g. {p / example}")
+    if streams and is_stream(p):
+        return p
+    if p.exists() and not p.is_file():
+        raise PathError(f"{flag} {p} is not a regular file (a device or a pipe): give a file name")
+    if suffixes and p.suffix.lower() not in suffixes:
+        what = f"extension {p.suffix!r}" if p.suffix else "no extension"
+        raise PathError(f"{flag} {p} has {what}: use one of {', '.join(suffixes)}")
+    _check_parent(flag, p)
+    return p
+
+
+def check_report_dir(flag: str, path) -> Path:
+    """A report folder's path, or PathError: a folder (or none yet) holding no files the app did not write."""
+    p = _check_not_empty(flag, path)
+    if p.exists() and not p.is_dir():
+        raise PathError(f"{flag} {p} is a file, not a folder: give a folder for the report")
+    _check_parent(flag, p)
+    if p.is_dir() and not (p / REPORT_MARKER).exists():
+        clash = [n for n in REPORT_FILES if (p / n).exists() or (p / n).is_symlink()]
+        if clash:
+            raise PathError(f"{flag} {p} already holds {', '.join(clash)}, not written by knyang-cam: "
+                            f"choose a new or empty folder")
+    return p
+
+
+@dataclass(frozen=True)
+class Input:
+    flag: str
+    path: Path
+    folder: bool = False
+
+
+@dataclass(frozen=True)
+class AppPaths:
+    """The checked outputs of one app run (None where not asked for)."""
+
+    output: Optional[Path] = None
+    log: Optional[Path] = None
+    report: Optional[Path] = None
+
+
+def source_inputs(spec: str) -> list[Input]:
+    """The files or folder a --source reads (none for a camera index or 'synthetic')."""
+    if spec.isdigit() or spec == "synthetic":
+        return []
+    p = Path(spec).expanduser()
+    if p.is_dir():
+        return [Input("--source", p, folder=True)]
+    if p.exists():
+        return [Input("--source", p)]
+    if glob.has_magic(spec):
+        return [Input("--source", Path(f)) for f in glob.glob(spec)]
+    return []
+
+
+def check_app(inputs: Sequence[Input], output=None, log=None, report=None) -> AppPaths:
+    """Check the app's outputs against its inputs and each other; raises PathError with one line."""
+    files: list[tuple[str, Path]] = []
+    if output is not None:
+        output = check_file("--output", output, VIDEO_SUFFIXES)
+        files.append(("--output", output))
+    if log is not None:
+        log = check_file("--log", log, streams=True)
+        files.append(("--log", log))
+    if report is not None:
+        report = check_report_dir("--report", report)
+        for flag, path in files:
+            if same_file(path, report):
+                raise PathError(f"{flag} {path} is the --report folder: give each its own name")
+        files += [("--report", report / name) for name in REPORT_FILES]
+        for i in inputs:
+            if i.folder and same_file(report, i.path):
+                raise PathError(f"--report {report} is the {i.flag} folder: give the report its own folder")
+    for n, (flag, path) in enumerate(files):
+        for other_flag, other in files[:n]:
+            if same_file(path, other):
+                raise PathError(f"{other_flag} and {flag} are the same file {path}: give each its own name")
+        for i in inputs:
+            if i.folder:
+                if path.exists() and is_within(path, i.path):
+                    raise PathError(f"{flag} {path} is a file in the {i.flag} folder {i.path}: "
+                                    f"choose a name that is not there yet, or another folder")
+            elif same_file(path, i.path):
+                raise PathError(f"{flag} {path} is the {i.flag} file: choose another name")
+    return AppPaths(output, log, report)
+
+
+def make_folder(flag: str, folder: Path) -> None:
+    """Create `folder` (and parents) and prove a file can be written in it, or raise PathError."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".knyang-cam-probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise PathError(f"cannot write {flag} {folder}: {e.strerror or e}") from None
+
+
+def mark_report(folder: Path) -> None:
+    """Claim a written report folder's files as the app's own, so the next run may replace them."""
+    (folder / REPORT_MARKER).touch()
+
+
+def sweep_temp(target: Path) -> list[Path]:
+    """Remove the temporary files beside `target` left by processes that are gone; returns them."""
+    removed = []
+    pattern = f".{glob.escape(target.stem)}.tmp-*{glob.escape(target.suffix)}"
+    for tmp in target.parent.glob(pattern):
+        pid = temp_pid(tmp.name)
+        if pid is not None and pid != os.getpid() and not pid_alive(pid):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+# ---------------------------------------------------------------- model directories
+
+def is_model_dir(path: Path) -> bool:
+    return (path / MODEL_META).is_file()
+
+
+def check_model_out(out, data=None, inputs: Sequence[Input] = (), flag: str = "--out") -> Path:
+    """The resolved model directory to write, or PathError: never a file, a folder with user files,
+    the dataset (or a folder holding it or inside it), nor a folder holding another input."""
+    p = _check_not_empty(flag, out)
+    if p.exists() and not p.is_dir():
+        raise PathError(f"{flag} {p} is a file, not a model directory")
+    if data is not None and (is_within(p, data) or is_within(data, p)):
+        raise PathError(f"{flag} {p} overlaps --data {data}: the model directory must be outside "
+                        f"the dataset and must not hold it")
+    if p.is_dir() and not is_model_dir(p) and any(p.iterdir()):
+        raise PathError(f"{flag} {p} is a folder with files but no {MODEL_META}, not a model directory: "
+                        f"refusing to replace it; choose a new folder or an existing model directory")
+    for i in inputs:
+        if is_within(i.path, p):
+            raise PathError(f"{i.flag} {i.path} is inside {flag} {p}, which is replaced by the new model")
+    _check_parent(flag, p)
+    return resolved(p)
+
+
+def staging_dir(out: Path) -> Path:
+    """Where a new model directory for `out` is built before it is swapped in."""
+    return out.with_name(f".{out.name}.staging-{os.getpid()}")
+
+
+def _note(text: str) -> None:
+    print(f"note: {text}", file=sys.stderr, flush=True)
+
+
+def recover(out: Path, note: Callable[[str], None] = _note) -> None:
+    """Clean up after a training that was killed while writing `out` (call with the lock held).
+
+    Staging folders for `out` of other processes are removed (with the lock held, none of them is
+    still writing), and those of dead processes beside it; an old model renamed aside just before a
+    crash is put back when `out` is absent.
+    """
+    for stale in out.parent.glob(".*.staging-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        ours = stale.name.startswith(f".{out.name}.staging-")
+        # Beside other model directories (a retrain's new one each time) only a dead process's.
+        if stale.is_dir() and pid.isdigit() and int(pid) != os.getpid() and (ours or not pid_alive(int(pid))):
+            shutil.rmtree(stale, ignore_errors=True)
+            note(f"removed {stale}, left by a training that was killed")
+    for old in sorted(out.parent.glob(f".{glob.escape(out.name)}.old-*")):
+        if not out.exists():
+            os.replace(old, out)
+            note(f"restored {out} from {old}, left by a training that was killed")
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+_held: dict[Path, int] = {}
+
+
+def _lock(lock_path: Path, out: Path) -> int:
+    """An open, exclusively locked descriptor of `lock_path`, or PathError when another process holds it.
+
+    The file is removed on release; a lock taken on a file that was removed meanwhile is retried,
+    so two processes can never both hold one.
+    """
+    import fcntl
+
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise PathError(f"another process (pid {holder}) is writing the model directory {out}: "
+                            f"wait for it to finish or choose another --out") from None
+        try:
+            current = os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(fd).st_ino:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            return fd
+        os.close(fd)  # the holder before us removed it on release: lock the new file
+
+
+@contextmanager
+def claim_model_dir(out, note: Callable[[str], None] = _note) -> Iterator[Path]:
+    """Hold the lock on model directory `out` (a lock file beside it, removed on release) and recover
+    a killed run's leftovers.
+
+    A second process asking for the same directory gets PathError at once; within one process the
+    claim is re-entrant. Without fcntl (Windows) there is no lock, only the recovery.
+    """
+    out = resolved(out)
+    if out in _held:
+        yield out
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = out.with_name(f".{out.name}.lock")
+    try:
+        fd = _lock(lock_path, out)
+    except ImportError:
+        fd = -1
+    _held[out] = fd
+    try:
+        recover(out, note)
+        yield out
+    finally:
+        del _held[out]
+        if fd >= 0:
+            lock_path.unlink(missing_ok=True)
+            os.close(fd)

@@ -1,0 +1,446 @@
+"""Issue 10 row by row, through the real command lines: bad input is one `error:` line and exit 2
+(1 for a real I/O failure), never a traceback, and nothing the user had is lost.
+
+Most cases run `main()` in-process: the refusal comes before any model or TensorFlow is loaded.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from clips import noise_frame, read_frames, write_clip
+from knyang_cam.__main__ import main as cam_main
+from knyang_cam.results import NOT_MINE, UNLABELED
+from train.__main__ import main as train_main
+from train.evaluate import main as evaluate_main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def call(main, *args) -> int:
+    try:
+        return main([str(a) for a in args])
+    except SystemExit as e:  # argparse's own exit
+        return e.code
+
+
+def one_line(capsys, status, code: int = 2) -> str:
+    """The single stderr line of a refused run (and no traceback)."""
+    _, err = capsys.readouterr()
+    assert "Traceback" not in err
+    assert status == code, err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def contents(folder: Path) -> dict:
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def user(tmp_path):
+    """A user's folder: a video, photos, earlier outputs (a report among them), a config."""
+    write_clip(tmp_path / "V.mp4", [noise_frame(i) for i in range(6)])
+    (tmp_path / "photos").mkdir()
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / "photos" / f"{i}.jpg"), noise_frame(i))
+    (tmp_path / "earlier.mp4").write_bytes(b"an earlier video")
+    (tmp_path / "earlier.jsonl").write_text('{"frame": 0}\n')
+    rep = tmp_path / "rep"
+    rep.mkdir()
+    (rep / "appearances.csv").write_text("cat,start_s\n")
+    (rep / ".knyang-cam-report").touch()
+    (tmp_path / "c.yaml").write_text("app:\n  dataset_root: data\n")
+    return tmp_path
+
+
+# ---------------------------------------------------------------- the app
+
+@pytest.mark.parametrize("args, words", [
+    (["--source", "V.mp4", "--output", "V.mp4"], "is the --source file"),         # row 3
+    (["--source", "V.mp4", "--log", "V.mp4"], "is the --source file"),
+    (["--source", "photos", "--report", "photos"], "is the --source folder"),
+    (["--source", "photos", "--log", "photos/0.jpg"], "in the --source folder"),
+    (["--source", "V.mp4", "--log", "c.yaml", "--config", "c.yaml"], "is the --config file"),
+    (["--source", "V.mp4", "--output", "x.mp4", "--log", "x.mp4"], "are the same file"),  # row 5
+    (["--source", "V.mp4", "--log", "rep/appearances.csv", "--report", "rep"], "are the same file"),
+])
+def test_outputs_onto_inputs_or_each_other_are_refused(user, capsys, monkeypatch, args, words):
+    monkeypatch.chdir(user)
+    before = contents(user)
+    line = one_line(capsys, call(cam_main, *args, "--model", "no-model", "--headless"))
+    assert words in line, line
+    assert contents(user) == before
+
+
+def test_report_folder_with_files_the_app_did_not_write_is_refused(user, capsys):  # row 6
+    (user / "photos" / "timeline.png").write_bytes(b"the user's own picture")
+    before = contents(user)
+    line = one_line(capsys, call(cam_main, "--source", user / "photos", "--report", user / "photos",
+                                 "--model", "no-model", "--headless"))
+    assert "--report" in line and str(user / "photos") in line
+    other = user / "mine"
+    other.mkdir()
+    (other / "timeline.png").write_bytes(b"the user's own picture")
+    line = one_line(capsys, call(cam_main, "--source", user / "V.mp4", "--report", other,
+                                 "--model", "no-model", "--headless"))
+    assert "timeline.png" in line and "not written by knyang-cam" in line
+    assert contents(user) == {**before, Path("mine/timeline.png"): b"the user's own picture"}
+
+
+def test_a_bad_model_leaves_earlier_outputs_as_they_were(user, capsys):  # row 4
+    (user / "broken").mkdir()
+    before = contents(user)
+    line = one_line(capsys, call(cam_main, "--source", user / "V.mp4", "--model", user / "broken", "--headless",
+                                 "--output", user / "earlier.mp4", "--log", user / "earlier.jsonl",
+                                 "--report", user / "rep"))
+    assert "model.json" in line
+    assert contents(user) == before
+    assert not [p for p in user.rglob(".*") if p.name != ".knyang-cam-report"]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--output", "out"], "no extension"),
+    (["--output", "out.txt"], "extension '.txt'"),
+    (["--output", "photos"], "is a folder"),
+    (["--output", "/dev/full"], "not a regular file"),
+    (["--report", "V.mp4"], "is a file, not a folder"),
+    (["--report", "V.mp4/sub"], "is a file, not a folder"),
+    (["--output", ""], "--output is empty"),
+    (["--max-frames", "0"], "at least 1, got 0"),
+    (["--max-frames", "-5"], "at least 1, got -5"),
+    (["--max-frames", "abc"], "whole number of frames, got 'abc'"),
+])
+def test_unusable_arguments_are_one_line(user, capsys, monkeypatch, args, words):
+    monkeypatch.chdir(user)
+    before = contents(user)
+    line = one_line(capsys, call(cam_main, "--source", "V.mp4", "--model", "no-model", "--headless", *args))
+    assert words in line and "_positive_int" not in line, line
+    assert contents(user) == before
+
+
+def test_an_empty_source_is_not_the_current_folder(user, capsys, monkeypatch):
+    monkeypatch.chdir(user / "photos")
+    line = one_line(capsys, call(cam_main, "--source", "", "--model", "no-model", "--headless"))
+    assert "--source is empty" in line
+
+
+def test_nan_in_the_config_names_the_key(user, capsys):
+    for text, key in (("smoothing:\n  alpha: .nan\n", "smoothing.alpha"),
+                      ("camera:\n  reconnect_delay_s: .inf\n", "camera.reconnect_delay_s"),
+                      ("smoothing:\n  unknown_threshold: .nan\n", "smoothing.unknown_threshold")):
+        (user / "n.yaml").write_text(text)
+        line = one_line(capsys, call(cam_main, "--source", user / "V.mp4", "--config", user / "n.yaml",
+                                     "--model", "no-model", "--headless"))
+        assert key in line and "finite" in line, line
+
+
+def test_model_json_that_is_not_an_object_is_one_line(user, capsys):
+    model = user / "m"
+    model.mkdir()
+    for text in ("[1, 2]", "3", '"text"', "null"):
+        (model / "model.json").write_text(text)
+        line = one_line(capsys, call(cam_main, "--source", user / "V.mp4", "--model", model, "--headless"))
+        assert str(model / "model.json") in line and "JSON object" in line
+
+
+@pytest.mark.slow
+def test_a_1x1_photo_with_output_blames_the_frame_size(user, capsys, tiny_model_dir):
+    cv2.imwrite(str(user / "dot.png"), np.zeros((1, 1, 3), np.uint8))
+    line = one_line(capsys, call(cam_main, "--source", user / "dot.png", "--model", tiny_model_dir,
+                                 "--headless", "--output", user / "o.mp4"))
+    assert "1x1 pixels" in line and "too small" in line
+    assert not (user / "o.mp4").exists() and not list(user.glob(".o.*"))
+
+
+@pytest.mark.slow
+def test_an_unwritable_report_place_is_one_line_before_the_first_frame(user, capsys, tiny_model_dir):
+    status = call(cam_main, "--source", user / "V.mp4", "--model", tiny_model_dir, "--headless",
+                  "--report", "/proc/knyang-cam-report", "--log", user / "earlier.jsonl")
+    out, err = capsys.readouterr()
+    assert status == 2 and "Traceback" not in err and out == "", (out, err)
+    assert err.startswith("error: cannot write --report /proc/knyang-cam-report") and len(err.splitlines()) == 1
+    assert (user / "earlier.jsonl").read_text() == '{"frame": 0}\n' and not list(user.glob(".earlier*"))
+
+
+@pytest.mark.slow
+def test_libjpeg_warnings_stay_off_stderr(user, capfd, tiny_model_dir):
+    _, data = cv2.imencode(".jpg", noise_frame(5))
+    (user / "photos" / "2-truncated.jpg").write_bytes(data.tobytes()[: len(data) // 2])
+    status = call(cam_main, "--source", user / "photos", "--model", tiny_model_dir, "--headless",
+                  "--config", user / "c.yaml")
+    out, err = capfd.readouterr()
+    assert status == 0, err
+    assert "3 frames" in out  # the truncated photo still decodes (its top half)
+    assert "Premature end of JPEG" not in err and "Traceback" not in err
+
+
+def run_cam(*args, **kw) -> subprocess.Popen:
+    env = {**os.environ, "DISPLAY": ""}
+    return subprocess.Popen([sys.executable, "-m", "knyang_cam", *map(str, args)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def wait_for_lines(folder: Path, pattern: str, n: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sum(p.read_text().count("\n") for p in folder.glob(pattern)) >= n:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no {n} lines in {folder}/{pattern}")
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_leaves_earlier_outputs_and_the_next_run_sweeps(user, tiny_model_dir):  # row 4
+    before = contents(user)
+    outputs = ("--output", user / "earlier.mp4", "--log", user / "earlier.jsonl")
+    proc = run_cam("--source", "synthetic", "--headless", "--model", tiny_model_dir, *outputs)
+    wait_for_lines(user, ".earlier.tmp-*.jsonl", 10)
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert contents(user) == {**before, **{p.relative_to(user): p.read_bytes() for p in user.glob(".earlier.*")}}
+    assert {p.suffix for p in user.glob(".earlier.tmp-*")} == {".mp4", ".jsonl"}
+    again = run_cam("--source", "synthetic", "--headless", "--model", tiny_model_dir, "--max-frames", 3, *outputs)
+    _, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    assert not list(user.glob(".earlier.*"))  # the killed run's temporary files were swept
+    assert len((user / "earlier.jsonl").read_text().splitlines()) == 3
+    assert len(read_frames(user / "earlier.mp4")) == 3
+
+
+@pytest.mark.slow
+def test_a_log_onto_dev_full_is_one_line_exit_1(user, tiny_model_dir):
+    proc = run_cam("--source", user / "V.mp4", "--headless", "--model", tiny_model_dir, "--log", "/dev/full",
+                   "--output", user / "earlier.mp4")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and err == "error: cannot write --log /dev/full: No space left on device\n", err
+    assert (user / "earlier.mp4").read_bytes() == b"an earlier video" and not list(user.glob(".earlier*"))
+
+
+@pytest.mark.slow
+def test_disk_full_while_writing_the_video_keeps_the_earlier_video(user, tiny_model_dir):
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+
+    proc = run_cam("--source", "synthetic", "--headless", "--model", tiny_model_dir, "--max-frames", 60,
+                   "--output", user / "earlier.mp4", preexec_fn=limit_file_size)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err
+    assert err == f"error: cannot write --output {user / 'earlier.mp4'}: the video could not be finished " \
+                  "(is the disk full?)\n", err
+    assert (user / "earlier.mp4").read_bytes() == b"an earlier video" and not list(user.glob(".earlier*"))
+
+
+@pytest.mark.slow
+def test_disk_full_while_logging_is_one_line_exit_1_and_keeps_the_earlier_log(user, tiny_model_dir):
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    proc = run_cam("--source", "synthetic", "--headless", "--model", tiny_model_dir, "--max-frames", 5000,
+                   "--log", user / "earlier.jsonl", preexec_fn=limit_file_size)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot write --log") and "File too large" in lines[0]
+    assert (user / "earlier.jsonl").read_text() == '{"frame": 0}\n'
+    assert not list(user.glob(".earlier.*"))
+
+
+# ---------------------------------------------------------------- training
+
+def photos(root: Path, classes=("Nabi", "Tori"), n: int = 3) -> Path:
+    rng = np.random.default_rng(0)
+    for name in classes:
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for k in range(n):
+            Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(root / name / f"{k}.jpg")
+    return root
+
+
+def test_out_onto_the_dataset_is_refused_and_deletes_nothing(tmp_path, capsys):  # row 1
+    data = photos(tmp_path / "D")
+    before = contents(data)
+    for out in (data, data / "Nabi", data / "models" / "m", tmp_path):
+        line = one_line(capsys, call(train_main, "--data", data, "--out", out, "--weights", "none"))
+        assert "overlaps --data" in line
+    assert contents(data) == before
+
+
+def test_out_onto_a_folder_of_user_files_is_refused(tmp_path, capsys):  # row 2
+    data = photos(tmp_path / "D")
+    mine = tmp_path / "Documents"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    line = one_line(capsys, call(train_main, "--data", data, "--out", mine, "--weights", "none"))
+    assert "not a model directory" in line
+    assert (mine / "thesis.tex").read_text() == "years of work"
+
+
+@pytest.mark.parametrize("layout", ["classes", "split"])
+def test_a_class_named_unknown_is_refused(tmp_path, capsys, layout):  # row 9
+    root = tmp_path / "D"
+    photos(root / "Train" if layout == "split" else root, classes=("Nabi", "unknown"))
+    line = one_line(capsys, call(train_main, "--data", root, "--out", tmp_path / "m", "--weights", "none"))
+    assert "reserved name" in line and "unknown" in line
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("layout", ["classes", "split"])
+def test_unlabeled_and_not_mine_are_never_classes(tmp_path, layout):
+    from train.data import find_images
+
+    root = tmp_path / "D"
+    photos(root / "Train" if layout == "split" else root, classes=("Nabi", "Tori", UNLABELED, NOT_MINE))
+    photos(root, classes=(UNLABELED, NOT_MINE))
+    assert find_images(root, 0.34, 0).classes == ("Nabi", "Tori")
+
+
+def test_a_class_of_broken_files_is_found_before_any_training(tmp_path, capsys):
+    data = photos(tmp_path / "D")
+    for f in (data / "Tori").iterdir():
+        f.write_bytes(b"not a photo")
+    t0 = time.perf_counter()
+    line = one_line(capsys, call(train_main, "--data", data, "--out", tmp_path / "m", "--weights", "none"))
+    assert "no decodable image for class Tori" in line and time.perf_counter() - t0 < 5
+
+
+@pytest.mark.slow
+def test_dataset_errors_come_before_tensorflow_is_imported(tmp_path):
+    data = photos(tmp_path / "D", classes=("Nabi", "unknown"))
+    code = ("import sys; from train.__main__ import main; s = main(sys.argv[1:]); "
+            "print('tensorflow' in sys.modules); sys.exit(s)")
+    r = subprocess.run([sys.executable, "-c", code, "--data", str(data), "--out", str(tmp_path / "m")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stdout.strip() == "False", (r.stdout, r.stderr)
+    assert len(r.stderr.splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_a_second_training_onto_the_same_out_is_refused(tmp_path):
+    data = photos(tmp_path / "D")
+    out = tmp_path / "m"
+    holder = subprocess.Popen([sys.executable, "-c", f"""
+import sys
+from knyang_cam import paths
+with paths.claim_model_dir({str(out)!r}):
+    print("held", flush=True)
+    sys.stdin.read()
+"""], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        r = subprocess.run([sys.executable, "-m", "train", "--data", str(data), "--out", str(out),
+                            "--weights", "none"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    finally:
+        holder.communicate("", timeout=30)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.splitlines()) == 1 and f"another process (pid {holder.pid})" in r.stderr
+
+
+TINY_TRAIN = """train:
+  image_size: 32
+  alpha: 0.35
+  batch_size: 8
+  head_epochs: 1
+  head_runs: 1
+  fine_tune_epochs: 0
+  feature_cache: {cache}
+"""
+
+
+@pytest.mark.slow
+def test_sigterm_during_export_removes_the_staging_folder(tmp_path, tiny_model_dir):  # row 8
+    data = photos(tmp_path / "D", n=4)
+    (tmp_path / "t.yaml").write_text(TINY_TRAIN.format(cache=tmp_path / "cache"))
+    out = tmp_path / "models" / "m"
+    shutil.copytree(tiny_model_dir, out)
+    before = contents(out)
+    proc = subprocess.Popen([sys.executable, "-m", "train", "--data", str(data), "--out", str(out),
+                             "--weights", "none", "--config", str(tmp_path / "t.yaml")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None and not list(out.parent.glob(".m.staging-*")):
+        time.sleep(0.01)
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    assert "Traceback" not in err and err.splitlines()[-1].startswith("error: interrupted by SIGTERM")
+    assert sorted(p.name for p in out.parent.iterdir()) == ["m"]
+    assert contents(out) == before
+    # SIGKILL cannot be cleaned up after: the next run finds the staging folder and removes it.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = out.parent / f".m.staging-{dead.pid}"
+    (stale / "report").mkdir(parents=True)
+    r = subprocess.run(proc.args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"note: removed {stale}" in r.stderr
+    assert sorted(p.name for p in out.parent.iterdir()) == ["m"] and contents(out) != before
+
+
+@pytest.mark.slow
+def test_sigterm_during_any_export_removes_the_staging_folder(tmp_path):
+    """The background retrain exports from its own command line: SIGTERM (the app's Teacher.close)
+    must not leave a staging folder there either."""
+    script = f"""
+import sys, time
+sys.path.insert(0, {str(ROOT / 'tests')!r})
+from conftest import build_tiny_model
+from knyang_cam.model_dir import ModelInfo
+from train.export import write_model_dir
+
+def report(folder):
+    print("exporting", flush=True)
+    time.sleep(60)
+
+info = ModelInfo(path={str(tmp_path / 'm')!r}, classes=("A", "B"), input_size=(64, 64), unknown_threshold=0.5)
+write_model_dir(build_tiny_model(2), info, info.path, report)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "exporting", proc.communicate()[1][-2000:]
+    assert list(tmp_path.glob(".m.staging-*"))
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0 and sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- evaluate
+
+def test_evaluate_json_onto_a_folder_is_refused_before_any_work(tmp_path, capsys):
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "model.json").write_text(json.dumps({"format": 1, "classes": ["A", "B"], "input_size": [32, 32]}))
+    (model / "model.keras").write_bytes(b"never loaded")
+    data = photos(tmp_path / "D", classes=("A", "B"))
+    line = one_line(capsys, call(evaluate_main, "--model", model, "--data", data, "--json", tmp_path))
+    assert "--json" in line and "is a folder" in line
+    line = one_line(capsys, call(evaluate_main, "--model", model, "--data", data, "--json", model / "model.json"))
+    assert "would replace an input file" in line
+
+
+@pytest.mark.slow
+def test_evaluate_on_a_truncated_keras_file_is_one_line(tmp_path, capsys, tiny_model_dir):
+    model = Path(shutil.copytree(tiny_model_dir, tmp_path / "m"))
+    keras_file = model / "model.keras"
+    keras_file.write_bytes(keras_file.read_bytes()[:2000])
+    meta = json.loads((model / "model.json").read_text())
+    data = photos(tmp_path / "D", classes=meta["classes"])
+    line = one_line(capsys, call(evaluate_main, "--model", model, "--data", data, "--json", tmp_path / "e.json"))
+    assert str(keras_file) in line and "python -m train" in line
+    assert not (tmp_path / "e.json").exists()

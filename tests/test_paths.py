@@ -1,0 +1,329 @@
+"""Never destroy what the user had (issue 10): every path the program writes, walked against every
+input and every other output, checked before any work starts; each refusal is one line."""
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from knyang_cam import paths
+from knyang_cam.atomic import atomic_path, temp_beside
+from knyang_cam.dataset import Saver
+from knyang_cam.paths import Input, PathError, UnsafeName
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def refused(fn, *args, **kw) -> str:
+    """The one-line message of a PathError raised by fn(*args)."""
+    with pytest.raises(PathError) as e:
+        fn(*args, **kw)
+    message = str(e.value)
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+@pytest.fixture
+def world(tmp_path):
+    """A user's files: a source video, a folder of photos, a config, a model directory, earlier outputs."""
+    files = {
+        "video": tmp_path / "in.mp4",
+        "config": tmp_path / "c.yaml",
+        "earlier_video": tmp_path / "earlier.mp4",
+        "earlier_log": tmp_path / "earlier.jsonl",
+    }
+    for name, path in files.items():
+        path.write_bytes(f"{name} bytes".encode())
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.jpg").write_bytes(b"photo")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.json").write_text("{}")
+    (model / "model.tflite").write_bytes(b"net")
+    return tmp_path, files, photos, model
+
+
+# ---------------------------------------------------------------- app: outputs against inputs and each other
+
+def test_each_output_onto_each_input_is_refused(world):
+    _, files, photos, model = world
+    inputs = [Input("--source", files["video"]), Input("--config", files["config"]),
+              Input("--model", model, folder=True)]
+    targets = {"--output": [files["video"].with_suffix(".mp4")],
+               "--log": [files["video"], files["config"], model / "model.json", model / "model.tflite"]}
+    for flag, victims in targets.items():
+        for victim in victims:
+            line = refused(paths.check_app, inputs, **{flag.lstrip("-"): victim})
+            assert str(victim) in line or victim.name in line, line
+    assert "--source" in refused(paths.check_app, [Input("--source", photos, folder=True)], log=photos / "a.jpg")
+    assert "--model folder" in refused(paths.check_app, inputs, report=model)
+    assert "--source folder" in refused(paths.check_app, [Input("--source", photos, folder=True)], report=photos)
+    for name, path in files.items():
+        assert path.read_bytes() == f"{name} bytes".encode()
+
+
+def test_every_output_onto_every_other_path_is_refused_however_spelled(tmp_path):
+    """The walk: each output (--output, --log, --report) onto each other path of a run (the source,
+    the config, the model directory and its files, the other outputs), named directly and through
+    a symlinked folder; the run with all paths apart passes."""
+    base = {"source": tmp_path / "s.mp4", "config": tmp_path / "c.yaml", "model": tmp_path / "m",
+            "output": tmp_path / "o.mp4", "log": tmp_path / "l.jsonl", "report": tmp_path / "r"}
+    base["source"].write_bytes(b"video")
+    base["config"].write_text("app: {}\n")
+    base["model"].mkdir()
+    (base["model"] / "model.json").write_text("{}")
+    base["report"].mkdir()
+    paths.mark_report(base["report"])
+    landing = {"source": [base["source"]], "config": [base["config"]],
+               "model": [base["model"], base["model"] / "model.json"], "output": [base["output"]],
+               "log": [base["log"]], "report": [base["report"], base["report"] / "appearances.csv"]}
+    alias = tmp_path / "alias"
+    alias.symlink_to(tmp_path, target_is_directory=True)
+
+    def check(p):
+        inputs = [Input("--source", p["source"]), Input("--config", p["config"]),
+                  Input("--model", p["model"], folder=True)]
+        return paths.check_app(inputs, output=p["output"], log=p["log"], report=p["report"])
+
+    check(base)
+    cases = 0
+    for role in ("output", "log", "report"):
+        for other, targets in landing.items():
+            if other == role:
+                continue
+            for target in targets:
+                for spelled in (target, alias / target.relative_to(tmp_path)):
+                    refused(check, {**base, role: spelled})
+                    cases += 1
+    assert cases == 2 * (7 + 7 + 6)  # every landing place of the other five roles, two spellings each
+
+
+def test_outputs_onto_each_other_are_refused_in_every_pair(tmp_path):
+    report = tmp_path / "rep"
+    spellings = {"output": tmp_path / "x.mp4", "log": tmp_path / "x.mp4"}
+    assert "--output and --log are the same file" in refused(paths.check_app, [], **spellings)
+    # The log onto one of the report's files, by name, through a symlinked folder, and by a hard link.
+    (tmp_path / "alias").symlink_to(report, target_is_directory=True)
+    report.mkdir()
+    for log in (report / "appearances.csv", tmp_path / "alias" / "timeline.png"):
+        assert "same file" in refused(paths.check_app, [], log=log, report=report)
+    (tmp_path / "a.mp4").write_bytes(b"v")
+    os.link(tmp_path / "a.mp4", tmp_path / "b.mp4")
+    assert "same file" in refused(paths.check_app, [], output=tmp_path / "a.mp4", log=tmp_path / "b.mp4")
+    # Distinct names pass, in every combination.
+    distinct = {"output": tmp_path / "o.mp4", "log": tmp_path / "l.jsonl", "report": tmp_path / "r"}
+    for n in range(4):
+        for keys in itertools.combinations(distinct, n):
+            paths.check_app([], **{k: distinct[k] for k in keys})
+
+
+def test_an_input_reached_through_a_symlink_or_hard_link_is_still_the_input(world):
+    tmp, files, _, _ = world
+    (tmp / "link.mp4").symlink_to(files["video"])
+    os.link(files["config"], tmp / "hard.yaml")
+    inputs = [Input("--source", tmp / "link.mp4"), Input("--config", tmp / "hard.yaml")]
+    assert "--source" in refused(paths.check_app, inputs, output=files["video"])
+    assert "--config" in refused(paths.check_app, inputs, log=files["config"])
+
+
+@pytest.mark.parametrize("name, words", [
+    ("", "is empty"), ("out", "no extension"), ("out.txt", "extension '.txt'"),
+    ("folder", "is a folder"), ("/dev/full", "not a regular file"), ("blocker/o.mp4", "is a file, not a folder")])
+def test_unusable_video_paths_are_one_line(tmp_path, name, words):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "blocker").write_text("x")
+    path = name if name.startswith("/") or not name else tmp_path / name
+    assert words in refused(paths.check_app, [], output=path)
+
+
+def test_every_supported_video_suffix_passes(tmp_path):
+    for suffix in paths.VIDEO_SUFFIXES:
+        paths.check_app([], output=tmp_path / f"o{suffix}")
+
+
+def test_a_log_may_be_a_stream_but_a_video_may_not(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    assert paths.check_app([], log=tmp_path / "pipe").log == tmp_path / "pipe"
+    assert paths.check_app([], log="/dev/full").log == Path("/dev/full")
+    assert "not a regular file" in refused(paths.check_app, [], output="/dev/full")
+
+
+def test_report_folder_holds_only_what_the_app_wrote(tmp_path):
+    mine = tmp_path / "photos"
+    mine.mkdir()
+    (mine / "appearances.csv").write_text("the user's own table")
+    assert "appearances.csv" in refused(paths.check_app, [], report=mine)
+    (tmp_path / "file").write_text("x")
+    assert "is a file, not a folder" in refused(paths.check_app, [], report=tmp_path / "file")
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    (ours / "timeline.png").write_bytes(b"png")
+    paths.mark_report(ours)  # written by an earlier run: replacing it is fine
+    paths.check_app([], report=ours)
+    assert (mine / "appearances.csv").read_text() == "the user's own table"
+
+
+def test_an_unwritable_report_place_is_found_before_any_frame(tmp_path):
+    (tmp_path / "f").write_text("x")
+    assert "is a file, not a folder" in refused(paths.check_app, [], report=tmp_path / "f" / "rep")
+    with pytest.raises(PathError):
+        paths.make_folder("--report", Path("/proc/knyang-cam-report"))
+
+
+# ---------------------------------------------------------------- model directories
+
+@pytest.fixture
+def dataset(tmp_path):
+    data = tmp_path / "data"
+    for cat in ("A", "B"):
+        (data / cat).mkdir(parents=True)
+        (data / cat / "1.jpg").write_bytes(b"photo")
+    return data
+
+
+def test_model_out_never_overlaps_the_dataset(tmp_path, dataset):
+    for out in (dataset, dataset / "A", dataset / "models" / "m", tmp_path):
+        assert "overlaps --data" in refused(paths.check_model_out, out, data=dataset)
+    link = tmp_path / "link"
+    link.symlink_to(dataset, target_is_directory=True)
+    assert "overlaps --data" in refused(paths.check_model_out, link, data=dataset)
+    assert paths.check_model_out(tmp_path / "models" / "m", data=dataset) == (tmp_path / "models" / "m").resolve()
+
+
+def test_model_out_replaces_only_a_model_directory_or_an_empty_folder(tmp_path):
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "notes.txt").write_text("keep me")
+    assert "not a model directory" in refused(paths.check_model_out, user)
+    (tmp_path / "file").write_text("x")
+    assert "is a file" in refused(paths.check_model_out, tmp_path / "file")
+    (tmp_path / "empty").mkdir()
+    paths.check_model_out(tmp_path / "empty")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.json").write_text("{}")
+    paths.check_model_out(model)
+    weights = model / "w.weights.h5"
+    weights.write_bytes(b"w")
+    assert "--weights" in refused(paths.check_model_out, model, inputs=[Input("--weights", weights)])
+    assert (user / "notes.txt").read_text() == "keep me"
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_killed_runs_leftovers_are_removed_by_the_next_claim(tmp_path):
+    out = tmp_path / "m"
+    out.mkdir()
+    (out / "model.json").write_text("{}")
+    stale = tmp_path / f".m.staging-{_dead_pid()}"
+    (stale / "report").mkdir(parents=True)
+    notes = []
+    with paths.claim_model_dir(out, note=notes.append):
+        assert not stale.exists()
+    assert len(notes) == 1 and str(stale) in notes[0]
+    # Beside another model directory (a retrain's, named anew each time): a dead process's only.
+    other_dead = tmp_path / f".m-retrained-1.staging-{_dead_pid()}"
+    other_live = tmp_path / f".m-retrained-2.staging-{os.getppid()}"
+    other_dead.mkdir()
+    other_live.mkdir()
+    with paths.claim_model_dir(out, note=notes.append):
+        pass
+    assert not other_dead.exists() and other_live.exists()
+    other_live.rmdir()
+    # Killed between the two renames of the swap: the old model is put back.
+    gone = tmp_path / "g"
+    aside = tmp_path / ".g.old-123"
+    aside.mkdir()
+    (aside / "model.json").write_text("old")
+    with paths.claim_model_dir(gone, note=notes.append):
+        pass
+    assert (gone / "model.json").read_text() == "old" and not aside.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g", "m"]  # the lock files went with the locks
+
+
+@pytest.mark.slow
+def test_a_second_process_on_the_same_model_directory_is_refused(tmp_path):
+    out = tmp_path / "m"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from knyang_cam import paths
+        with paths.claim_model_dir({str(out)!r}):
+            print("held", flush=True)
+            sys.stdin.read()
+        """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        line = refused(lambda: paths.claim_model_dir(out).__enter__())
+        assert f"pid {holder.pid}" in line and str(out.resolve()) in line
+    finally:
+        holder.communicate("", timeout=30)
+    with paths.claim_model_dir(out):  # free again once the holder is gone
+        pass
+
+
+# ---------------------------------------------------------------- temporary files
+
+def test_temp_files_of_dead_processes_are_swept_and_live_ones_kept(tmp_path):
+    target = tmp_path / "out.mp4"
+    dead = tmp_path / f".out.tmp-{_dead_pid()}-00ff00ff.mp4"
+    dead.write_bytes(b"half")
+    live = temp_beside(target)  # this process's
+    other = tmp_path / ".other.tmp-1-00ff00ff.mp4"
+    other.write_bytes(b"not ours to judge")
+    assert paths.sweep_temp(target) == [dead]
+    assert live.exists() and other.exists() and not dead.exists()
+
+
+def test_atomic_path_keeps_the_earlier_file_on_failure(tmp_path):
+    target = tmp_path / "t.json"
+    target.write_text("earlier")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("boom")
+    assert target.read_text() == "earlier" and [p.name for p in tmp_path.iterdir()] == ["t.json"]
+
+
+# ---------------------------------------------------------------- dataset saves stay inside the root
+
+def test_plain_child_refuses_names_and_symlinks_out(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "escape").symlink_to(outside, target_is_directory=True)
+    for name in ("escape", "..", "../x", "a/b", ".hidden", ""):
+        with pytest.raises(UnsafeName):
+            paths.plain_child(root, name)
+    assert paths.plain_child(root, "fine") == root.resolve() / "fine"
+
+
+@pytest.mark.parametrize("folder", ["unlabeled", "not_mine"])
+def test_reserved_folder_linking_out_of_the_root_is_refused(tmp_path, folder):
+    root, outside = tmp_path / "data", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / folder).symlink_to(outside, target_is_directory=True)
+    with Saver(root, tmp_path / "snaps", ("A", "B")) as saver:
+        saver.set_aside(folder, np.zeros((8, 8, 3), np.uint8))
+    assert any(m.startswith("not saved:") and folder in m for m in saver.poll())
+    assert list(outside.iterdir()) == []
+
+
+def test_not_mine_crops_land_in_their_reserved_folder(tmp_path):
+    with Saver(tmp_path / "data", tmp_path / "snaps", ("A", "B")) as saver:
+        saver.set_aside("not_mine", np.full((8, 8, 3), 90, np.uint8))
+        assert saver.add_class("unknown").startswith("not added: unknown is a reserved name")
+    (saved,) = (tmp_path / "data" / "not_mine").glob("*.jpg")
+    assert saved.stat().st_size > 0 and saver.labelled == 0 and saver.classes == ("A", "B")
