@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     from . import data
 
+    extras.require_tensorflow("training")  # first: without it nothing else can be done
     if not args.data.strip():
         raise UserError("--data is empty: give the dataset folder")
     cfg = config.load(args.config)
@@ -69,7 +70,6 @@ def run(args: argparse.Namespace) -> int:
     # The dataset is checked before TensorFlow is imported: its errors come in a second, not after
     # the backbone's start-up, and without TensorFlow's lines around them.
     _check_decodable(data.find_images(args.data, cfg.train.validation_fraction, cfg.train.seed))
-    extras.require_tensorflow("training")
     extras.quiet_tensorflow(args.verbose)
     with paths.claim_model_dir(out):
         from .pipeline import train_model
