@@ -80,6 +80,12 @@ class Smoother:
         self._next_id = 1
         self.reset(classes, unknown_threshold)
 
+    @classmethod
+    def from_config(cls, classes: Sequence[str], cfg, unknown_threshold: float) -> "Smoother":
+        """A smoother with the settings of a SmoothingConfig (`smoothing:` in config.yaml)."""
+        return cls(classes, alpha=cfg.alpha, iou_match=cfg.iou_match, forget_after=cfg.forget_after,
+                   unknown_threshold=unknown_threshold, hysteresis=cfg.hysteresis, hold=cfg.hold)
+
     @property
     def track_count(self) -> int:
         return len(self._tracks)

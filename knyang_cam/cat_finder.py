@@ -1,0 +1,162 @@
+"""The cat finder: one small network over the whole downscaled frame -> a box around every cat.
+
+`models/finder/finder.tflite` is MobileNetV2 (the project's own offline backbone) cut at its
+stride-16 layer, with a small convolutional head that scores every 16x16-pixel cell of the
+input for "this cell is on a cat" (trained by `train/finder.py` on Oxford-IIIT Pet cats cut out
+along their outline and pasted into scenes; dogs and cat-free pictures are the negatives).
+`finder.json` says the input size and the score threshold. The finder belongs to the product,
+not to a household's identity model: every model directory is searched with the same finder.
+
+Cells above the threshold are joined into connected blobs; a blob is one cat (or several side
+by side, told apart by a second map of the cats' centres), its box the blob's extent. It runs on LiteRT only: the live app never imports TensorFlow for it.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .classify import _native_stderr_silenced
+from .errors import UserError
+
+FINDER_DIR = Path(__file__).resolve().parent.parent / "models" / "finder"
+TFLITE_FILE = "finder.tflite"
+META_FILE = "finder.json"
+# The score map is upsampled this many times before thresholding, so a box edge can fall
+# between two cells: a box a quarter of a cell off costs little IoU, a whole cell costs much.
+UPSAMPLE = 4
+# The "on a cat" map was trained on the share of each cell a cat covers, so where it crosses one
+# half is where the cat's outline runs: boxes take that extent, whatever threshold made the blob.
+EDGE = 0.5
+
+
+class FinderError(UserError):
+    pass
+
+
+@dataclass(frozen=True)
+class FinderMeta:
+    """finder.json: what the network takes and how its score map becomes boxes."""
+
+    input_size: tuple[int, int]  # (height, width) the frame is resized to
+    threshold: float  # a cell scoring at least this is on a cat
+    peak: float  # a blob is a cat only when its best cell scores at least this
+    min_cells: float  # a blob smaller than this many input cells is noise
+    centre_peak: float  # a centre-map peak at least this high is a cat of its own
+
+    @classmethod
+    def read(cls, path: Path) -> "FinderMeta":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(tuple(int(v) for v in data["input_size"]), float(data["threshold"]), float(data["peak"]),
+                       float(data["min_cells"]), float(data["centre_peak"]))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise FinderError(f"cat finder metadata {path} is missing or invalid ({e}); rebuild it with "
+                              f"python -m train.finder") from None
+
+
+@dataclass(frozen=True)
+class Blob:
+    """One cat on the finder's input: box (x, y, w, h) in frame pixels and its best cell score."""
+
+    box: tuple[int, int, int, int]
+    score: float
+
+
+def boxes_from_scores(maps: np.ndarray, frame_size: tuple[int, int], threshold: float, peak: float,
+                      min_cells: float, centre_peak: float = 0.3) -> list[Blob]:
+    """The cats of [gh, gw, 2] maps ("on a cat", "a cat's centre") as boxes in a frame of
+    `frame_size` (width, height), largest and surest first.
+
+    Two thresholds on the first map, as in edge hysteresis: cells above `threshold` make a
+    blob's extent, and a blob counts only when some cell of it reaches `peak` (a cat scores high
+    somewhere; a rug's texture or a small dog scores middling over a few cells). Two cats side
+    by side make one blob: the second map has a peak at each cat's centre, and a blob with
+    several peaks is shared between them, each pixel going to the nearest peak.
+    """
+    gh, gw = maps.shape[:2]
+    width, height = frame_size
+    size = (gw * UPSAMPLE, gh * UPSAMPLE)
+    cover = cv2.resize(np.ascontiguousarray(maps[..., 0], np.float32), size, interpolation=cv2.INTER_LINEAR)
+    centre = cv2.resize(np.ascontiguousarray(maps[..., 1], np.float32), size, interpolation=cv2.INTER_LINEAR)
+    n, labels = cv2.connectedComponents((cover >= threshold).astype(np.uint8), connectivity=4)
+    peaks = _peaks(centre, centre_peak)
+    sx, sy = width / size[0], height / size[1]
+    blobs = []
+    for i in range(1, n):
+        inside = labels == i
+        ys, xs = np.nonzero(inside)
+        if len(xs) < min_cells * UPSAMPLE * UPSAMPLE:
+            continue
+        mine = [(px, py) for px, py in peaks if inside[py, px]]
+        if len(mine) < 2:
+            parts = [(xs, ys)]
+        else:
+            d = [(xs - px) ** 2 + (ys - py) ** 2 for px, py in mine]
+            nearest = np.argmin(np.stack(d), axis=0)
+            parts = [(xs[nearest == k], ys[nearest == k]) for k in range(len(mine))]
+        for pxs, pys in parts:
+            if len(pxs) < min_cells * UPSAMPLE * UPSAMPLE:
+                continue
+            best = float(cover[pys, pxs].max())
+            if best < peak:
+                continue
+            edge = cover[pys, pxs] >= EDGE
+            if edge.any():
+                pxs, pys = pxs[edge], pys[edge]
+            x0, y0, x1, y1 = pxs.min(), pys.min(), pxs.max() + 1, pys.max() + 1
+            box = (int(round(x0 * sx)), int(round(y0 * sy)), max(1, int(round((x1 - x0) * sx))),
+                   max(1, int(round((y1 - y0) * sy))))
+            blobs.append(Blob(box, best))
+    return sorted(blobs, key=lambda b: -b.box[2] * b.box[3] * b.score)
+
+
+def _peaks(centre: np.ndarray, floor: float) -> list[tuple[int, int]]:
+    """Local maxima of the upsampled centre map (at least `floor`, one cell apart), as (x, y)."""
+    k = 2 * UPSAMPLE + 1
+    top = (centre >= cv2.dilate(centre, np.ones((k, k), np.uint8))) & (centre >= floor)
+    # A flat top is several equal pixels: one peak at its centroid.
+    n, _, _, centroids = cv2.connectedComponentsWithStats(top.astype(np.uint8), connectivity=8)
+    return [(int(round(cx)), int(round(cy))) for cx, cy in centroids[1:]]
+
+
+class CatFinder:
+    """finder.tflite on LiteRT: a BGR frame in, a Blob per cat out (largest and surest first)."""
+
+    def __init__(self, directory: Path | str = FINDER_DIR, threads: int = 2):
+        from ai_edge_litert.interpreter import Interpreter
+
+        directory = Path(directory)
+        self.meta = FinderMeta.read(directory / META_FILE)
+        file = directory / TFLITE_FILE
+        try:
+            with _native_stderr_silenced():
+                self._interp = Interpreter(model_path=str(file), num_threads=threads)
+                self._interp.allocate_tensors()
+        except (ValueError, RuntimeError, OSError) as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise FinderError(f"cannot load the cat finder {file}: {reason}; rebuild it with "
+                              f"python -m train.finder") from None
+        inp, out = self._interp.get_input_details()[0], self._interp.get_output_details()[0]
+        h, w = self.meta.input_size
+        if list(inp["shape"][1:]) != [h, w, 3]:
+            raise FinderError(f"{file} takes {list(inp['shape'][1:])} but {directory / META_FILE} says "
+                              f"input_size {[h, w]}; rebuild it with python -m train.finder")
+        self._in, self._out = inp["index"], out["index"]
+
+    def scores(self, frame: np.ndarray) -> np.ndarray:
+        """The [gh, gw, 2] maps (0..1: on a cat, a cat's centre) of a BGR frame."""
+        h, w = self.meta.input_size
+        small = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+        x = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32)[None]
+        self._interp.set_tensor(self._in, x)
+        self._interp.invoke()
+        return np.array(self._interp.get_tensor(self._out)[0])
+
+    def __call__(self, frame: np.ndarray) -> list[Blob]:
+        m = self.meta
+        return boxes_from_scores(self.scores(frame), (frame.shape[1], frame.shape[0]), m.threshold, m.peak,
+                                 m.min_cells, m.centre_peak)
