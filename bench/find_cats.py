@@ -218,8 +218,8 @@ def render(plan, clip: Path, frames: int, seed: int) -> list[dict]:
 # ---- scoring -------------------------------------------------------------------------------
 
 def score(records: list[dict], truth: list[dict]) -> dict:
-    """Per kind: cats named right, cats shown, frames, wrong names."""
-    out = defaultdict(lambda: {"right": 0, "shown": 0, "frames": 0, "wrong": 0})
+    """Per kind: cats named right (also by place, left to right), cats shown, frames, wrong names."""
+    out = defaultdict(lambda: {"right": 0, "shown": 0, "frames": 0, "wrong": 0, "by_place": defaultdict(int)})
     for rec in records:
         t = truth[rec["frame"]]
         s = out[t["kind"]]
@@ -228,16 +228,18 @@ def score(records: list[dict], truth: list[dict]) -> dict:
         named = set()
         for region in rec["regions"]:
             box, label = tuple(region["box"]), region["label"]
-            overlaps = [(iou(box, cat_box), name) for name, cat_box in t["cats"]]
+            overlaps = [(iou(box, cat_box), k) for k, (_, cat_box) in enumerate(t["cats"])]
             best = max(overlaps, default=(0.0, None))
             over = best[1] if best[0] >= 0.25 else None
             if label == "unknown":
                 continue
-            if over is not None and label == over:
+            if over is not None and label == t["cats"][over][0]:
                 named.add(over)
             else:
                 s["wrong"] += 1
         s["right"] += len(named)
+        for k in named:
+            s["by_place"][k] += 1
     return dict(out)
 
 
@@ -275,8 +277,12 @@ def report(name: str, fps: float, scores: dict) -> None:
     print(f"\n{name}: {fps:.1f} FPS (whole loop), wrong names {wrong / frames:.4f} per frame")
     for kind, s in scores.items():
         recall = f"{s['right'] / s['shown']:.3f}" if s["shown"] else "  -  "
+        places = ""
+        if len(s["by_place"]) > 1 or kind in ("two cats", "three cats"):
+            places = "  each, left to right: " + " ".join(f"{s['by_place'][k] / s['frames']:.3f}"
+                                                         for k in range(3 if kind == "three cats" else 2))
         print(f"  {kind:30s} recall {recall}  wrong names/frame {s['wrong'] / s['frames']:.3f}  "
-              f"({s['frames']} frames)")
+              f"({s['frames']} frames){places}")
 
 
 def main(argv=None) -> int:

@@ -91,7 +91,7 @@ def boxes_from_scores(maps: np.ndarray, frame_size: tuple[int, int], threshold: 
         ys, xs = np.nonzero(inside)
         if len(xs) < min_cells * UPSAMPLE * UPSAMPLE:
             continue
-        mine = [(px, py) for px, py in peaks if inside[py, px]]
+        mine = _apart(centre, [(px, py) for px, py in peaks if inside[py, px]])
         if len(mine) < 2:
             parts = [(xs, ys)]
         else:
@@ -112,6 +112,28 @@ def boxes_from_scores(maps: np.ndarray, frame_size: tuple[int, int], threshold: 
                    max(1, int(round((y1 - y0) * sy))))
             blobs.append(Blob(box, best))
     return sorted(blobs, key=lambda b: -b.box[2] * b.box[3] * b.score)
+
+
+def _apart(centre: np.ndarray, peaks: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The peaks that stand for cats of their own, highest first.
+
+    Two cats' centres are a cat's width apart, and the centre map falls almost to nothing
+    between them (the bumps it learnt spread a fifth of a cat); a big cat's broad bump can have
+    two tops with no valley between. A peak is kept only when the map dips below half the lower
+    of it and every peak kept before it, along the straight line between them.
+    """
+    kept: list[tuple[int, int]] = []
+    for p in sorted(peaks, key=lambda q: -centre[q[1], q[0]]):
+        if all(_valley(centre, p, q) for q in kept):
+            kept.append(p)
+    return kept
+
+
+def _valley(centre: np.ndarray, a: tuple[int, int], b: tuple[int, int]) -> bool:
+    n = max(abs(a[0] - b[0]), abs(a[1] - b[1])) + 1
+    xs = np.linspace(a[0], b[0], n).round().astype(int)
+    ys = np.linspace(a[1], b[1], n).round().astype(int)
+    return float(centre[ys, xs].min()) < 0.5 * min(centre[a[1], a[0]], centre[b[1], b[0]])
 
 
 def _peaks(centre: np.ndarray, floor: float) -> list[tuple[int, int]]:

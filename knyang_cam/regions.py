@@ -182,8 +182,13 @@ class CatRegions:
             self._cats = self._tracker.follow(frame, self._cats)
         self._calls += 1
         height, width = frame.shape[:2]
-        return [Region(grow_box(box, self._cfg.expand_cat, width, height, upward=0.5), "detect")
-                for box in self._cats]
+        squares: list[Box] = []
+        for box in self._cats:
+            square = grow_box(box, self._cfg.expand_cat, width, height, upward=0.5)
+            # Two boxes on one cat (parts of it found apart) would name it twice: the larger stays.
+            if all(iou(square, kept) < 0.5 for kept in squares):
+                squares.append(square)
+        return [Region(square, "detect") for square in squares]
 
 
 def _blend(box: Box, tracked: Sequence[Box]) -> Box:
