@@ -8,8 +8,9 @@ OpenCV's frontal cat-face cascade (`regions.detector: faces`): on the scenes of
 bench/find_cats.py the cascade found a face in few frames (cats seen from the side, from the
 back, curled up or small have none it knows) and, with its fallback to the centre square,
 named a cat where there was none; the finder sees whole cats in any pose down to a quarter of
-the frame height, and nothing where there is no cat. Motion (background subtraction) was not
-taken: a sleeping cat does not move, and a panning camera moves everything.
+the frame height, and nothing where there is no cat (the figures: models/finder/README.md).
+Motion (background subtraction) was not measured: a sleeping cat does not move, and a panning
+camera moves everything, so it could at best propose regions for the finder to check.
 """
 from __future__ import annotations
 
