@@ -85,18 +85,20 @@ class Controls:
 
 
 class Analyzer:
-    """One frame in, smoothed predictions out, with the time spent detecting and inferring."""
+    """One frame in, smoothed predictions out, with the time spent detecting and inferring.
+
+    Every region of a frame (one per cat in detect mode, none when no cat is in view) goes to
+    the classifier in one batched call.
+    """
 
     def __init__(self, cfg: Config, classifier, unknown_threshold: float):
         self.cfg, self.classifier = cfg, classifier
-        self.finder = make_finder(cfg.regions.crop, cfg.regions)
-        s = cfg.smoothing
-        self.smoother = Smoother(classifier.classes, s.alpha, s.iou_match, s.forget_after, unknown_threshold,
-                                 s.hysteresis, s.hold)
-        self.cuts = CutDetector(s.cut_threshold)
+        self.finder = make_finder(cfg.regions.crop, cfg.regions, cfg.classifier.threads)
+        self.smoother = Smoother.from_config(classifier.classes, cfg.smoothing, unknown_threshold)
+        self.cuts = CutDetector(cfg.smoothing.cut_threshold)
 
     def set_mode(self, mode: str) -> None:
-        self.finder = make_finder(mode, self.cfg.regions)
+        self.finder = make_finder(mode, self.cfg.regions, self.cfg.classifier.threads)
         self.smoother.reset()
 
     @property
@@ -110,7 +112,9 @@ class Analyzer:
     def __call__(self, image: np.ndarray) -> tuple[list[Prediction], float, float]:
         t0 = time.perf_counter()
         if self.cuts(image):
+            # A cut: the boxes held or tracked from the last shot are wrong; search this frame afresh.
             self.smoother.reset()
+            getattr(self.finder, "reset", lambda: None)()
         regions = self.finder(image)
         t1 = time.perf_counter()
         probs = self.classifier.predict(crops(image, regions, self.classifier.input_size))

@@ -45,7 +45,9 @@ class CameraConfig:
 @dataclass(frozen=True)
 class RegionsConfig:
     crop: str = field(default="center", metadata=_choices("center", "detect"))
+    detector: str = field(default="cats", metadata=_choices("cats", "faces"))
     detect_every: int = field(default=3, metadata=_range(1, 1000))
+    expand_cat: float = field(default=1.0, metadata=_range(1.0, 3.0))
     detect_width: int = field(default=320, metadata=_range(64, 4096))
     expand: float = field(default=1.8, metadata=_range(1.0, 4.0))
     max_regions: int = field(default=4, metadata=_range(1, 32))

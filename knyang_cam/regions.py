@@ -1,17 +1,27 @@
-"""Where to look in a frame: the centre square, or cat faces from OpenCV's cascade.
+"""Where to look in a frame: the centre square, every cat the cat finder sees, or cat faces.
 
-A region finder is a callable `finder(frame_bgr) -> list[Region]`; `crops` turns
-the regions of one frame into one classifier batch.
+A region finder is a callable `finder(frame_bgr) -> list[Region]` (with `reset()` for a video
+cut); `crops` turns the regions of one frame into one classifier batch.
+
+`--crop detect` uses the cat finder (knyang_cam/cat_finder.py, `regions.detector: cats`), not
+OpenCV's frontal cat-face cascade (`regions.detector: faces`): on the scenes of
+bench/find_cats.py the cascade found a face in few frames (cats seen from the side, from the
+back, curled up or small have none it knows) and, with its fallback to the centre square,
+named a cat where there was none; the finder sees whole cats in any pose down to a quarter of
+the frame height, and nothing where there is no cat (the figures: models/finder/README.md).
+Motion (background subtraction) was not measured: a sleeping cat does not move, and a panning
+camera moves everything, so it could at best propose regions for the finder to check.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import cv2
 import numpy as np
 
 from .config import RegionsConfig
-from .results import Region
+from .results import Box, Region
+from .results import iou
 
 CASCADE = "haarcascade_frontalcatface.xml"
 # Of a grown face box, this share of the extra height goes above the face: ears and forehead.
@@ -29,8 +39,9 @@ def center_finder(frame: np.ndarray) -> list[Region]:
     return [center_square(frame.shape[1], frame.shape[0])]
 
 
-def grow_box(box, expand: float, width: int, height: int) -> tuple[int, int, int, int]:
-    """A square `expand` times the face's larger side, reaching more above the face than below.
+def grow_box(box, expand: float, width: int, height: int,
+             upward: float = UPWARD_SHARE) -> tuple[int, int, int, int]:
+    """A square `expand` times the box's larger side, `upward` of the extra height above the box.
 
     The square is shifted back inside the frame before it is clipped, so it stays square
     (the classifier's input is square) whenever the frame is large enough.
@@ -38,7 +49,7 @@ def grow_box(box, expand: float, width: int, height: int) -> tuple[int, int, int
     x, y, w, h = box
     side = min(int(round(max(w, h) * expand)), width, height)
     cx = x + w / 2
-    top = y - (side - h) * UPWARD_SHARE
+    top = y - (side - h) * upward
     nx = int(round(min(max(cx - side / 2, 0), width - side)))
     ny = int(round(min(max(top, 0), height - side)))
     return nx, ny, side, side
@@ -70,6 +81,10 @@ class FaceFinder:
         return [Region(grow_box(f, self._cfg.expand, width, height), "detect")
                 for f in faces[:self._cfg.max_regions]]
 
+    def reset(self) -> None:
+        """Forget the held faces (a video cut)."""
+        self._calls, self._held = 0, []
+
     def __call__(self, frame: np.ndarray) -> list[Region]:
         if self._calls % self._cfg.detect_every == 0:
             self._held = self.detect(frame)
@@ -77,8 +92,119 @@ class FaceFinder:
         return self._held or center_finder(frame)
 
 
-def make_finder(mode: str, cfg: RegionsConfig) -> Finder:
-    return FaceFinder(cfg) if mode == "detect" else center_finder
+class BoxTracker:
+    """Moves boxes with the picture between two detections (pyramidal Lucas-Kanade optical flow).
+
+    A grid of points in each box is followed from the previous frame (grey, downscaled); the box
+    moves by their median shift and scales by the median change of their spread. Under a
+    millisecond a frame, against several for a detection, so the finder can run every few frames
+    while each box keeps up with a walking cat (and with a panning camera).
+    """
+
+    GRID = 5  # points per side of a box
+    WIDTH = 320  # the frame is followed at this width
+
+    def __init__(self):
+        self._grey: Optional[np.ndarray] = None
+        self._scale = 1.0
+
+    def _small(self, frame: np.ndarray) -> np.ndarray:
+        self._scale = min(1.0, self.WIDTH / frame.shape[1])
+        small = cv2.resize(frame, None, fx=self._scale, fy=self._scale, interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+
+    def start(self, frame: np.ndarray) -> None:
+        """Remember `frame` as the one the next `follow` moves from."""
+        self._grey = self._small(frame)
+
+    def follow(self, frame: np.ndarray, boxes: Sequence[Box]) -> list[Box]:
+        """`boxes` (on the last frame) moved onto `frame`; a box whose points are lost stays put."""
+        grey = self._small(frame)
+        prev, self._grey = self._grey, grey
+        if prev is None or not boxes or prev.shape != grey.shape:
+            return list(boxes)
+        s, g = self._scale, self.GRID
+        steps = (np.arange(g, dtype=np.float32) + 0.5) / g
+        points = np.concatenate([
+            np.stack(np.meshgrid(x * s + steps * w * s, y * s + steps * h * s), -1).reshape(-1, 2)
+            for x, y, w, h in boxes]).astype(np.float32)
+        moved, ok, _ = cv2.calcOpticalFlowPyrLK(prev, grey, points[:, None], None, winSize=(15, 15), maxLevel=2)
+        moved, ok = moved[:, 0], ok[:, 0].astype(bool)
+        out = []
+        for i, (x, y, w, h) in enumerate(boxes):
+            sl = slice(i * g * g, (i + 1) * g * g)
+            a, b = points[sl][ok[sl]], moved[sl][ok[sl]]
+            if len(a) < g:
+                out.append((x, y, w, h))
+                continue
+            shift = np.median(b - a, axis=0) / s
+            spread_a = np.linalg.norm(a - a.mean(0), axis=1)
+            spread_b = np.linalg.norm(b - b.mean(0), axis=1)
+            zoom = float(np.clip(np.median(spread_b) / max(np.median(spread_a), 1e-6), 0.8, 1.25))
+            cx, cy = x + w / 2 + shift[0], y + h / 2 + shift[1]
+            nw, nh = max(1, int(round(w * zoom))), max(1, int(round(h * zoom)))
+            out.append((int(round(cx - nw / 2)), int(round(cy - nh / 2)), nw, nh))
+        return out
+
+
+class CatRegions:
+    """Every cat the cat finder sees, found every `detect_every` frames and tracked in between.
+
+    A found cat's box grows to a square (`expand_cat` times its longer side, centred: the whole
+    cat, as in the photos the identity model learnt from) clipped into the frame. No cat, no
+    region: an empty room gives `[]`, never the centre square. A new detection that overlaps a
+    tracked box is averaged with it, so the crop does not jump at each detection and the
+    smoother's IoU match keeps the cat's identity.
+    """
+
+    def __init__(self, cfg: RegionsConfig, finder=None, threads: int = 2):
+        from .cat_finder import CatFinder
+
+        self._cfg = cfg
+        self._finder = finder if finder is not None else CatFinder(threads=threads)
+        self._tracker = BoxTracker()
+        self._cats: list[Box] = []  # the cats' own boxes on the last frame
+        self._calls = 0
+
+    def reset(self) -> None:
+        """Forget the cats (a video cut): the next frame is searched afresh."""
+        self._cats, self._calls = [], 0
+
+    def detect(self, frame: np.ndarray) -> list[Box]:
+        """The cats' boxes on `frame`, at most `max_regions`, largest and surest first."""
+        return [b.box for b in self._finder(frame)[:self._cfg.max_regions]]
+
+    def __call__(self, frame: np.ndarray) -> list[Region]:
+        if self._calls % self._cfg.detect_every == 0:
+            found = self.detect(frame)
+            self._tracker.start(frame)
+            self._cats = [_blend(box, self._cats) for box in found]
+        else:
+            self._cats = self._tracker.follow(frame, self._cats)
+        self._calls += 1
+        height, width = frame.shape[:2]
+        squares: list[Box] = []
+        for box in self._cats:
+            square = grow_box(box, self._cfg.expand_cat, width, height, upward=0.5)
+            # Two boxes on one cat (parts of it found apart) would name it twice: the larger stays.
+            if all(iou(square, kept) < 0.5 for kept in squares):
+                squares.append(square)
+        return [Region(square, "detect") for square in squares]
+
+
+def _blend(box: Box, tracked: Sequence[Box]) -> Box:
+    """A fresh detection averaged with the tracked box it overlaps most (IoU >= 0.5), else itself."""
+    best = max(tracked, key=lambda t: iou(box, t), default=None)
+    if best is None or iou(box, best) < 0.5:
+        return box
+    return tuple(int(round((a + b) / 2)) for a, b in zip(box, best))
+
+
+def make_finder(mode: str, cfg: RegionsConfig, threads: int = 2) -> Finder:
+    """The region finder of a crop mode: `center`, or `detect` with `cfg.detector` (cats or faces)."""
+    if mode != "detect":
+        return center_finder
+    return CatRegions(cfg, threads=threads) if cfg.detector == "cats" else FaceFinder(cfg)
 
 
 def crops(frame: np.ndarray, regions: Sequence[Region], size: tuple[int, int]) -> np.ndarray:

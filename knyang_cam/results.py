@@ -14,6 +14,18 @@ NOT_MINE = "not_mine"
 RESERVED_NAMES = (UNKNOWN, UNLABELED, NOT_MINE)
 
 
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two (x, y, w, h) boxes; 0.0 when they do not touch."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = min(ax + aw, bx + bw) - max(ax, bx)
+    ih = min(ay + ah, by + bh) - max(ay, by)
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    return inter / float(aw * ah + bw * bh - inter)
+
 @dataclass(frozen=True)
 class Region:
     box: Box

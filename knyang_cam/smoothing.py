@@ -22,19 +22,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .results import UNKNOWN, Box, Prediction, Region
-
-
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two (x, y, w, h) boxes; 0.0 when they do not touch."""
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = min(ax + aw, bx + bw) - max(ax, bx)
-    ih = min(ay + ah, by + bh) - max(ay, by)
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    return inter / float(aw * ah + bw * bh - inter)
+from .results import UNKNOWN, Box, Prediction, Region, iou
 
 
 @dataclass
@@ -79,6 +67,12 @@ class Smoother:
         self._frame = 0
         self._next_id = 1
         self.reset(classes, unknown_threshold)
+
+    @classmethod
+    def from_config(cls, classes: Sequence[str], cfg, unknown_threshold: float) -> "Smoother":
+        """A smoother with the settings of a SmoothingConfig (`smoothing:` in config.yaml)."""
+        return cls(classes, alpha=cfg.alpha, iou_match=cfg.iou_match, forget_after=cfg.forget_after,
+                   unknown_threshold=unknown_threshold, hysteresis=cfg.hysteresis, hold=cfg.hold)
 
     @property
     def track_count(self) -> int:

@@ -1,4 +1,5 @@
-"""Regions: the centre square, the real cat-face cascade on a real photo, and the classifier batch."""
+"""Regions: the centre square, the real cat-face cascade on a real photo, and the classifier batch
+(the cat finder behind `--crop detect`: tests/test_finder.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -62,7 +63,7 @@ def test_detect_caps_regions_largest_first(cat):
 
 
 def test_detection_every_n_frames_holds_boxes_then_falls_back_to_centre(cat):
-    finder = make_finder("detect", RegionsConfig(crop="detect", detect_every=3))
+    finder = make_finder("detect", RegionsConfig(crop="detect", detector="faces", detect_every=3))
     blank = np.full_like(cat, 128)
     first = finder(cat)
     assert first[0].source == "detect"

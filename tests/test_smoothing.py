@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from knyang_cam.results import UNKNOWN, Region
-from knyang_cam.smoothing import Smoother, iou
+from knyang_cam.results import iou
+from knyang_cam.smoothing import Smoother
 
 CLASSES = ("Alpha", "Beta", "Gamma")
 CENTER = Region((80, 0, 480, 480), "center")

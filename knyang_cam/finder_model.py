@@ -1,0 +1,135 @@
+"""The cat finder's model directory (`models/finder/`): its files, finder.json, and how the
+network's score maps become boxes. Shared by the app (knyang_cam.cat_finder runs the network)
+and the trainer (train/finder.py writes the directory and scores it with the same decoding).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import UserError
+
+TFLITE_FILE = "finder.tflite"
+META_FILE = "finder.json"
+# The score map is upsampled this many times before thresholding, so a box edge can fall
+# between two cells: a box a quarter of a cell off costs little IoU, a whole cell costs much.
+UPSAMPLE = 4
+# The "on a cat" map was trained on the share of each cell a cat covers, so where it crosses one
+# half is where the cat's outline runs: boxes take that extent, whatever threshold made the blob.
+EDGE = 0.5
+
+
+class FinderError(UserError):
+    pass
+
+
+@dataclass(frozen=True)
+class FinderMeta:
+    """finder.json: what the network takes and how its score map becomes boxes."""
+
+    input_size: tuple[int, int]  # (height, width) the frame is resized to
+    threshold: float  # a cell scoring at least this is on a cat
+    peak: float  # a blob is a cat only when its best cell scores at least this
+    min_cells: float  # a blob smaller than this many input cells is noise
+    centre_peak: float  # a centre-map peak at least this high is a cat of its own
+
+    @classmethod
+    def read(cls, path: Path) -> "FinderMeta":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(tuple(int(v) for v in data["input_size"]), float(data["threshold"]), float(data["peak"]),
+                       float(data["min_cells"]), float(data["centre_peak"]))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise FinderError(f"cat finder metadata {path} is missing or invalid ({e}); rebuild it with "
+                              f"python -m train.finder") from None
+
+
+@dataclass(frozen=True)
+class Blob:
+    """One cat on the finder's input: box (x, y, w, h) in frame pixels and its best cell score."""
+
+    box: tuple[int, int, int, int]
+    score: float
+
+
+def boxes_from_scores(maps: np.ndarray, frame_size: tuple[int, int], threshold: float, peak: float,
+                      min_cells: float, centre_peak: float = 0.3) -> list[Blob]:
+    """The cats of [gh, gw, 2] maps ("on a cat", "a cat's centre") as boxes in a frame of
+    `frame_size` (width, height), largest and surest first.
+
+    Two thresholds on the first map, as in edge hysteresis: cells above `threshold` make a
+    blob's extent, and a blob counts only when some cell of it reaches `peak` (a cat scores high
+    somewhere; a rug's texture or a small dog scores middling over a few cells). Two cats side
+    by side make one blob: the second map has a peak at each cat's centre, and a blob with
+    several peaks is shared between them, each pixel going to the nearest peak.
+    """
+    gh, gw = maps.shape[:2]
+    width, height = frame_size
+    size = (gw * UPSAMPLE, gh * UPSAMPLE)
+    cover = cv2.resize(np.ascontiguousarray(maps[..., 0], np.float32), size, interpolation=cv2.INTER_LINEAR)
+    centre = cv2.resize(np.ascontiguousarray(maps[..., 1], np.float32), size, interpolation=cv2.INTER_LINEAR)
+    n, labels = cv2.connectedComponents((cover >= threshold).astype(np.uint8), connectivity=4)
+    peaks = _peaks(centre, centre_peak)
+    sx, sy = width / size[0], height / size[1]
+    blobs = []
+    for i in range(1, n):
+        inside = labels == i
+        ys, xs = np.nonzero(inside)
+        if len(xs) < min_cells * UPSAMPLE * UPSAMPLE:
+            continue
+        mine = _apart(centre, [(px, py) for px, py in peaks if inside[py, px]])
+        if len(mine) < 2:
+            parts = [(xs, ys)]
+        else:
+            d = [(xs - px) ** 2 + (ys - py) ** 2 for px, py in mine]
+            nearest = np.argmin(np.stack(d), axis=0)
+            parts = [(xs[nearest == k], ys[nearest == k]) for k in range(len(mine))]
+        for pxs, pys in parts:
+            if len(pxs) < min_cells * UPSAMPLE * UPSAMPLE:
+                continue
+            best = float(cover[pys, pxs].max())
+            if best < peak:
+                continue
+            edge = cover[pys, pxs] >= EDGE
+            if edge.any():
+                pxs, pys = pxs[edge], pys[edge]
+            x0, y0, x1, y1 = pxs.min(), pys.min(), pxs.max() + 1, pys.max() + 1
+            box = (int(round(x0 * sx)), int(round(y0 * sy)), max(1, int(round((x1 - x0) * sx))),
+                   max(1, int(round((y1 - y0) * sy))))
+            blobs.append(Blob(box, best))
+    return sorted(blobs, key=lambda b: -b.box[2] * b.box[3] * b.score)
+
+
+def _apart(centre: np.ndarray, peaks: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The peaks that stand for cats of their own, highest first.
+
+    Two cats' centres are a cat's width apart, and the centre map falls almost to nothing
+    between them (the bumps it learnt spread a fifth of a cat); a big cat's broad bump can have
+    two tops with no valley between. A peak is kept only when the map dips below half the lower
+    of it and every peak kept before it, along the straight line between them.
+    """
+    kept: list[tuple[int, int]] = []
+    for p in sorted(peaks, key=lambda q: -centre[q[1], q[0]]):
+        if all(_valley(centre, p, q) for q in kept):
+            kept.append(p)
+    return kept
+
+
+def _valley(centre: np.ndarray, a: tuple[int, int], b: tuple[int, int]) -> bool:
+    n = max(abs(a[0] - b[0]), abs(a[1] - b[1])) + 1
+    xs = np.linspace(a[0], b[0], n).round().astype(int)
+    ys = np.linspace(a[1], b[1], n).round().astype(int)
+    return float(centre[ys, xs].min()) < 0.5 * min(centre[a[1], a[0]], centre[b[1], b[0]])
+
+
+def _peaks(centre: np.ndarray, floor: float) -> list[tuple[int, int]]:
+    """Local maxima of the upsampled centre map (at least `floor`, one cell apart), as (x, y)."""
+    k = 2 * UPSAMPLE + 1
+    top = (centre >= cv2.dilate(centre, np.ones((k, k), np.uint8))) & (centre >= floor)
+    # A flat top is several equal pixels: one peak at its centroid.
+    n, _, _, centroids = cv2.connectedComponentsWithStats(top.astype(np.uint8), connectivity=8)
+    return [(int(round(cx)), int(round(cy))) for cx, cy in centroids[1:]]

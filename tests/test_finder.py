@@ -1,0 +1,196 @@
+"""The cat finder: the shipped network on generated scenes with known boxes, blobs to boxes,
+tracking between detections, and all cats of a frame in one classifier call."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from knyang_cam import config
+from knyang_cam.app import Analyzer
+from knyang_cam.cat_finder import FINDER_DIR, CatFinder, boxes_from_scores
+from knyang_cam.classify import load_classifier
+from knyang_cam.config import RegionsConfig
+from knyang_cam.model_dir import read as read_model
+from knyang_cam.regions import BoxTracker, CatRegions, make_finder
+from knyang_cam.smoothing import Smoother, iou
+
+ROOT = Path(__file__).resolve().parent.parent
+# A 320x240 frame of one of the project's own cats (Hwamok); its middle square is the cat.
+CAT_FACE = Path(__file__).parent / "data" / "cat_face.jpg"
+W, H = 640, 480
+
+needs_finder = pytest.mark.skipif(not (FINDER_DIR / "finder.tflite").is_file(),
+                                  reason="models/finder/finder.tflite not built (python -m train.finder)")
+
+
+@pytest.fixture(scope="module")
+def cat_square():
+    image = cv2.imread(str(CAT_FACE))
+    assert image is not None
+    h, w = image.shape[:2]
+    return image[:, (w - h) // 2:(w - h) // 2 + h]
+
+
+@pytest.fixture(scope="module")
+def finder():
+    return CatFinder()
+
+
+def room(seed: int = 0) -> np.ndarray:
+    """An empty room: a wall, a floor, a block of furniture, a little noise."""
+    rng = np.random.default_rng(seed)
+    img = np.empty((H, W, 3), np.float32)
+    img[:300] = (180, 190, 200)
+    img[300:] = (70, 100, 130)
+    cv2.rectangle(img, (40, 200), (200, 380), (40, 60, 90), -1)
+    img += rng.normal(0, 4, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def scene(cat, boxes, seed: int = 0) -> np.ndarray:
+    img = room(seed)
+    for x, y, side, _ in boxes:
+        img[y:y + side, x:x + side] = cv2.resize(cat, (side, side), interpolation=cv2.INTER_AREA)
+    return img
+
+
+# ---- the shipped network on generated scenes -----------------------------------------------
+
+@needs_finder
+@pytest.mark.parametrize("box", [(40, 60, 260, 260), (380, 200, 220, 220), (250, 150, 130, 130),
+                                 (470, 40, 125, 125)])
+def test_a_cat_is_found_where_it_was_placed(finder, cat_square, box):
+    regions = CatRegions(RegionsConfig(crop="detect"), finder)(scene(cat_square, [box]))
+    assert len(regions) == 1 and regions[0].source == "detect"
+    assert iou(regions[0].box, box) >= 0.5, (regions[0].box, box)
+
+
+@needs_finder
+def test_an_empty_room_gives_no_region(finder):
+    regions = CatRegions(RegionsConfig(crop="detect"), finder)
+    for seed in range(3):
+        regions.reset()
+        assert regions(room(seed)) == []
+        assert regions(np.full((H, W, 3), 128, np.uint8)) == []
+
+
+class CountingClassifier:
+    """The real LiteRT identity classifier, counting its calls and the crops in each."""
+
+    def __init__(self, inner):
+        self.inner, self.batches = inner, []
+        self.classes, self.input_size = inner.classes, inner.input_size
+
+    def predict(self, batch):
+        self.batches.append(len(batch))
+        return self.inner.predict(batch)
+
+
+@needs_finder
+def test_two_cats_are_two_regions_classified_in_one_call(cat_square):
+    cfg = config.override(config.Config(), **{"regions.crop": "detect", "regions.detector": "cats"})
+    model = read_model(ROOT / "models" / "knyang")
+    classifier = CountingClassifier(load_classifier(model, "litert"))
+    analyzer = Analyzer(cfg, classifier, model.unknown_threshold)
+    boxes = [(40, 120, 230, 230), (370, 130, 230, 230)]
+    frame = scene(cat_square, boxes)
+    for _ in range(4):
+        predictions, _, _ = analyzer(frame)
+    assert classifier.batches == [2, 2, 2, 2]
+    found = sorted(p.region.box for p in predictions)
+    assert all(iou(f, b) >= 0.5 for f, b in zip(found, boxes)), found
+    # The same cat, twice: both regions name it alike (the model's answer, not a fixed one).
+    assert predictions[0].label == predictions[1].label
+    empty = CountingClassifier(classifier.inner)
+    analyzer = Analyzer(cfg, empty, model.unknown_threshold)
+    assert analyzer(room())[0] == [] and empty.batches == [0]
+
+
+@needs_finder
+def test_max_regions_keeps_the_largest(finder, cat_square):
+    boxes = [(20, 40, 200, 200), (240, 40, 150, 150), (420, 280, 130, 130)]
+    regions = CatRegions(RegionsConfig(crop="detect", max_regions=2), finder)(scene(cat_square, boxes))
+    assert len(regions) == 2
+    assert iou(regions[0].box, boxes[0]) >= 0.5
+
+
+# ---- tracking between detections ------------------------------------------------------------
+
+@needs_finder
+def test_a_tracked_region_follows_its_cat_and_keeps_its_identity(finder, cat_square):
+    regions = CatRegions(RegionsConfig(crop="detect", detect_every=10), finder)
+    smoother = Smoother(("a", "b"), unknown_threshold=0.5)
+    ids = []
+    for i in range(10):  # one detection, then nine frames followed by optical flow only
+        box = (60 + 12 * i, 120, 220, 220)
+        found = regions(scene(cat_square, [box]))
+        assert len(found) == 1 and iou(found[0].box, box) >= 0.6, (i, found, box)
+        ids.append(smoother.update(found, np.array([[0.9, 0.1]]))[0].track_id)
+    assert len(set(ids)) == 1
+
+
+def test_box_tracker_follows_a_moving_texture():
+    rng = np.random.default_rng(1)
+    texture = cv2.resize(rng.integers(0, 255, (40, 40, 3)).astype(np.uint8), (160, 160),
+                         interpolation=cv2.INTER_CUBIC)
+    tracker = BoxTracker()
+    frames = []
+    for dx in (0, 8, 16):
+        f = np.full((H, W, 3), 90, np.uint8)
+        f[100:260, 200 + dx:360 + dx] = texture
+        frames.append(f)
+    tracker.start(frames[0])
+    boxes = [(200, 100, 160, 160)]
+    for f, dx in zip(frames[1:], (8, 16)):
+        boxes = tracker.follow(f, boxes)
+        x, y, w, h = boxes[0]
+        assert abs(x - (200 + dx)) <= 2 and abs(y - 100) <= 2 and abs(w - 160) <= 6
+
+
+# ---- score map -> boxes --------------------------------------------------------------------
+
+def maps_with(cats, shape=(12, 16)) -> np.ndarray:
+    """[gh, gw, 2] maps: each (row0, row1, col0, col1, score) filled in the first, its centre marked in the second."""
+    maps = np.zeros((*shape, 2), np.float32)
+    for r0, r1, c0, c1, score in cats:
+        maps[r0:r1, c0:c1, 0] = score
+        maps[(r0 + r1) // 2, (c0 + c1) // 2, 1] = 0.8
+    return maps
+
+
+def test_blobs_become_boxes_in_frame_pixels():
+    maps = maps_with([(2, 6, 1, 5, 0.95)])  # a cat in the upper left: cells 40 px wide at 640x480
+    blobs = boxes_from_scores(maps, (W, H), 0.5, 0.8, 1.5)
+    assert len(blobs) == 1
+    assert iou(blobs[0].box, (40, 80, 160, 160)) >= 0.7 and blobs[0].score == pytest.approx(0.95)
+    assert boxes_from_scores(maps_with([(2, 6, 1, 5, 0.7)]), (W, H), 0.5, 0.8, 1.5) == []  # never sure enough
+    assert boxes_from_scores(maps_with([(2, 6, 1, 5, 0.4)]), (W, H), 0.5, 0.3, 1.5) == []  # under the threshold
+    assert boxes_from_scores(maps_with([(5, 6, 5, 6, 0.95)]), (W, H), 0.5, 0.8, 1.5) == []  # smaller than min_cells
+
+
+def test_two_cats_touching_side_by_side_are_split_one_stretched_cat_is_not():
+    two = maps_with([(3, 9, 2, 7, 0.95), (3, 9, 7, 12, 0.9)])  # one blob, two centres
+    left, right = sorted(b.box for b in boxes_from_scores(two, (W, H), 0.5, 0.8, 1.5))
+    assert iou(left, (80, 120, 200, 240)) >= 0.6 and iou(right, (280, 120, 200, 240)) >= 0.6
+    stretched = maps_with([(4, 8, 2, 13, 0.9)])
+    assert len(boxes_from_scores(stretched, (W, H), 0.5, 0.8, 1.5)) == 1
+
+
+# ---- configuration -------------------------------------------------------------------------
+
+def test_detect_mode_picks_the_detector():
+    cfg = RegionsConfig(crop="detect", detector="faces")
+    assert type(make_finder("detect", cfg)).__name__ == "FaceFinder"
+    if (FINDER_DIR / "finder.tflite").is_file():
+        assert isinstance(make_finder("detect", dataclasses.replace(cfg, detector="cats")), CatRegions)
+
+
+def test_smoother_from_config_takes_every_setting():
+    s = config.SmoothingConfig(alpha=0.3, iou_match=0.4, forget_after=7, hysteresis=0.1, hold=3)
+    smoother = Smoother.from_config(("a", "b"), s, 0.55)
+    assert (smoother.alpha, smoother.iou_match, smoother.forget_after, smoother.hysteresis, smoother.hold,
+            smoother.unknown_threshold) == (0.3, 0.4, 7, 0.1, 3, 0.55)
