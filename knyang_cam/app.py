@@ -36,7 +36,7 @@ from .regions import crops, make_finder
 from .results import NOT_MINE, UNKNOWN, UNLABELED, Prediction
 from .sinks import JsonlLog, VideoSink, log_record
 from .smoothing import Smoother
-from .sources import Frame, Images, Source, SourceLost
+from .sources import Frame, PhotoFolder, Source, SourceLost
 
 EXIT_OK, EXIT_CAMERA_LOST = 0, 3  # 2 (user error) comes from UserError.exit_code
 WINDOW = "knyang-cam"
@@ -508,7 +508,7 @@ def libjpeg_warnings_dropped():
 def frame_reader(source: Source) -> Callable[[], Optional[Frame]]:
     """The next frame of `source` per call, None at the end; photos are decoded without libjpeg's noise."""
     frames = iter(source)
-    if not isinstance(source, Images):
+    if not isinstance(source, PhotoFolder):
         return lambda: next(frames, None)
 
     def read() -> Optional[Frame]:

@@ -30,13 +30,13 @@ UPWARD_SHARE = 0.65
 Finder = Callable[[np.ndarray], list]
 
 
-def center_square(width: int, height: int) -> Region:
+def center_region(width: int, height: int) -> Region:
     side = min(width, height)
     return Region(((width - side) // 2, (height - side) // 2, side, side), "center")
 
 
 def center_finder(frame: np.ndarray) -> list[Region]:
-    return [center_square(frame.shape[1], frame.shape[0])]
+    return [center_region(frame.shape[1], frame.shape[0])]
 
 
 def grow_box(box, expand: float, width: int, height: int,

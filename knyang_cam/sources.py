@@ -127,7 +127,7 @@ class VideoFile(Source):
         self._cap.release()
 
 
-class Images(Source):
+class PhotoFolder(Source):
     """A sorted list of still images (a folder, a glob, or one file), shown as a slideshow.
 
     Files that do not decode are skipped and reported on stderr, so one bad file in
@@ -387,12 +387,12 @@ def open_source(spec: str, cfg: CameraConfig) -> Source:
         return open_device(spec, cfg)
     path = Path(spec)
     if path.is_dir():
-        return Images(_image_files(path.iterdir()), f"folder {path}")
+        return PhotoFolder(_image_files(path.iterdir()), f"folder {path}")
     if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
-        return Images([path], str(path))
+        return PhotoFolder([path], str(path))
     if globlib.has_magic(spec) and not path.exists():
         files = _image_files(globlib.glob(spec))
         if not files:
             raise UserError(f"no image files match {spec}")
-        return Images(files, spec)
+        return PhotoFolder(files, spec)
     return VideoFile(path)
