@@ -39,6 +39,7 @@ class WithProgress(Source):
             self._bar.update(1)
 
     def close(self) -> None:
+        """Close the progress bar, then the wrapped source."""
         if self._bar is not None:
             self._bar.close()
         self._source.close()
