@@ -5,12 +5,10 @@ goes to stderr, and only when stderr is a terminal, so logs and pipes never fill
 """
 from __future__ import annotations
 
-import os
 import sys
-from typing import Callable, Iterator, Optional, TextIO
+from typing import Iterator, Optional, TextIO
 
 from .sources import Frame, Source
-
 
 
 def start_line(model_path, classes, backend: str, source: Source, crop: str) -> str:
