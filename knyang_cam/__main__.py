@@ -13,6 +13,7 @@ from .errors import OneLineParser, UserError, exit_status
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `knyang-cam` argument parser; a bad argument is one `error:` line on stderr and exit status 2."""
     p = OneLineParser(prog="knyang-cam", description="Name your cats live from a webcam or a video.")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--source", default="0",
@@ -46,6 +47,7 @@ def _positive_int(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check the paths, read the model, open the source, run the loop; the exit status, or UserError for bad input."""
     from . import app, config, console, model_dir, paths, sources
 
     if not args.source.strip():
@@ -67,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The `knyang-cam` entry point: parse `argv` (None: sys.argv), run; the exit status (2 user error, 130 Ctrl-C)."""
     from .errors import survive_broken_pipe
 
     args = build_parser().parse_args(argv)

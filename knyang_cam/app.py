@@ -36,7 +36,7 @@ from .regions import crops, make_finder
 from .results import NOT_MINE, UNKNOWN, UNLABELED, Prediction
 from .sinks import JsonlLog, VideoSink, log_record
 from .smoothing import Smoother
-from .sources import Frame, Images, Source, SourceLost
+from .sources import Frame, PhotoFolder, Source, SourceLost
 
 EXIT_OK, EXIT_CAMERA_LOST = 0, 3  # 2 (user error) comes from UserError.exit_code
 WINDOW = "knyang-cam"
@@ -61,6 +61,7 @@ def scripted(keys: Iterable) -> KeyProvider:
 
 
 def no_keys(delay_ms: int) -> int:
+    """The key provider without a window: waits `delay_ms` like cv2.waitKey and never has a key (-1)."""
     if delay_ms > 1:
         time.sleep(delay_ms / 1000)
     return -1
@@ -80,6 +81,7 @@ class Controls:
     toast_until: float = 0.0
 
     def notify(self, message: str, seconds: float) -> None:
+        """Show `message` as the toast for `seconds`; an empty message leaves the current toast."""
         if message:
             self.toast, self.toast_until = message, time.monotonic() + seconds
 
@@ -98,14 +100,17 @@ class Analyzer:
         self.cuts = CutDetector(cfg.smoothing.cut_threshold)
 
     def set_mode(self, mode: str) -> None:
+        """Look for regions by crop `mode` ('center' or 'detect') from the next frame; every track is forgotten."""
         self.finder = make_finder(mode, self.cfg.regions, self.cfg.classifier.threads)
         self.smoother.reset()
 
     @property
     def classes(self) -> tuple[str, ...]:
+        """The current classifier's class names, in its output order."""
         return self.classifier.classes
 
     def swap(self, classifier, unknown_threshold: float) -> None:
+        """Classify with `classifier` from the next frame; tracks carry over only when its classes are the same."""
         self.classifier = classifier
         self.smoother.reset(classifier.classes, unknown_threshold)
 
@@ -133,6 +138,7 @@ class Stats:
         self.started = time.perf_counter()
 
     def add(self, frame: Frame, predictions: list[Prediction], timing_ms: dict, fps: float) -> None:
+        """Count one processed frame: its stage times (ms) and the labels on screen until the next frame."""
         if self.frames == 0:
             self.started = time.perf_counter() - timing_ms["capture"] / 1000
         self.frames += 1
@@ -150,6 +156,7 @@ class Stats:
             self.on_screen[label] += (now - start) if now is not None else period
 
     def summary(self, ended: str, classes) -> str:
+        """The closing lines: frames and FPS, how the run `ended`, mean ms per stage, seconds each cat was seen."""
         self._close_interval(None)
         self._last = None
         wall = time.perf_counter() - self.started
@@ -163,6 +170,8 @@ class Stats:
 
 
 class Window:
+    """The app's OpenCV window; raises UserError when there is no display to open it on."""
+
     def __init__(self):
         if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise UserError("no display to open a window on (DISPLAY is not set); use --headless")
@@ -171,6 +180,7 @@ class Window:
         self.shown = False
 
     def show(self, image: np.ndarray) -> None:
+        """Put `image` (BGR) in the window; it is painted at the next cv2.waitKey."""
         cv2.imshow(WINDOW, image)
         self.shown = True
 
@@ -179,6 +189,7 @@ class Window:
         return self.shown and cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1
 
     def close(self) -> None:
+        """Destroy the window; the run's ExitStack calls it once, at the end."""
         cv2.destroyWindow(WINDOW)
 
 
@@ -213,12 +224,14 @@ class Teacher:
         self._labelled_at_start = 0
 
     def start(self, saver: Saver) -> str:
+        """Start a background retrain of the current model; returns the toast (a refusal while one runs)."""
         if not self.job.start(self.model.path):
             return "a retrain is already running"
         self._labelled_at_start = saver.labelled
         return "retraining in the background"
 
     def auto_start(self, saver: Saver) -> str:
+        """Start a retrain once `retrain.auto_after` crops were labelled since the last; returns its toast, or ''."""
         due = self.cfg.retrain.auto_after and saver.labelled - self._labelled_at_start >= self.cfg.retrain.auto_after
         return self.start(saver) if due and not self.job.running else ""
 
@@ -238,6 +251,7 @@ class Teacher:
         return model, classifier, outcome.message
 
     def close(self) -> None:
+        """Stop a running retrain; nothing when none runs."""
         self.job.close()
 
 
@@ -324,15 +338,18 @@ class Outputs:
         return (time.perf_counter() - t0) * 1000
 
     def set_classes(self, classes) -> None:
+        """Name a swapped model's `classes` in the log and the report from the next frame on."""
         self.classes = classes
         if self.report:
             self.report.add_classes(classes)
 
     def show(self, shown) -> None:
+        """Show the window's picture of `shown` (the pair `draw` returns); nothing without a window."""
         if self.screen:
             self.screen.show(shown[0])
 
     def window_closed(self) -> bool:
+        """True once the user closed the window; always False without one."""
         return bool(self.screen and self.screen.closed())
 
 
@@ -471,6 +488,7 @@ def threshold_for(cfg: Config, model: ModelInfo) -> float:
 
 
 def timed(fn, *args):
+    """`(fn(*args), the milliseconds it took)`."""
     t0 = time.perf_counter()
     result = fn(*args)
     return result, (time.perf_counter() - t0) * 1000
@@ -508,7 +526,7 @@ def libjpeg_warnings_dropped():
 def frame_reader(source: Source) -> Callable[[], Optional[Frame]]:
     """The next frame of `source` per call, None at the end; photos are decoded without libjpeg's noise."""
     frames = iter(source)
-    if not isinstance(source, Images):
+    if not isinstance(source, PhotoFolder):
         return lambda: next(frames, None)
 
     def read() -> Optional[Frame]:
@@ -526,6 +544,7 @@ class Pacer:
         self._origin: Optional[tuple[float, int]] = None
 
     def wait_ms(self, index: int, paused: bool) -> int:
+        """Milliseconds to wait for a key after frame `index` to keep the file's own rate: >= 1, 30 while paused."""
         if self.fps is None or paused:
             self._origin = None  # after a pause, the clock restarts from the current frame
             return 30 if paused else 1

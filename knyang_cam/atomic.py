@@ -47,6 +47,7 @@ def temp_pid(name: str) -> int | None:
 
 
 def pid_alive(pid: int) -> bool:
+    """True when a process `pid` exists, also one owned by another user."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -70,6 +71,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_bytes(target: str | os.PathLike, data: bytes) -> None:
+    """Replace `target` with `data` (temp beside it, fsync, rename); on any error the old file stays."""
     with atomic_path(target) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
@@ -78,6 +80,7 @@ def write_bytes(target: str | os.PathLike, data: bytes) -> None:
 
 
 def write_text(target: str | os.PathLike, text: str) -> None:
+    """`write_bytes` of `text` encoded as UTF-8."""
     write_bytes(target, text.encode("utf-8"))
 
 

@@ -36,6 +36,8 @@ NICENESS = 10
 
 @dataclass(frozen=True)
 class Outcome:
+    """How a retrain ended: `accepted` or not, the message for the screen, and the new model when accepted."""
+
     accepted: bool
     message: str
     model: Optional[Path] = None  # the new model directory, set when accepted
@@ -60,9 +62,11 @@ class BackgroundRetrain:
 
     @property
     def running(self) -> bool:
+        """True while the retrain process is alive."""
         return self._proc is not None and self._proc.poll() is None
 
     def start(self, current_model: str | Path) -> bool:
+        """Launch a retrain of `current_model` into a new timestamped folder of models_dir; False while one runs."""
         if self.running:
             return False
         out = self.models_dir / f"{Path(current_model).name.split('-retrained')[0]}-retrained-" \
@@ -126,6 +130,7 @@ class BackgroundRetrain:
         return self.poll()
 
     def close(self) -> None:
+        """Stop a running retrain (terminate, kill after 5 s); nothing when idle."""
         if self.running:
             self._proc.terminate()
             try:

@@ -8,7 +8,8 @@ along their outline and pasted into scenes; dogs and cat-free pictures are the n
 not to a household's identity model: every model directory is searched with the same finder.
 
 Cells above the threshold are joined into connected blobs; a blob is one cat (or several side
-by side, told apart by a second map of the cats' centres), its box the blob's extent. It runs on LiteRT only: the live app never imports TensorFlow for it.
+by side, told apart by a second map of the cats' centres), its box the blob's extent. It runs on
+LiteRT only: the live app never imports TensorFlow for it.
 """
 from __future__ import annotations
 

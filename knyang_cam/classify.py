@@ -44,6 +44,8 @@ def _native_stderr_silenced():
 
 
 class Classifier(Protocol):
+    """What the loop needs of a network: `classes` in output order, `input_size` (h, w), `backend`, `predict`."""
+
     classes: tuple[str, ...]
     input_size: tuple[int, int]  # (height, width)
     backend: str  # "litert" or "tensorflow"
@@ -103,6 +105,7 @@ class LiteRTClassifier:
         self._batch = int(inp[0]["shape"][0])
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
+        """[N, H, W, 3] RGB 0..255 -> float32 softmax [N, C]; N may be 0; ValueError for another shape."""
         x = _as_batch(crops, self.input_size)
         n = len(x)
         if n == 0:
@@ -143,9 +146,11 @@ class TensorFlowClassifier:
         self._fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
 
     def tracing_count(self) -> int:
+        """How often the tf.function was traced; one trace serves every batch size."""
         return self._fn.experimental_get_tracing_count()
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
+        """[N, H, W, 3] RGB 0..255 -> float32 softmax [N, C]; N may be 0; ValueError for another shape."""
         x = _as_batch(crops, self.input_size)
         if len(x) == 0:
             return np.zeros((0, len(self.classes)), np.float32)
@@ -164,6 +169,7 @@ def gpu_likely() -> bool:
 
 
 def resolve_backend(backend: str = "auto") -> str:
+    """'litert' or 'tensorflow' for `backend` ('auto': TensorFlow where installed and sees a GPU); else ValueError."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend != "auto":

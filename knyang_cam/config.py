@@ -22,7 +22,7 @@ from .errors import UserError
 
 
 class ConfigError(UserError):
-    pass
+    """A bad config file or value; its one line names the dotted key and what is allowed (exit status 2)."""
 
 
 def _range(lo=None, hi=None, **extra):
@@ -35,6 +35,8 @@ def _choices(*values):
 
 @dataclass(frozen=True)
 class CameraConfig:
+    """`camera:` the requested capture size and rate, and how a lost camera is reopened."""
+
     width: int = field(default=640, metadata=_range(64, 7680))
     height: int = field(default=480, metadata=_range(48, 4320))
     fps: int = field(default=30, metadata=_range(1, 240))
@@ -44,6 +46,8 @@ class CameraConfig:
 
 @dataclass(frozen=True)
 class RegionsConfig:
+    """`regions:` where to look in a frame: the crop mode, the detector and its settings."""
+
     crop: str = field(default="center", metadata=_choices("center", "detect"))
     detector: str = field(default="cats", metadata=_choices("cats", "faces"))
     detect_every: int = field(default=3, metadata=_range(1, 1000))
@@ -57,12 +61,16 @@ class RegionsConfig:
 
 @dataclass(frozen=True)
 class ClassifierConfig:
+    """`classifier:` the inference backend and its CPU threads."""
+
     backend: str = field(default="auto", metadata=_choices("auto", "litert", "tensorflow"))
     threads: int = field(default=2, metadata=_range(1, 64))
 
 
 @dataclass(frozen=True)
 class SmoothingConfig:
+    """`smoothing:` the per-region moving average, the unknown threshold, anti-flicker and cut detection."""
+
     alpha: float = field(default=0.5, metadata=_range(0.01, 1.0))
     iou_match: float = field(default=0.3, metadata=_range(0.0, 1.0))
     forget_after: int = field(default=15, metadata=_range(1, 10000))
@@ -74,6 +82,8 @@ class SmoothingConfig:
 
 @dataclass(frozen=True)
 class OverlayConfig:
+    """`overlay:` confidence bars, a font for names OpenCV cannot draw, how long toasts stay."""
+
     bars: bool = True
     font: Optional[str] = None
     toast_s: float = field(default=1.5, metadata=_range(0.0, 60.0))
@@ -81,6 +91,8 @@ class OverlayConfig:
 
 @dataclass(frozen=True)
 class AppConfig:
+    """`app:` the model to load, where crops and snapshots are saved, and whether files play in real time."""
+
     model: str = "models/knyang"
     dataset_root: str = "data/mycats"
     snapshots_dir: str = "snapshots"
@@ -89,6 +101,8 @@ class AppConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """`train:` the training recipe, used by `python -m train` and the background retrain."""
+
     seed: int = field(default=1337, metadata=_range(0, 2**31 - 1))
     image_size: int = field(default=160, metadata=_range(32, 512))
     alpha: float = field(default=1.0, metadata=_choices(0.35, 0.5, 0.75, 1.0, 1.3, 1.4))
@@ -107,6 +121,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class RetrainConfig:
+    """`retrain:` when a live retrain starts by itself, the accuracy gate, where new models go."""
+
     auto_after: int = field(default=0, metadata=_range(0, 100000))
     max_accuracy_drop: float = field(default=0.02, metadata=_range(0.0, 1.0))
     models_dir: str = "models"
@@ -114,6 +130,8 @@ class RetrainConfig:
 
 @dataclass(frozen=True)
 class Config:
+    """The whole configuration, one frozen section per top-level key of config.yaml."""
+
     camera: CameraConfig = field(default_factory=CameraConfig)
     regions: RegionsConfig = field(default_factory=RegionsConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
@@ -189,6 +207,7 @@ def _build(cls, data: dict, prefix: str = "", root_cls=None):
 
 
 def from_dict(data: dict) -> Config:
+    """A validated Config from parsed YAML (missing keys keep their defaults); ConfigError names the first bad key."""
     return _build(Config, data)
 
 

@@ -5,12 +5,10 @@ goes to stderr, and only when stderr is a terminal, so logs and pipes never fill
 """
 from __future__ import annotations
 
-import os
 import sys
-from typing import Callable, Iterator, Optional, TextIO
+from typing import Iterator, Optional, TextIO
 
 from .sources import Frame, Source
-
 
 
 def start_line(model_path, classes, backend: str, source: Source, crop: str) -> str:
@@ -39,6 +37,7 @@ class WithProgress(Source):
             self._bar.update(1)
 
     def close(self) -> None:
+        """Close the progress bar, then the wrapped source."""
         if self._bar is not None:
             self._bar.close()
         self._source.close()

@@ -17,6 +17,8 @@ THUMB = (32, 24)
 
 
 class CutDetector:
+    """Called per BGR frame: True when it starts a new shot; `threshold` 0 turns it off, below 0 is a ValueError."""
+
     def __init__(self, threshold: float):
         if threshold < 0:
             raise ValueError(f"cut threshold must be >= 0, got {threshold}")

@@ -93,6 +93,7 @@ class Saver:
             self.counts.setdefault(name, 0)
 
     def snapshot(self, frame: np.ndarray) -> None:
+        """Queue a copy of the whole `frame` (BGR) to save under the snapshots folder; poll() reports it."""
         self._jobs.put((self.snapshots, None, frame.copy()))
 
     def label(self, class_index: Optional[int], crop: np.ndarray) -> None:
@@ -122,6 +123,7 @@ class Saver:
         self._jobs.put((target, None, crop.copy()))
 
     def poll(self) -> list[str]:
+        """The messages of the saves finished since the last call, oldest first; never blocks."""
         out = []
         while True:
             try:

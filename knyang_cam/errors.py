@@ -56,6 +56,7 @@ class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one `error: ...` line and exit status 2, like UserError."""
 
     def error(self, message: str) -> NoReturn:
+        """Print `message` as one `error: ... (see PROG --help)` line on stderr and exit with status 2."""
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 

@@ -27,6 +27,7 @@ def require(what: str, extra: str, *modules: str) -> None:
 
 
 def require_tensorflow(what: str) -> None:
+    """Raise one UserError line naming the pip install of the `train` extra when TensorFlow or Keras is missing."""
     require(what, "train", "tensorflow", "keras")
 
 

@@ -24,7 +24,7 @@ EDGE = 0.5
 
 
 class FinderError(UserError):
-    pass
+    """A missing or broken cat finder (models/finder/); its one line names the rebuild command (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class FinderMeta:
 
     @classmethod
     def read(cls, path: Path) -> "FinderMeta":
+        """Parse finder.json at `path`; FinderError naming the file and the rebuild command when missing or invalid."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             return cls(tuple(int(v) for v in data["input_size"]), float(data["threshold"]), float(data["peak"]),

@@ -21,11 +21,13 @@ REBUILD = "python -m train --data DATASET_DIR --out {path}"
 
 
 class ModelError(UserError):
-    pass
+    """A missing, unreadable or inconsistent model directory; its one line names the rebuild command (exit 2)."""
 
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """model.json of the directory `path`; ValueError for under two or repeated classes, or a threshold outside 0..1."""
+
     path: Path
     classes: tuple[str, ...]
     input_size: tuple[int, int]
@@ -45,13 +47,16 @@ class ModelInfo:
 
     @property
     def keras_path(self) -> Path:
+        """`path/model.keras` (it may not exist: read() checks only the files it is asked for)."""
         return self.path / KERAS_FILE
 
     @property
     def tflite_path(self) -> Path:
+        """`path/model.tflite`, the network the LiteRT backend runs."""
         return self.path / TFLITE_FILE
 
     def to_json(self) -> dict:
+        """The model.json object of this model (`created` is now when unset)."""
         return {
             "format": FORMAT,
             "classes": list(self.classes),
@@ -65,6 +70,7 @@ class ModelInfo:
 
 
 def rebuild_hint(path: Path) -> str:
+    """The "rebuild it with: python -m train ..." clause for error messages about the model at `path`."""
     return "rebuild it with: " + REBUILD.format(path=path)
 
 
@@ -110,6 +116,7 @@ def read(path: str | Path, need: tuple[str, ...] = (TFLITE_FILE,)) -> ModelInfo:
 
 
 def write_meta(info: ModelInfo, directory: Path | None = None) -> Path:
+    """Write model.json of `info` atomically into `directory` (default: info.path); returns the file's path."""
     from .atomic import write_text
 
     target = Path(directory or info.path) / META_FILE

@@ -58,6 +58,7 @@ HELP = (
 
 
 def hint_line() -> str:
+    """The one-line key hint shown at the bottom of the window."""
     return HINT
 
 
@@ -90,10 +91,12 @@ class Hud:
 
 
 def class_colour(index: int) -> tuple[int, int, int]:
+    """The BGR colour of the class at `index`; the palette repeats after ten."""
     return PALETTE[index % len(PALETTE)]
 
 
 def label_colour(label: str, classes: Sequence[str]) -> tuple[int, int, int]:
+    """The BGR colour of `label`: its class's colour, grey for unknown or any name not in `classes`."""
     if label in classes:
         return class_colour(list(classes).index(label))
     return UNKNOWN_COLOUR

@@ -132,6 +132,8 @@ def check_report_dir(flag: str, path) -> Path:
 
 @dataclass(frozen=True)
 class Input:
+    """A path the run reads and its command-line `flag`; `folder`: a directory no output may be written into."""
+
     flag: str
     path: Path
     folder: bool = False
@@ -223,6 +225,7 @@ def sweep_temp(target: Path) -> list[Path]:
 # ---------------------------------------------------------------- model directories
 
 def is_model_dir(path: Path) -> bool:
+    """True when `path` holds a model.json."""
     return (path / MODEL_META).is_file()
 
 

@@ -30,13 +30,15 @@ UPWARD_SHARE = 0.65
 Finder = Callable[[np.ndarray], list]
 
 
-def center_square(width: int, height: int) -> Region:
+def center_region(width: int, height: int) -> Region:
+    """The largest square centred in a `width` x `height` frame, as a "center" Region."""
     side = min(width, height)
     return Region(((width - side) // 2, (height - side) // 2, side, side), "center")
 
 
 def center_finder(frame: np.ndarray) -> list[Region]:
-    return [center_square(frame.shape[1], frame.shape[0])]
+    """The finder for `--crop center`: always one region, the frame's centred square."""
+    return [center_region(frame.shape[1], frame.shape[0])]
 
 
 def grow_box(box, expand: float, width: int, height: int,
@@ -71,6 +73,7 @@ class FaceFinder:
         self._held: list[Region] = []
 
     def detect(self, frame: np.ndarray) -> list[Region]:
+        """Cat faces in `frame` (BGR) now, grown to squares, largest first, at most max_regions; [] when none."""
         height, width = frame.shape[:2]
         scale = min(1.0, self._cfg.detect_width / width)
         small = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

@@ -28,6 +28,8 @@ def iou(a: Box, b: Box) -> float:
 
 @dataclass(frozen=True)
 class Region:
+    """Where one crop is: `box` (x, y, w, h) with w, h > 0, and `source` "center" or "detect"; else ValueError."""
+
     box: Box
     source: str  # "center" or "detect"
 

@@ -98,6 +98,7 @@ class VideoSink:
                             f"{self.path.suffix} writer for {size[0]}x{size[1]} frames")
 
     def write(self, frame: np.ndarray) -> None:
+        """Append one BGR frame; a frame of another size is letterboxed to the video's."""
         if (frame.shape[1], frame.shape[0]) != self.size:
             frame = letterbox(frame, self.size)
         with _opencv_silent():  # a failed write (disk full) is found when the video is finalised
@@ -126,6 +127,7 @@ class VideoSink:
 
 
 def letterbox(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`frame` scaled to fit `size` (width, height), aspect kept, centred on black."""
     w, h = size
     scale = min(w / frame.shape[1], h / frame.shape[0])
     nw, nh = max(1, round(frame.shape[1] * scale)), max(1, round(frame.shape[0] * scale))
@@ -160,6 +162,7 @@ class JsonlLog:
             raise UserError(f"cannot write --log {self.path}: {e.strerror or e}") from None
 
     def write(self, record: dict) -> None:
+        """Append `record` as one JSON line in one write; OutputError when the write fails."""
         try:
             self._file.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
         except OSError as e:

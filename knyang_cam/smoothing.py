@@ -76,6 +76,7 @@ class Smoother:
 
     @property
     def track_count(self) -> int:
+        """How many regions are tracked now."""
         return len(self._tracks)
 
     def reset(self, classes: Optional[Sequence[str]] = None,

@@ -44,6 +44,8 @@ class SourceLost(Exception):
 
 @dataclass(frozen=True)
 class Frame:
+    """One frame: index from 0, seconds from the start of the source, BGR image, reconnect status ('' normally)."""
+
     index: int
     time_s: float
     image: np.ndarray  # BGR uint8
@@ -66,7 +68,7 @@ class Source:
         raise NotImplementedError
 
     def close(self) -> None:
-        pass
+        """Release what the source holds (a file, a camera, a reader thread); the base holds nothing."""
 
     def __enter__(self):
         return self
@@ -124,10 +126,11 @@ class VideoFile(Source):
             index += 1
 
     def close(self) -> None:
+        """Release the video file."""
         self._cap.release()
 
 
-class Images(Source):
+class PhotoFolder(Source):
     """A sorted list of still images (a folder, a glob, or one file), shown as a slideshow.
 
     Files that do not decode are skipped and reported on stderr, so one bad file in
@@ -286,6 +289,7 @@ class Camera(Source):
                                  f"({self._cfg.reconnect_attempts} reconnect attempts failed)")
 
     def close(self) -> None:
+        """Stop the reader thread (waiting up to `stall_s`) and release the capture."""
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=self.stall_s)
@@ -295,6 +299,7 @@ class Camera(Source):
 # ---------------------------------------------------------------- network cameras
 
 def is_stream_url(spec: str) -> bool:
+    """True when `spec` starts with a scheme FFmpeg reads a live stream from (rtsp://, http(s)://, ...)."""
     return re.match(rf"(?i)^({'|'.join(STREAM_SCHEMES)})://", spec) is not None
 
 
@@ -353,6 +358,7 @@ class Synthetic(Source):
         self._base = np.dstack([gx, gy, np.full((height, width), 120.0)]).astype(np.uint8)
 
     def image(self, index: int) -> np.ndarray:
+        """The BGR image of frame `index`; the same index always gives the same picture."""
         w, h = self.size
         image = self._base.copy()
         side = min(w, h) // 3
@@ -387,12 +393,12 @@ def open_source(spec: str, cfg: CameraConfig) -> Source:
         return open_device(spec, cfg)
     path = Path(spec)
     if path.is_dir():
-        return Images(_image_files(path.iterdir()), f"folder {path}")
+        return PhotoFolder(_image_files(path.iterdir()), f"folder {path}")
     if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
-        return Images([path], str(path))
+        return PhotoFolder([path], str(path))
     if globlib.has_magic(spec) and not path.exists():
         files = _image_files(globlib.glob(spec))
         if not files:
             raise UserError(f"no image files match {spec}")
-        return Images(files, spec)
+        return PhotoFolder(files, spec)
     return VideoFile(path)

@@ -159,6 +159,7 @@ def _cv_params(px: int, bold: bool) -> tuple[float, int]:
 
 
 def text_width(text: str, px: int, bold: bool = False, font: Optional[str] = None) -> int:
+    """The width in pixels of `text` as put_text draws it at cap height `px`."""
     if text.isascii():
         scale, thickness = _cv_params(px, bold)
         return cv2.getTextSize(text, _CV_FONT, scale, thickness)[0][0]
@@ -167,6 +168,7 @@ def text_width(text: str, px: int, bold: bool = False, font: Optional[str] = Non
 
 
 def widest(texts: Sequence[str], px: int, bold: bool = False, font: Optional[str] = None) -> int:
+    """The largest text_width of `texts`; 0 for none."""
     return max((text_width(t, px, bold, font) for t in texts), default=0)
 
 

@@ -58,6 +58,8 @@ class _Candidate:
 
 
 class VideoReport:
+    """One run's `--report`: `add` each frame, `close` writes appearances.csv, timeline.png, least_confident.png."""
+
     def __init__(self, out_dir, classes: Sequence[str], fps: float, keep: int = 12,
                  gap_s: float = 0.5, spacing_s: float = 1.0):
         if fps <= 0:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from knyang_cam.config import RegionsConfig
-from knyang_cam.regions import FaceFinder, center_finder, center_square, crops, grow_box, make_finder
+from knyang_cam.regions import FaceFinder, center_finder, center_region, crops, grow_box, make_finder
 from knyang_cam.results import Region
 
 # A 320x240 frame of one of the project's own cats (Hwamok) looking at the camera.
@@ -24,10 +24,10 @@ def cat():
     return image
 
 
-def test_center_square_is_largest_centred():
-    assert center_square(640, 480) == Region((80, 0, 480, 480), "center")
-    assert center_square(480, 640).box == (0, 80, 480, 480)
-    assert center_square(300, 300).box == (0, 0, 300, 300)
+def test_center_region_is_largest_centred():
+    assert center_region(640, 480) == Region((80, 0, 480, 480), "center")
+    assert center_region(480, 640).box == (0, 80, 480, 480)
+    assert center_region(300, 300).box == (0, 0, 300, 300)
 
 
 def test_grow_box_takes_in_the_head_and_stays_in_frame():
@@ -70,7 +70,7 @@ def test_detection_every_n_frames_holds_boxes_then_falls_back_to_centre(cat):
     # Frames 2 and 3 reuse the detection, even though the cat has gone.
     assert finder(blank) == first and finder(blank) == first
     # Frame 4 detects again: no face, so the centre square, marked as such.
-    assert finder(blank) == [center_square(320, 240)]
+    assert finder(blank) == [center_region(320, 240)]
 
 
 def test_centre_mode_never_detects(cat):

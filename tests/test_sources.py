@@ -11,7 +11,7 @@ import pytest
 from clips import brightness_clip
 from knyang_cam.config import CameraConfig
 from knyang_cam.errors import UserError
-from knyang_cam.sources import (Camera, Images, SourceLost, Synthetic, VideoFile, _fps_or_fallback,
+from knyang_cam.sources import (Camera, PhotoFolder, SourceLost, Synthetic, VideoFile, _fps_or_fallback,
                                 open_source)
 
 
@@ -65,7 +65,7 @@ def test_glob_and_single_image(tmp_path):
     with open_source(str(tmp_path / "cat*.png"), CameraConfig()) as src:
         assert len(list(src)) == 3
     with open_source(str(tmp_path / "cat1.png"), CameraConfig()) as src:
-        assert isinstance(src, Images) and len(list(src)) == 1
+        assert isinstance(src, PhotoFolder) and len(list(src)) == 1
     with pytest.raises(UserError, match="no image files match"):
         open_source(str(tmp_path / "bird*.png"), CameraConfig())
 
