@@ -22,6 +22,11 @@ from .fit import random_views
 from .model import Backbone, infer
 
 
+# Photos are kept whole with the shorter side PHOTO_SCALE x the input size, so that crops of
+# down to half the shorter side are cut from real pixels, not upsampled.
+PHOTO_SCALE = 2
+
+
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "knyang-cam" / "features"
@@ -32,10 +37,21 @@ def file_key(path: Path) -> str:
     return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
 
 
+def identity(extractor) -> str:
+    """The cache's key for a feature extractor: its layers' kinds and names and all its weights.
+
+    Full training and the live retrain (which has only the model) get the same key for the
+    same network, so features computed by one are found by the other.
+    """
+    digest = hashlib.sha256(repr([(type(layer).__name__, layer.name) for layer in extractor.layers]).encode())
+    for w in extractor.get_weights():
+        digest.update(np.ascontiguousarray(w).tobytes())
+    return f"extractor-{digest.hexdigest()[:20]}-s{extractor.input_shape[1]}-d{extractor.output_shape[-1]}"
+
+
 def view_key(key: str, view: View, photo_side: int) -> str:
     """The cache key of a crop of a photo: its file key, the crop, the resolution it was cut from."""
     return f"{key}#{view.name}s{photo_side}"
-
 
 
 def _drawn_views(n: int, seed: int) -> tuple[View, ...]:
