@@ -102,11 +102,15 @@ SOFTNESS = 0.02
 def spread(refs: np.ndarray, merge: float = MERGE) -> np.ndarray:
     """Unit rows, greedy in order: a row is kept when no kept one is `merge` or more similar to it."""
     refs = unit(refs)
-    kept, n = np.empty_like(refs), 0
-    for r in refs:
-        if n == 0 or (kept[:n] @ r).max() < merge:
-            kept[n], n = r, n + 1
-    return kept[:n].copy()
+    covered = np.zeros(len(refs), bool)
+    kept = []
+    for start in range(0, len(refs), 2048):  # similarities a block at a time: memory stays small
+        block = refs[start:start + 2048] @ refs.T >= merge
+        for i, row in enumerate(block, start):
+            if not covered[i]:
+                kept.append(i)
+                covered |= row
+    return refs[kept].copy()
 
 
 def gate_part(vectors: np.ndarray) -> np.ndarray:
