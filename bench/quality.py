@@ -161,12 +161,14 @@ def fit_and_judge(v: Variant, x_train, y_train, g_train, n_classes, negatives):
     ref_groups = np.repeat(g_train, v.ref_views)
     held = recipe.held_out_scores(ref_rows, ref_groups, ref_rows, ref_groups, negatives, v.beta)
     cut = recipe.choose_cut(held, v.keep)
+    floor = recipe.choose_cut(recipe.held_out_scores(ref_rows, ref_groups, ref_rows, ref_groups, negatives, 0.0),
+                              recipe.FLOOR_KEEP)
     refs = recipe.spread(recipe.gate_part(ref_rows), v.merge)
     t = recipe.unknown_threshold(n_classes)
 
     def judge(x):
         p = recipe.softmax(x @ kernel + bias)
-        return recipe.shrink(p, recipe.open_set_score(x, refs, negatives, v.beta), cut)
+        return recipe.shrink(p, recipe.margin(x, refs, negatives, v.beta, cut, floor))
     return judge, t, cut
 
 

@@ -13,7 +13,9 @@ Oxford-IIIT Pet photos, for the bundled backbone) plus whatever the user saved a
 my cats" (<dataset>/not_mine/). A look-alike that no photo of my cats can tell apart gets
 closer to its own saved crops than to my cats once a few are saved.
 
-The gate g = sigmoid((s - cut) / SOFTNESS) shrinks the probabilities towards uniform,
+However unlike other animals a crop is, its similarity to my cats must also reach a floor
+(a scene with no animal is as far from either). The gate
+g = sigmoid(min(s - cut, similarity - floor) / SOFTNESS) shrinks the probabilities towards uniform,
 g * p + (1 - g) / C: still a probability vector with the same winner, whose top falls under
 the unknown threshold (recipe.unknown_threshold) exactly when s is below the cut. The cut
 keeps `unknown_keep` of the known cats' crops, each scored against the references of the
@@ -37,20 +39,26 @@ class Gate:
     others: np.ndarray  # [M, A] unit rows: other animals (may be empty)
     weight: float  # other_animal_weight
     cut: float
+    floor: float  # the least similarity to my cats, whatever the other animals (recipe.FLOOR_KEEP)
     how: str
 
     def score(self, vectors: np.ndarray) -> np.ndarray:
         """The open-set score of pooled feature vectors (see the module docstring)."""
         return recipe.open_set_score(vectors, self.refs, self.others, self.weight)
 
+    def margin(self, vectors: np.ndarray) -> np.ndarray:
+        """Above 0: one of my cats; below: unknown (recipe.margin)."""
+        return recipe.margin(vectors, self.refs, self.others, self.weight, self.cut, self.floor)
+
     def shrink(self, probs: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         """What the gated model outputs, from the head's probabilities and the pooled vectors."""
-        return recipe.shrink(probs, self.score(vectors), self.cut)
+        return recipe.shrink(probs, self.margin(vectors))
 
     def to_json(self) -> dict:
         """The `familiarity` entry of model.json."""
         return {"references": int(len(self.refs)), "other_animals": int(len(self.others)),
-                "other_animal_weight": self.weight, "cut": self.cut, "softness": recipe.SOFTNESS,
+                "other_animal_weight": self.weight, "cut": self.cut, "floor": self.floor,
+                "softness": recipe.SOFTNESS,
                 "how": self.how}
 
 
@@ -60,13 +68,17 @@ def fit_gate(ref_vectors: np.ndarray, ref_groups: np.ndarray, others: np.ndarray
     others = recipe.spread(others, merge) if len(others) else np.zeros((0, ref_vectors.shape[1] // 2), np.float32)
     held = recipe.held_out_scores(ref_vectors, ref_groups, ref_vectors, ref_groups, others, weight)
     cut = recipe.choose_cut(held, keep)
+    floor = recipe.choose_cut(recipe.held_out_scores(ref_vectors, ref_groups, ref_vectors, ref_groups, others, 0.0),
+                              recipe.FLOOR_KEEP)
     refs = recipe.spread(recipe.gate_part(ref_vectors), merge)
     how = (f"s = cosine to the nearest of {len(refs)} references (training crops, those at least {merge} "
            f"similar merged) - {weight} x cosine to the nearest of {len(others)} other animals (other cats "
            f"and dogs, not_mine crops), on the average-pooled features; cut: the score that {keep:.0%} of "
            f"the {len(held)} training crops reach against the references of the other bursts (leave one "
-           f"burst out); probabilities pulled towards uniform by sigmoid((s - cut) / {recipe.SOFTNESS})")
-    return Gate(refs, others.astype(np.float32), weight, cut, how)
+           f"burst out); floor: the similarity to my cats alone that {recipe.FLOOR_KEEP:.1%} of them reach; "
+           f"probabilities pulled towards uniform by sigmoid(min(s - cut, similarity - floor) / "
+           f"{recipe.SOFTNESS})")
+    return Gate(refs, others.astype(np.float32), weight, cut, floor, how)
 
 
 def gated(model, gate: Gate):
@@ -83,10 +95,9 @@ def gated(model, gate: Gate):
         layer.set_weights([rows.T])
         return s
 
-    s = nearest(gate.refs, SIMILARITY_NAME)
-    if len(gate.others) and gate.weight:
-        s = s - gate.weight * nearest(gate.others, OTHERS_NAME)
-    g = ops.sigmoid((s - gate.cut) / recipe.SOFTNESS)
+    known = nearest(gate.refs, SIMILARITY_NAME)
+    score = known - gate.weight * nearest(gate.others, OTHERS_NAME) if len(gate.others) and gate.weight else known
+    g = ops.sigmoid(ops.minimum(score - gate.cut, known - gate.floor) / recipe.SOFTNESS)
     probs = model.outputs[0]
     return keras.Model(model.inputs, g * probs + (1.0 - g) / probs.shape[-1], name=model.name)
 

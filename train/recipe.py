@@ -144,9 +144,23 @@ def unknown_threshold(n_classes: int) -> float:
     return round((1 + 1 / n_classes) / 2, 4)
 
 
-def shrink(probs: np.ndarray, score: np.ndarray, cut: float) -> np.ndarray:
-    """What the gated model outputs: probabilities pulled towards uniform where the score is below the cut."""
-    g = 1.0 / (1.0 + np.exp(-(score - cut) / SOFTNESS))
+# However unlike other animals a crop is, it must also look somewhat like my cats: this share of
+# the held-out training crops reach the floor on the similarity alone (a scene without any
+# animal is as far from the other animals as from my cats, and the difference says nothing).
+FLOOR_KEEP = 0.995
+
+
+def margin(vectors: np.ndarray, refs: np.ndarray, others: np.ndarray, weight: float, cut: float,
+           floor: float) -> np.ndarray:
+    """How far above the gate's edge a crop is: the lower of (score - cut) and (similarity - floor)."""
+    known = nearest(vectors, refs)
+    score = known - weight * nearest(vectors, others) if weight and len(others) else known
+    return np.minimum(score - cut, known - floor)
+
+
+def shrink(probs: np.ndarray, above: np.ndarray) -> np.ndarray:
+    """What the gated model outputs: probabilities pulled towards uniform where `above` (margin) < 0."""
+    g = 1.0 / (1.0 + np.exp(-above / SOFTNESS))
     return g[:, None] * probs + (1.0 - g[:, None]) / probs.shape[1]
 
 
