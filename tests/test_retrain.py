@@ -62,18 +62,18 @@ def test_retrain_reuses_cache_and_grows_a_new_class(trained, tmp_path):
     base, data, cache = trained
     events = []
     first = retrain(base / "models" / "v1", data, tmp_path / "v2", SMALL, cache_dir=cache, emit=events.append)
-    # The first retrain sees every photo through the v1 extractor: the centre square and its mirror
-    # image of the 18 training and 6 validation photos (the live recipe).
-    assert first.features_computed == 18 * 2 + 6 * 2
+    # The first retrain sees every photo through the v1 extractor: the 7 live crops of the 18
+    # training photos, the centre square and its mirror image of the 6 validation photos.
+    assert first.features_computed == 18 * 7 + 6 * 2
     assert first.accepted, first.reason
     assert [e["phase"] for e in events if e["text"].endswith(" s)")] == list(first.stages)
     assert {"features", "head", "gate", "export"} <= set(first.stages)
 
     write_class(data, "Delta", 8)
     second = retrain(tmp_path / "v2", data, tmp_path / "v3", SMALL, cache_dir=cache)
-    # v2 keeps v1's extractor, so only Delta's 8 new photos (6 training, 2 validation) and their
-    # mirror images run through the backbone.
-    assert second.features_computed == 6 * 2 + 2 * 2
+    # v2 keeps v1's extractor, so only Delta's 8 new photos (6 training, 2 validation) run
+    # through the backbone.
+    assert second.features_computed == 6 * 7 + 2 * 2
     assert second.classes == ("Alpha", "Beta", "Delta", "Gamma")
     assert second.accepted, second.reason
     info = model_dir.read(second.out)

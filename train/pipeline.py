@@ -159,6 +159,13 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
         crops_x = val_x[:, 1:].reshape(-1, val_x.shape[-1])
         crops_y = np.repeat(val_y, len(eval_views) - 1)
         view_scores = evaluate.score(judge(crops_x), crops_y, dataset.classes)
+    test_scores = None
+    if dataset.test is not None and len(dataset.test):
+        test_f = views_of(dataset.test.paths, dataset.test.labels, both[:1] + both[len(eval_views):][:1], "test")
+        if len(test_f.labels):
+            test_scores = evaluate.score(judge(_mirrored(test_f.vectors, 1)[:, 0]), test_f.labels[::2],
+                                         dataset.classes)
+            _log("test " + test_scores.lines()[0])
     accepted, reason = accept(val_x[:, 0], val_y) if accept else (True, "")
     counts = np.bincount(train_labels, minlength=len(dataset.classes))
     warnings = tuple(f"class {c} has only {n} training photos (fewer than {THIN_CLASS}): its figures rest on "
@@ -178,7 +185,8 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     info = ModelInfo(
         path=out, classes=dataset.classes, input_size=(size, size), unknown_threshold=threshold_value,
         familiarity=gate.to_json(), **(info_extra or {}),
-        metrics={"val_accuracy": round(val_scores.accuracy, 4), "test_accuracy": None,
+        metrics={"val_accuracy": round(val_scores.accuracy, 4),
+                 "test_accuracy": round(test_scores.accuracy, 4) if test_scores else None,
                  "train_photos": len(kept), "val_photos": len(val_y), **(extra or {}).get("metrics", {})})
     report_extra = {
         "dataset": {"root": str(dataset.root), "layout": dataset.layout, "classes": list(dataset.classes),
@@ -197,7 +205,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
 
     def write_report(folder: Path) -> None:
         report.write_metrics(folder / report.METRICS_FILE, val_scores, threshold, tuple(before) + (head,),
-                             None, {**report_extra, "seconds": stages.seconds})
+                             test_scores, {**report_extra, "seconds": stages.seconds})
         report.plot_confusion(folder / report.CONFUSION_FILE, val_scores)
         report.plot_curves(folder / report.CURVES_FILE, tuple(before) + (head,))
         wrong = np.flatnonzero(val_probs.argmax(1) != val_y)[:report.MAX_MISCLASSIFIED]
@@ -209,7 +217,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     write_model_dir(model, info, out, write_report)
     stages.lap("export")
     computed = train_f.computed + val_f.computed + nm.computed
-    return TrainResult(out, val_scores.accuracy, None, threshold_value, skipped, dict(stages.seconds), computed,
+    return TrainResult(out, val_scores.accuracy, test_scores.accuracy if test_scores else None, threshold_value, skipped, dict(stages.seconds), computed,
                        accepted, reason, warnings)
 
 
