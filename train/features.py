@@ -60,13 +60,11 @@ def _drawn_views(n: int, seed: int) -> tuple[View, ...]:
                  for i, v in enumerate(random_views(n, np.random.default_rng(seed))))
 
 
-# Crops whose features phase (a) trains on besides the centre squares, the same for every photo:
-# a closer centre, four squares towards the corners, and 18 drawn ones, as a camera's centre
-# crop frames a scene. With 6 crops per photo the head reached ~0.946 per frame on a pan/zoom
-# clip of the Validation photos, with 24 ~0.955; each crop costs one backbone pass per photo,
-# once (cached).
+# Crops of every training photo besides its centre square (recipe.TRAIN_VIEWS): a closer centre,
+# four squares towards the corners, and 18 drawn ones, as a camera's centre crop frames a scene.
+# Each costs one backbone pass per photo, once (cached).
 CORNERS = (View(0.8, -0.6, -0.6), View(0.8, 0.6, -0.6), View(0.8, -0.6, 0.6), View(0.8, 0.6, 0.6))
-TRAIN_VIEWS = (View(0.7),) + CORNERS + _drawn_views(18, seed=0)
+CROPS = (View(0.7),) + CORNERS + _drawn_views(18, seed=0)
 
 
 class FeatureCache:

@@ -18,7 +18,6 @@ import numpy as np
 
 # Augmentation strengths for phase (b): small enough that a cat stays recognisable.
 ROTATION = 0.04  # fraction of a full turn (about +-15 degrees)
-ZOOM = (-0.2, 0.05)  # negative zooms in (Keras' convention); only when training on centre squares
 BRIGHTNESS = 0.2
 CONTRAST = 0.2
 # Random square crops of whole photos (when fine_tune gets them): the side is this share of the
@@ -129,15 +128,12 @@ def _compile(model, learning_rate: float) -> None:
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 
-def augmenter(seed: int, zoom: bool = True):
-    """Random flip, rotation, zoom (unless the crops are random already), brightness and contrast
-    on 0..255 pixels."""
+def augmenter(seed: int):
+    """Random flip, rotation, brightness and contrast on 0..255 pixels."""
     import keras
 
     layers = [keras.layers.RandomFlip("horizontal", seed=seed),
               keras.layers.RandomRotation(ROTATION, fill_mode="reflect", seed=seed + 1)]
-    if zoom:
-        layers.append(keras.layers.RandomZoom(ZOOM, fill_mode="reflect", seed=seed + 2))
     layers += [keras.layers.RandomBrightness(BRIGHTNESS, value_range=(0, 255), seed=seed + 3),
                keras.layers.RandomContrast(CONTRAST, value_range=(0, 255), seed=seed + 4)]
     return keras.Sequential(layers, name="augment")
@@ -179,13 +175,13 @@ def cropped_batches(photos, labels: np.ndarray, size: int, batch_size: int, seed
     ds = tf.data.Dataset.from_generator(generate, output_signature=(
         tf.TensorSpec((None, size, size, 3), tf.uint8), tf.TensorSpec((None,), tf.int32)))
     ds = ds.apply(tf.data.experimental.assert_cardinality(-(-len(photos) // batch_size)))
-    return _augmented(ds, seed, zoom=False)
+    return _augmented(ds, seed)
 
 
-def _augmented(ds, seed: int, zoom: bool):
+def _augmented(ds, seed: int):
     import tensorflow as tf
 
-    augment = augmenter(seed, zoom)
+    augment = augmenter(seed)
 
     def augment_batch(x, y):
         return augment(tf.cast(x, tf.float32), training=True), y

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .data import View
-from .features import CORNERS, TRAIN_VIEWS as DRAWN_VIEWS
+from .features import CORNERS, CROPS
 
 CENTRE = View(1.0)
 
@@ -20,7 +20,7 @@ def mirror(view: View) -> View:
 
 # Training: the centre square and its mirror image, then a closer centre, four corners and 18
 # drawn crops (50-100% of the shorter side, anywhere, every other one mirrored).
-TRAIN_VIEWS = (CENTRE, mirror(CENTRE)) + DRAWN_VIEWS
+TRAIN_VIEWS = (CENTRE, mirror(CENTRE)) + CROPS
 # Judging: the centre square and five fixed crops (a closer centre, four sides at 75%), as a
 # camera frames a scene; the same views mirrored for the flip-averaged model.
 EVAL_VIEWS = (CENTRE, View(0.6), View(0.75, -0.5, 0.0), View(0.75, 0.5, 0.0),
