@@ -137,6 +137,10 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     per_photo = rows.reshape(len(kept), n_views, -1)
     ref_rows = per_photo[:, :plan.ref_views].reshape(-1, rows.shape[-1])
     group_of = folds.groups(kept, recipe.gate_part(per_photo[:, 0]), train_labels)
+    for c in np.unique(train_labels):  # a cat whose photos are all one group: held out photo by photo
+        members = train_labels == c
+        if len(np.unique(group_of[members])) == 1:
+            group_of[members] = group_of.max() + 1 + np.arange(members.sum())
     gate = familiar.fit_gate(ref_rows, np.repeat(group_of, plan.ref_views), others, cfg.unknown_keep,
                              cfg.other_animal_weight, cfg.reference_merge)
     stages.lap("gate")
