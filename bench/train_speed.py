@@ -39,7 +39,7 @@ def main(argv=None) -> int:
 
     from knyang_cam import config
     from knyang_cam.model_dir import ModelInfo
-    from train import data, features, fit
+    from train import data, features, fit, recipe
     from train.export import write_model_dir
     from train.model import Backbone, build
 
@@ -67,13 +67,13 @@ def main(argv=None) -> int:
         features.features_for(va.paths, va.labels, net.features, backbone, None, va, cfg.batch_size)))
     ftr, fva = feats
     with tempfile.TemporaryDirectory() as tmp:
-        cache = features.FeatureCache(tmp, backbone.identity())
+        cache = features.FeatureCache(tmp, features.identity(net.features))
         features.features_for(tr.paths, tr.labels, net.features, backbone, cache, tr, cfg.batch_size)
         timed("feature lookup, all cached", lambda: features.features_for(
-            tr.paths, tr.labels, net.features, backbone, features.FeatureCache(tmp, backbone.identity())))
-    head = timed(f"phase (a) head, {cfg.head_epochs} epochs on cached features", lambda: fit.train_head(
-        net.head, ftr.vectors, ftr.labels, fva.vectors, fva.labels, n_classes=n, epochs=cfg.head_epochs,
-        learning_rate=cfg.head_learning_rate, batch_size=cfg.batch_size, seed=cfg.seed))
+            tr.paths, tr.labels, net.features, backbone, features.FeatureCache(tmp, features.identity(net.features))))
+    head = timed(f"head, {cfg.head_epochs} full-batch epochs on cached features", lambda: recipe.fit_softmax(
+        ftr.vectors, ftr.labels, n, cfg.head_l2, cfg.head_epochs, cfg.head_learning_rate))
+    head_seconds = rows[-1][1]
 
     # The same head training with the frozen backbone in the loop, on a copy of the network.
     fit.seed_everything(cfg.seed)
@@ -84,26 +84,23 @@ def main(argv=None) -> int:
     timed(f"uncached head, {k} epochs run (backbone in loop)", lambda: slow.fit(
         tr.pixels.astype(np.float32), tr.labels, batch_size=cfg.batch_size, epochs=k, verbose=0,
         validation_data=(va.pixels.astype(np.float32), va.labels),
-        class_weight=fit.class_weights(tr.labels, n)))
+        class_weight=dict(enumerate(map(float, recipe.class_weights(tr.labels, n))))))
     uncached_epoch = rows[-1][1] / k
     uncached = uncached_epoch * cfg.head_epochs
     print(f"{'uncached head, extrapolated to ' + str(cfg.head_epochs) + ' epochs':<44} {uncached:8.2f} s")
 
     phase_b = cfg.fine_tune_epochs and timed(
-        f"phase (b) fine-tune, at most {cfg.fine_tune_epochs} epochs", lambda: fit.fine_tune(
-            net, tr.pixels, tr.labels, va.pixels, va.labels, n_classes=n, fine_tune_at=cfg.fine_tune_at,
-            epochs=cfg.fine_tune_epochs, learning_rate=cfg.fine_tune_learning_rate, patience=cfg.patience,
-            batch_size=cfg.batch_size, seed=cfg.seed))
+        f"phase (b) fine-tune, at most {cfg.fine_tune_epochs} epochs", lambda: fit.fine_tune(net, ds, cfg))
     with tempfile.TemporaryDirectory() as tmp:
         info = ModelInfo(Path(tmp) / "m", ds.classes, (cfg.image_size,) * 2, 0.6, backbone.describe())
         timed("export (model.keras, model.tflite, model.json)", lambda: write_model_dir(net.model, info, info.path))
 
     extraction = rows[2][1]
     print()
-    print(f"head epoch: cached {head.seconds / head.epochs * 1000:.1f} ms, "
+    print(f"head epoch: cached {head_seconds / cfg.head_epochs * 1000:.1f} ms, "
           f"uncached {uncached_epoch * 1000:.0f} ms")
-    print(f"head phase: uncached / cached = {uncached / head.seconds:.0f}x "
-          f"({uncached / (head.seconds + extraction):.1f}x counting the one-time feature extraction)")
+    print(f"head phase: uncached / cached = {uncached / head_seconds:.0f}x "
+          f"({uncached / (head_seconds + extraction):.1f}x counting the one-time feature extraction)")
     if phase_b:
         print(f"phase (b): {phase_b.epochs} epochs, {phase_b.seconds / max(phase_b.epochs, 1):.1f} s per epoch")
     else:

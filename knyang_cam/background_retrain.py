@@ -108,7 +108,8 @@ class BackgroundRetrain:
         elif done["event"] == events.ERROR:
             outcome = Outcome(False, f"retraining failed: {done['message']}")
         elif done["accepted"]:
-            outcome = Outcome(True, f"new model in {seconds:.0f} s: {done['reason']}", Path(done["out"]))
+            stages = ", ".join(f"{k} {v:.1f} s" for k, v in (done.get("stages") or {}).items())
+            outcome = Outcome(True, f"new model in {seconds:.0f} s ({stages}): {done['reason']}", Path(done["out"]))
         else:
             outcome = Outcome(False, f"new model kept aside in {done['out']}: {done['reason']}")
         with self._lock:

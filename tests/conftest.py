@@ -20,15 +20,17 @@ def build_tiny_model(n_classes: int = 3, size: int = 64, seed: int = 0):
     """A small real Keras network with the model-directory input contract (RGB 0..255 in)."""
     import keras
 
+    from train.model import AVG_NAME, EXTRACTOR_NAME, FEATURES_NAME, classifier, head_layers
+
     keras.utils.set_random_seed(seed)
     inp = keras.Input((size, size, 3))
     x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inp)
     x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(x)
-    # Named like train.model's layers, so train.retrain can retrain its head alone and gate it.
-    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    x = keras.layers.Activation("linear", name="features")(x)
-    out = keras.layers.Dense(n_classes, activation="softmax", name="probs")(x)
-    return keras.Model(inp, out)
+    # Shaped like train.model's network (extractor, mirror mean, head), so train.retrain can retrain its head.
+    pooled = keras.layers.Concatenate(name=FEATURES_NAME)([keras.layers.GlobalAveragePooling2D(name=AVG_NAME)(x),
+                                                          keras.layers.GlobalMaxPooling2D()(x)])
+    drop, dense = head_layers(n_classes, 0.0)
+    return classifier(keras.Model(inp, pooled, name=EXTRACTOR_NAME), drop, dense)
 
 
 def make_model_dir(out: Path, classes=TINY_CLASSES, size: int = 64, threshold: float = 0.6) -> Path:

@@ -1,4 +1,5 @@
-"""The familiarity gate (train/familiar.py): unfamiliar crops read "unknown", the winner never changes."""
+"""The open-set gate (train/familiar.py): unfamiliar crops and other animals read "unknown", the winner
+never changes."""
 from __future__ import annotations
 
 import numpy as np
@@ -24,50 +25,91 @@ def _no_cat_frames() -> np.ndarray:
 
 
 def _colour_model():
-    """Pooled features = the mean colour; Alpha is red, Beta green (answers known by construction)."""
+    """Pooled features = (mean colour, max colour); Alpha is red, Beta green (answers known by construction)."""
     import keras
 
+    from train.model import AVG_NAME, FEATURES_NAME, classifier, head_layers
+
     inp = keras.Input((8, 8, 3))
-    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(inp)
-    x = keras.layers.Activation("linear", name="features")(x)
-    dense = keras.layers.Dense(2, activation="softmax", name="probs")
-    out = dense(x)
-    dense.set_weights([np.array([[0.02, -0.02], [-0.02, 0.02], [0.0, 0.0]], np.float32), np.zeros(2, np.float32)])
-    return keras.Model(inp, out)
+    pooled = keras.layers.Concatenate(name=FEATURES_NAME)([keras.layers.GlobalAveragePooling2D(name=AVG_NAME)(inp),
+                                                          keras.layers.GlobalMaxPooling2D()(inp)])
+    drop, dense = head_layers(2, 0.0)
+    model = classifier(keras.Model(inp, pooled), drop, dense)
+    kernel = np.array([[0.02, -0.02], [-0.02, 0.02], [0.0, 0.0]] * 2, np.float32)
+    dense.set_weights([kernel, np.zeros(2, np.float32)])
+    return model
 
 
 def _fields(*colours) -> np.ndarray:
     return np.stack([np.full((8, 8, 3), c, np.float32) for c in colours])
 
 
+def _pooled(fields: np.ndarray) -> np.ndarray:
+    return np.concatenate([fields.mean(axis=(1, 2)), fields.max(axis=(1, 2))], axis=1)
+
+
 @pytest.mark.slow  # Keras
 def test_gate_keeps_the_winner_and_flattens_what_looks_like_no_reference():
-    from train import familiar
+    from train import familiar, recipe
     from train.model import infer
 
     model = _colour_model()
-    red, green = _fields((255, 0, 0)), _fields((0, 255, 0))
-    # Validation answers: reddish and greenish, 0.86 to 0.97 similar to the nearest reference.
-    selection = _fields((255, 150, 0), (255, 60, 30), (90, 255, 40), (0, 255, 130))
-    feats = selection.mean(axis=(1, 2))  # the pooled features
-    gate = familiar.fit_gate(model, [red.mean(axis=(1, 2)), green.mean(axis=(1, 2))], feats)
-    sims = familiar.nearest(feats, gate.refs)
-    assert gate.cut == round(float(np.quantile(sims, 1 - familiar.KEEP)), 4) and 0.85 < gate.cut < 0.87
+    # Training crops: reds and greens, each its own burst.
+    refs = _fields((255, 0, 0), (255, 90, 20), (220, 60, 0), (0, 255, 0), (90, 255, 20), (60, 220, 0))
+    gate = familiar.fit_gate(_pooled(refs), np.arange(6), np.zeros((0, 3), np.float32), keep=0.95, weight=1.0,
+                             merge=0.999)
+    held = recipe.held_out_scores(_pooled(refs), np.arange(6), _pooled(refs), np.arange(6), gate.others, 1.0)
+    assert gate.cut == round(float(np.quantile(held, 0.05)), 4) and 0.85 < gate.cut < 0.98
     gated = familiar.gated(model, gate)
 
     magenta = _fields((255, 0, 255))  # 0.71 similar to red: unlike any reference
-    x = np.concatenate([red, green, selection, magenta])
+    x = np.concatenate([refs, magenta])
     raw, out = infer(model, x), infer(gated, x)
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(out.argmax(axis=1), raw.argmax(axis=1))
-    # The numpy twin (the retrain chooses its threshold with it) gives what the network gives.
-    np.testing.assert_allclose(gate.shrink(raw, x.mean(axis=(1, 2))), out, atol=1e-5)
-    # A reference is familiar: its probabilities pass (nearly) unchanged ...
-    np.testing.assert_allclose(out[:2], raw[:2], atol=0.01)
-    assert out[0, 0] > 0.99
-    # ... while magenta, which the head calls Alpha at 0.9999, comes out close to uniform.
+    # The numpy twin (what training scores validation with) gives what the network gives.
+    np.testing.assert_allclose(gate.shrink(raw, _pooled(x)), out, atol=1e-5)
+    # A reference is familiar: it stays far above the unknown threshold ...
+    assert (out[:6].max(axis=1) > 0.9).all(), out[:6]
+    # ... while magenta, which the head calls Alpha at 0.9999, comes out uniform: below the threshold.
     assert raw[6, 0] > 0.999
     np.testing.assert_allclose(out[6], [0.5, 0.5], atol=0.01)
+    assert out[6].max() < recipe.unknown_threshold(2)
+
+
+@pytest.mark.slow
+def test_other_animals_turn_a_lookalike_to_unknown_in_the_network():
+    from train import familiar, recipe
+    from train.model import infer
+
+    model = _colour_model()
+    # Alpha: reds, once seen in orange light; Beta: greens. Each crop its own burst.
+    refs = _fields(*[(255, 3 * i, 2 * i) for i in range(7)], (255, 90, 0), *[(3 * i, 255, 2 * i) for i in range(8)])
+    orange = _fields((255, 100, 0))  # the neighbour's cat: passes for Alpha without negatives
+    bare = familiar.fit_gate(_pooled(refs), np.arange(16), np.zeros((0, 3), np.float32), 0.95, 1.0, 0.999)
+    assert infer(familiar.gated(model, bare), orange)[0, 0] > recipe.unknown_threshold(2)
+    others = recipe.gate_part(_pooled(_fields((255, 105, 0), (255, 98, 5))))  # its crops, saved as not mine
+    taught = familiar.fit_gate(_pooled(refs), np.arange(16), others, 0.95, 1.0, 0.999)
+    network = familiar.gated(model, taught)
+    out = infer(network, np.concatenate([orange, refs[:1]]))
+    assert out[0].max() < recipe.unknown_threshold(2), out
+    assert out[1, 0] > recipe.unknown_threshold(2), "red is still Alpha"
+    np.testing.assert_allclose(familiar.others_of(network), taught.others, atol=1e-6)
+
+
+def test_open_set_score_rejects_a_held_out_class():
+    """Generated features of six cats: the gate fitted on five rejects the sixth and keeps the five."""
+    from train import familiar
+
+    rng = np.random.default_rng(0)
+    centres = rng.uniform(0, 1, (6, 32)) ** 3
+    samples = [np.abs(c + rng.normal(0, 0.08, (40, 32))) for c in centres]
+    pooled = [np.concatenate([s, s], axis=1) for s in samples]  # (average part, max part)
+    known = np.concatenate([p[:30] for p in pooled[:5]])
+    gate = familiar.fit_gate(known, np.arange(len(known)), np.zeros((0, 32), np.float32), 0.95, 1.0, 0.99)
+    new_photos = np.concatenate([p[30:] for p in pooled[:5]])
+    assert np.mean(gate.score(new_photos) >= gate.cut) >= 0.85
+    assert np.mean(gate.score(pooled[5]) < gate.cut) >= 0.9
 
 
 @pytest.mark.skipif(not (BUNDLED / "model.tflite").is_file(), reason="bundled model not built")

@@ -82,7 +82,9 @@ def test_writes_every_file_of_the_model_directory(trained):
     metrics = json.loads((out / "report" / "metrics.json").read_text())
     assert set(metrics["validation"]["per_class"]) == {"Nabi", "Tori"}
     assert np.array(metrics["validation"]["confusion_matrix"]["counts"]).shape == (2, 2)
-    assert "validation answers" in metrics["unknown_threshold"]["how"]
+    assert "open-set score" in metrics["unknown_threshold"]["how"]
+    assert "cross-validation" in metrics["selected_on"]
+    assert metrics["warnings"] and "Nabi has only" in metrics["warnings"][0]  # 6 photos: thin
     assert set(metrics["phases"]) == {"head", "fine-tune"}
     skipped = {Path(s["file"]).name for s in metrics["skipped"]}
     assert skipped == {"empty.jpg", "broken.png"}
@@ -212,50 +214,32 @@ def test_feature_cache_computes_only_new_or_changed_files(tmp_path):
     assert len(features.FeatureCache(tmp_path / "cache", identity + "-other")) == 0
 
 
-def test_head_training_is_repeatable():
-    import keras
-
-    from train import fit
+def test_head_fit_is_repeatable_and_weighs_classes_equally():
+    from train import recipe
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 64)).astype(np.float32)
     y = x[:, :3].argmax(axis=1).astype(np.int32)  # linearly separable
-    weights = []
-    for _ in range(2):
-        fit.seed_everything(5)
-        head = keras.Sequential([keras.Input((64,)), keras.layers.Dropout(0.2),
-                                 keras.layers.Dense(3, activation="softmax")])
-        h = fit.train_head(head, x[:300], y[:300], x[300:], y[300:], n_classes=3, epochs=40,
-                           learning_rate=1e-2, seed=5)
-        weights.append(head.get_weights())
-    assert h.epochs == 40 and max(h.val_accuracy) > 0.7
-    for a, b in zip(*weights):
-        np.testing.assert_array_equal(a, b)
+    first = recipe.fit_softmax(x[:300], y[:300], 3, 1e-3, 100, 0.05, curve_every=10, val=(x[300:], y[300:]))
+    again = recipe.fit_softmax(x[:300], y[:300], 3, 1e-3, 100, 0.05)
+    np.testing.assert_array_equal(first[0], again[0])
+    assert first[2]["val_accuracy"][-1] > 0.75 and len(first[2]["loss"]) == 10
+    # 3 photos of one class against 100 of another weigh as much in the loss: all three are learnt.
+    few = np.concatenate([x[y == 0][:100], x[y == 1][:3]])
+    labels = np.array([0] * 100 + [1] * 3)
+    np.testing.assert_allclose(recipe.class_weights(labels, 2), [103 / 200, 103 / 6])
+    kernel, bias, _ = recipe.fit_softmax(few, labels, 2, 1e-3, 200, 0.05)
+    assert (recipe.softmax(few[100:] @ kernel + bias).argmax(1) == 1).all()
 
 
-def test_averaged_runs_are_the_head_the_curves_describe():
-    import keras
-
-    from train import fit
-
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(300, 32)).astype(np.float32)
-    y = (x[:, :3] + 0.8 * rng.normal(size=(300, 3))).argmax(axis=1).astype(np.int32)  # noisy labels
-
-    def trained(runs):
-        fit.seed_everything(3)
-        head = keras.Sequential([keras.Input((32,)), keras.layers.Dropout(0.3),
-                                 keras.layers.Dense(3, activation="softmax")])
-        h = fit.train_head(head, x[:200], y[:200], x[200:], y[200:], n_classes=3, epochs=25,
-                           learning_rate=3e-2, seed=3, runs=runs)
-        return head, h
-
-    head, h = trained(4)
-    val_loss = float(np.mean(keras.losses.sparse_categorical_crossentropy(y[200:], head(x[200:]))))
-    assert val_loss == pytest.approx(h.val_loss[h.best_epoch], rel=1e-4)
-    assert h.val_loss[h.best_epoch] == min(h.val_loss)
-    again, _ = trained(4)
-    for a, b in zip(head.get_weights(), again.get_weights()):
-        np.testing.assert_array_equal(a, b)
-    single, _ = trained(1)
-    assert not np.allclose(head.get_weights()[0], single.get_weights()[0], atol=1e-3)
+def test_a_class_with_three_photos_trains_and_is_reported_thin(tmp_path):
+    data = make_photos(tmp_path / "cats", n=8)
+    for extra in sorted((data / "Tori").glob("*.jpg"))[3:]:
+        extra.unlink()
+    r = run_train("--data", data, "--out", tmp_path / "m", "--weights", "none",
+                  "--config", small_config(tmp_path, fine_tune_epochs=0))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "class Tori has only 2 training photos" in r.stderr  # 3 photos, one held out for validation
+    metrics = json.loads((tmp_path / "m" / "report" / "metrics.json").read_text())
+    assert metrics["dataset"]["train_photos_per_class"] == {"Nabi": 6, "Tori": 2}
+    assert any("Tori" in w for w in metrics["warnings"])

@@ -47,3 +47,18 @@ def test_bundled_model_scores_095_on_validation(shared_data, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     result = json.loads(target.read_text())
     assert result["n"] == 50 and result["accuracy"] >= 0.95
+
+
+def test_cross_validated_accuracy_of_the_recipe(shared_data, shared_weights, tmp_path):
+    """The recipe on photos it never saw, folds grouped by burst (not the 50 Validation photos alone)."""
+    target = tmp_path / "quality.json"
+    r = subprocess.run([sys.executable, "bench/quality.py", "--data", str(shared_data), "--weights",
+                        str(shared_weights), "--folds", "5", "--repeats", "1", "--no-loco", "--json", str(target)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=3600,
+                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    figures = {k: v[0] for k, v in json.loads(target.read_text())["figures"].items()}
+    assert figures["centre_argmax"] >= 0.95, figures
+    assert figures["clip_argmax"] >= 0.95, figures
+    assert figures["centre"] >= 0.90, figures  # named right, "unknown" counted as wrong
+    assert figures["stranger_cats"] >= 0.5 and figures["dogs"] >= 0.5, figures

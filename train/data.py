@@ -101,17 +101,32 @@ def split_folder(root: Path, name: str) -> Optional[Path]:
 
 def _split_by_seed(by_class: dict[str, list[Path]], classes: Sequence[str],
                    fraction: float, seed: int) -> tuple[Split, Split]:
-    """Hold out `fraction` of every class (at least one photo when it has two).
+    """Hold out `fraction` of every class (at least one photo when it has two), whole bursts at a time.
 
-    Each class is shuffled by its own seed, so adding a cat leaves the other cats' split as it
-    was: a retrain compares with the current model on the same photos and reuses their features.
+    Photos of one burst (`1587034022066-3.jpg`, `-4.jpg`: folds.burst_of) are nearly the same
+    picture, so they go to the same side; validation then measures new pictures. Each class is
+    shuffled by its own seed, so adding a cat leaves the other cats' split as it was: a retrain
+    compares with the current model on the same photos and reuses their features.
     """
+    from .folds import burst_of
+
     train, val = ([], []), ([], [])
     for label, name in enumerate(classes):
-        files = list(by_class[name])
-        random.Random(f"{seed}:{name}").shuffle(files)
+        bursts: dict[str, list[Path]] = {}
+        for f in by_class[name]:
+            bursts.setdefault(burst_of(f), []).append(f)
+        chunks = list(bursts.values())
+        random.Random(f"{seed}:{name}").shuffle(chunks)
+        files = [f for chunk in chunks for f in chunk]
         n_val = min(max(1, round(len(files) * fraction)), len(files) - 1) if len(files) > 1 else 0
-        for part, chunk in ((val, files[:n_val]), (train, files[n_val:])):
+        held: list[Path] = []
+        for chunk in chunks:  # whole bursts, while they fit
+            if len(held) + len(chunk) <= n_val:
+                held += chunk
+        if n_val and not held:  # every burst is larger than the share: only then is one cut in two
+            held = min(chunks, key=len)[:n_val]
+        rest = [f for f in files if f not in set(held)]
+        for part, chunk in ((val, held), (train, rest)):
             part[0].extend(chunk)
             part[1].extend([label] * len(chunk))
     return (Split(tuple(train[0]), tuple(train[1])), Split(tuple(val[0]), tuple(val[1])))
@@ -322,3 +337,12 @@ def require_every_class(labels: np.ndarray, classes: Sequence[str], what: str, r
     if empty:
         raise DatasetError(f"no decodable image for class {', '.join(empty)} in the {what} "
                            f"split of {root}: add JPEG/PNG photos or remove the folder")
+
+
+def not_mine_files(root: str | Path) -> list[Path]:
+    """Crops the user marked "not one of my cats" (<root>/not_mine/, any depth): negatives, never a class."""
+    from knyang_cam.results import NOT_MINE
+
+    root = Path(root)
+    folder = next((d for d in _subdirs(root) if d.name.lower() == NOT_MINE), None) if root.is_dir() else None
+    return _files(folder) if folder is not None else []

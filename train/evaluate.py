@@ -18,16 +18,6 @@ import numpy as np
 
 from knyang_cam.errors import OneLineParser, UserError, exit_status
 
-# The unknown threshold keeps this share of the correct validation answers... Every point
-# given up here is a point of known-cat frames shown as "unknown", while the softmax tells a
-# stranger cat poorly at any setting (bench/unknown_threshold.py): at 95% it cost ~2 points of
-# per-frame accuracy on the pan/zoom clip, at 98% about half of that.
-THRESHOLD_KEEP = 0.98
-# ...but is never below FLOOR (a cat the model never saw must not be named on a coin toss)
-# and stays in [LOW, HIGH] so that few validation photos cannot push it to an extreme.
-THRESHOLD_FLOOR, THRESHOLD_LOW, THRESHOLD_HIGH = 0.5, 0.3, 0.9
-
-
 @dataclass(frozen=True)
 class Scores:
     classes: tuple[str, ...]
@@ -78,24 +68,6 @@ class Threshold:
 
     def to_json(self) -> dict:
         return {"value": self.value, "how": self.how, "kept_correct": round(self.kept_correct, 4)}
-
-
-def choose_threshold(probs: np.ndarray, labels: np.ndarray, what: str = "validation answers") -> Threshold:
-    """The top-probability below which the app says "unknown", from validation answers.
-
-    The model only knows the cats it was trained on, and a stranger cat usually gets
-    a flatter distribution than a known one. So the threshold is set just below the
-    confidence of most correct validation answers: it keeps THRESHOLD_KEEP of them.
-    """
-    top = probs.max(axis=1)
-    correct = top[probs.argmax(axis=1) == labels]
-    quantile = float(np.quantile(correct, 1 - THRESHOLD_KEEP)) if len(correct) else THRESHOLD_FLOOR
-    value = round(float(np.clip(max(quantile, THRESHOLD_FLOOR), THRESHOLD_LOW, THRESHOLD_HIGH)), 3)
-    how = (f"the top probability that keeps {THRESHOLD_KEEP:.0%} of the {len(correct)} correct "
-           f"{what} ({quantile:.3f}), raised to at least {THRESHOLD_FLOOR} and clamped "
-           f"to [{THRESHOLD_LOW}, {THRESHOLD_HIGH}]")
-    kept = float(np.mean(correct >= value)) if len(correct) else 0.0
-    return Threshold(value, how, kept)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,11 @@ from .fit import random_views
 from .model import Backbone, infer
 
 
+# Photos are kept whole with the shorter side PHOTO_SCALE x the input size, so that crops of
+# down to half the shorter side are cut from real pixels, not upsampled.
+PHOTO_SCALE = 2
+
+
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "knyang-cam" / "features"
@@ -32,10 +37,21 @@ def file_key(path: Path) -> str:
     return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
 
 
+def identity(extractor) -> str:
+    """The cache's key for a feature extractor: its layers' kinds and names and all its weights.
+
+    Full training and the live retrain (which has only the model) get the same key for the
+    same network, so features computed by one are found by the other.
+    """
+    digest = hashlib.sha256(repr([(type(layer).__name__, layer.name) for layer in extractor.layers]).encode())
+    for w in extractor.get_weights():
+        digest.update(np.ascontiguousarray(w).tobytes())
+    return f"extractor-{digest.hexdigest()[:20]}-s{extractor.input_shape[1]}-d{extractor.output_shape[-1]}"
+
+
 def view_key(key: str, view: View, photo_side: int) -> str:
     """The cache key of a crop of a photo: its file key, the crop, the resolution it was cut from."""
     return f"{key}#{view.name}s{photo_side}"
-
 
 
 def _drawn_views(n: int, seed: int) -> tuple[View, ...]:
@@ -44,13 +60,11 @@ def _drawn_views(n: int, seed: int) -> tuple[View, ...]:
                  for i, v in enumerate(random_views(n, np.random.default_rng(seed))))
 
 
-# Crops whose features phase (a) trains on besides the centre squares, the same for every photo:
-# a closer centre, four squares towards the corners, and 18 drawn ones, as a camera's centre
-# crop frames a scene. With 6 crops per photo the head reached ~0.946 per frame on a pan/zoom
-# clip of the Validation photos, with 24 ~0.955; each crop costs one backbone pass per photo,
-# once (cached).
+# Crops of every training photo besides its centre square (recipe.TRAIN_VIEWS): a closer centre,
+# four squares towards the corners, and 18 drawn ones, as a camera's centre crop frames a scene.
+# Each costs one backbone pass per photo, once (cached).
 CORNERS = (View(0.8, -0.6, -0.6), View(0.8, 0.6, -0.6), View(0.8, -0.6, 0.6), View(0.8, 0.6, 0.6))
-TRAIN_VIEWS = (View(0.7),) + CORNERS + _drawn_views(18, seed=0)
+CROPS = (View(0.7),) + CORNERS + _drawn_views(18, seed=0)
 
 
 class FeatureCache:

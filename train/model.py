@@ -1,5 +1,5 @@
-"""The network: MobileNetV2 base, preprocessing inside, average and max pooled features, dropout,
-softmax head.
+"""The network: MobileNetV2 base, preprocessing inside, average and max pooled features averaged
+with the mirror image's, dropout, softmax head.
 
 The model takes float32 RGB pixels in 0..255 (the model-directory contract), so
 no caller can forget MobileNetV2's scaling to -1..1. The base is always called
@@ -24,6 +24,9 @@ POOLING = "avg+max"
 BASE_NAME = "backbone"
 FEATURES_NAME = "features"
 AVG_NAME = "avg_pool"
+EXTRACTOR_NAME = "feature_extractor"
+MIRROR_MEAN_NAME = "mirror_mean"
+HEAD_NAME = "probs"
 
 
 class WeightsError(UserError):
@@ -86,13 +89,14 @@ def build_base(backbone: Backbone):
 class Network:
     """The full model and its parts, which share layers (training the head trains the model)."""
 
-    model: object  # keras.Model: pixels 0..255 -> softmax
+    model: object  # keras.Model: pixels 0..255 -> softmax (features of the crop and its mirror image averaged)
     base: object  # the MobileNetV2 base inside `model`
-    features: object  # keras.Model: pixels 0..255 -> pooled features (what the cache stores)
+    features: object  # keras.Model: pixels 0..255 -> pooled features of one crop (what the cache stores)
     head: object  # keras.Model: pooled features -> softmax
 
 
 def build(backbone: Backbone, n_classes: int, dropout: float = 0.2) -> Network:
+    """MobileNetV2 base, pooled features, dropout and softmax head; the base frozen."""
     import keras
 
     base = build_base(backbone)
@@ -107,14 +111,37 @@ def build(backbone: Backbone, n_classes: int, dropout: float = 0.2) -> Network:
     pooled = keras.layers.Concatenate(name=FEATURES_NAME)([
         keras.layers.GlobalAveragePooling2D(name=AVG_NAME)(x),
         keras.layers.GlobalMaxPooling2D(name="max_pool")(x)])
-
-    drop = keras.layers.Dropout(dropout, name="dropout")
-    dense = keras.layers.Dense(n_classes, activation="softmax", name="probs")
+    features = keras.Model(pixels, pooled, name=EXTRACTOR_NAME)
+    drop, dense = head_layers(n_classes, dropout)
     feature_in = keras.Input((pooled.shape[-1],), name="pooled")
     head = keras.Model(feature_in, dense(drop(feature_in)), name="head")
-    model = keras.Model(pixels, dense(drop(pooled)), name="knyang")
-    features = keras.Model(pixels, pooled, name="feature_extractor")
-    return Network(model, base, features, head)
+    return Network(classifier(features, drop, dense), base, features, head)
+
+
+def head_layers(n_classes: int, dropout: float):
+    """The dropout and softmax layers of a head (HEAD_NAME names the softmax)."""
+    import keras
+
+    return keras.layers.Dropout(dropout, name="dropout"), keras.layers.Dense(n_classes, activation="softmax",
+                                                                            name=HEAD_NAME)
+
+
+def classifier(features, drop, dense):
+    """pixels -> softmax, the crop's features averaged with its mirror image's (MIRROR_MEAN_NAME).
+
+    A cat seen from the left is the same cat seen from the right: averaging the two views
+    costs one more backbone pass per crop and steadies the answer (bench/quality.py).
+    """
+    import keras
+
+    from keras import ops
+
+    pixels = keras.Input(features.input_shape[1:], name="pixels")
+    # One pass of the base over the crops and their mirror images stacked (one graph to convert).
+    pooled = features(ops.concatenate([pixels, ops.flip(pixels, axis=2)], axis=0))
+    pairs = ops.reshape(pooled, (2, -1, pooled.shape[-1]))
+    mean = keras.layers.Identity(name=MIRROR_MEAN_NAME)(ops.mean(pairs, axis=0))
+    return keras.Model(pixels, dense(drop(mean)), name="knyang")
 
 
 def set_trainable_from(network: Network, fine_tune_at: int) -> None:

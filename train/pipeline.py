@@ -1,38 +1,34 @@
-"""From a dataset folder to a model directory: load_data, build, fit (two phases), the familiarity
-gate, evaluate, export.
+"""From a dataset folder to a model directory, for `python -m train` and the live retrain alike.
 
-`train_model` is what `python -m train` runs. With `fine_tune=False` it is the
-head-only retrain for background use: the training photos are never decoded
-when their features are in the cache, so only new photos cost backbone time.
+`train_model` (python -m train) builds the network (and, with train.fine_tune_epochs,
+fine-tunes the top of its base); `train.retrain` loads the current model instead. Both end
+in `finish`: features of the training crops (cached), the softmax head, the open-set gate
+(train/familiar.py: my cats' references, other animals, the unknown cut chosen with each
+burst held out), the validation scores and the export.
 """
 from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
 from knyang_cam.config import TrainConfig
 from knyang_cam.model_dir import ModelInfo
 
-from . import data, evaluate, familiar, features, fit, report
-from .model import Backbone, build, infer
+from . import data, evaluate, familiar, features, fit, folds, negatives, recipe, report
 from .export import write_model_dir
+from .model import Backbone, build, classifier
+
+# A class with fewer training photos than this is reported as thin: its figures rest on little.
+THIN_CLASS = 10
 
 
-# Training photos are also kept whole with the shorter side PHOTO_SCALE x the input size, so
-# that crops of down to half the shorter side are cut from real pixels, not upsampled.
-PHOTO_SCALE = 2
-# Fixed crops of the validation photos (other crops than the training ones): how the model does
-# on parts of a scene, as a camera frames it. With the centre squares they are the set on which
-# both phases keep their best epoch and the unknown threshold is chosen, because that is the kind
-# of input the app classifies; the reported validation accuracy is on the centre squares alone,
-# and the crops' own accuracy is reported beside it (metrics.json "validation_views").
-VAL_VIEWS = (data.View(0.6), data.View(0.75, -0.5, 0.0), data.View(0.75, 0.5, 0.0),
-             data.View(0.75, 0.0, -0.5), data.View(0.75, 0.0, 0.5))
+def _log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -43,154 +39,216 @@ class TrainResult:
     unknown_threshold: float
     skipped: tuple[tuple[Path, str], ...]
     seconds: dict  # wall time per stage
-    features_computed: int  # photos that ran through the backbone for phase (a); the rest were cached
+    features_computed: int  # crops that ran through the backbone; the rest came from the cache
+    accepted: bool = True
+    reason: str = ""
+    warnings: tuple[str, ...] = ()
 
 
-def _log(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+@dataclass
+class Stages:
+    """Wall time per stage, reported as each one ends (`report(name, seconds)`)."""
+
+    report: Callable[[str, float], None] = lambda name, seconds: None
+    seconds: dict = field(default_factory=dict)
+    _clock: float = field(default_factory=time.perf_counter)
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self._clock, 2)
+        self._clock = now
+        self.report(name, self.seconds[name])
 
 
-def _require_validation(images: data.Images, root: Path) -> None:
-    if not len(images.labels):
-        raise data.DatasetError(f"no decodable validation photos in {root}: add photos (at least two "
+@dataclass(frozen=True)
+class Recipe:
+    """Which crops `finish` computes: the full recipe, or the live retrain's cheaper one."""
+
+    head_views: tuple  # of each training photo, for the head (the first `ref_views` are references too)
+    ref_views: int
+    val_crops: bool  # score the validation photos' crops too (EVAL_VIEWS)
+    selected_on: str = ("the recipe's settings (views, head, open-set score, cut rule) were chosen on "
+                        "bench/quality.py: 5-fold cross-validation x 2 over Train and Validation together, "
+                        "folds grouped by burst and near-duplicate (models/README.md), not on Validation")
+
+    @classmethod
+    def full(cls, cfg: TrainConfig) -> "Recipe":
+        return cls(recipe.TRAIN_VIEWS[:cfg.head_views], min(cfg.reference_views, cfg.head_views), True)
+
+
+def _mirrored(f_views: np.ndarray, n_views: int) -> np.ndarray:
+    """[photos * 2n, D] rows of (views, mirrored views) per photo -> [photos, n, D] averaged, as the model does."""
+    x = f_views.reshape(-1, 2, n_views, f_views.shape[-1])
+    return x.mean(axis=1)
+
+
+def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out: Path, plan: Recipe,
+           cache: features.FeatureCache, others: np.ndarray, stages: Stages,
+           accept: Optional[Callable[[np.ndarray, np.ndarray], tuple[bool, str]]] = None,
+           before: Sequence[fit.PhaseHistory] = (), extra: Optional[dict] = None,
+           info_extra: Optional[dict] = None, progress: Optional[Callable[[str], Callable]] = None) -> TrainResult:
+    """Head, gate, scores and export on `extractor`'s (cached) features of `dataset`; writes `out`.
+
+    `accept(val_vectors, val_labels)` (the retrain's check against the current model) returns
+    (accepted, reason); a refused model is written as `<out>-refused`.
+    """
+    size = extractor.input_shape[1]
+    side = features.PHOTO_SCALE * size
+    shape = Backbone("none", size)
+    counter = progress or (lambda what: None)
+
+    def views_of(paths, labels, views, what):
+        return features.view_features_for(paths, labels, extractor, shape, views, side, cache,
+                                          batch_size=cfg.batch_size, progress=counter(what))
+
+    train_f = views_of(dataset.train.paths, dataset.train.labels, plan.head_views, "training crops")
+    n_views = len(plan.head_views)
+    kept = tuple(dict.fromkeys(train_f.paths))
+    train_labels = train_f.labels[::n_views]
+    data.require_every_class(train_labels, dataset.classes, "training", dataset.root)
+    eval_views = recipe.EVAL_VIEWS if plan.val_crops else recipe.EVAL_VIEWS[:1]
+    both = eval_views + tuple(recipe.mirror(v) for v in eval_views)
+    val_f = views_of(dataset.validation.paths, dataset.validation.labels, both, "validation crops")
+    if not len(val_f.labels):
+        raise data.DatasetError(f"no decodable validation photos in {dataset.root}: add photos (at least two "
                                 f"per class when there is no Validation folder)")
+    val_x = _mirrored(val_f.vectors, len(eval_views))  # [photos, views, D]
+    val_y = val_f.labels[::len(both)]
+    val_paths = val_f.paths[::len(both)]
+    not_mine = data.not_mine_files(dataset.root)
+    nm = views_of(not_mine, [0] * len(not_mine), (recipe.CENTRE, recipe.mirror(recipe.CENTRE)), "not_mine crops")
+    others = np.concatenate([others, recipe.unit(recipe.gate_part(nm.vectors))]) if len(nm.vectors) else others
+    skipped = tuple(dict.fromkeys(train_f.skipped + val_f.skipped + nm.skipped))
+    for path, why in skipped:
+        _log(f"skipped {path}: {why}")
+    stages.lap("features")
+
+    rows = train_f.vectors
+    started = time.perf_counter()
+    kernel, bias, curves = recipe.fit_softmax(rows, np.repeat(train_labels, n_views), len(dataset.classes),
+                                              cfg.head_l2, cfg.head_epochs, cfg.head_learning_rate,
+                                              curve_every=max(1, cfg.head_epochs // 30),
+                                              val=(val_x[:, 0], val_y))
+    dense.set_weights([kernel, bias])
+    head = fit.PhaseHistory("head", *(tuple(curves[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")),
+                            len(curves["loss"]) - 1, time.perf_counter() - started)
+    stages.lap("head")
+
+    per_photo = rows.reshape(len(kept), n_views, -1)
+    ref_rows = per_photo[:, :plan.ref_views].reshape(-1, rows.shape[-1])
+    group_of = folds.groups(kept, recipe.gate_part(per_photo[:, 0]), train_labels)
+    for c in np.unique(train_labels):  # a cat whose photos are all one group: held out photo by photo
+        members = train_labels == c
+        if len(np.unique(group_of[members])) == 1:
+            group_of[members] = group_of.max() + 1 + np.arange(members.sum())
+    gate = familiar.fit_gate(ref_rows, np.repeat(group_of, plan.ref_views), others, cfg.unknown_keep,
+                             cfg.other_animal_weight, cfg.reference_merge)
+    stages.lap("gate")
+
+    def judge(x):
+        return gate.shrink(recipe.softmax(x @ kernel + bias), x)
+
+    threshold_value = recipe.unknown_threshold(len(dataset.classes))
+    val_probs = judge(val_x[:, 0])
+    val_scores = evaluate.score(val_probs, val_y, dataset.classes)
+    correct = val_probs.argmax(1) == val_y
+    threshold = evaluate.Threshold(
+        threshold_value, f"halfway from uniform (1/{len(dataset.classes)}) to certain: a confident crop reads "
+                         f"unknown exactly when its open-set score is below the gate's cut ({gate.cut}); see "
+                         f"familiarity.how in model.json",
+        float(np.mean(val_probs[correct].max(1) >= threshold_value)) if correct.any() else 0.0)
+    named = float(np.mean(correct & (val_probs.max(1) >= threshold_value)))
+    view_scores = None
+    if plan.val_crops:
+        crops_x = val_x[:, 1:].reshape(-1, val_x.shape[-1])
+        crops_y = np.repeat(val_y, len(eval_views) - 1)
+        view_scores = evaluate.score(judge(crops_x), crops_y, dataset.classes)
+    test_scores = None
+    if dataset.test is not None and len(dataset.test):
+        test_f = views_of(dataset.test.paths, dataset.test.labels, both[:1] + both[len(eval_views):][:1], "test")
+        if len(test_f.labels):
+            test_scores = evaluate.score(judge(_mirrored(test_f.vectors, 1)[:, 0]), test_f.labels[::2],
+                                         dataset.classes)
+            _log("test " + test_scores.lines()[0])
+    accepted, reason = accept(val_x[:, 0], val_y) if accept else (True, "")
+    counts = np.bincount(train_labels, minlength=len(dataset.classes))
+    warnings = tuple(f"class {c} has only {n} training photos (fewer than {THIN_CLASS}): its figures rest on "
+                     f"little; add photos" for c, n in zip(dataset.classes, counts) if n < THIN_CLASS)
+    for w in warnings:
+        _log("warning: " + w)
+    _log("validation " + "\n".join(val_scores.lines()))
+    _log(f"validation: named right (unknown counts as wrong) {named:.3f}; unknown cut {gate.cut}")
+    if view_scores is not None:
+        _log(f"validation crops ({len(eval_views) - 1} per photo): accuracy {view_scores.accuracy:.3f}")
+    stages.lap("evaluate")
+
+    out = Path(out)
+    if not accepted:
+        out = out.with_name(out.name + "-refused")
+    model = familiar.gated(classifier(extractor, drop, dense), gate)
+    info = ModelInfo(
+        path=out, classes=dataset.classes, input_size=(size, size), unknown_threshold=threshold_value,
+        familiarity=gate.to_json(), **(info_extra or {}),
+        metrics={"val_accuracy": round(val_scores.accuracy, 4),
+                 "test_accuracy": round(test_scores.accuracy, 4) if test_scores else None,
+                 "train_photos": len(kept), "val_photos": len(val_y), **(extra or {}).get("metrics", {})})
+    report_extra = {
+        "dataset": {"root": str(dataset.root), "layout": dataset.layout, "classes": list(dataset.classes),
+                    "train_photos": len(kept), "val_photos": len(val_y), "not_mine_crops": len(nm.paths) // 2,
+                    "train_photos_per_class": dict(zip(dataset.classes, map(int, counts)))},
+        "warnings": list(warnings),
+        "selected_on": plan.selected_on,
+        "validation_named_right": round(named, 4),
+        "skipped": [{"file": str(p), "why": w} for p, w in skipped],
+        "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+        "training_views": [v.name for v in plan.head_views], "reference_views": plan.ref_views,
+        **{k: v for k, v in (extra or {}).items() if k != "metrics"}}
+    if view_scores is not None:
+        report_extra["validation_views"] = {"accuracy": round(view_scores.accuracy, 4), "n": int(sum(view_scores.support)),
+                                            "views": [v.name for v in eval_views[1:]]}
+
+    def write_report(folder: Path) -> None:
+        report.write_metrics(folder / report.METRICS_FILE, val_scores, threshold, tuple(before) + (head,),
+                             test_scores, {**report_extra, "seconds": stages.seconds})
+        report.plot_confusion(folder / report.CONFUSION_FILE, val_scores)
+        report.plot_curves(folder / report.CURVES_FILE, tuple(before) + (head,))
+        wrong = np.flatnonzero(val_probs.argmax(1) != val_y)[:report.MAX_MISCLASSIFIED]
+        pixels = np.stack([data.load_image(val_paths[i], size) for i in wrong]) if len(wrong) else \
+            np.zeros((0, size, size, 3), np.uint8)
+        report.plot_misclassified(folder / report.MISCLASSIFIED_FILE, pixels, val_y[wrong], val_probs[wrong],
+                                  dataset.classes, [val_paths[i] for i in wrong])
+
+    write_model_dir(model, info, out, write_report)
+    stages.lap("export")
+    computed = train_f.computed + val_f.computed + nm.computed
+    return TrainResult(out, val_scores.accuracy, test_scores.accuracy if test_scores else None, threshold_value, skipped, dict(stages.seconds), computed,
+                       accepted, reason, warnings)
 
 
 def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainConfig,
-                cache_dir: Optional[Path] = None, fine_tune: bool = True) -> TrainResult:
+                cache_dir: Optional[Path] = None) -> TrainResult:
     """Train on `data_dir` and write the model directory `out` (swapped in only when complete)."""
-    progress = fit.Progress()
-    seconds: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[name] = round(now - clock, 2)
-        clock = now
-
+    stages = Stages()
     dataset = data.find_images(data_dir, cfg.validation_fraction, cfg.seed)
     _log(f"dataset {dataset.root}: {len(dataset.classes)} classes ({', '.join(dataset.classes)}), "
          f"{len(dataset.train)} training and {len(dataset.validation)} validation files")
-    fine_tune = fine_tune and cfg.fine_tune_epochs > 0
-    size = cfg.image_size
-    photo_side = PHOTO_SCALE * size
-    train_images = (data.decode_split(dataset.train, dataset.classes, size, progress.counter("decode train"),
-                                      photo_side=photo_side)
-                    if fine_tune else None)
-    val_images = data.decode_split(dataset.validation, dataset.classes, size, photo_side=photo_side)
-    test_images = (data.decode_split(dataset.test, dataset.classes, size)
-                   if dataset.test is not None and len(dataset.test) else None)
-    # Fail on unusable data before the slow part (building the network, features).
-    if train_images is not None:
-        data.require_every_class(train_images.labels, dataset.classes, "training", dataset.root)
-    _require_validation(val_images, dataset.root)
-    lap("decode")
-
     fit.seed_everything(cfg.seed)
-    backbone = Backbone(weights, size, cfg.alpha)
+    backbone = Backbone(weights, cfg.image_size, cfg.alpha)
     network = build(backbone, len(dataset.classes), cfg.dropout)
-    lap("build")
-
-    cache = features.FeatureCache(cache_dir or features.default_cache_dir(), backbone.identity())
-    train_feats = features.features_for(dataset.train.paths, dataset.train.labels, network.features,
-                                        backbone, cache, train_images, cfg.batch_size,
-                                        progress.counter("backbone features"))
-    view_feats = features.view_features_for(train_feats.paths, train_feats.labels, network.features,
-                                            backbone, features.TRAIN_VIEWS, photo_side, cache,
-                                            train_images, cfg.batch_size, progress.counter("crop features"))
-    val_feats = features.features_for(val_images.paths, val_images.labels, network.features,
-                                      backbone, cache, val_images, cfg.batch_size)
-    val_view_feats = features.view_features_for(val_feats.paths, val_feats.labels, network.features,
-                                                backbone, VAL_VIEWS, photo_side, cache, val_images,
-                                                cfg.batch_size)
-    select_x = np.concatenate([val_feats.vectors, val_view_feats.vectors])
-    select_y = np.concatenate([val_feats.labels, val_view_feats.labels])
-    view_pixels = np.stack([data.crop_view(photo, view, size) for photo in val_images.photos
-                            for view in VAL_VIEWS])
-    view_labels = np.repeat(val_images.labels, len(VAL_VIEWS))
-    select_pixels = np.concatenate([val_images.pixels, view_pixels])
-    select_labels = np.concatenate([val_images.labels, view_labels])
-    skipped = tuple(dict.fromkeys(train_feats.skipped + val_images.skipped +
-                                  (test_images.skipped if test_images else ())))
-    for path, why in skipped:
-        _log(f"skipped {path}: {why}")
-    data.require_every_class(train_feats.labels, dataset.classes, "training", dataset.root)
-    lap("features")
-
-    head_x = np.concatenate([train_feats.vectors, view_feats.vectors])
-    head_y = np.concatenate([train_feats.labels, view_feats.labels])
-    phases = [fit.train_head(network.head, head_x, head_y, select_x, select_y,
-                             n_classes=len(dataset.classes), epochs=cfg.head_epochs,
-                             learning_rate=cfg.head_learning_rate, batch_size=cfg.batch_size,
-                             seed=cfg.seed, runs=cfg.head_runs, progress=progress)]
-    lap("head")
-    if fine_tune:
-        phases.append(fit.fine_tune(network, train_images.pixels, train_images.labels, select_pixels,
-                                    select_labels, n_classes=len(dataset.classes),
-                                    fine_tune_at=cfg.fine_tune_at, epochs=cfg.fine_tune_epochs,
-                                    learning_rate=cfg.fine_tune_learning_rate, patience=cfg.patience,
-                                    batch_size=cfg.batch_size, seed=cfg.seed, progress=progress,
-                                    photos=train_images.photos))
-        lap("fine_tune")
-
-    if fine_tune:  # the base changed: the cached features are not the model's any more
-        corner_pixels = np.stack([data.crop_view(photo, view, size) for photo in train_images.photos
-                                  for view in features.CORNERS])
-        refs = [infer(network.features, pixels, cfg.batch_size) for pixels in (train_images.pixels, corner_pixels)]
-        select_x = infer(network.features, select_pixels, cfg.batch_size)
-    else:
-        corners = features.view_features_for(train_feats.paths, train_feats.labels, network.features, backbone,
-                                             features.CORNERS, photo_side, cache, train_images, cfg.batch_size)
-        refs = [train_feats.vectors, corners.vectors]
-    gate = familiar.fit_gate(network.model, refs, select_x)
-    model = familiar.gated(network.model, gate)
-    lap("familiarity")
-
-    val_probs = infer(model, val_images.pixels, cfg.batch_size)
-    val_scores = evaluate.score(val_probs, val_images.labels, dataset.classes)
-    view_probs = infer(model, view_pixels, cfg.batch_size)
-    view_scores = evaluate.score(view_probs, view_labels, dataset.classes)
-    test_scores = None
-    if test_images is not None and len(test_images.labels):
-        test_scores = evaluate.score(infer(model, test_images.pixels, cfg.batch_size),
-                                     test_images.labels, dataset.classes)
-    threshold = evaluate.choose_threshold(np.concatenate([val_probs, view_probs]), select_labels,
-                                          "validation answers (centre squares and crops)")
-    lap("evaluate")
-    _log("validation " + "\n".join(val_scores.lines()))
-    _log(f"validation crops ({len(VAL_VIEWS)} per photo): accuracy {view_scores.accuracy:.3f}")
-    if test_scores is not None:
-        _log("test " + test_scores.lines()[0])
-
-    info = ModelInfo(
-        path=Path(out), classes=dataset.classes, input_size=(size, size),
-        unknown_threshold=threshold.value, backbone=backbone.describe(), familiarity=gate.to_json(),
-        metrics={"val_accuracy": round(val_scores.accuracy, 4),
-                 "test_accuracy": round(test_scores.accuracy, 4) if test_scores else None,
-                 "train_photos": len(train_feats.labels), "val_photos": len(val_images.labels)})
-    extra = {"dataset": {"root": str(dataset.root), "layout": dataset.layout, "classes": list(dataset.classes),
-                         "train_photos": len(train_feats.labels), "val_photos": len(val_images.labels)},
-             "skipped": [{"file": str(p), "why": w} for p, w in skipped],
-             "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
-             "validation_views": {
-                 "accuracy": round(view_scores.accuracy, 4), "n": len(view_labels),
-                 "views": [v.name for v in VAL_VIEWS],
-                 "how": "fixed square crops of each validation photo (z: side as a share of the "
-                        "shorter side; x, y: centre moved by that share of half the room); with the "
-                        "centre squares, the set on which both phases keep their best epoch (the "
-                        "curves' val_* figures) and the unknown threshold is chosen"},
-             "training_views": [v.name for v in features.TRAIN_VIEWS],
-             "seconds": seconds}
-
-    def write_report(folder: Path) -> None:
-        report.write_metrics(folder / report.METRICS_FILE, val_scores, threshold, phases, test_scores, extra)
-        report.plot_confusion(folder / report.CONFUSION_FILE, val_scores)
-        report.plot_curves(folder / report.CURVES_FILE, phases)
-        report.plot_misclassified(folder / report.MISCLASSIFIED_FILE, val_images.pixels, val_images.labels,
-                                  val_probs, dataset.classes, val_images.paths)
-
-    write_model_dir(model, info, out, write_report)
-    lap("export")
-    return TrainResult(Path(out), val_scores.accuracy, test_scores.accuracy if test_scores else None,
-                       threshold.value, skipped, seconds, train_feats.computed)
+    progress = fit.Progress()
+    stages.lap("build")
+    before = []
+    if cfg.fine_tune_epochs > 0:
+        before.append(fit.fine_tune(network, dataset, cfg, progress))
+        stages.lap("fine_tune")
+    identity = features.identity(network.features)
+    cache = features.FeatureCache(cache_dir or features.default_cache_dir(), identity)
+    bank = negatives.load(identity)
+    if bank is None:
+        _log(f"note: no bank of other animals for this backbone ({negatives.BANK_FILE.name} is for the bundled "
+             f"one): \"unknown\" relies on the distance to your cats and your not_mine crops")
+        bank = np.zeros((0, network.features.output_shape[-1] // 2), np.float32)
+    drop, dense = network.model.get_layer("dropout"), network.model.get_layer("probs")
+    return finish(network.features, drop, dense, dataset, cfg, Path(out), Recipe.full(cfg), cache, bank, stages,
+                  before=before, info_extra={"backbone": {**backbone.describe(), "features": identity}},
+                  progress=progress.counter)

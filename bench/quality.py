@@ -1,0 +1,296 @@
+"""Honest model selection: repeated k-fold cross-validation over every labelled photo, folds grouped.
+
+    python bench/quality.py [--data ../shared/data/knyang] [--folds 5] [--repeats 2] [--seed 0]
+
+Train and Validation photos are pooled, then split into `--folds` folds `--repeats`
+times (a new seed each time). Folds are grouped, never by photo: photos of one burst
+(the file-name prefix before `-N`, e.g. `1587034022066-3.jpg`) and near-duplicates
+(average-pooled feature cosine above NEAR_DUPLICATE, joined by union-find) always sit
+on the same side. Per held-out fold it measures the recipe of `train.recipe` (the one
+`python -m train` ships) on:
+
+- centre squares of the held-out photos, and fixed crops of them (VAL_VIEWS);
+- frames of a pan/zoom clip of every held-out photo (bench/make_demo_clip.py's Ken Burns
+  move, the app's centre square of each frame);
+- the tabby pair: Chungdam named Hwamok and back, on the clip frames;
+- strangers: the Oxford-IIIT Pet cats of breeds the model's negative bank did not see
+  (the bank is split by breed in the same folds), and leave-one-cat-out (each cat in turn
+  is left out of training and must read "unknown");
+at the unknown cut the product chooses (train.recipe.choose_cut on the training side only).
+
+Backbone features are computed once per photo and crop and kept in the feature cache
+(train/features.py), so after the first run a recipe variant costs seconds.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from train.folds import NEAR_DUPLICATE, grouped_folds, groups  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+# Frames of the pan/zoom move kept per photo (of CLIP_FRAMES), and the move's length.
+CLIP_FRAMES, CLIP_KEEP = 30, (0, 10, 20, 29)
+def clip_squares(path: Path, seed: int, size: int) -> np.ndarray:
+    """The app's centre square (RGB, `size`) of CLIP_KEEP frames of a pan/zoom move over the photo."""
+    import cv2
+    from make_demo_clip import ken_burns
+
+    from knyang_cam.regions import center_finder, crops
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise OSError(f"cannot read {path}")
+    frames = ken_burns(image, CLIP_FRAMES, np.random.default_rng(seed))
+    return np.concatenate([crops(frames[i], center_finder(frames[i]), (size, size)) for i in CLIP_KEEP])
+
+
+@dataclass
+class Photos:
+    """Features of one photo set: rows are photos; views are [photos, views, D]."""
+
+    paths: list
+    labels: np.ndarray  # class index (knyang) or breed index (pets)
+    names: list  # class or breed names
+    views: dict  # name -> [N, V, D] float32
+
+
+def photo_features(paths, labels, names, view_sets: dict, clips: bool, net, backbone, cache,
+                   batch_size: int = 32) -> Photos:
+    """Features of every photo for each named tuple of train.data.View, plus clip frames (and mirrored)."""
+    from train import features
+    from train.model import infer
+
+    side = 2 * backbone.image_size
+    out = {}
+    for name, views in view_sets.items():
+        t = time.perf_counter()
+        f = features.view_features_for(paths, labels, net.features, backbone, views, side, cache,
+                                       batch_size=batch_size)
+        if f.skipped:
+            raise SystemExit(f"undecodable photos: {f.skipped}")
+        out[name] = f.vectors.reshape(len(paths), len(views), -1)
+        print(f"  {name}: {len(views)} views of {len(paths)} photos, {f.computed} computed "
+              f"({time.perf_counter() - t:.0f} s)", file=sys.stderr, flush=True)
+    if clips:
+        t = time.perf_counter()
+        keys = [f"{features.file_key(Path(p))}#clip{len(CLIP_KEEP)}of{CLIP_FRAMES}s{i}" for i, p in enumerate(paths)]
+        todo = [i for i, k in enumerate(keys) if cache.get(k + "f0m1") is None]
+        if todo:
+            squares = np.concatenate([clip_squares(paths[i], i, backbone.image_size) for i in todo])
+            both = np.concatenate([squares, squares[:, :, ::-1]])
+            vecs = infer(net.features, both, batch_size)
+            n = len(squares)
+            for row, i in enumerate(todo):
+                for j in range(len(CLIP_KEEP)):
+                    cache.put(f"{keys[i]}f{j}m0", vecs[row * len(CLIP_KEEP) + j])
+                    cache.put(f"{keys[i]}f{j}m1", vecs[n + row * len(CLIP_KEEP) + j])
+            cache.save()
+        for m, name in ((0, "clip"), (1, "clip_flip")):
+            out[name] = np.stack([np.stack([cache.get(f"{k}f{j}m{m}") for j in range(len(CLIP_KEEP))])
+                                  for k in keys])
+        print(f"  clips: {len(CLIP_KEEP)} frames of {len(paths)} photos, {len(todo)} photos computed "
+              f"({time.perf_counter() - t:.0f} s)", file=sys.stderr, flush=True)
+    return Photos(list(paths), np.asarray(labels), list(names), out)
+
+
+def load_sets(data_root: Path, pets_root: Path, weights: str):
+    """(knyang photos, pet cats, pet dogs) with every view the measures and recipes use."""
+    from knyang_cam.config import TrainConfig
+    from train import data, features, recipe
+    from train.model import Backbone, build
+
+    cfg = TrainConfig()
+    backbone = Backbone(weights, cfg.image_size, cfg.alpha)
+    net = build(backbone, 2, cfg.dropout)
+    cache = features.FeatureCache(features.default_cache_dir(), features.identity(net.features))
+    ds = data.find_images(data_root, cfg.validation_fraction, cfg.seed)
+    paths = list(ds.train.paths) + list(ds.validation.paths)
+    labels = list(ds.train.labels) + list(ds.validation.labels)
+    mirrored = tuple(recipe.mirror(v) for v in recipe.EVAL_VIEWS)
+    print(f"features of {data_root}:", file=sys.stderr)
+    mine = photo_features(paths, labels, ds.classes,
+                          {"train": recipe.TRAIN_VIEWS, "eval": recipe.EVAL_VIEWS, "eval_flip": mirrored},
+                          True, net, backbone, cache)
+    pets = []
+    for kind in ("cats", "dogs"):
+        files = sorted((pets_root / kind).glob("*.jpg"))
+        breeds = sorted({f.stem.rsplit("_", 1)[0] for f in files})
+        breed = [breeds.index(f.stem.rsplit("_", 1)[0]) for f in files]
+        print(f"features of {pets_root / kind}:", file=sys.stderr)
+        pets.append(photo_features(files, breed, breeds,
+                                   {"bank": recipe.BANK_VIEWS, "eval": recipe.EVAL_VIEWS, "eval_flip": mirrored},
+                                   kind == "cats", net, backbone, cache))
+    return mine, pets[0], pets[1]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """The recipe's knobs that cross-validation chooses (their defaults: what train ships)."""
+
+    views: int  # the first `views` of recipe.TRAIN_VIEWS train the head
+    ref_views: int  # the first `ref_views` of them are the gate's references
+    l2: float
+    steps: int
+    lr: float
+    keep: float  # share of held-out known crops the cut keeps
+    beta: float  # weight of the nearest other animal in the open-set score
+    tta: bool  # features averaged with the mirror image's
+    merge: float
+
+
+def fit_and_judge(v: Variant, x_train, y_train, g_train, n_classes, negatives):
+    """Fit head and gate as train does; return a function from features to gated probabilities."""
+    from train import recipe
+
+    rows = x_train[:, :v.views].reshape(-1, x_train.shape[-1])
+    kernel, bias, _ = recipe.fit_softmax(rows, np.repeat(y_train, v.views), n_classes, v.l2, v.steps, v.lr)
+    ref_rows = x_train[:, :v.ref_views].reshape(-1, x_train.shape[-1])
+    ref_groups = np.repeat(g_train, v.ref_views)
+    held = recipe.held_out_scores(ref_rows, ref_groups, ref_rows, ref_groups, negatives, v.beta)
+    cut = recipe.choose_cut(held, v.keep)
+    floor = recipe.choose_cut(recipe.held_out_scores(ref_rows, ref_groups, ref_rows, ref_groups, negatives, 0.0),
+                              recipe.FLOOR_KEEP)
+    refs = recipe.spread(recipe.gate_part(ref_rows), v.merge)
+    t = recipe.unknown_threshold(n_classes)
+
+    def judge(x):
+        p = recipe.softmax(x @ kernel + bias)
+        return recipe.shrink(p, recipe.margin(x, refs, negatives, v.beta, cut, floor))
+    return judge, t, cut
+
+
+def tta(sets: Photos, name: str, flip_name: str, on: bool) -> np.ndarray:
+    x = sets.views[name]
+    return (x + sets.views[flip_name]) / 2 if on else x
+
+
+def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: int, repeats: int,
+                   seed: int, loco: bool) -> dict:
+    from train import recipe
+
+    centre = mine.views["eval"][:, 0]
+    gid = groups(mine.paths, recipe.gate_part(centre), mine.labels)
+    n_classes = len(mine.names)
+    tabby = [mine.names.index(n) for n in ("Chungdam", "Hwamok")] if {"Chungdam", "Hwamok"} <= set(mine.names) else None
+    ev = tta(mine, "eval", "eval_flip", v.tta)
+    clip = tta(mine, "clip", "clip_flip", v.tta)
+    cat_ev = np.concatenate([tta(cats, "eval", "eval_flip", v.tta), tta(cats, "clip", "clip_flip", v.tta)], 1)
+    dog_ev = tta(dogs, "eval", "eval_flip", v.tta)
+    results = []
+    for r in range(repeats):
+        fold = grouped_folds(gid, mine.labels, folds, seed + r)
+        rng = np.random.default_rng(seed + 100 + r)
+        cat_fold = rng.permutation(len(cats.names))[cats.labels] % folds
+        dog_fold = rng.permutation(len(dogs.names))[dogs.labels] % folds
+        for f in range(folds):
+            tr, te = fold != f, fold == f
+            bank = np.concatenate([cats.views["bank"][cat_fold != f].reshape(-1, centre.shape[1]),
+                                   dogs.views["bank"][dog_fold != f].reshape(-1, centre.shape[1])])
+            negatives = recipe.spread(recipe.gate_part(bank), v.merge)
+            judge, t, cut = fit_and_judge(v, mine.views["train"][tr], mine.labels[tr], gid[tr], n_classes, negatives)
+
+            def named(x, y):  # share named right (unknown counts as wrong), share argmax right
+                p = judge(x.reshape(-1, x.shape[-1]))
+                yy = np.repeat(y, x.shape[1])
+                return np.mean((p.argmax(1) == yy) & (p.max(1) >= t)), p, yy
+
+            m = {"cut": cut}
+            m["centre"], p, yy = named(ev[te][:, :1], mine.labels[te])
+            m["centre_argmax"] = np.mean(p.argmax(1) == yy)
+            m["crops"] = named(ev[te][:, 1:], mine.labels[te])[0]
+            m["clip"], p, yy = named(clip[te], mine.labels[te])
+            m["clip_argmax"] = np.mean(p.argmax(1) == yy)
+            if tabby:
+                a, b = tabby
+                shown = np.where(p.max(1) >= t, p.argmax(1), -1)
+                m["chungdam_as_hwamok"] = np.mean(shown[yy == a] == b)
+                m["hwamok_as_chungdam"] = np.mean(shown[yy == b] == a)
+            for name, x, held in (("stranger_cats", cat_ev, cat_fold == f), ("dogs", dog_ev, dog_fold == f)):
+                p = judge(x[held].reshape(-1, x.shape[-1]))
+                m[name] = np.mean(p.max(1) < t)
+            if loco and r == 0:
+                out = []
+                for c in range(n_classes):
+                    keep_rows = tr & (mine.labels != c)
+                    relabel = np.cumsum(np.arange(n_classes) != c) - 1
+                    judge_c, t_c, _ = fit_and_judge(v, mine.views["train"][keep_rows], relabel[mine.labels[keep_rows]],
+                                                    gid[keep_rows], n_classes - 1, negatives)
+                    x = np.concatenate([ev[te & (mine.labels == c)], clip[te & (mine.labels == c)]], 1)
+                    out.append(np.mean(judge_c(x.reshape(-1, x.shape[-1])).max(1) < t_c))
+                m["leave_one_cat_out"] = float(np.mean(out))
+            results.append(m)
+            print(f"  repeat {r} fold {f}: " + " ".join(f"{k} {val:.3f}" for k, val in m.items()),
+                  file=sys.stderr, flush=True)
+    keys = dict.fromkeys(k for m in results for k in m)
+    return {k: (float(np.mean([m[k] for m in results if k in m])), float(np.std([m[k] for m in results if k in m])))
+            for k in keys}
+
+
+def main(argv=None) -> int:
+    from knyang_cam.config import TrainConfig
+
+    cfg = TrainConfig()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=SHARED / "data" / "knyang")
+    p.add_argument("--pets", type=Path, default=SHARED / "data" / "oxford_pets")
+    p.add_argument("--weights", default=str(SHARED / "weights" / "mobilenet_v2_1.0_160_no_top.weights.h5"))
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-loco", action="store_true", help="skip leave-one-cat-out (5 more fits per fold)")
+    p.add_argument("--json", type=Path, help="also write the figures here as JSON")
+    p.add_argument("--views", type=int, default=cfg.head_views)
+    p.add_argument("--ref-views", type=int, default=cfg.reference_views)
+    p.add_argument("--l2", type=float, default=cfg.head_l2)
+    p.add_argument("--steps", type=int, default=cfg.head_epochs)
+    p.add_argument("--lr", type=float, default=cfg.head_learning_rate)
+    p.add_argument("--keep", type=float, default=cfg.unknown_keep)
+    p.add_argument("--beta", type=float, default=cfg.other_animal_weight)
+    p.add_argument("--no-tta", action="store_true")
+    p.add_argument("--merge", type=float, default=cfg.reference_merge)
+    args = p.parse_args(argv)
+    for root in (args.data, args.pets):
+        if not root.is_dir():
+            print(f"error: {root} not found (needs the shared data sets)", file=sys.stderr)
+            return 2
+    v = Variant(args.views, args.ref_views, args.l2, args.steps, args.lr, args.keep, args.beta, not args.no_tta, args.merge)
+    start = time.perf_counter()
+    mine, cats, dogs = load_sets(args.data, args.pets, args.weights)
+    print(f"features ready in {time.perf_counter() - start:.0f} s; {v}", file=sys.stderr)
+    result = cross_validate(v, mine, cats, dogs, args.folds, args.repeats, args.seed, not args.no_loco)
+    print(f"\n{args.folds}-fold cross-validation x {args.repeats} (seed {args.seed}), folds grouped by burst "
+          f"and near-duplicate (cosine >= {NEAR_DUPLICATE}); mean +- spread (std over folds)")
+    what = {"centre": "accuracy, centre squares (named right; unknown counts as wrong)",
+            "crops": "accuracy, 5 crops per photo", "centre_argmax": "  the same, the top class alone (no unknown)",
+            "clip_argmax": "  the same, the top class alone (no unknown)", "clip": "accuracy per clip frame (pan/zoom)",
+            "chungdam_as_hwamok": "Chungdam clip frames named Hwamok",
+            "hwamok_as_chungdam": "Hwamok clip frames named Chungdam",
+            "stranger_cats": "Oxford cats of unseen breeds read unknown (crops + clip frames)",
+            "dogs": "Oxford dogs of unseen breeds read unknown",
+            "leave_one_cat_out": "a left-out cat reads unknown (first repeat)", "cut": "open-set cut chosen"}
+    for k, (mean, spread) in result.items():
+        print(f"  {what.get(k, k):<66} {mean:.3f} +- {spread:.3f}")
+    print(f"({time.perf_counter() - start:.0f} s)")
+    if args.json:
+        import json
+
+        args.json.write_text(json.dumps({"variant": v.__dict__, "folds": args.folds, "repeats": args.repeats,
+                                         "seed": args.seed, "figures": result}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""Which crops of a photo the recipe uses, for training and for judging it.
+
+Every view is a square crop of the whole photo (data.View). The cache keys features
+by view name, so a view set change only costs the views that are new.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .data import View
+from .features import CORNERS, CROPS
+
+CENTRE = View(1.0)
+
+
+def mirror(view: View) -> View:
+    """The same crop mirrored left to right."""
+    return replace(view, flip=not view.flip)
+
+
+# Training: the centre square and its mirror image, then a closer centre, four corners and 18
+# drawn crops (50-100% of the shorter side, anywhere, every other one mirrored).
+TRAIN_VIEWS = (CENTRE, mirror(CENTRE)) + CROPS
+# Judging: the centre square and five fixed crops (a closer centre, four sides at 75%), as a
+# camera frames a scene; the same views mirrored for the flip-averaged model.
+EVAL_VIEWS = (CENTRE, View(0.6), View(0.75, -0.5, 0.0), View(0.75, 0.5, 0.0),
+              View(0.75, 0.0, -0.5), View(0.75, 0.0, 0.5))
+# The negative bank (other cats, dogs): centre, mirror and corners of each photo.
+BANK_VIEWS = (CENTRE, mirror(CENTRE)) + CORNERS
+
+
+# ---------------------------------------------------------------------------------------------
+# The head and the open-set gate, in numpy: both are fitted in seconds on cached features,
+# deterministically, so cross-validation (bench/quality.py, and the unknown cut chosen inside
+# `python -m train`) can refit them many times.
+# ---------------------------------------------------------------------------------------------
+import numpy as np  # noqa: E402
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1."""
+    x = np.asarray(x, np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """n / (classes * count) per class: every class weighs the same in the loss, whatever its photos."""
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    return np.where(counts > 0, len(labels) / (n_classes * np.maximum(counts, 1)), 0.0)
+
+
+def fit_softmax(x: np.ndarray, y: np.ndarray, n_classes: int, l2: float, steps: int,
+                learning_rate: float = 0.05, curve_every: int = 0, val=None):
+    """Class-weighted, L2-regularised softmax regression by full-batch Adam on standardised features.
+
+    Returns (kernel [D, C], bias [C], curves) for raw features: the standardisation is folded into
+    the kernel and bias, so the result is one dense layer. Full batch and a fixed start make it
+    deterministic; the L2 term keeps it from memorising the few photos a class may have.
+    """
+    x = np.asarray(x, np.float32)
+    mean, sd = x.mean(0), x.std(0)
+    sd = sd + 1e-3 * sd.mean() + 1e-12  # near-constant features must not blow up
+    xs = (x - mean) / sd
+    w_row = class_weights(y, n_classes)[y].astype(np.float32)
+    w_row /= w_row.sum()
+    onehot = np.eye(n_classes, dtype=np.float32)[y]
+    kernel = np.zeros((x.shape[1], n_classes), np.float32)
+    bias = np.zeros(n_classes, np.float32)
+    m = [np.zeros_like(kernel), np.zeros_like(bias)]
+    v = [np.zeros_like(kernel), np.zeros_like(bias)]
+    curves = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
+    for t in range(1, steps + 1):
+        p = softmax(xs @ kernel + bias)
+        d = (p - onehot) * w_row[:, None]
+        grads = [xs.T @ d + l2 * kernel, d.sum(0)]
+        for i, (param, g) in enumerate(zip((kernel, bias), grads)):
+            m[i] = 0.9 * m[i] + 0.1 * g
+            v[i] = 0.999 * v[i] + 0.001 * g * g
+            param -= learning_rate * (m[i] / (1 - 0.9 ** t)) / (np.sqrt(v[i] / (1 - 0.999 ** t)) + 1e-8)
+        if curve_every and (t % curve_every == 0 or t == steps):
+            curves["loss"].append(float(-(w_row * np.log(p[np.arange(len(y)), y] + 1e-12)).sum()))
+            curves["accuracy"].append(float(np.mean(p.argmax(1) == y)))
+            if val is not None and len(val[1]):
+                pv = softmax(((val[0] - mean) / sd) @ kernel + bias)
+                curves["val_loss"].append(float(-np.mean(np.log(pv[np.arange(len(val[1])), val[1]] + 1e-12))))
+                curves["val_accuracy"].append(float(np.mean(pv.argmax(1) == val[1])))
+    return kernel / sd[:, None], bias - (mean / sd) @ kernel, curves
+
+
+# A reference at least this similar to one already kept adds little to a nearest-neighbour score.
+MERGE = 0.9
+# The gate's soft edge: from g = 0.5 at the cut to g = 0.95 at 3 x SOFTNESS above it.
+SOFTNESS = 0.02
+
+
+def spread(refs: np.ndarray, merge: float = MERGE) -> np.ndarray:
+    """Unit rows, greedy in order: a row is kept when no kept one is `merge` or more similar to it."""
+    refs = unit(refs)
+    covered = np.zeros(len(refs), bool)
+    kept = []
+    for start in range(0, len(refs), 2048):  # similarities a block at a time: memory stays small
+        block = refs[start:start + 2048] @ refs.T >= merge
+        for i, row in enumerate(block, start):
+            if not covered[i]:
+                kept.append(i)
+                covered |= row
+    return refs[kept].copy()
+
+
+def gate_part(vectors: np.ndarray) -> np.ndarray:
+    """The part of a pooled vector (average then max pooling) the gate compares: the average."""
+    vectors = np.asarray(vectors, np.float32)
+    return vectors[:, :vectors.shape[1] // 2]
+
+
+def nearest(vectors: np.ndarray, refs: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each vector's gate part to its nearest reference (unit rows); -1 without any."""
+    if not len(refs):
+        return np.full(len(vectors), -1.0, np.float32)
+    return (unit(gate_part(vectors)) @ refs.T).max(axis=1)
+
+
+def open_set_score(vectors: np.ndarray, refs: np.ndarray, negatives: np.ndarray, beta: float) -> np.ndarray:
+    """How much a crop looks like one of my cats rather than any other animal: s_mine - beta * s_other."""
+    score = nearest(vectors, refs)
+    if beta and len(negatives):
+        score = score - beta * nearest(vectors, negatives)
+    return score
+
+
+def unknown_threshold(n_classes: int) -> float:
+    """The top probability below which the app says unknown: halfway from uniform to certain.
+
+    With the gate's output g * p + (1 - g) / C, a confident crop (p_top ~ 1) falls below it
+    exactly when g < 0.5, i.e. when its open-set score is below the cut; a crop the head
+    splits between two cats (p_top ~ 0.5) reads unknown as well.
+    """
+    return round((1 + 1 / n_classes) / 2, 4)
+
+
+# However unlike other animals a crop is, it must also look somewhat like my cats: this share of
+# the held-out training crops reach the floor on the similarity alone (a scene without any
+# animal is as far from the other animals as from my cats, and the difference says nothing).
+FLOOR_KEEP = 0.995
+
+
+def margin(vectors: np.ndarray, refs: np.ndarray, others: np.ndarray, weight: float, cut: float,
+           floor: float) -> np.ndarray:
+    """How far above the gate's edge a crop is: the lower of (score - cut) and (similarity - floor)."""
+    known = nearest(vectors, refs)
+    score = known - weight * nearest(vectors, others) if weight and len(others) else known
+    return np.minimum(score - cut, known - floor)
+
+
+def shrink(probs: np.ndarray, above: np.ndarray) -> np.ndarray:
+    """What the gated model outputs: probabilities pulled towards uniform where `above` (margin) < 0."""
+    g = 1.0 / (1.0 + np.exp(-above / SOFTNESS))
+    return g[:, None] * probs + (1.0 - g[:, None]) / probs.shape[1]
+
+
+def held_out_scores(vectors: np.ndarray, groups: np.ndarray, ref_vectors: np.ndarray, ref_groups: np.ndarray,
+                    negatives: np.ndarray, beta: float) -> np.ndarray:
+    """Open-set score of each vector against the references of every other group (leave one group out).
+
+    A training photo is its own nearest reference; without its group (its burst and
+    near-duplicates) it scores like a new photo of a known cat, which is what the cut is for.
+    """
+    q = unit(gate_part(vectors))
+    r = unit(gate_part(ref_vectors))
+    sim = q @ r.T
+    sim[groups[:, None] == ref_groups[None, :]] = -1.0
+    score = sim.max(axis=1)
+    if beta and len(negatives):
+        score = score - beta * nearest(vectors, negatives)
+    return score
+
+
+def choose_cut(held_out: np.ndarray, keep: float) -> float:
+    """The open-set cut that `keep` of the known cats' held-out crops reach."""
+    return round(float(np.quantile(held_out, 1 - keep)), 4)
