@@ -203,7 +203,7 @@ def render(plan, clip: Path, frames: int, seed: int) -> list[dict]:
         for kind, things, fracs in plan:
             canvas = bgs[rng.integers(len(bgs))].copy()
             boxes = layout(rng, fracs, off_centre=True) if things else []
-            for (name, photo), box in zip(things, boxes):
+            for (_, photo), box in zip(things, boxes):
                 place(canvas, *cut_out(photo, rng), box)
             views, mats = pan_zoom(canvas, frames, rng)
             for view, m in zip(views, mats):

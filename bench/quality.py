@@ -32,7 +32,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
@@ -202,7 +201,7 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
             negatives = recipe.spread(recipe.gate_part(bank), v.merge)
             judge, t, cut = fit_and_judge(v, mine.views["train"][tr], mine.labels[tr], gid[tr], n_classes, negatives)
 
-            def named(x, y):  # share named right (unknown counts as wrong), share argmax right
+            def named(x, y, judge=judge, t=t):  # share named right (unknown counts as wrong), share argmax right
                 p = judge(x.reshape(-1, x.shape[-1]))
                 yy = np.repeat(y, x.shape[1])
                 return np.mean((p.argmax(1) == yy) & (p.max(1) >= t)), p, yy
@@ -266,7 +265,8 @@ def main(argv=None) -> int:
         if not root.is_dir():
             print(f"error: {root} not found (needs the shared data sets)", file=sys.stderr)
             return 2
-    v = Variant(args.views, args.ref_views, args.l2, args.steps, args.lr, args.keep, args.beta, not args.no_tta, args.merge)
+    v = Variant(args.views, args.ref_views, args.l2, args.steps, args.lr, args.keep, args.beta, not args.no_tta,
+                args.merge)
     start = time.perf_counter()
     mine, cats, dogs = load_sets(args.data, args.pets, args.weights)
     print(f"features ready in {time.perf_counter() - start:.0f} s; {v}", file=sys.stderr)

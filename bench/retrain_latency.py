@@ -34,10 +34,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from knyang_cam import app, config, model_dir  # noqa: E402
-from knyang_cam.__main__ import resolve  # noqa: E402
 from make_demo_clip import make_clip, photos  # noqa: E402
 from soak import SampledLoop  # noqa: E402
+
+from knyang_cam import app, config, model_dir  # noqa: E402
+from knyang_cam.__main__ import resolve  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "knyang"
 SWAP_MARK = "after frame"

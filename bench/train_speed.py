@@ -71,7 +71,7 @@ def main(argv=None) -> int:
         features.features_for(tr.paths, tr.labels, net.features, backbone, cache, tr, cfg.batch_size)
         timed("feature lookup, all cached", lambda: features.features_for(
             tr.paths, tr.labels, net.features, backbone, features.FeatureCache(tmp, features.identity(net.features))))
-    head = timed(f"head, {cfg.head_epochs} full-batch epochs on cached features", lambda: recipe.fit_softmax(
+    timed(f"head, {cfg.head_epochs} full-batch epochs on cached features", lambda: recipe.fit_softmax(
         ftr.vectors, ftr.labels, n, cfg.head_l2, cfg.head_epochs, cfg.head_learning_rate))
     head_seconds = rows[-1][1]
 

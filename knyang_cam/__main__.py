@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from . import __version__, bundled
 from .bundled import resolve  # noqa: F401  (bench/ scripts import it from here)
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
                    report=args.report, max_frames=args.max_frames, out=out, record_hud=args.hud)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """The `knyang-cam` entry point: parse `argv` (None: sys.argv), run; the exit status (2 user error, 130 Ctrl-C)."""
     from .errors import survive_broken_pipe
 

@@ -17,21 +17,22 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional, TextIO
+from typing import TextIO
 
 import cv2
 import numpy as np
 
 from . import console, model_dir, overlay, paths
+from .background_retrain import BackgroundRetrain
 from .classify import load_classifier
 from .config import Config
 from .cuts import CutDetector
 from .dataset import Saver
 from .errors import OutputError, UserError, native_lines_dropped
 from .model_dir import ModelError, ModelInfo
-from .background_retrain import BackgroundRetrain
 from .regions import crops, make_finder
 from .results import NOT_MINE, UNKNOWN, UNLABELED, Prediction
 from .sinks import JsonlLog, VideoSink, log_record
@@ -76,7 +77,7 @@ class Controls:
     help: bool = False
     paused: bool = False
     quit: bool = False
-    typing: Optional[str] = None  # the new cat's name while `n` collects it
+    typing: str | None = None  # the new cat's name while `n` collects it
     toast: str = ""
     toast_until: float = 0.0
 
@@ -134,7 +135,7 @@ class Stats:
         self.frames = 0
         self.stage_ms = defaultdict(float)
         self.on_screen = defaultdict(float)
-        self._last: Optional[tuple[float, set, float]] = None
+        self._last: tuple[float, set, float] | None = None
         self.started = time.perf_counter()
 
     def add(self, frame: Frame, predictions: list[Prediction], timing_ms: dict, fps: float) -> None:
@@ -147,7 +148,7 @@ class Stats:
         self._close_interval(frame.time_s)
         self._last = (frame.time_s, {p.label for p in predictions}, 1.0 / fps)
 
-    def _close_interval(self, now: Optional[float]) -> None:
+    def _close_interval(self, now: float | None) -> None:
         """A frame's labels were on screen until the next frame (or one frame period, for the last)."""
         if self._last is None:
             return
@@ -235,7 +236,7 @@ class Teacher:
         due = self.cfg.retrain.auto_after and saver.labelled - self._labelled_at_start >= self.cfg.retrain.auto_after
         return self.start(saver) if due and not self.job.running else ""
 
-    def swapped(self) -> Optional[tuple[ModelInfo, object, str]]:
+    def swapped(self) -> tuple[ModelInfo, object, str] | None:
         """The finished retrain's model, loaded and ready, with a message; None otherwise."""
         outcome = self.job.poll()
         if outcome is None:
@@ -268,7 +269,7 @@ KEY_ACTIONS = {ord(" "): "pause", ord("b"): "bars", ord("h"): "help", ord("c"): 
 SET_ASIDE = {ord("u"): UNLABELED, ord("x"): NOT_MINE}
 
 
-def handle_key(key: int, ui: Controls) -> Optional[Action]:
+def handle_key(key: int, ui: Controls) -> Action | None:
     """The action `key` asks for, or None; while a new cat's name is typed, keys edit the name."""
     if key == -1:
         return None
@@ -360,17 +361,17 @@ class Session:
                  outputs: Outputs, stats: Stats, out: TextIO, record_hud: bool = False):
         self.cfg, self.ui, self.analyzer, self.saver, self.teacher = cfg, ui, analyzer, saver, teacher
         self.outputs, self.stats, self.out, self.record_hud = outputs, stats, out, record_hud
-        self.frame: Optional[Frame] = None
+        self.frame: Frame | None = None
         self.predictions: list[Prediction] = []
 
-    def largest_crop(self) -> Optional[np.ndarray]:
+    def largest_crop(self) -> np.ndarray | None:
         """The crop being labelled: with several cats in view the largest region; None with none."""
         if self.frame is None or not self.predictions:
             return None
         x, y, w, h = max((p.region.box for p in self.predictions), key=lambda b: b[2] * b[3])
         return self.frame.image[y:y + h, x:x + w]
 
-    def apply(self, action: Optional[Action]) -> str:
+    def apply(self, action: Action | None) -> str:
         """Carry out a key's action; returns a toast message for the overlay, or ''."""
         if action is None:
             return ""
@@ -411,8 +412,8 @@ class Session:
 
 
 def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
-        keys: Optional[KeyProvider] = None, output: Optional[str] = None, log: Optional[str] = None,
-        report: Optional[str] = None, max_frames: Optional[int] = None, out: Optional[TextIO] = None,
+        keys: KeyProvider | None = None, output: str | None = None, log: str | None = None,
+        report: str | None = None, max_frames: int | None = None, out: TextIO | None = None,
         record_hud: bool = False) -> int:
     """Run the loop over `source` until it ends; print the summary (on `out`, default stdout); return the
     exit status. The window shows the HUD; `output` records without it unless `record_hud`."""
@@ -523,13 +524,13 @@ def libjpeg_warnings_dropped():
     return native_lines_dropped(LIBJPEG_NOISE)
 
 
-def frame_reader(source: Source) -> Callable[[], Optional[Frame]]:
+def frame_reader(source: Source) -> Callable[[], Frame | None]:
     """The next frame of `source` per call, None at the end; photos are decoded without libjpeg's noise."""
     frames = iter(source)
     if not isinstance(source, PhotoFolder):
         return lambda: next(frames, None)
 
-    def read() -> Optional[Frame]:
+    def read() -> Frame | None:
         with libjpeg_warnings_dropped():
             return next(frames, None)
 
@@ -539,9 +540,9 @@ def frame_reader(source: Source) -> Callable[[], Optional[Frame]]:
 class Pacer:
     """How long to wait for a key so a file plays at its own frame rate (None: as fast as possible)."""
 
-    def __init__(self, fps: Optional[float]):
+    def __init__(self, fps: float | None):
         self.fps = fps
-        self._origin: Optional[tuple[float, int]] = None
+        self._origin: tuple[float, int] | None = None
 
     def wait_ms(self, index: int, paused: bool) -> int:
         """Milliseconds to wait for a key after frame `index` to keep the file's own rate: >= 1, 30 while paused."""

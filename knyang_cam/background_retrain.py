@@ -18,7 +18,6 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import yaml
 
@@ -40,22 +39,22 @@ class Outcome:
 
     accepted: bool
     message: str
-    model: Optional[Path] = None  # the new model directory, set when accepted
+    model: Path | None = None  # the new model directory, set when accepted
 
 
 class BackgroundRetrain:
     """One retrain at a time; `start()` while one runs is refused."""
 
     def __init__(self, dataset_root: str | Path, models_dir: str | Path, max_drop: float = 0.02,
-                 train: Optional[TrainConfig] = None, threads: int = 0):
+                 train: TrainConfig | None = None, threads: int = 0):
         self.dataset_root = Path(dataset_root)
         self.models_dir = Path(models_dir)
         self.max_drop = max_drop
         self.train = train or TrainConfig()
         self.threads = threads
-        self.status: Optional[str] = None
-        self._proc: Optional[subprocess.Popen] = None
-        self._outcome: Optional[Outcome] = None
+        self.status: str | None = None
+        self._proc: subprocess.Popen | None = None
+        self._outcome: Outcome | None = None
         self._lock = threading.Lock()
         self._finished = threading.Event()
         self._started = 0.0
@@ -117,13 +116,13 @@ class BackgroundRetrain:
         self.status = None
         self._finished.set()
 
-    def poll(self) -> Optional[Outcome]:
+    def poll(self) -> Outcome | None:
         """The finished retrain's outcome, once; None while running or idle."""
         with self._lock:
             outcome, self._outcome = self._outcome, None
         return outcome
 
-    def wait(self, timeout: Optional[float] = None) -> Optional[Outcome]:
+    def wait(self, timeout: float | None = None) -> Outcome | None:
         """Block until the running retrain ends (for tests and benchmarks), then poll."""
         if self._proc is None:
             return None

@@ -13,7 +13,7 @@ import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
@@ -74,7 +74,7 @@ class SmoothingConfig:
     alpha: float = field(default=0.5, metadata=_range(0.01, 1.0))
     iou_match: float = field(default=0.3, metadata=_range(0.0, 1.0))
     forget_after: int = field(default=15, metadata=_range(1, 10000))
-    unknown_threshold: Optional[float] = field(default=None, metadata=_range(0.0, 1.0))
+    unknown_threshold: float | None = field(default=None, metadata=_range(0.0, 1.0))
     hysteresis: float = field(default=0.05, metadata=_range(0.0, 0.49))
     hold: int = field(default=2, metadata=_range(1, 1000))
     cut_threshold: float = field(default=25.0, metadata=_range(0.0, 255.0))
@@ -85,7 +85,7 @@ class OverlayConfig:
     """`overlay:` confidence bars, a font for names OpenCV cannot draw, how long toasts stay."""
 
     bars: bool = True
-    font: Optional[str] = None
+    font: str | None = None
     toast_s: float = field(default=1.5, metadata=_range(0.0, 60.0))
 
 
@@ -96,7 +96,7 @@ class AppConfig:
     model: str = "models/knyang"
     dataset_root: str = "data/mycats"
     snapshots_dir: str = "snapshots"
-    realtime: Optional[bool] = None
+    realtime: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class TrainConfig:
     fine_tune_epochs: int = field(default=0, metadata=_range(0, 1000))
     fine_tune_learning_rate: float = field(default=1e-4, metadata=_range(1e-8, 1.0))
     patience: int = field(default=3, metadata=_range(1, 1000))
-    feature_cache: Optional[str] = None
+    feature_cache: str | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ goes to stderr, and only when stderr is a terminal, so logs and pipes never fill
 from __future__ import annotations
 
 import sys
-from typing import Iterator, Optional, TextIO
+from collections.abc import Iterator
+from typing import TextIO
 
 from .sources import Frame, Source
 
@@ -22,7 +23,7 @@ def start_line(model_path, classes, backend: str, source: Source, crop: str) -> 
 class WithProgress(Source):
     """`source` unchanged, with a progress bar (frames, rate, ETA) on `stream` while it is read."""
 
-    def __init__(self, source: Source, stream: TextIO, total: Optional[int]):
+    def __init__(self, source: Source, stream: TextIO, total: int | None):
         self._source, self._stream, self._total = source, stream, total
         self.name, self.fps, self.size, self.live = source.name, source.fps, source.size, source.live
         self._bar = None
@@ -43,7 +44,7 @@ class WithProgress(Source):
         self._source.close()
 
 
-def with_progress(source: Source, max_frames: Optional[int] = None, stream: TextIO = sys.stderr) -> Source:
+def with_progress(source: Source, max_frames: int | None = None, stream: TextIO = sys.stderr) -> Source:
     """`source` with a progress bar when it is a file (or photos) and `stream` is a terminal."""
     if source.live or not _is_terminal(stream):
         return source

@@ -8,8 +8,6 @@ clips: consecutive frames of one shot differ by at most ~5, cuts by 37 or more.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import cv2
 import numpy as np
 
@@ -23,7 +21,7 @@ class CutDetector:
         if threshold < 0:
             raise ValueError(f"cut threshold must be >= 0, got {threshold}")
         self.threshold = threshold  # 0 turns detection off
-        self._last: Optional[np.ndarray] = None
+        self._last: np.ndarray | None = None
 
     def __call__(self, frame_bgr: np.ndarray) -> bool:
         """True when `frame_bgr` starts a new shot."""

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -96,7 +96,7 @@ class Saver:
         """Queue a copy of the whole `frame` (BGR) to save under the snapshots folder; poll() reports it."""
         self._jobs.put((self.snapshots, None, frame.copy()))
 
-    def label(self, class_index: Optional[int], crop: np.ndarray) -> None:
+    def label(self, class_index: int | None, crop: np.ndarray) -> None:
         """Save `crop` as class `class_index` (0-based), or as unlabeled when None."""
         if class_index is None:
             self.set_aside(UNLABELED, crop)
@@ -141,7 +141,7 @@ class Saver:
             finally:
                 self._jobs.task_done()
 
-    def _save(self, folder: Path, name: Optional[str], image: np.ndarray) -> str:
+    def _save(self, folder: Path, name: str | None, image: np.ndarray) -> str:
         try:
             ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
             if not ok:

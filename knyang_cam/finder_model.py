@@ -38,7 +38,7 @@ class FinderMeta:
     centre_peak: float  # a centre-map peak at least this high is a cat of its own
 
     @classmethod
-    def read(cls, path: Path) -> "FinderMeta":
+    def read(cls, path: Path) -> FinderMeta:
         """Parse finder.json at `path`; FinderError naming the file and the rebuild command when missing or invalid."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

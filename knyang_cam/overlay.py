@@ -14,10 +14,10 @@ one at the bottom (status line, key hint), toasts and the help; a recording leav
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Mapping, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -76,8 +76,8 @@ class Hud:
     show_bars: bool = True
     show_help: bool = False
     paused: bool = False
-    toast: Optional[str] = None  # e.g. "saved snapshots/2024-05-01_12-00-00.jpg"
-    status: Optional[str] = None  # e.g. "camera lost, reconnecting 2/3"
+    toast: str | None = None  # e.g. "saved snapshots/2024-05-01_12-00-00.jpg"
+    status: str | None = None  # e.g. "camera lost, reconnecting 2/3"
     saved_counts: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self):
@@ -119,7 +119,7 @@ class _Scale:
     s: float
 
     @classmethod
-    def of(cls, shape) -> "_Scale":
+    def of(cls, shape) -> _Scale:
         h, w = shape[:2]
         linear = min(w / 640.0, h / 480.0)
         return cls(max(0.8, linear) if linear < 1 else linear ** 0.6)
@@ -152,13 +152,13 @@ def _darken(img: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
         img[y0:y1, x0:x1] = cv2.convertScaleAbs(img[y0:y1, x0:x1], alpha=PANEL_DARKEN)
 
 
-def _top_height(sc: _Scale, hud: Optional[Hud]) -> int:
+def _top_height(sc: _Scale, hud: Hud | None) -> int:
     if hud is None:
         return 0
     return sc.line * (2 if hud.saved_counts else 1)
 
 
-def _bottom_height(sc: _Scale, hud: Optional[Hud]) -> int:
+def _bottom_height(sc: _Scale, hud: Hud | None) -> int:
     # Room for the status line is kept even when there is none, so the bars do not jump.
     return sc.line * 2 if hud is not None else 0
 
@@ -176,7 +176,7 @@ def _label_zone(box: Box, sc: _Scale) -> Box:
     return (x, y - lh, w, h + 2 * lh)
 
 
-def bar_tracks(shape, classes: Sequence[str], font: Optional[str] = None, boxes: Sequence[Box] = (),
+def bar_tracks(shape, classes: Sequence[str], font: str | None = None, boxes: Sequence[Box] = (),
                hud: bool = True) -> list[Box]:
     """Where the confidence bars go for a frame of `shape` with regions at `boxes`: one
     (x, y, w, h) per class.
@@ -191,7 +191,7 @@ def bar_tracks(shape, classes: Sequence[str], font: Optional[str] = None, boxes:
 
 
 @lru_cache(maxsize=64)
-def _bar_layout(shape: tuple[int, int], classes: tuple[str, ...], font: Optional[str],
+def _bar_layout(shape: tuple[int, int], classes: tuple[str, ...], font: str | None,
                 boxes: tuple[Box, ...], hud: bool) -> tuple[Box, tuple[Box, ...]]:
     """The panel (x, y, w, h) and the tracks of `bar_tracks`, cached: they only change with the
     frame size, classes or boxes."""
@@ -432,7 +432,7 @@ def _draw_help(img, classes: Sequence[str], sc: _Scale, font) -> None:
 
 
 def draw(frame: np.ndarray, predictions: Sequence[Prediction], classes: Sequence[str],
-         hud: Optional[Hud] = None, font: Optional[str] = None, bars: bool = True) -> np.ndarray:
+         hud: Hud | None = None, font: str | None = None, bars: bool = True) -> np.ndarray:
     """Return a new BGR uint8 frame with the predictions drawn; `frame` is not touched.
 
     Each region gets its box, and its name and confidence beside the box; the confidence bars

@@ -16,10 +16,10 @@ import glob
 import os
 import shutil
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence
 
 from .atomic import pid_alive, temp_pid
 from .errors import UserError
@@ -98,7 +98,7 @@ def is_stream(path: Path) -> bool:
     return path.exists() and not path.is_file() and not path.is_dir()
 
 
-def check_file(flag: str, path, suffixes: Optional[Sequence[str]] = None, streams: bool = False) -> Path:
+def check_file(flag: str, path, suffixes: Sequence[str] | None = None, streams: bool = False) -> Path:
     """An output file's path, or PathError: not a folder, a device only where `streams` allows it,
     a known suffix, a folder that can be made."""
     p = _check_not_empty(flag, path)
@@ -143,9 +143,9 @@ class Input:
 class AppPaths:
     """The checked outputs of one app run (None where not asked for)."""
 
-    output: Optional[Path] = None
-    log: Optional[Path] = None
-    report: Optional[Path] = None
+    output: Path | None = None
+    log: Path | None = None
+    report: Path | None = None
 
 
 def source_inputs(spec: str) -> list[Input]:

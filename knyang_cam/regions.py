@@ -14,14 +14,13 @@ camera moves everything, so it could at best propose regions for the finder to c
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
 
 from .config import RegionsConfig
-from .results import Box, Region
-from .results import iou
+from .results import Box, Region, iou
 
 CASCADE = "haarcascade_frontalcatface.xml"
 # Of a grown face box, this share of the extra height goes above the face: ears and forehead.
@@ -108,7 +107,7 @@ class BoxTracker:
     WIDTH = 320  # the frame is followed at this width
 
     def __init__(self):
-        self._grey: Optional[np.ndarray] = None
+        self._grey: np.ndarray | None = None
         self._scale = 1.0
 
     def _small(self, frame: np.ndarray) -> np.ndarray:

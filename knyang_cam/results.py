@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Tuple
 
-Box = Tuple[int, int, int, int]  # x, y, w, h in frame pixels
+Box = tuple[int, int, int, int]  # x, y, w, h in frame pixels
 SOURCES = ("center", "detect")
 UNKNOWN = "unknown"
 # Reserved dataset folders, never class names: `u` saves to <root>/unlabeled, the not-mine key to
@@ -47,7 +46,7 @@ class Prediction:
     region: Region
     label: str  # a class name or UNKNOWN
     confidence: float  # smoothed top probability
-    probs: Tuple[float, ...]  # smoothed, in the model's class order
+    probs: tuple[float, ...]  # smoothed, in the model's class order
     track_id: int = 0
 
     def __post_init__(self):

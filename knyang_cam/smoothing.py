@@ -17,8 +17,8 @@ Two guards against flicker, both cheap at 150 FPS:
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -69,7 +69,7 @@ class Smoother:
         self.reset(classes, unknown_threshold)
 
     @classmethod
-    def from_config(cls, classes: Sequence[str], cfg, unknown_threshold: float) -> "Smoother":
+    def from_config(cls, classes: Sequence[str], cfg, unknown_threshold: float) -> Smoother:
         """A smoother with the settings of a SmoothingConfig (`smoothing:` in config.yaml)."""
         return cls(classes, alpha=cfg.alpha, iou_match=cfg.iou_match, forget_after=cfg.forget_after,
                    unknown_threshold=unknown_threshold, hysteresis=cfg.hysteresis, hold=cfg.hold)
@@ -79,8 +79,8 @@ class Smoother:
         """How many regions are tracked now."""
         return len(self._tracks)
 
-    def reset(self, classes: Optional[Sequence[str]] = None,
-              unknown_threshold: Optional[float] = None) -> None:
+    def reset(self, classes: Sequence[str] | None = None,
+              unknown_threshold: float | None = None) -> None:
         """Forget tracks; for a hot-swapped model pass its classes (and threshold).
 
         - `reset()` drops every track (e.g. after a pause or a crop-mode switch).

@@ -13,10 +13,10 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -62,7 +62,7 @@ class Source:
     size = (0, 0)  # width, height of the first frame
     # Live sources pace themselves and drop stale frames; files can be replayed at their own rate.
     live = False
-    length: Optional[int] = None  # frames in a file or folder, when known (for a progress bar)
+    length: int | None = None  # frames in a file or folder, when known (for a progress bar)
 
     def __iter__(self) -> Iterator[Frame]:
         raise NotImplementedError
@@ -217,15 +217,15 @@ class Camera(Source):
     stall_s = 2.0
 
     def __init__(self, index: int | str, cfg: CameraConfig,
-                 opener: Optional[Callable[[], tuple[cv2.VideoCapture, np.ndarray]]] = None,
-                 name: Optional[str] = None):
+                 opener: Callable[[], tuple[cv2.VideoCapture, np.ndarray]] | None = None,
+                 name: str | None = None):
         self.name = name or f"camera {index}"
         self._cfg = cfg
         self._opener = opener or (lambda: open_camera(index, cfg))
         self._cap, first = self._opener()
         self.fps = _fps_or_fallback(self._cap.get(cv2.CAP_PROP_FPS))
         self.size = (first.shape[1], first.shape[0])
-        self._newest: Optional[np.ndarray] = first
+        self._newest: np.ndarray | None = first
         self._failed = False
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -248,7 +248,7 @@ class Camera(Source):
                 self._newest = image
                 self._cond.notify()
 
-    def _next_image(self) -> Optional[np.ndarray]:
+    def _next_image(self) -> np.ndarray | None:
         """The newest unseen frame, or None when the camera failed or stalled."""
         with self._cond:
             self._cond.wait_for(lambda: self._newest is not None or self._failed, timeout=self.stall_s)
@@ -351,7 +351,7 @@ class Synthetic(Source):
     """
 
     def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0,
-                 count: Optional[int] = None):
+                 count: int | None = None):
         self.name = "synthetic"
         self.size, self.fps, self._count = (width, height), float(fps), count
         gx, gy = np.meshgrid(np.linspace(40, 200, width), np.linspace(60, 180, height))

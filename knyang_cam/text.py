@@ -16,9 +16,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -94,7 +94,7 @@ def _has_glyph(path: Path, code: int) -> bool:
 
 
 @lru_cache(maxsize=256)
-def font_for(text: str, configured: Optional[str] = None) -> Optional[Path]:
+def font_for(text: str, configured: str | None = None) -> Path | None:
     """The first font (the configured one, then the system's) that has every glyph of `text`.
 
     Falls back to the first font at all (missing glyphs show as boxes), or None,
@@ -112,7 +112,7 @@ def font_for(text: str, configured: Optional[str] = None) -> Optional[Path]:
 
 
 @lru_cache(maxsize=64)
-def _pil_font(path: Optional[Path], size: int):
+def _pil_font(path: Path | None, size: int):
     from PIL import ImageFont
 
     if path is None:
@@ -121,7 +121,7 @@ def _pil_font(path: Optional[Path], size: int):
 
 
 @lru_cache(maxsize=1024)
-def _mask(text: str, px: int, bold: bool, configured: Optional[str]) -> tuple[np.ndarray, int, int]:
+def _mask(text: str, px: int, bold: bool, configured: str | None) -> tuple[np.ndarray, int, int]:
     """Rendered `text` as float32 alpha [h, w], with its left offset and ascent from the baseline."""
     if text.isascii():
         scale, thickness = _cv_params(px, bold)
@@ -144,7 +144,7 @@ def _mask(text: str, px: int, bold: bool, configured: Optional[str]) -> tuple[np
 
 
 @lru_cache(maxsize=1024)
-def _patch(text: str, px: int, bold: bool, configured: Optional[str], colour: Colour):
+def _patch(text: str, px: int, bold: bool, configured: str | None, colour: Colour):
     """blendLinear's inputs for `text` in `colour`: (weights of the picture, of the text, solid colour)."""
     alpha, left, ascent = _mask(text, px, bold, configured)
     solid = np.empty((*alpha.shape, 3), np.uint8)
@@ -158,7 +158,7 @@ def _cv_params(px: int, bold: bool) -> tuple[float, int]:
     return px / _CV_CAP, thickness
 
 
-def text_width(text: str, px: int, bold: bool = False, font: Optional[str] = None) -> int:
+def text_width(text: str, px: int, bold: bool = False, font: str | None = None) -> int:
     """The width in pixels of `text` as put_text draws it at cap height `px`."""
     if text.isascii():
         scale, thickness = _cv_params(px, bold)
@@ -167,13 +167,13 @@ def text_width(text: str, px: int, bold: bool = False, font: Optional[str] = Non
     return left + alpha.shape[1]
 
 
-def widest(texts: Sequence[str], px: int, bold: bool = False, font: Optional[str] = None) -> int:
+def widest(texts: Sequence[str], px: int, bold: bool = False, font: str | None = None) -> int:
     """The largest text_width of `texts`; 0 for none."""
     return max((text_width(t, px, bold, font) for t in texts), default=0)
 
 
 def put_text(img: np.ndarray, text: str, x: int, y: int, px: int, colour: Colour,
-             bold: bool = False, font: Optional[str] = None, volatile: bool = False) -> None:
+             bold: bool = False, font: str | None = None, volatile: bool = False) -> None:
     """Draw `text` in place with its baseline starting at (x, y); clipped at the image border.
 
     `volatile`: the text changes every frame (an FPS figure), so it is not cached.

@@ -21,9 +21,9 @@ import csv
 import heapq
 import io
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -80,7 +80,7 @@ class VideoReport:
         self._open: dict[str, _Run] = {}
         self._runs: list[tuple[str, _Run]] = []
         self._heap: list[_Candidate] = []
-        self._paths: Optional[dict[str, Path]] = None
+        self._paths: dict[str, Path] | None = None
 
     def add_classes(self, classes: Sequence[str]) -> None:
         """Give lanes to the classes of a model swapped in during the run."""
@@ -116,7 +116,7 @@ class VideoReport:
         run.frames += 1
         run.conf_sum += conf
 
-    def _close_runs(self, now_s: Optional[float]) -> None:
+    def _close_runs(self, now_s: float | None) -> None:
         """End the runs not seen for more than gap_s (all of them when `now_s` is None)."""
         for cat in list(self._open):
             run = self._open[cat]

@@ -61,7 +61,7 @@ def test_progress_bar_only_for_files_on_a_terminal():
     assert with_progress(Synthetic(count=5), stream=_Terminal()).__class__ is not VideoFile
     term = _Terminal()
     with with_progress(VideoFile(clip), max_frames=40, stream=term) as src:
-        for i, _ in zip(range(40), src):
+        for _ in zip(range(40), src):
             pass
     shown = term.getvalue()
     assert "/40" in shown and "frame" in shown  # count of the total, rate and ETA

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from knyang_cam import text
-from knyang_cam.overlay import (BAR_COLOUR, TRACK_COLOUR, UNKNOWN_COLOUR, Hud, bar_tracks,
-                                class_colour, draw, hint_line)
+from knyang_cam.overlay import BAR_COLOUR, TRACK_COLOUR, UNKNOWN_COLOUR, Hud, bar_tracks, class_colour, draw, hint_line
 from knyang_cam.results import UNKNOWN, Prediction, Region
 
 CLASSES = ("Chungdam", "Eve", "Hwamok", "Leo")
@@ -57,7 +56,7 @@ def test_bar_lengths_follow_the_probabilities_and_the_winner_is_highlighted():
     probs = (0.1, 0.6, 0.25, 0.05)
     out = draw(frame(), [pred(probs)], CLASSES, HUD)
     runs = filled_runs(out, CLASSES, [pred(probs)])
-    for (run, colour, width), p in zip(runs, probs):
+    for (run, _, width), p in zip(runs, probs):
         assert abs(run - round(p * width)) <= 1, (run, p, width)
     lengths = [r for r, _, _ in runs]
     assert lengths[1] > lengths[2] > lengths[0] > lengths[3] > 0

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from knyang_cam.video_report import CSV_HEADER, VideoReport
 from knyang_cam.results import UNKNOWN, Prediction, Region
+from knyang_cam.video_report import CSV_HEADER, VideoReport
 
 CLASSES = ("Alpha", "Beta", "Gamma")
 FPS = 30.0

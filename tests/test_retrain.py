@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from knyang_cam import model_dir
 from clips import write_class
+from knyang_cam import model_dir
 from knyang_cam.config import TrainConfig
 from tests.conftest import ROOT
 
@@ -215,8 +215,8 @@ def test_not_mine_crops_turn_a_lookalike_to_unknown(trained, tmp_path):
     import keras
 
     from knyang_cam.classify import load_classifier
-    from train import familiar
     from knyang_cam.results import NOT_MINE
+    from train import familiar
     from train.retrain import retrain
 
     base, shared, cache = trained

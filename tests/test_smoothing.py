@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from knyang_cam.results import UNKNOWN, Region
-from knyang_cam.results import iou
+from knyang_cam.results import UNKNOWN, Region, iou
 from knyang_cam.smoothing import Smoother
 
 CLASSES = ("Alpha", "Beta", "Gamma")

@@ -11,8 +11,7 @@ import pytest
 from clips import brightness_clip
 from knyang_cam.config import CameraConfig
 from knyang_cam.errors import UserError
-from knyang_cam.sources import (Camera, PhotoFolder, SourceLost, Synthetic, VideoFile, _fps_or_fallback,
-                                open_source)
+from knyang_cam.sources import Camera, PhotoFolder, SourceLost, Synthetic, VideoFile, _fps_or_fallback, open_source
 
 
 def test_video_file_every_frame_in_order_with_its_own_timing(tmp_path):

@@ -17,7 +17,6 @@ from knyang_cam.errors import UserError
 from knyang_cam.sources import SourceLost, Stream, open_source, redacted
 
 
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

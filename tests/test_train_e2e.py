@@ -156,8 +156,8 @@ def test_out_into_existing_model_dir_is_replaced_when_complete(trained, tmp_path
 def test_failed_export_leaves_the_old_model_intact(tiny_model_dir, tmp_path):
     import shutil
 
-    from tests.conftest import build_tiny_model
     from knyang_cam.model_dir import ModelInfo
+    from tests.conftest import build_tiny_model
     from train.export import write_model_dir
 
     target = tmp_path / "models" / "tiny"

@@ -9,11 +9,10 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from knyang_cam.errors import OneLineParser, UserError, exit_status
-
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,7 +104,7 @@ def _interrupt(signum, _frame):
     raise KeyboardInterrupt(signum)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     from knyang_cam.errors import survive_broken_pipe
 
     args = build_parser().parse_args(argv)

@@ -11,9 +11,9 @@ decodable) is a UserError.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -54,7 +54,7 @@ class Dataset:
     classes: tuple[str, ...]
     train: Split
     validation: Split
-    test: Optional[Split] = None
+    test: Split | None = None
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class Images:
     labels: np.ndarray  # [N] int32
     paths: tuple[Path, ...]
     skipped: tuple[tuple[Path, str], ...]  # (file, why)
-    photos: Optional[tuple[np.ndarray, ...]] = None  # [h, w, 3] uint8 each, min(h, w) == photo_side
+    photos: tuple[np.ndarray, ...] | None = None  # [h, w, 3] uint8 each, min(h, w) == photo_side
 
 
 def _visible(path: Path) -> bool:
@@ -92,7 +92,7 @@ def class_files(folder: Path) -> dict[str, list[Path]]:
     return {d.name: _files(d) for d in _subdirs(folder) if d.name.lower() not in (UNLABELED, NOT_MINE)}
 
 
-def split_folder(root: Path, name: str) -> Optional[Path]:
+def split_folder(root: Path, name: str) -> Path | None:
     for d in _subdirs(root):
         if d.name.lower() == name.lower():
             return d
@@ -263,8 +263,8 @@ def load_photo(path: str | Path, side: int) -> np.ndarray:
 
 
 def decode_split(split: Split, classes: Sequence[str], size: int,
-                 progress: Optional[Callable[[int, int], None]] = None,
-                 photo_side: Optional[int] = None) -> Images:
+                 progress: Callable[[int, int], None] | None = None,
+                 photo_side: int | None = None) -> Images:
     """Decode every file of `split`; undecodable ones are skipped and returned in `skipped`.
 
     With `photo_side`, each photo is also kept whole (Images.photos) from the same decode.

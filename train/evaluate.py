@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
 from knyang_cam.errors import OneLineParser, UserError, exit_status
+
 
 @dataclass(frozen=True)
 class Scores:
@@ -88,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _labelled_set(root: Path, classes: Sequence[str], split: Optional[str]):
-    from .data import DatasetError, Split, SPLIT_NAMES, class_files, split_folder
+def _labelled_set(root: Path, classes: Sequence[str], split: str | None):
+    from .data import SPLIT_NAMES, DatasetError, Split, class_files, split_folder
 
     if not root.is_dir():
         raise DatasetError(f"dataset folder not found: {root}")
@@ -114,7 +115,7 @@ def _labelled_set(root: Path, classes: Sequence[str], split: Optional[str]):
     return folder, Split(tuple(paths), tuple(labels))
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not (args.data or args.unknown):

@@ -12,8 +12,8 @@ import io
 import shutil
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 from knyang_cam import model_dir, paths
 from knyang_cam.atomic import swap_dir
@@ -49,7 +49,7 @@ def without_training_state(model):
 
 
 def write_model_dir(model, info: ModelInfo, out: str | Path,
-                    write_report: Optional[Callable[[Path], None]] = None) -> Path:
+                    write_report: Callable[[Path], None] | None = None) -> Path:
     """Save `model` as `out/` (model.keras, model.tflite, model.json, report/) and return `out`."""
     with paths.claim_model_dir(paths.check_model_out(out)) as target, _sigterm_unwinds():
         _write(model, info, target, write_report)
@@ -75,7 +75,7 @@ def _sigterm_unwinds():
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _write(model, info: ModelInfo, out: Path, write_report: Optional[Callable[[Path], None]]) -> None:
+def _write(model, info: ModelInfo, out: Path, write_report: Callable[[Path], None] | None) -> None:
     staging = paths.staging_dir(out)
     if staging.exists():
         shutil.rmtree(staging)

@@ -10,17 +10,17 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 
 from knyang_cam.atomic import atomic_path
+
 from .data import DECODE_ERRORS, Images, View, crop_view, load_image, load_photo, why
 from .fit import random_views
 from .model import Backbone, infer
-
 
 # Photos are kept whole with the shorter side PHOTO_SCALE x the input size, so that crops of
 # down to half the shorter side are cut from real pixels, not upsampled.
@@ -86,7 +86,7 @@ class FeatureCache:
     def __len__(self) -> int:
         return len(self._vectors)
 
-    def get(self, key: str) -> Optional[np.ndarray]:
+    def get(self, key: str) -> np.ndarray | None:
         return self._vectors.get(key)
 
     def put(self, key: str, vector: np.ndarray) -> None:
@@ -117,8 +117,8 @@ class Features:
 
 
 def features_for(paths: Sequence[Path], labels: Sequence[int], extractor, backbone: Backbone,
-                 cache: Optional[FeatureCache] = None, images: Optional[Images] = None,
-                 batch_size: int = 32, progress: Optional[Callable[[int, int], None]] = None) -> Features:
+                 cache: FeatureCache | None = None, images: Images | None = None,
+                 batch_size: int = 32, progress: Callable[[int, int], None] | None = None) -> Features:
     """Features of `paths`: from `cache` where present, else by running `extractor`.
 
     `images`, when given, holds already decoded pixels for (some of) the paths, so a
@@ -158,9 +158,9 @@ def features_for(paths: Sequence[Path], labels: Sequence[int], extractor, backbo
 
 
 def view_features_for(paths: Sequence[Path], labels: Sequence[int], extractor, backbone: Backbone,
-                      views: Sequence[View], photo_side: int, cache: Optional[FeatureCache] = None,
-                      images: Optional[Images] = None, batch_size: int = 32,
-                      progress: Optional[Callable[[int, int], None]] = None) -> Features:
+                      views: Sequence[View], photo_side: int, cache: FeatureCache | None = None,
+                      images: Images | None = None, batch_size: int = 32,
+                      progress: Callable[[int, int], None] | None = None) -> Features:
     """Features of fixed crops (`views`) of whole photos, view by view within each photo.
 
     Like `features_for`, but one row per (photo, view); cached under `view_key`, so

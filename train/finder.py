@@ -29,8 +29,8 @@ import cv2
 import numpy as np
 
 from knyang_cam import atomic
-from knyang_cam.finder_model import META_FILE, TFLITE_FILE, boxes_from_scores
 from knyang_cam.errors import UserError
+from knyang_cam.finder_model import META_FILE, TFLITE_FILE, boxes_from_scores
 from knyang_cam.results import iou
 
 INPUT = (192, 256)  # (height, width): 640x480 frames shrink 2.5x; a cat a quarter of it high spans 3 cells

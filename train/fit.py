@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -79,7 +78,7 @@ class Progress:
         return show
 
 
-def _keep_best(patience: Optional[int], start_loss: float, start_weights, progress: Optional[Progress],
+def _keep_best(patience: int | None, start_loss: float, start_weights, progress: Progress | None,
                phase: str, epochs: int, steps: int):
     """A callback keeping the weights of the lowest val_loss, the starting weights included."""
     import keras
@@ -190,7 +189,7 @@ def _augmented(ds, seed: int):
     return ds.prefetch(2)
 
 
-def fine_tune(network, dataset, cfg, progress: Optional[Progress] = None) -> PhaseHistory:
+def fine_tune(network, dataset, cfg, progress: Progress | None = None) -> PhaseHistory:
     """Phase (b), off unless train.fine_tune_epochs: the base from layer `fine_tune_at` with the head.
 
     The head first learns the centre squares' features (recipe.fit_softmax), then every epoch
@@ -202,7 +201,8 @@ def fine_tune(network, dataset, cfg, progress: Optional[Progress] = None) -> Pha
     from .data import decode_split, require_every_class
     from .features import PHOTO_SCALE
     from .model import infer, set_trainable_from
-    from .recipe import class_weights as weights_of, fit_softmax
+    from .recipe import class_weights as weights_of
+    from .recipe import fit_softmax
 
     size = cfg.image_size
     train = decode_split(dataset.train, dataset.classes, size, photo_side=PHOTO_SCALE * size)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 
@@ -133,7 +133,6 @@ def classifier(features, drop, dense):
     costs one more backbone pass per crop and steadies the answer (bench/quality.py).
     """
     import keras
-
     from keras import ops
 
     pixels = keras.Input(features.input_shape[1:], name="pixels")
@@ -156,7 +155,7 @@ _INFER = weakref.WeakKeyDictionary()
 
 
 def infer(model, x: np.ndarray, batch_size: int = 32,
-          progress: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
+          progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Run `model` over `x` in batches, inference mode, through one traced function per model.
 
     Keras' predict() retraces after every compile and costs seconds per call here.

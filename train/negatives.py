@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
 BANK_FILE = Path(__file__).with_name("negatives.npz")
 
 
-def load(identity: str, path: Path = BANK_FILE) -> Optional[np.ndarray]:
+def load(identity: str, path: Path = BANK_FILE) -> np.ndarray | None:
     """The bank's unit rows for the feature extractor `identity`, or None when there is none for it."""
     try:
         with np.load(path, allow_pickle=False) as f:
@@ -33,13 +33,14 @@ def load(identity: str, path: Path = BANK_FILE) -> Optional[np.ndarray]:
         return None
 
 
-def build(pets: Path, weights: str, out: Path = BANK_FILE, merge: Optional[float] = None) -> int:
+def build(pets: Path, weights: str, out: Path = BANK_FILE, merge: float | None = None) -> int:
     """Compute and write the bank for `weights` from the cats/ and dogs/ photos under `pets`."""
     from knyang_cam.atomic import atomic_path
     from knyang_cam.config import TrainConfig
 
     from . import features, recipe
-    from .model import Backbone, build as build_network
+    from .model import Backbone
+    from .model import build as build_network
 
     cfg = TrainConfig()
     files = sorted(p for kind in ("cats", "dogs") for p in (pets / kind).glob("*.jpg"))
@@ -61,7 +62,7 @@ def build(pets: Path, weights: str, out: Path = BANK_FILE, merge: Optional[float
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.negatives", description=__doc__.splitlines()[0])
     p.add_argument("--pets", type=Path, required=True, help="folder with cats/ and dogs/ photos")
     p.add_argument("--weights", required=True, help="the backbone's no-top .weights.h5")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -35,7 +35,7 @@ def _log(text: str) -> None:
 class TrainResult:
     out: Path
     val_accuracy: float
-    test_accuracy: Optional[float]
+    test_accuracy: float | None
     unknown_threshold: float
     skipped: tuple[tuple[Path, str], ...]
     seconds: dict  # wall time per stage
@@ -72,7 +72,7 @@ class Recipe:
                         "folds grouped by burst and near-duplicate (models/README.md), not on Validation")
 
     @classmethod
-    def full(cls, cfg: TrainConfig) -> "Recipe":
+    def full(cls, cfg: TrainConfig) -> Recipe:
         return cls(recipe.TRAIN_VIEWS[:cfg.head_views], min(cfg.reference_views, cfg.head_views), True)
 
 
@@ -84,9 +84,9 @@ def _mirrored(f_views: np.ndarray, n_views: int) -> np.ndarray:
 
 def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out: Path, plan: Recipe,
            cache: features.FeatureCache, others: np.ndarray, stages: Stages,
-           accept: Optional[Callable[[np.ndarray, np.ndarray], tuple[bool, str]]] = None,
-           before: Sequence[fit.PhaseHistory] = (), extra: Optional[dict] = None,
-           info_extra: Optional[dict] = None, progress: Optional[Callable[[str], Callable]] = None) -> TrainResult:
+           accept: Callable[[np.ndarray, np.ndarray], tuple[bool, str]] | None = None,
+           before: Sequence[fit.PhaseHistory] = (), extra: dict | None = None,
+           info_extra: dict | None = None, progress: Callable[[str], Callable] | None = None) -> TrainResult:
     """Head, gate, scores and export on `extractor`'s (cached) features of `dataset`; writes `out`.
 
     `accept(val_vectors, val_labels)` (the retrain's check against the current model) returns
@@ -204,7 +204,8 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
         "training_views": [v.name for v in plan.head_views], "reference_views": plan.ref_views,
         **{k: v for k, v in (extra or {}).items() if k != "metrics"}}
     if view_scores is not None:
-        report_extra["validation_views"] = {"accuracy": round(view_scores.accuracy, 4), "n": int(sum(view_scores.support)),
+        report_extra["validation_views"] = {"accuracy": round(view_scores.accuracy, 4),
+                                            "n": int(sum(view_scores.support)),
                                             "views": [v.name for v in eval_views[1:]]}
 
     def write_report(folder: Path) -> None:
@@ -221,12 +222,12 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     write_model_dir(model, info, out, write_report)
     stages.lap("export")
     computed = train_f.computed + val_f.computed + nm.computed
-    return TrainResult(out, val_scores.accuracy, test_scores.accuracy if test_scores else None, threshold_value, skipped, dict(stages.seconds), computed,
-                       accepted, reason, warnings)
+    return TrainResult(out, val_scores.accuracy, test_scores.accuracy if test_scores else None, threshold_value,
+                       skipped, dict(stages.seconds), computed, accepted, reason, warnings)
 
 
 def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainConfig,
-                cache_dir: Optional[Path] = None) -> TrainResult:
+                cache_dir: Path | None = None) -> TrainResult:
     """Train on `data_dir` and write the model directory `out` (swapped in only when complete)."""
     stages = Stages()
     dataset = data.find_images(data_dir, cfg.validation_fraction, cfg.seed)

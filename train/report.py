@@ -6,8 +6,8 @@ pyplot, so nothing here needs a display or changes global plotting state.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -31,8 +31,8 @@ def _figure(width: float, height: float):
 
 
 def write_metrics(path: Path, validation: Scores, threshold: Threshold,
-                  phases: Sequence[PhaseHistory], test: Optional[Scores] = None,
-                  extra: Optional[dict] = None) -> None:
+                  phases: Sequence[PhaseHistory], test: Scores | None = None,
+                  extra: dict | None = None) -> None:
     data = {
         "validation": validation.to_json(),
         "test": test.to_json() if test is not None else None,

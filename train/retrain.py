@@ -24,9 +24,9 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -69,7 +69,7 @@ def _old_accuracy(old_dense, old_classes: Sequence[str], vectors: np.ndarray, la
 
 
 def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: TrainConfig,
-            max_drop: float = 0.02, cache_dir: Optional[Path] = None,
+            max_drop: float = 0.02, cache_dir: Path | None = None,
             emit: Report = lambda event: None) -> RetrainResult:
     """Retrain the head and gate of the model `current` on `data_dir`; write `out` (or `<out>-refused`)."""
     import keras
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     try:
