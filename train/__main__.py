@@ -108,7 +108,7 @@ def _interrupt(signum, _frame):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The `python -m train` entry point: parse `argv` (None: sys.argv), run; 0, 2 bad input, 128+signal."""
+    """The `python -m train` entry point: parse `argv`, train; 0, 2 bad input, 1 write failed, 128+signal."""
     from knyang_cam.errors import survive_broken_pipe
 
     args = build_parser().parse_args(argv)

@@ -125,7 +125,7 @@ def _labelled_set(root: Path, classes: Sequence[str], split: str | None):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The `python -m train.evaluate` entry point: score, print, write the JSON; 0, or 2 with one line for bad input."""
+    """The `python -m train.evaluate` entry point: score, print, write the JSON; 0, 2 bad input, 1 write failed."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not (args.data or args.unknown):
