@@ -16,6 +16,7 @@ from knyang_cam.errors import OneLineParser, UserError, exit_status
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `python -m train` / `knyang-train` parser; a bad argument is one `error:` line on stderr, exit 2."""
     p = OneLineParser(
         prog=prog_name(),
         description="Train a cat classifier (MobileNetV2 transfer learning) on a folder of photos "
@@ -45,10 +46,12 @@ def prog_name(module: str = "") -> str:
 
 
 def default_out(data: str | Path) -> Path:
+    """`models/<name of the resolved data folder>`: the model directory when --out is not given."""
     return Path("models") / Path(data).resolve().name
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check the inputs, train `args.data` into the model directory, print one summary line; 0, or UserError."""
     from knyang_cam import config, extras, paths
 
     from . import data
@@ -105,6 +108,7 @@ def _interrupt(signum, _frame):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `python -m train` entry point: parse `argv`, train; 0, 2 bad input, 1 write failed, 128+signal."""
     from knyang_cam.errors import survive_broken_pipe
 
     args = build_parser().parse_args(argv)

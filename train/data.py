@@ -29,6 +29,7 @@ DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
 class DatasetError(UserError):
+    """A dataset the user cannot train on (no folder, no or one class, nothing decodable); exit status 2."""
     pass
 
 
@@ -49,6 +50,8 @@ class Split:
 
 @dataclass(frozen=True)
 class Dataset:
+    """A dataset folder's sorted class names and splits; `layout` 'split' (Train/Validation) or 'classes' (by seed)."""
+
     root: Path
     layout: str  # "split" (Train/Validation folders) or "classes" (split here by seed)
     classes: tuple[str, ...]
@@ -93,6 +96,7 @@ def class_files(folder: Path) -> dict[str, list[Path]]:
 
 
 def split_folder(root: Path, name: str) -> Path | None:
+    """The visible sub-folder of `root` called `name` in any letter case, or None when there is none."""
     for d in _subdirs(root):
         if d.name.lower() == name.lower():
             return d
@@ -308,6 +312,7 @@ class View:
 
     @property
     def name(self) -> str:
+        """A short id of the view (`z0.8x-0.6y0.6f`), the same for equal views: part of the feature cache's key."""
         return f"z{self.scale:g}x{self.dx:g}y{self.dy:g}" + ("f" if self.flip else "")
 
 
@@ -326,6 +331,7 @@ def crop_view(photo: np.ndarray, view: View, size: int) -> np.ndarray:
 
 
 def why(e: Exception) -> str:
+    """The reason listed for a skipped file: the first line of `e` (its type name when empty), PIL's suffix cut."""
     text = str(e).splitlines()[0] if str(e) else type(e).__name__
     return text.replace(" (PIL.UnidentifiedImageError)", "")
 

@@ -21,6 +21,8 @@ from knyang_cam.errors import OneLineParser, UserError, exit_status
 
 @dataclass(frozen=True)
 class Scores:
+    """Accuracy, per-class precision/recall/support in `classes` order, and the confusion counts of a labelled set."""
+
     classes: tuple[str, ...]
     accuracy: float
     precision: tuple[float, ...]
@@ -29,6 +31,7 @@ class Scores:
     confusion: tuple[tuple[int, ...], ...]  # rows: true class, columns: predicted class
 
     def to_json(self) -> dict:
+        """The scores as metrics JSON: accuracy, n, per-class figures (rounded to 4 places), confusion matrix."""
         return {
             "accuracy": round(self.accuracy, 4),
             "n": int(sum(self.support)),
@@ -39,6 +42,7 @@ class Scores:
         }
 
     def lines(self) -> list[str]:
+        """The scores as terminal lines: the accuracy and photo count, then one row per class."""
         width = max(len(c) for c in self.classes)
         out = [f"accuracy {self.accuracy:.4f} on {sum(self.support)} photos",
                f"{'class':<{width}}  precision  recall  photos"]
@@ -48,6 +52,7 @@ class Scores:
 
 
 def score(probs: np.ndarray, labels: np.ndarray, classes: Sequence[str]) -> Scores:
+    """Scores of the argmax of `probs` [N, C] against int `labels` [N]; 0 where a class was never predicted or seen."""
     n = len(classes)
     pred = probs.argmax(axis=1)
     confusion = np.zeros((n, n), np.int64)
@@ -63,15 +68,19 @@ def score(probs: np.ndarray, labels: np.ndarray, classes: Sequence[str]) -> Scor
 
 @dataclass(frozen=True)
 class Threshold:
+    """The unknown threshold: its `value`, how it was chosen, the share of correct validation answers it keeps."""
+
     value: float
     how: str
     kept_correct: float  # share of correct validation answers at or above it
 
     def to_json(self) -> dict:
+        """The `unknown_threshold` entry of metrics.json (kept_correct rounded to 4 places)."""
         return {"value": self.value, "how": self.how, "kept_correct": round(self.kept_correct, 4)}
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `python -m train.evaluate` parser; a bad argument is one `error:` line on stderr, exit status 2."""
     from .__main__ import prog_name
 
     p = OneLineParser(prog=prog_name("evaluate"),
@@ -116,6 +125,7 @@ def _labelled_set(root: Path, classes: Sequence[str], split: str | None):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `python -m train.evaluate` entry point: score, print, write the JSON; 0, 2 bad input, 1 write failed."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not (args.data or args.unknown):

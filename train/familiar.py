@@ -35,6 +35,8 @@ SIMILARITY_NAME, OTHERS_NAME = "my_cats", "other_animals"
 
 @dataclass(frozen=True)
 class Gate:
+    """A fitted open-set gate (module docstring): reference and other-animal unit rows, their weight, cut and floor."""
+
     refs: np.ndarray  # [R, A] unit rows: my cats' references (gate part of the features)
     others: np.ndarray  # [M, A] unit rows: other animals (may be empty)
     weight: float  # other_animal_weight

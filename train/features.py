@@ -28,11 +28,13 @@ PHOTO_SCALE = 2
 
 
 def default_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/knyang-cam/features` (~/.cache/... when unset); not created here."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "knyang-cam" / "features"
 
 
 def file_key(path: Path) -> str:
+    """A file's cache key (resolved path, size, mtime): an edited file gets a new one; OSError when missing."""
     st = path.stat()
     return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
 
@@ -87,9 +89,11 @@ class FeatureCache:
         return len(self._vectors)
 
     def get(self, key: str) -> np.ndarray | None:
+        """The vector stored under `key`, or None when there is none."""
         return self._vectors.get(key)
 
     def put(self, key: str, vector: np.ndarray) -> None:
+        """Store `vector` (as float32) under `key`, replacing any; in memory until `save`."""
         self._vectors[key] = np.asarray(vector, np.float32)
         self._dirty = True
 
@@ -109,6 +113,8 @@ class FeatureCache:
 
 @dataclass(frozen=True)
 class Features:
+    """Pooled features of the files that decoded, with labels and paths, the skipped files, how many were computed."""
+
     vectors: np.ndarray  # [N, D] float32 pooled backbone features
     labels: np.ndarray  # [N] int32
     paths: tuple[Path, ...]

@@ -41,6 +41,8 @@ IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
 
 @dataclass
 class Pet:
+    """One Oxford-IIIT Pet photo (RGB) with its 0/1 outline mask, whether it is a cat, and its file name."""
+
     image: np.ndarray  # RGB
     mask: np.ndarray  # uint8 0/1, the pet's outline filled
     cat: bool
@@ -108,6 +110,7 @@ def fit_crop(image: np.ndarray, rng, zoom: float = 1.0) -> tuple[np.ndarray, tup
 
 
 def warp(image, m, size, interp=cv2.INTER_AREA):
+    """`image` through the 2x3 affine `m` into a picture of `size` (width, height), borders reflected."""
     return cv2.warpAffine(image, m, size, flags=interp, borderMode=cv2.BORDER_REFLECT)
 
 
@@ -351,6 +354,7 @@ def features(trunk, scenes: np.ndarray, cache: Path, key: str) -> np.ndarray:
 
 
 def fit_head(head, x, y, xv, yv, epochs: int, seed: int) -> None:
+    """Fit `head` in place on features `x` -> cell targets `y` (Adam, binary cross-entropy), validated on `xv`, `yv`."""
     import keras
 
     head.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
@@ -414,6 +418,7 @@ def scenes(seed: int, n: int, pets, photos) -> tuple[np.ndarray, np.ndarray, lis
 
 
 def main(argv=None) -> int:
+    """The `python -m train.finder` entry point: make scenes, train the head, write --out; 0, or UserError."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pets", type=Path, required=True, help="the Oxford-IIIT Pet sample (cats/, dogs/, annotations/)")
     p.add_argument("--weights", required=True, help="MobileNetV2 1.0 no-top .weights.h5")

@@ -40,15 +40,18 @@ class PhaseHistory:
 
     @property
     def epochs(self) -> int:
+        """How many epochs the phase ran (the length of its curves)."""
         return len(self.loss)
 
     def to_json(self) -> dict:
+        """The phase's entry of metrics.json: epochs, best epoch, seconds and the four curves."""
         return {"epochs": self.epochs, "best_epoch": self.best_epoch, "seconds": round(self.seconds, 3),
                 "loss": list(self.loss), "accuracy": list(self.accuracy),
                 "val_loss": list(self.val_loss), "val_accuracy": list(self.val_accuracy)}
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow with `seed` and make TensorFlow's ops deterministic."""
     import keras
     import tensorflow as tf
 
@@ -64,6 +67,7 @@ class Progress:
         self.interactive = stream.isatty()
 
     def line(self, text: str, final: bool = False) -> None:
+        """Show `text`: rewritten in place on a terminal; elsewhere written, as a line, only when `final`."""
         if self.interactive:
             self.stream.write("\r\033[K" + text + ("\n" if final else ""))
         elif final:
@@ -71,6 +75,7 @@ class Progress:
         self.stream.flush()
 
     def counter(self, what: str):
+        """A `(done, total)` callback showing `what: done/total (seconds)`, final once done == total."""
         start = time.perf_counter()
 
         def show(done: int, total: int) -> None:

@@ -30,6 +30,7 @@ HEAD_NAME = "probs"
 
 
 class WeightsError(UserError):
+    """Backbone weights that cannot be had or loaded (missing file, no download, wrong shape); exit status 2."""
     pass
 
 

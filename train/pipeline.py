@@ -33,6 +33,8 @@ def _log(text: str) -> None:
 
 @dataclass(frozen=True)
 class TrainResult:
+    """What a finished training wrote to `out`: accuracies, threshold, skipped files, seconds, acceptance."""
+
     out: Path
     val_accuracy: float
     test_accuracy: float | None
@@ -54,6 +56,7 @@ class Stages:
     _clock: float = field(default_factory=time.perf_counter)
 
     def lap(self, name: str) -> None:
+        """Record the seconds since the last lap (or the start) as stage `name`, and report them."""
         now = time.perf_counter()
         self.seconds[name] = round(now - self._clock, 2)
         self._clock = now
@@ -73,6 +76,7 @@ class Recipe:
 
     @classmethod
     def full(cls, cfg: TrainConfig) -> Recipe:
+        """The full recipe for `cfg`: the first `head_views` crops, `reference_views` of them references, val crops."""
         return cls(recipe.TRAIN_VIEWS[:cfg.head_views], min(cfg.reference_views, cfg.head_views), True)
 
 

@@ -44,6 +44,7 @@ def unit(x: np.ndarray) -> np.ndarray:
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of logits `z` [N, C]; each row is shifted by its max first, so large logits do not overflow."""
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)

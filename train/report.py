@@ -33,6 +33,7 @@ def _figure(width: float, height: float):
 def write_metrics(path: Path, validation: Scores, threshold: Threshold,
                   phases: Sequence[PhaseHistory], test: Scores | None = None,
                   extra: dict | None = None) -> None:
+    """Write metrics.json at `path`: validation (and test) scores, the threshold, each phase, `extra` keys."""
     data = {
         "validation": validation.to_json(),
         "test": test.to_json() if test is not None else None,
@@ -44,6 +45,7 @@ def write_metrics(path: Path, validation: Scores, threshold: Threshold,
 
 
 def plot_confusion(path: Path, scores: Scores) -> None:
+    """Draw the confusion counts of `scores` (rows true, columns predicted) as a PNG at `path`."""
     n = len(scores.classes)
     counts = np.array(scores.confusion)
     fig = _figure(1.2 + 0.8 * n, 1.0 + 0.8 * n)
@@ -86,6 +88,7 @@ def plot_curves(path: Path, phases: Sequence[PhaseHistory]) -> None:
 
 def plot_misclassified(path: Path, pixels: np.ndarray, labels: np.ndarray, probs: np.ndarray,
                        classes: Sequence[str], paths: Sequence[Path]) -> None:
+    """Tile up to MAX_MISCLASSIFIED photos whose argmax is wrong, titled true -> predicted, as a PNG at `path`."""
     wrong = np.flatnonzero(probs.argmax(axis=1) != labels)[:MAX_MISCLASSIFIED]
     cols = max(1, min(6, len(wrong)))
     rows = max(1, -(-len(wrong) // cols))

@@ -49,6 +49,8 @@ LIVE_VIEWS = recipe.TRAIN_VIEWS[:7]
 
 @dataclass(frozen=True)
 class RetrainResult:
+    """How a retrain ended (the `done` event): the directory written, accepted or why not, old/new accuracy, timings."""
+
     out: str  # the model directory written (ends in -refused when not accepted)
     accepted: bool
     reason: str
@@ -123,6 +125,7 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `python -m train.retrain` parser; a bad argument is argparse's usage error on stderr, exit status 2."""
     from .__main__ import prog_name
 
     p = argparse.ArgumentParser(prog=prog_name("retrain"),
@@ -141,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `python -m train.retrain` entry point: JSON events on stdout; 0 accepted, 1 refused, 2 error event."""
     args = build_parser().parse_args(argv)
 
     try:
