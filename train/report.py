@@ -87,8 +87,9 @@ def plot_curves(path: Path, phases: Sequence[PhaseHistory]) -> None:
 
 
 def plot_misclassified(path: Path, pixels: np.ndarray, labels: np.ndarray, probs: np.ndarray,
-                       classes: Sequence[str], paths: Sequence[Path]) -> None:
-    """Tile up to MAX_MISCLASSIFIED photos whose argmax is wrong, titled true -> predicted, as a PNG at `path`."""
+                       classes: Sequence[str], paths: Sequence[Path]):
+    """Tile up to MAX_MISCLASSIFIED photos whose argmax is wrong, titled true -> predicted, as a PNG at `path`;
+    returns the matplotlib Figure (its layout can be checked)."""
     wrong = np.flatnonzero(probs.argmax(axis=1) != labels)[:MAX_MISCLASSIFIED]
     cols = max(1, min(6, len(wrong)))
     rows = max(1, -(-len(wrong) // cols))
