@@ -356,7 +356,6 @@ TINY_TRAIN = """train:
   alpha: 0.35
   batch_size: 8
   head_epochs: 1
-  head_runs: 1
   fine_tune_epochs: 0
   feature_cache: {cache}
 """
