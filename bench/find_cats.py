@@ -38,11 +38,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from app_speed import naive_fps  # noqa: E402
 
 from knyang_cam import app, config, model_dir  # noqa: E402
 from knyang_cam.__main__ import resolve  # noqa: E402
 from knyang_cam.cat_finder import FINDER_DIR  # noqa: E402
-from knyang_cam.regions import center_finder, crops  # noqa: E402
 from knyang_cam.results import iou  # noqa: E402
 from knyang_cam.sources import VideoFile  # noqa: E402
 
@@ -251,24 +253,6 @@ def app_run(cfg, clip: Path, info, log: Path) -> tuple[float, list[dict]]:
     assert status == 0, status
     records = [json.loads(line) for line in log.read_text().splitlines()]
     return len(records) / wall, records
-
-
-def naive_fps(info, clip: Path, frames: int) -> float:
-    """The prototype's loop: every frame decoded, centre-cropped and sent to `model.predict`."""
-    import keras
-
-    model = keras.saving.load_model(info.keras_path, compile=False)
-    with VideoFile(clip) as source:
-        images = (frame.image for frame in source)
-        first = next(images)
-        model.predict(crops(first, center_finder(first), info.input_size), verbose=0)  # build, untimed
-        t0, n = time.perf_counter(), 0
-        for image in images:
-            model.predict(crops(image, center_finder(image), info.input_size), verbose=0)
-            n += 1
-            if n == frames:
-                break
-    return n / (time.perf_counter() - t0)
 
 
 def report(name: str, fps: float, scores: dict) -> None:

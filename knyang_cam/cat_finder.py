@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from . import bundled
-from .classify import _native_stderr_silenced
+from .classify import litert_interpreter
 from .finder_model import META_FILE, TFLITE_FILE, Blob, FinderError, FinderMeta, boxes_from_scores
 
 FINDER_DIR = bundled.path("models/finder")  # the clone's, or the wheel's copy
@@ -29,17 +29,12 @@ class CatFinder:
     """finder.tflite on LiteRT: a BGR frame in, a Blob per cat out (largest and surest first)."""
 
     def __init__(self, directory: Path | str = FINDER_DIR, threads: int = 2):
-        from ai_edge_litert.interpreter import Interpreter
-
         directory = Path(directory)
         self.meta = FinderMeta.read(directory / META_FILE)
         file = directory / TFLITE_FILE
         try:
-            with _native_stderr_silenced():
-                self._interp = Interpreter(model_path=str(file), num_threads=threads)
-                self._interp.allocate_tensors()
-        except (ValueError, RuntimeError, OSError) as e:
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            self._interp = litert_interpreter(file, threads)
+        except ValueError as reason:
             raise FinderError(f"cannot load the cat finder {file}: {reason}; rebuild it with "
                               f"python -m train.finder") from None
         inp, out = self._interp.get_input_details()[0], self._interp.get_output_details()[0]

@@ -76,23 +76,32 @@ def _check_shapes(info: ModelInfo, file: Path, in_shape, out_shape) -> None:
                          f"{int(out_shape[-1])} ({rebuild_hint(info.path)})")
 
 
+def litert_interpreter(file: Path, threads: int):
+    """A LiteRT interpreter of `file` with its tensors allocated, started without LiteRT's own lines on
+    stderr; raises ValueError with the first line of why it did not load."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        with _native_stderr_silenced():
+            interp = Interpreter(model_path=str(file), num_threads=threads)
+            interp.allocate_tensors()
+        return interp
+    except (ValueError, RuntimeError, OSError) as e:
+        raise ValueError(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__) from None
+
+
 class LiteRTClassifier:
     """model.tflite on the CPU through ai-edge-litert (XNNPACK is its default delegate)."""
 
     backend = "litert"
 
     def __init__(self, info: ModelInfo, threads: int = 2):
-        from ai_edge_litert.interpreter import Interpreter
-
         self.classes = info.classes
         self.input_size = info.input_size
         file = info.tflite_path
         try:
-            with _native_stderr_silenced():
-                self._interp = Interpreter(model_path=str(file), num_threads=threads)
-                self._interp.allocate_tensors()
-        except (ValueError, RuntimeError, OSError) as e:
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            self._interp = litert_interpreter(file, threads)
+        except ValueError as reason:
             raise ModelError(f"cannot load {file}: {reason} ({rebuild_hint(info.path)})") from None
         inp = self._interp.get_input_details()
         out = self._interp.get_output_details()
