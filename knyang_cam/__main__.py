@@ -59,8 +59,7 @@ def run(args: argparse.Namespace) -> int:
     inputs += [paths.Input("--config", Path(args.config))] if args.config else []
     paths.check_app(inputs, args.output, args.log, args.report)  # before anything is read or written
     info = model_dir.read(model)
-    with app.libjpeg_warnings_dropped():  # a folder source decodes its first photo here
-        source = sources.open_source(spec, cfg.camera)
+    source = sources.open_source(spec, cfg.camera)
     if not args.quiet:
         source = console.with_progress(source, args.max_frames)
     out = open(os.devnull, "w") if args.quiet else sys.stdout

@@ -31,13 +31,13 @@ from .classify import load_classifier
 from .config import Config
 from .cuts import CutDetector
 from .dataset import Saver
-from .errors import OutputError, UserError, native_lines_dropped
+from .errors import OutputError, UserError
 from .model_dir import ModelError, ModelInfo
 from .regions import crops, make_finder
 from .results import NOT_MINE, UNKNOWN, UNLABELED, Prediction
 from .sinks import JsonlLog, VideoSink, log_record
 from .smoothing import Smoother
-from .sources import Frame, PhotoFolder, Source, SourceLost
+from .sources import Frame, Source, SourceLost
 
 EXIT_OK, EXIT_CAMERA_LOST = 0, 3  # 2 (user error) comes from UserError.exit_code
 WINDOW = "knyang-cam"
@@ -435,13 +435,13 @@ def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
               file=out, flush=True)
         keys = keys or (cv2.waitKey if window else no_keys)
         realtime = cfg.app.realtime if cfg.app.realtime is not None else window
-        pace, read = Pacer(source.fps if realtime and not source.live else None), frame_reader(source)
+        pace, frames = Pacer(source.fps if realtime and not source.live else None), iter(source)
         try:
             while not (s.ui.quit or caught or s.stats.frames >= limit):
                 if swap := teacher.swapped():  # between two frames, so no frame mixes two models
                     s.ui.notify(install(s, swap), cfg.overlay.toast_s * 3)
                 if not s.ui.paused or s.frame is None:
-                    frame, capture_ms = timed(read)
+                    frame, capture_ms = timed(next, frames, None)
                     if frame is None:
                         break
                     s.frame = frame
@@ -514,27 +514,6 @@ def draw(s: Session, image, status: str = ""):
         return with_hud, None
     return with_hud if screen else None, \
         with_hud if s.record_hud else overlay.draw(image, s.predictions, classes, None, font, ui.bars)
-
-
-LIBJPEG_NOISE = r"(Premature end of JPEG file|Corrupt JPEG data)"
-
-
-def libjpeg_warnings_dropped():
-    """libjpeg prints its warnings about truncated photos on stderr itself: drop them."""
-    return native_lines_dropped(LIBJPEG_NOISE)
-
-
-def frame_reader(source: Source) -> Callable[[], Frame | None]:
-    """The next frame of `source` per call, None at the end; photos are decoded without libjpeg's noise."""
-    frames = iter(source)
-    if not isinstance(source, PhotoFolder):
-        return lambda: next(frames, None)
-
-    def read() -> Frame | None:
-        with libjpeg_warnings_dropped():
-            return next(frames, None)
-
-    return read
 
 
 class Pacer:

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from .config import CameraConfig
-from .errors import UserError
+from .errors import UserError, native_lines_dropped
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 FALLBACK_FPS = 30.0
@@ -36,6 +36,8 @@ STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
 # FFmpeg waits this long for a stream to open, or for its next packet, before giving up: long
 # enough for a camera on Wi-Fi, short enough that a wrong URL fails while the user watches.
 STREAM_TIMEOUT_S = 5.0
+
+LIBJPEG_NOISE = r"(Premature end of JPEG file|Corrupt JPEG data)"
 
 
 class SourceLost(Exception):
@@ -152,7 +154,8 @@ class PhotoFolder(Source):
 
     def _decoded(self) -> Iterator[np.ndarray]:
         for path in self._paths:
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # honours EXIF orientation
+            with native_lines_dropped(LIBJPEG_NOISE):  # libjpeg warns on stderr itself about truncated photos
+                image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # honours EXIF orientation
             if image is None:
                 print(f"warning: skipping {path}: not a readable image", file=sys.stderr)
                 continue
