@@ -18,8 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import bundled
-from .classify import litert_interpreter
+from . import bundled, litert
 from .finder_model import META_FILE, TFLITE_FILE, Blob, FinderError, FinderMeta, boxes_from_scores
 
 FINDER_DIR = bundled.path("models/finder")  # the clone's, or the wheel's copy
@@ -33,7 +32,7 @@ class CatFinder:
         self.meta = FinderMeta.read(directory / META_FILE)
         file = directory / TFLITE_FILE
         try:
-            self._interp = litert_interpreter(file, threads)
+            self._interp = litert.interpreter(file, threads)
         except ValueError as reason:
             raise FinderError(f"cannot load the cat finder {file}: {reason}; rebuild it with "
                               f"python -m train.finder") from None

@@ -7,40 +7,18 @@ inside the network. A classifier is not thread-safe: call it from one thread.
 """
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
 import shutil
-import sys
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from . import extras
+from . import extras, litert
 from .model_dir import ModelError, ModelInfo, rebuild_hint
 
 BACKENDS = ("auto", "litert", "tensorflow")
-
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced():
-    """Mute file descriptor 2 while LiteRT starts.
-
-    Its C++ side prints "INFO: Created TensorFlow Lite XNNPACK delegate" (and, for a
-    bad file, its own diagnostics) straight to fd 2, which would break the one-line
-    error contract; a failure is still reported, as a ModelError.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 class Classifier(Protocol):
@@ -76,20 +54,6 @@ def _check_shapes(info: ModelInfo, file: Path, in_shape, out_shape) -> None:
                          f"{int(out_shape[-1])} ({rebuild_hint(info.path)})")
 
 
-def litert_interpreter(file: Path, threads: int):
-    """A LiteRT interpreter of `file` with its tensors allocated, started without LiteRT's own lines on
-    stderr; raises ValueError with the first line of why it did not load."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    try:
-        with _native_stderr_silenced():
-            interp = Interpreter(model_path=str(file), num_threads=threads)
-            interp.allocate_tensors()
-        return interp
-    except (ValueError, RuntimeError, OSError) as e:
-        raise ValueError(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__) from None
-
-
 class LiteRTClassifier:
     """model.tflite on the CPU through ai-edge-litert (XNNPACK is its default delegate)."""
 
@@ -100,7 +64,7 @@ class LiteRTClassifier:
         self.input_size = info.input_size
         file = info.tflite_path
         try:
-            self._interp = litert_interpreter(file, threads)
+            self._interp = litert.interpreter(file, threads)
         except ValueError as reason:
             raise ModelError(f"cannot load {file}: {reason} ({rebuild_hint(info.path)})") from None
         inp = self._interp.get_input_details()

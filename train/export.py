@@ -49,10 +49,14 @@ def without_training_state(model):
 
 
 def write_model_dir(model, info: ModelInfo, out: str | Path,
-                    write_report: Callable[[Path], None] | None = None) -> Path:
-    """Save `model` as `out/` (model.keras, model.tflite, model.json, report/) and return `out`."""
+                    write_report: Callable[[Path], None] | None = None, tflite: bytes | None = None) -> Path:
+    """Save `model` as `out/` (model.keras, model.tflite, model.json, report/) and return `out`.
+
+    `tflite`: the same network as a .tflite already (the live retrain's patched copy,
+    train/tflite_edit.py); without it `model` is converted.
+    """
     with paths.claim_model_dir(paths.check_model_out(out)) as target, _sigterm_unwinds():
-        _write(model, info, target, write_report)
+        _write(model, info, target, write_report, tflite)
     return Path(out)
 
 
@@ -75,14 +79,15 @@ def _sigterm_unwinds():
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _write(model, info: ModelInfo, out: Path, write_report: Callable[[Path], None] | None) -> None:
+def _write(model, info: ModelInfo, out: Path, write_report: Callable[[Path], None] | None,
+           tflite: bytes | None) -> None:
     staging = paths.staging_dir(out)
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir()
     try:
         without_training_state(model).save(staging / model_dir.KERAS_FILE)
-        (staging / model_dir.TFLITE_FILE).write_bytes(tflite_bytes(model))
+        (staging / model_dir.TFLITE_FILE).write_bytes(tflite if tflite is not None else tflite_bytes(model))
         model_dir.write_meta(info, staging)
         report = staging / model_dir.REPORT_DIR
         report.mkdir()

@@ -104,6 +104,11 @@ def gated(model, gate: Gate):
     return keras.Model(model.inputs, g * probs + (1.0 - g) / probs.shape[-1], name=model.name)
 
 
+def refs_of(model) -> np.ndarray:
+    """My cats' reference rows inside a gated model."""
+    return np.asarray(model.get_layer(SIMILARITY_NAME).get_weights()[0].T, np.float32)
+
+
 def others_of(model) -> np.ndarray:
     """The other-animal rows inside a gated model (empty when it has none)."""
     try:

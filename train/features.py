@@ -163,15 +163,20 @@ def features_for(paths: Sequence[Path], labels: Sequence[int], extractor, backbo
                     tuple(Path(paths[i]) for i in kept), tuple(skipped), len(todo))
 
 
+Embed = Callable[[np.ndarray, Callable[[int, int], None] | None], np.ndarray]
+
+
 def view_features_for(paths: Sequence[Path], labels: Sequence[int], extractor, backbone: Backbone,
                       views: Sequence[View], photo_side: int, cache: FeatureCache | None = None,
                       images: Images | None = None, batch_size: int = 32,
-                      progress: Callable[[int, int], None] | None = None) -> Features:
+                      progress: Callable[[int, int], None] | None = None, embed: Embed | None = None) -> Features:
     """Features of fixed crops (`views`) of whole photos, view by view within each photo.
 
     Like `features_for`, but one row per (photo, view); cached under `view_key`, so
     they live beside the centre-square entries of the same files. `images.photos`,
     when given, are the photos decoded whole at `photo_side`; others are decoded here.
+    `embed(pixels, progress)`, when given, computes the features instead of running
+    `extractor` in TensorFlow (the live retrain's LiteRT copy of the same network).
     """
     size = backbone.image_size
     have = ({p: i for i, p in enumerate(images.paths)}
@@ -196,7 +201,8 @@ def view_features_for(paths: Sequence[Path], labels: Sequence[int], extractor, b
                 vectors[key] = hit
             rows.append((key, label, Path(path)))
     if todo_keys:
-        fresh = infer(extractor, np.stack(todo_pixels), batch_size, progress)
+        pixels = np.stack(todo_pixels)
+        fresh = embed(pixels, progress) if embed else infer(extractor, pixels, batch_size, progress)
         for key, vec in zip(todo_keys, fresh):
             vectors[key] = vec
             if cache is not None:

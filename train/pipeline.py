@@ -19,12 +19,15 @@ import numpy as np
 from knyang_cam.config import TrainConfig
 from knyang_cam.model_dir import ModelInfo
 
-from . import data, evaluate, familiar, features, fit, folds, negatives, recipe, report
-from .export import write_model_dir
+from . import data, evaluate, familiar, features, fit, folds, negatives, recipe, report, tflite_edit
+from .export import tflite_bytes, write_model_dir
 from .model import Backbone, build, classifier
 
 # A class with fewer training photos than this is reported as thin: its figures rest on little.
 THIN_CLASS = 10
+# A patched .tflite must give what the Keras-side numbers give on this many validation photos, to
+# within CHECK_ATOL (TensorFlow's and XNNPACK's float sums differ by ~1e-6; a wrong tensor by far more).
+CHECK_PHOTOS, CHECK_ATOL = 8, 2e-3
 
 
 def _log(text: str) -> None:
@@ -45,6 +48,7 @@ class TrainResult:
     accepted: bool = True
     reason: str = ""
     warnings: tuple[str, ...] = ()
+    tflite_patched: bool = False  # model.tflite is the current one patched (train/tflite_edit.py), not converted
 
 
 @dataclass
@@ -80,6 +84,29 @@ class Recipe:
         return cls(recipe.TRAIN_VIEWS[:cfg.head_views], min(cfg.reference_views, cfg.head_views), True)
 
 
+@dataclass(frozen=True)
+class Reuse:
+    """The current model's .tflite and what its head and gate hold: a retrain patches it instead of converting."""
+
+    tflite: bytes
+    old: tflite_edit.HeadParams
+
+
+def _patched(reuse: Reuse, new: tflite_edit.HeadParams, pixels: np.ndarray, expected: np.ndarray) -> bytes | None:
+    """`reuse.tflite` with the new head and gate, checked on `pixels` against `expected`; None: convert instead."""
+    try:
+        patched = tflite_edit.patch_head(reuse.tflite, reuse.old, new)
+        got = tflite_edit.run(patched, pixels)
+    except tflite_edit.GraphError as e:
+        _log(f"note: the current model.tflite cannot be patched ({e}): converting the network")
+        return None
+    worst = float(np.abs(got - expected).max()) if len(got) else 0.0
+    if got.shape != expected.shape or worst > CHECK_ATOL:
+        _log(f"note: the patched model.tflite is off by {worst:.4f}: converting the network")
+        return None
+    return patched
+
+
 def _mirrored(f_views: np.ndarray, n_views: int) -> np.ndarray:
     """[photos * 2n, D] rows of (views, mirrored views) per photo -> [photos, n, D] averaged, as the model does."""
     x = f_views.reshape(-1, 2, n_views, f_views.shape[-1])
@@ -90,11 +117,14 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
            cache: features.FeatureCache, others: np.ndarray, stages: Stages,
            accept: Callable[[np.ndarray, np.ndarray], tuple[bool, str]] | None = None,
            before: Sequence[fit.PhaseHistory] = (), extra: dict | None = None,
-           info_extra: dict | None = None, progress: Callable[[str], Callable] | None = None) -> TrainResult:
+           info_extra: dict | None = None, progress: Callable[[str], Callable] | None = None,
+           embed: features.Embed | None = None, reuse: Reuse | None = None) -> TrainResult:
     """Head, gate, scores and export on `extractor`'s (cached) features of `dataset`; writes `out`.
 
     `accept(val_vectors, val_labels)` (the retrain's check against the current model) returns
-    (accepted, reason); a refused model is written as `<out>-refused`.
+    (accepted, reason); a refused model is written as `<out>-refused`. `embed` computes the
+    features in place of `extractor` (the same network, on LiteRT); with `reuse` the .tflite is
+    the current one patched (train/tflite_edit.py), not a new conversion.
     """
     size = extractor.input_shape[1]
     side = features.PHOTO_SCALE * size
@@ -103,7 +133,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
 
     def views_of(paths, labels, views, what):
         return features.view_features_for(paths, labels, extractor, shape, views, side, cache,
-                                          batch_size=cfg.batch_size, progress=counter(what))
+                                          batch_size=cfg.batch_size, progress=counter(what), embed=embed)
 
     train_f = views_of(dataset.train.paths, dataset.train.labels, plan.head_views, "training crops")
     n_views = len(plan.head_views)
@@ -190,6 +220,16 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     if not accepted:
         out = out.with_name(out.name + "-refused")
     model = familiar.gated(classifier(extractor, drop, dense), gate)
+    tflite = None
+    if reuse is not None:  # the live retrain: the current .tflite with the new head and gate
+        shown = val_paths[:CHECK_PHOTOS]
+        pixels = np.stack([data.crop_view(data.load_photo(p, side), recipe.CENTRE, size) for p in shown])
+        tflite = _patched(reuse, tflite_edit.HeadParams(kernel, bias, gate.refs, gate.others, gate.cut, gate.floor),
+                          pixels, judge(val_x[:len(shown), 0]))
+    patched = tflite is not None
+    if not patched:
+        tflite = tflite_bytes(model)
+    stages.lap("tflite")
     info = ModelInfo(
         path=out, classes=dataset.classes, input_size=(size, size), unknown_threshold=threshold_value,
         familiarity=gate.to_json(), **(info_extra or {}),
@@ -223,11 +263,11 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
         report.plot_misclassified(folder / report.MISCLASSIFIED_FILE, pixels, val_y[wrong], val_probs[wrong],
                                   dataset.classes, [val_paths[i] for i in wrong])
 
-    write_model_dir(model, info, out, write_report)
+    write_model_dir(model, info, out, write_report, tflite)
     stages.lap("export")
     computed = train_f.computed + val_f.computed + nm.computed
     return TrainResult(out, val_scores.accuracy, test_scores.accuracy if test_scores else None, threshold_value,
-                       skipped, dict(stages.seconds), computed, accepted, reason, warnings)
+                       skipped, dict(stages.seconds), computed, accepted, reason, warnings, patched)
 
 
 def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainConfig,

@@ -36,9 +36,9 @@ from knyang_cam.config import TrainConfig
 from knyang_cam.errors import UserError
 from knyang_cam.model_dir import ModelError
 
-from . import data, familiar, features, recipe
+from . import data, familiar, features, recipe, tflite_edit
 from .model import EXTRACTOR_NAME, HEAD_NAME, MIRROR_MEAN_NAME, head_layers
-from .pipeline import Recipe, Stages, finish
+from .pipeline import CHECK_ATOL, CHECK_PHOTOS, Recipe, Reuse, Stages, finish
 
 Report = Callable[[dict], None]
 # What the live retrain learns from per photo: the full recipe's first 7 crops (centre, mirror,
@@ -60,6 +60,8 @@ class RetrainResult:
     features_computed: int  # crops that ran through the backbone; the rest came from the cache
     seconds: float
     stages: dict  # seconds per stage
+    litert_features: bool  # the backbone ran on LiteRT (cut out of the current model.tflite), not TensorFlow
+    tflite_patched: bool  # model.tflite is the current one patched, not a new conversion
 
 
 def _old_accuracy(old_dense, old_classes: Sequence[str], vectors: np.ndarray, labels: np.ndarray,
@@ -68,6 +70,41 @@ def _old_accuracy(old_dense, old_classes: Sequence[str], vectors: np.ndarray, la
     probs = np.asarray(old_dense(vectors))
     predicted = [old_classes[i] for i in probs.argmax(axis=1)]
     return float(np.mean([p == classes[t] for p, t in zip(predicted, labels)])) if len(labels) else 0.0
+
+
+def _litert_path(info, model, old_dense, others: np.ndarray, dataset: data.Dataset,
+                 cfg: TrainConfig) -> tuple[Reuse | None, tflite_edit.LiteRTFeatures | None]:
+    """The current model.tflite to patch and its base cut out of it on LiteRT, or (None, None): TensorFlow.
+
+    Checked end to end before use: the cut-out base with the current head and gate in numpy
+    must give what model.tflite gives on a few photos, so the old values the patch looks for
+    are the ones in the file.
+    """
+    fam = info.familiarity or {}
+    if fam.get("softness") != recipe.SOFTNESS or fam.get("other_animal_weight") != cfg.other_animal_weight:
+        return None, None  # the gate's constants differ from what a patch would write
+    kernel, bias = (np.asarray(w, np.float32) for w in old_dense.get_weights())
+    gate = familiar.Gate(familiar.refs_of(model), others, cfg.other_animal_weight, fam["cut"], fam["floor"], "")
+    old = tflite_edit.HeadParams(kernel, bias, gate.refs, gate.others, gate.cut, gate.floor)
+    size = info.input_size[0]
+    photos = (dataset.validation.paths + dataset.train.paths)[:CHECK_PHOTOS]
+    try:
+        current = info.tflite_path.read_bytes()
+        embed = tflite_edit.LiteRTFeatures(tflite_edit.feature_extractor(current, kernel.shape[0]),
+                                           os.cpu_count() or 2, cfg.batch_size)
+        crops = np.stack([data.crop_view(data.load_photo(p, features.PHOTO_SCALE * size), recipe.CENTRE, size)
+                          for p in photos])
+        pooled = embed(np.concatenate([crops, crops[:, :, ::-1]])).reshape(2, len(crops), -1).mean(axis=0)
+        expected = tflite_edit.run(current, crops)
+    except (OSError, tflite_edit.GraphError, *data.DECODE_ERRORS) as e:
+        print(f"note: features in TensorFlow and a full conversion: {e}", file=sys.stderr)
+        return None, None
+    worst = float(np.abs(gate.shrink(recipe.softmax(pooled @ kernel + bias), pooled) - expected).max())
+    if worst > CHECK_ATOL:
+        print(f"note: the current model.tflite differs from its model.keras by {worst:.4f}: features in "
+              f"TensorFlow and a full conversion", file=sys.stderr)
+        return None, None
+    return Reuse(current, old), embed
 
 
 def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: TrainConfig,
@@ -88,9 +125,10 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
         raise ModelError(f"{info.keras_path} has no '{EXTRACTOR_NAME}'/'{HEAD_NAME}'/'{MIRROR_MEAN_NAME}' layers, "
                          f"so its head cannot be retrained alone: {model_dir.rebuild_hint(info.path)}") from None
     others = familiar.others_of(model)
+    dataset = data.find_images(data_dir, cfg.validation_fraction, cfg.seed)
+    reuse, embed = _litert_path(info, model, old_dense, others, dataset, cfg)
     stages.lap("load")
 
-    dataset = data.find_images(data_dir, cfg.validation_fraction, cfg.seed)
     emit(events.progress("features", f"features: {len(dataset.train) + len(dataset.validation)} photos, "
                                      f"{len(dataset.classes)} classes"))
     cache = features.FeatureCache(cache_dir or features.default_cache_dir(), features.identity(extractor))
@@ -115,13 +153,14 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
                   selected_on="live retrain: the full recipe's head and gate on the first 7 of its 25 crops "
                               "per photo (bench/quality.py --views 7 --ref-views 7)")
     result = finish(extractor, drop, new_dense, dataset, cfg, Path(out), live, cache, others, stages,
-                    accept=accept, progress=progress,
+                    accept=accept, progress=progress, embed=embed, reuse=reuse,
                     extra={"retrain": {"from": str(info.path), "data": str(dataset.root)}},
                     info_extra={"backbone": {**info.backbone, "retrained_from": str(info.path)}})
     emit(events.progress("export", f"export: {result.reason}"))
     return RetrainResult(str(result.out), result.accepted, result.reason, dataset.classes, round(old_acc[0], 4),
                          round(result.val_accuracy, 4), result.features_computed,
-                         round(time.perf_counter() - start, 2), result.seconds)
+                         round(time.perf_counter() - start, 2), result.seconds, embed is not None,
+                         result.tflite_patched)
 
 
 def build_parser() -> argparse.ArgumentParser:

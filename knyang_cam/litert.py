@@ -1,0 +1,42 @@
+"""One LiteRT loader for every network the project runs on the CPU: the classifier, the cat finder and
+the live retrain's feature extractor (train/tflite_edit.py). No TensorFlow here."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Mute file descriptor 2 while LiteRT starts.
+
+    Its C++ side prints "INFO: Created TensorFlow Lite XNNPACK delegate" (and, for a
+    bad file, its own diagnostics) straight to fd 2, which would break the one-line
+    error contract; a failure is still reported, by the caller.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def interpreter(model: Path | bytes, threads: int):
+    """A LiteRT interpreter of a .tflite file (or its bytes) with its tensors allocated, started without
+    LiteRT's own lines on stderr; raises ValueError with the first line of why it did not load."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    source = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
+    try:
+        with native_stderr_silenced():
+            interp = Interpreter(**source, num_threads=threads)
+            interp.allocate_tensors()
+        return interp
+    except (ValueError, RuntimeError, OSError) as e:
+        raise ValueError(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__) from None

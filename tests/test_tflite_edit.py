@@ -1,0 +1,150 @@
+"""Editing an exported model.tflite (train/tflite_edit.py): the base cut out of it, the head and gate patched
+in place, each checked against the Keras network it must equal; the live retrain takes both paths."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clips import write_class
+from knyang_cam import model_dir
+from knyang_cam.config import TrainConfig
+
+pytestmark = pytest.mark.slow  # Keras models and their conversion
+
+SIZE, CLASSES = 48, ("Alpha", "Beta", "Gamma")
+
+
+def gated_network(refs: int = 9, others: int = 5, seed: int = 0):
+    """A small network shaped as train builds it (extractor, mirror mean, head, gate), random weights."""
+    import keras
+
+    from train import familiar, recipe
+    from train.model import AVG_NAME, EXTRACTOR_NAME, FEATURES_NAME, classifier, head_layers
+
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((SIZE, SIZE, 3), name="pixels")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inp)
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(x)
+    pooled = keras.layers.Concatenate(name=FEATURES_NAME)([keras.layers.GlobalAveragePooling2D(name=AVG_NAME)(x),
+                                                          keras.layers.GlobalMaxPooling2D()(x)])
+    extractor = keras.Model(inp, pooled, name=EXTRACTOR_NAME)
+    drop, dense = head_layers(len(CLASSES), 0.0)
+    net = classifier(extractor, drop, dense)
+    rng = np.random.default_rng(seed)
+    kernel, bias = dense.get_weights()  # a zero bias would be dropped by the converter: a trained one is not zero
+    dense.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in (kernel, bias)])
+    gate = familiar.Gate(recipe.unit(rng.random((refs, 8))), recipe.unit(rng.random((others, 8))), 1.0,
+                         round(float(rng.uniform(-0.05, 0.05)), 4), round(float(rng.uniform(0.5, 0.9)), 4), "test")
+    return familiar.gated(net, gate), extractor, dense, gate
+
+
+def params(dense, gate):
+    from train.tflite_edit import HeadParams
+
+    kernel, bias = dense.get_weights()
+    return HeadParams(kernel, bias, gate.refs, gate.others, gate.cut, gate.floor)
+
+
+def crops(n: int = 6, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    smooth = rng.uniform(0, 255, (n, 6, 6, 3))
+    return np.kron(smooth, np.ones((1, SIZE // 6, SIZE // 6, 1))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def exported():
+    from train.export import tflite_bytes
+
+    model, extractor, dense, gate = gated_network()
+    return model, extractor, dense, gate, tflite_bytes(model)
+
+
+def test_the_cut_out_base_gives_the_keras_features(exported):
+    from train import tflite_edit
+
+    model, extractor, _, _, data = exported
+    cut = tflite_edit.feature_extractor(data, extractor.output_shape[-1])
+    x = crops()
+    np.testing.assert_allclose(tflite_edit.run(cut, x), extractor.predict(x, verbose=0), atol=1e-4)
+    assert len(cut) < len(data), "the head's and the gate's weights are dropped"
+
+
+def test_a_patched_head_and_gate_equal_a_new_conversion(exported):
+    """New kernel, bias, cut and floor, more references and fewer other animals: the patched file
+    computes what the Keras network with those values computes."""
+    import keras
+
+    from train import familiar, recipe, tflite_edit
+    from train.model import classifier, head_layers
+
+    model, extractor, dense, gate, data = exported
+    rng = np.random.default_rng(5)
+    kernel, bias = dense.get_weights()
+    new_gate = familiar.Gate(recipe.unit(rng.random((14, 8))), gate.others[:2], 1.0, gate.cut + 0.02,
+                             gate.floor - 0.1, "test")
+    drop, new_dense = head_layers(len(CLASSES), 0.0)
+    new_dense.build((None, kernel.shape[0]))
+    new_dense.set_weights([rng.normal(size=kernel.shape).astype(np.float32), bias + 0.3])
+    new_model = familiar.gated(classifier(extractor, drop, new_dense), new_gate)
+    patched = tflite_edit.patch_head(data, params(dense, gate), params(new_dense, new_gate))
+    x = crops(8)
+    expected = keras.Model(new_model.inputs, new_model.outputs).predict(x, verbose=0)
+    got = tflite_edit.run(patched, x)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert np.abs(got - tflite_edit.run(data, x)).max() > 0.01, "the patch changed what the network says"
+
+
+def test_a_patch_refuses_what_it_cannot_do_safely(exported):
+    from train import tflite_edit
+
+    _, _, dense, gate, data = exported
+    old = params(dense, gate)
+    grown = tflite_edit.HeadParams(np.zeros((old.kernel.shape[0], 4), np.float32), np.zeros(4, np.float32),
+                                   old.refs, old.others, old.cut, old.floor)
+    with pytest.raises(tflite_edit.GraphError, match="head changes shape"):
+        tflite_edit.patch_head(data, old, grown)
+    stale = tflite_edit.HeadParams(old.kernel + 1.0, old.bias, old.refs, old.others, old.cut, old.floor)
+    with pytest.raises(tflite_edit.GraphError, match="kernel found 0 times"):
+        tflite_edit.patch_head(data, stale, old)
+    with pytest.raises(tflite_edit.GraphError, match="other animals added to or removed"):
+        tflite_edit.patch_head(data, old, tflite_edit.HeadParams(old.kernel, old.bias, old.refs,
+                                                                 old.others[:0], old.cut, old.floor))
+    with pytest.raises(tflite_edit.GraphError, match="not a readable"):
+        tflite_edit.feature_extractor(b"not a flatbuffer", 16)
+
+
+def test_the_live_retrain_runs_litert_and_patches_unless_the_classes_change(tmp_path):
+    """From a gated model: same classes -> the base on LiteRT and model.tflite patched; a new cat ->
+    LiteRT still, but a converted model.tflite. Both agree with their model.keras."""
+    import keras
+
+    from knyang_cam.classify import load_classifier
+    from knyang_cam.model_dir import ModelInfo
+    from train.export import write_model_dir
+    from train.retrain import retrain
+
+    data = tmp_path / "data"
+    for name in CLASSES:
+        write_class(data, name, 8)
+    model, _, _, gate = gated_network()
+    info = ModelInfo(path=tmp_path / "v1", classes=CLASSES, input_size=(SIZE, SIZE), unknown_threshold=0.6,
+                     backbone={"name": "tiny-test-net", "alpha": 1.0, "weights": "random"},
+                     familiarity=gate.to_json())
+    write_model_dir(model, info, info.path)
+    cfg = TrainConfig(image_size=SIZE, batch_size=16, head_epochs=60, head_learning_rate=0.05,
+                      validation_fraction=0.25, seed=3)
+    cache = tmp_path / "cache"
+    same = retrain(info.path, data, tmp_path / "v2", cfg, max_drop=1.0, cache_dir=cache)
+    assert same.litert_features and same.tflite_patched, same
+    write_class(data, "Delta", 8)
+    grown = retrain(Path(same.out), data, tmp_path / "v3", cfg, max_drop=1.0, cache_dir=cache)
+    assert grown.litert_features and not grown.tflite_patched, grown
+    for out in (same.out, grown.out):
+        info = model_dir.read(out, need=(model_dir.KERAS_FILE, model_dir.TFLITE_FILE))
+        x = crops(5, seed=9)
+        lite = load_classifier(info, backend="litert", threads=1).predict(x)
+        net = keras.models.load_model(info.keras_path, compile=False)
+        np.testing.assert_allclose(lite, net.predict(x, verbose=0), atol=1e-4)
+        assert lite.shape == (5, len(info.classes))
