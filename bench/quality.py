@@ -27,7 +27,7 @@ import argparse
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -176,8 +176,16 @@ def tta(sets: Photos, name: str, flip_name: str, on: bool) -> np.ndarray:
     return (x + sets.views[flip_name]) / 2 if on else x
 
 
+def summary(results: list[dict]) -> dict:
+    """Mean and spread (std over folds) of every figure of `cross_validate`'s per-fold results."""
+    keys = dict.fromkeys(k for m in results for k in m)
+    return {k: (float(np.mean([m[k] for m in results if k in m])), float(np.std([m[k] for m in results if k in m])))
+            for k in keys}
+
+
 def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: int, repeats: int,
-                   seed: int, loco: bool) -> dict:
+                   seed: int, loco: bool) -> list[dict]:
+    """The figures of every held-out fold (a dict each), folds fixed by `seed`: two variants meet the same folds."""
     from train import recipe
 
     centre = mine.views["eval"][:, 0]
@@ -233,9 +241,7 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
             results.append(m)
             print(f"  repeat {r} fold {f}: " + " ".join(f"{k} {val:.3f}" for k, val in m.items()),
                   file=sys.stderr, flush=True)
-    keys = dict.fromkeys(k for m in results for k in m)
-    return {k: (float(np.mean([m[k] for m in results if k in m])), float(np.std([m[k] for m in results if k in m])))
-            for k in keys}
+    return results
 
 
 def main(argv=None) -> int:
@@ -260,6 +266,9 @@ def main(argv=None) -> int:
     p.add_argument("--beta", type=float, default=cfg.other_animal_weight)
     p.add_argument("--no-tta", action="store_true")
     p.add_argument("--merge", type=float, default=cfg.reference_merge)
+    p.add_argument("--versus-views", type=int, metavar="N",
+                   help="also the same recipe with N head views (the live retrain's, train/retrain.py LIVE_VIEWS), "
+                        "on the same folds: the paired difference per figure")
     args = p.parse_args(argv)
     for root in (args.data, args.pets):
         if not root.is_dir():
@@ -270,7 +279,8 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     mine, cats, dogs = load_sets(args.data, args.pets, args.weights)
     print(f"features ready in {time.perf_counter() - start:.0f} s; {v}", file=sys.stderr)
-    result = cross_validate(v, mine, cats, dogs, args.folds, args.repeats, args.seed, not args.no_loco)
+    folds = cross_validate(v, mine, cats, dogs, args.folds, args.repeats, args.seed, not args.no_loco)
+    result = summary(folds)
     print(f"\n{args.folds}-fold cross-validation x {args.repeats} (seed {args.seed}), folds grouped by burst "
           f"and near-duplicate (cosine >= {NEAR_DUPLICATE}); mean +- spread (std over folds)")
     what = {"centre": "accuracy, centre squares (named right; unknown counts as wrong)",
@@ -283,12 +293,23 @@ def main(argv=None) -> int:
             "leave_one_cat_out": "a left-out cat reads unknown (first repeat)", "cut": "open-set cut chosen"}
     for k, (mean, spread) in result.items():
         print(f"  {what.get(k, k):<66} {mean:.3f} +- {spread:.3f}")
+    versus = None
+    if args.versus_views:
+        other = replace(v, views=args.versus_views, ref_views=min(v.ref_views, args.versus_views))
+        paired = cross_validate(other, mine, cats, dogs, args.folds, args.repeats, args.seed, not args.no_loco)
+        versus = {"variant": other.__dict__, "figures": summary(paired),
+                  "minus_default": summary([{k: b[k] - a[k] for k in a if k in b} for a, b in zip(folds, paired)])}
+        print(f"\nthe same folds with {other.views} head views ({other.ref_views} references): figure, and its "
+              f"difference from {v.views} views (mean +- spread over folds)")
+        for k, (mean, spread) in versus["figures"].items():
+            d_mean, d_spread = versus["minus_default"][k]
+            print(f"  {what.get(k, k):<66} {mean:.3f} +- {spread:.3f}   {d_mean:+.3f} +- {d_spread:.3f}")
     print(f"({time.perf_counter() - start:.0f} s)")
     if args.json:
         import json
 
         args.json.write_text(json.dumps({"variant": v.__dict__, "folds": args.folds, "repeats": args.repeats,
-                                         "seed": args.seed, "figures": result}, indent=2) + "\n")
+                                         "seed": args.seed, "figures": result, "versus": versus}, indent=2) + "\n")
     return 0
 
 

@@ -90,31 +90,42 @@ class BackgroundRetrain:
         return True
 
     def _read(self, proc: subprocess.Popen, scratch: Path) -> None:
-        done = None
+        done = outcome = None
         for line in proc.stdout:
             event = events.parse(line)
             if event is None:
                 continue
             if event["event"] == events.PROGRESS:
                 self.status = f"retraining: {event['text']}"
-            else:
-                done = event
+                continue
+            done = event
+            if done["event"] == events.DONE:
+                # Handed out at once: the model directory is complete before the event is printed, and
+                # the child's exit (TensorFlow's teardown) takes a second or more.
+                outcome = self._outcome_of(done, None)
+                with self._lock:
+                    self._outcome = outcome
+                self.status = None
         code = proc.wait()
         shutil.rmtree(scratch, ignore_errors=True)
-        seconds = time.monotonic() - self._started
-        if done is None:
-            outcome = Outcome(False, f"retraining failed (exit status {code})")
-        elif done["event"] == events.ERROR:
-            outcome = Outcome(False, f"retraining failed: {done['message']}")
-        elif done["accepted"]:
-            stages = ", ".join(f"{k} {v:.1f} s" for k, v in (done.get("stages") or {}).items())
-            outcome = Outcome(True, f"new model in {seconds:.0f} s ({stages}): {done['reason']}", Path(done["out"]))
-        else:
-            outcome = Outcome(False, f"new model kept aside in {done['out']}: {done['reason']}")
-        with self._lock:
-            self._outcome = outcome
+        if outcome is None:
+            with self._lock:
+                self._outcome = self._outcome_of(done, code)
         self.status = None
         self._finished.set()
+
+    def _outcome_of(self, done: dict | None, code: int | None) -> Outcome:
+        seconds = time.monotonic() - self._started
+        if done is None:
+            return Outcome(False, f"retraining failed (exit status {code})")
+        if done["event"] == events.ERROR:
+            return Outcome(False, f"retraining failed: {done['message']}")
+        if done["accepted"]:
+            timed = done.get("stages") or {}
+            # What no stage covers: the child's start (Python, TensorFlow's import).
+            stages = ", ".join(f"{k} {v:.1f} s" for k, v in {"start": seconds - sum(timed.values()), **timed}.items())
+            return Outcome(True, f"new model in {seconds:.0f} s ({stages}): {done['reason']}", Path(done["out"]))
+        return Outcome(False, f"new model kept aside in {done['out']}: {done['reason']}")
 
     def poll(self) -> Outcome | None:
         """The finished retrain's outcome, once; None while running or idle."""
