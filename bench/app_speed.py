@@ -89,12 +89,21 @@ def naive_fps(info, clip: Path, frames: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def settings(items: list[str]) -> dict:
+    """`--set KEY=VALUE` items as config overrides (values read as YAML: 1.3, true, null)."""
+    import yaml
+
+    return {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in items)}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="models/knyang")
     p.add_argument("--seconds", type=float, default=3.0, help="seconds of clip per photo (30 FPS)")
     p.add_argument("--detect-frames", type=int, default=1500, help="frames for the detect-mode run")
     p.add_argument("--naive-frames", type=int, default=150)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config value for every run, e.g. regions.expand_cat=1.0 (repeatable)")
     args = p.parse_args(argv)
 
     info = model_dir.read(resolve(args.model))
@@ -105,7 +114,7 @@ def main(argv=None) -> int:
         truth = make_clip(shuffled(photos(VALIDATION, None), 0), clip, args.seconds, fps=30.0)
         changes = sum(a != b for a, b in zip(truth, truth[1:]))
         base = config.override(config.load(), **{"app.dataset_root": str(tmp / "data"),
-                                                 "app.snapshots_dir": str(tmp / "snaps")})
+                                                 "app.snapshots_dir": str(tmp / "snaps"), **settings(args.set)})
         print(f"model {info.path} ({len(info.classes)} classes, {info.input_size[0]}px); "
               f"clip 640x480, {len(truth)} frames from {len(set(truth))} cats, {changes} changes of cat")
 
