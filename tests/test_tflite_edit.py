@@ -2,6 +2,7 @@
 in place, each checked against the Keras network it must equal; the live retrain takes both paths."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -117,7 +118,7 @@ def test_a_patch_refuses_what_it_cannot_do_safely(exported):
 
 def test_the_live_retrain_runs_litert_and_patches_unless_the_classes_change(tmp_path):
     """From a gated model: same classes -> the base on LiteRT and model.tflite patched; a new cat ->
-    LiteRT still, but a converted model.tflite. Both agree with their model.keras."""
+    LiteRT still, but a converted model.tflite. Each agrees with its model.keras."""
     import keras
 
     from knyang_cam.classify import load_classifier
@@ -141,7 +142,11 @@ def test_the_live_retrain_runs_litert_and_patches_unless_the_classes_change(tmp_
     write_class(data, "Delta", 8)
     grown = retrain(Path(same.out), data, tmp_path / "v3", cfg, max_drop=1.0, cache_dir=cache)
     assert grown.litert_features and not grown.tflite_patched, grown
-    for out in (same.out, grown.out):
+    # Another weight of the other animals is other arithmetic in the gate, not other values: converted.
+    reweighed = retrain(Path(grown.out), data, tmp_path / "v4", replace(cfg, other_animal_weight=0.5),
+                        max_drop=1.0, cache_dir=cache)
+    assert reweighed.litert_features and not reweighed.tflite_patched, reweighed
+    for out in (same.out, grown.out, reweighed.out):
         info = model_dir.read(out, need=(model_dir.KERAS_FILE, model_dir.TFLITE_FILE))
         x = crops(5, seed=9)
         lite = load_classifier(info, backend="litert", threads=1).predict(x)

@@ -79,17 +79,17 @@ def _old_accuracy(old_dense, old_classes: Sequence[str], vectors: np.ndarray, la
 
 def _litert_path(info, model, old_dense, others: np.ndarray, dataset: data.Dataset,
                  cfg: TrainConfig) -> tuple[Reuse | None, tflite_edit.LiteRTFeatures | None]:
-    """The current model.tflite to patch and its base cut out of it on LiteRT, or (None, None): TensorFlow.
+    """The current model.tflite to patch (or None) and its base cut out of it on LiteRT (or None: TensorFlow).
 
     Checked end to end before use: the cut-out base with the current head and gate in numpy
     must give what model.tflite gives on a few photos, so the old values the patch looks for
     are the ones in the file.
     """
     fam = info.familiarity or {}
-    if fam.get("softness") != recipe.SOFTNESS or fam.get("other_animal_weight") != cfg.other_animal_weight:
-        return None, None  # the gate's constants differ from what a patch would write
+    if fam.get("softness") != recipe.SOFTNESS or "other_animal_weight" not in fam:
+        return None, None  # a model without the gate this code builds: nothing to check the cut-out base on
     kernel, bias = (np.asarray(w, np.float32) for w in old_dense.get_weights())
-    gate = familiar.Gate(familiar.refs_of(model), others, cfg.other_animal_weight, fam["cut"], fam["floor"], "")
+    gate = familiar.Gate(familiar.refs_of(model), others, fam["other_animal_weight"], fam["cut"], fam["floor"], "")
     old = tflite_edit.HeadParams(kernel, bias, gate.refs, gate.others, gate.cut, gate.floor)
     size = info.input_size[0]
     photos = (dataset.validation.paths + dataset.train.paths)[:CHECK_PHOTOS]
@@ -109,7 +109,9 @@ def _litert_path(info, model, old_dense, others: np.ndarray, dataset: data.Datas
         print(f"note: the current model.tflite differs from its model.keras by {worst:.4f}: features in "
               f"TensorFlow and a full conversion", file=sys.stderr)
         return None, None
-    return Reuse(current, old), embed
+    # A new weight of the other animals changes the gate's arithmetic, not only its tensors: convert.
+    same_gate = fam["other_animal_weight"] == cfg.other_animal_weight
+    return (Reuse(current, old) if same_gate else None), embed
 
 
 def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: TrainConfig,
