@@ -153,3 +153,27 @@ def test_the_live_retrain_runs_litert_and_patches_unless_the_classes_change(tmp_
         net = keras.models.load_model(info.keras_path, compile=False)
         np.testing.assert_allclose(lite, net.predict(x, verbose=0), atol=1e-4)
         assert lite.shape == (5, len(info.classes))
+
+
+def test_a_damaged_model_tflite_costs_the_retrain_speed_not_its_model(tmp_path):
+    """model.tflite unreadable beside a sound model.keras: the retrain runs the base in TensorFlow and
+    converts, and the new model directory is whole."""
+    from knyang_cam.classify import load_classifier
+    from knyang_cam.model_dir import ModelInfo
+    from train.export import write_model_dir
+    from train.retrain import retrain
+
+    data = tmp_path / "data"
+    for name in CLASSES:
+        write_class(data, name, 6)
+    model, _, _, gate = gated_network()
+    info = ModelInfo(path=tmp_path / "v1", classes=CLASSES, input_size=(SIZE, SIZE), unknown_threshold=0.6,
+                     backbone={"name": "tiny-test-net", "alpha": 1.0, "weights": "random"},
+                     familiarity=gate.to_json())
+    write_model_dir(model, info, info.path)
+    (info.path / model_dir.TFLITE_FILE).write_bytes(b"TFL3 but not a model")
+    cfg = TrainConfig(image_size=SIZE, batch_size=16, head_epochs=30, validation_fraction=0.34, seed=3)
+    result = retrain(info.path, data, tmp_path / "v2", cfg, max_drop=1.0, cache_dir=tmp_path / "cache")
+    assert not result.litert_features and not result.tflite_patched, result
+    new = model_dir.read(result.out)
+    assert load_classifier(new, backend="litert", threads=1).predict(crops(2)).shape == (2, len(CLASSES))

@@ -196,15 +196,20 @@ class LiteRTFeatures:
         self.batch_size = batch_size
 
     def __call__(self, pixels: np.ndarray, progress=None) -> np.ndarray:
+        """Features of `pixels`, `batch_size` at a time, `progress(done, total)` after each batch."""
         out = []
         for start in range(0, len(pixels), self.batch_size):
             x = np.ascontiguousarray(pixels[start:start + self.batch_size], np.float32)
-            if len(x) != self._batch:
-                self._interp.resize_tensor_input(self._in, list(x.shape))
-                self._interp.allocate_tensors()
-                self._batch = len(x)
-            self._interp.set_tensor(self._in, x)
-            self._interp.invoke()
+            try:
+                if len(x) != self._batch:
+                    self._interp.resize_tensor_input(self._in, list(x.shape))
+                    self._interp.allocate_tensors()
+                    self._batch = len(x)
+                self._interp.set_tensor(self._in, x)
+                self._interp.invoke()
+            except (ValueError, RuntimeError) as e:  # crops the network was not made for
+                raise GraphError(f"LiteRT cannot run it on {list(x.shape)}: {str(e).strip().splitlines()[0]}") \
+                    from None
             out.append(np.array(self._interp.get_tensor(self._out), np.float32))
             if progress is not None:
                 progress(start + len(x), len(pixels))
