@@ -54,6 +54,19 @@ def crops(n: int = 6, seed: int = 1) -> np.ndarray:
     return np.kron(smooth, np.ones((1, SIZE // 6, SIZE // 6, 1))).astype(np.float32)
 
 
+def gated_model_dir(path: Path):
+    """`gated_network()` written as a model directory, its gate in model.json as training writes it."""
+    from knyang_cam.model_dir import ModelInfo
+    from train.export import write_model_dir
+
+    model, _, _, gate = gated_network()
+    info = ModelInfo(path=path, classes=CLASSES, input_size=(SIZE, SIZE), unknown_threshold=0.6,
+                     backbone={"name": "tiny-test-net", "alpha": 1.0, "weights": "random"},
+                     familiarity=gate.to_json())
+    write_model_dir(model, info, path)
+    return info
+
+
 @pytest.fixture(scope="module")
 def exported():
     from train.export import tflite_bytes
@@ -122,18 +135,12 @@ def test_the_live_retrain_runs_litert_and_patches_unless_the_classes_change(tmp_
     import keras
 
     from knyang_cam.classify import load_classifier
-    from knyang_cam.model_dir import ModelInfo
-    from train.export import write_model_dir
     from train.retrain import retrain
 
     data = tmp_path / "data"
     for name in CLASSES:
         write_class(data, name, 8)
-    model, _, _, gate = gated_network()
-    info = ModelInfo(path=tmp_path / "v1", classes=CLASSES, input_size=(SIZE, SIZE), unknown_threshold=0.6,
-                     backbone={"name": "tiny-test-net", "alpha": 1.0, "weights": "random"},
-                     familiarity=gate.to_json())
-    write_model_dir(model, info, info.path)
+    info = gated_model_dir(tmp_path / "v1")
     cfg = TrainConfig(image_size=SIZE, batch_size=16, head_epochs=60, head_learning_rate=0.05,
                       validation_fraction=0.25, seed=3)
     cache = tmp_path / "cache"
@@ -159,18 +166,12 @@ def test_a_damaged_model_tflite_costs_the_retrain_speed_not_its_model(tmp_path):
     """model.tflite unreadable beside a sound model.keras: the retrain runs the base in TensorFlow and
     converts, and the new model directory is whole."""
     from knyang_cam.classify import load_classifier
-    from knyang_cam.model_dir import ModelInfo
-    from train.export import write_model_dir
     from train.retrain import retrain
 
     data = tmp_path / "data"
     for name in CLASSES:
         write_class(data, name, 6)
-    model, _, _, gate = gated_network()
-    info = ModelInfo(path=tmp_path / "v1", classes=CLASSES, input_size=(SIZE, SIZE), unknown_threshold=0.6,
-                     backbone={"name": "tiny-test-net", "alpha": 1.0, "weights": "random"},
-                     familiarity=gate.to_json())
-    write_model_dir(model, info, info.path)
+    info = gated_model_dir(tmp_path / "v1")
     (info.path / model_dir.TFLITE_FILE).write_bytes(b"TFL3 but not a model")
     cfg = TrainConfig(image_size=SIZE, batch_size=16, head_epochs=30, validation_fraction=0.34, seed=3)
     result = retrain(info.path, data, tmp_path / "v2", cfg, max_drop=1.0, cache_dir=tmp_path / "cache")
