@@ -64,8 +64,10 @@ def _value(model: fb.ModelT, tensor) -> np.ndarray | None:
     if data is None or len(data) == 0 or dtype is None:
         return None
     shape = tuple(int(d) for d in tensor.shape) if tensor.shape is not None else ()
-    value = np.frombuffer(np.asarray(data, np.uint8).tobytes(), dtype)
-    return value.reshape(shape) if value.size == int(np.prod(shape)) else None
+    raw = np.asarray(data, np.uint8)
+    if raw.size != int(np.prod(shape)) * dtype.itemsize:
+        return None
+    return raw.view(dtype).reshape(shape)  # a view of the buffer: the large ones are megabytes
 
 
 def _only(found: list, what: str):
@@ -154,15 +156,12 @@ def patch_head(data: bytes, old: HeadParams, new: HeadParams) -> bytes:
         edits.append((old.others, new.others, "the other animals"))
     edits += [(np.float32(old.cut), np.float32(new.cut), "the gate's cut"),
               (np.float32(old.floor), np.float32(new.floor), "the gate's floor")]
+    values = [_value(model, t) for t in graph.tensors]
     targets = []
     for was, now, what in edits:
         was = np.asarray(was, np.float32)
-
-        def holds(tensor, was=was) -> bool:
-            value = _value(model, tensor)
-            return value is not None and value.shape == was.shape and np.array_equal(value, was)
-
-        index = _only([i for i, t in enumerate(graph.tensors) if holds(t)], what)
+        index = _only([i for i, v in enumerate(values)
+                       if v is not None and v.shape == was.shape and np.array_equal(v, was)], what)
         if owners[graph.tensors[index].buffer] != 1:
             raise GraphError(f"{what} shares its buffer with another tensor")
         targets.append((index, np.asarray(now, np.float32)))
