@@ -13,6 +13,9 @@ on the same side. Per held-out fold it measures the recipe of `train.recipe` (th
 - frames of a pan/zoom clip of every held-out photo (bench/make_demo_clip.py's Ken Burns
   move, the app's centre square of each frame);
 - the tabby pair: Chungdam named Hwamok and back, on the clip frames;
+- scenes: every held-out photo (and every stranger cat and dog) pasted into a photographed or
+  drawn room (bench/find_cats.py's backgrounds, which training never sees), cropped the way the
+  app crops a found cat: a square about the photo's size, a little off it (SCENE_CROPS per photo);
 - strangers: the Oxford-IIIT Pet cats of breeds the model's negative bank did not see
   (the bank is split by breed in the same folds), and leave-one-cat-out (each cat in turn
   is left out of training and must read "unknown");
@@ -42,6 +45,8 @@ from train.folds import NEAR_DUPLICATE, grouped_folds, groups  # noqa: E402
 SHARED = ROOT.parent / "shared"
 # Frames of the pan/zoom move kept per photo (of CLIP_FRAMES), and the move's length.
 CLIP_FRAMES, CLIP_KEEP = 30, (0, 10, 20, 29)
+# Scene crops per photo, and how far the crop's side and centre stray from the pasted photo's.
+SCENE_CROPS, SCENE_GROW, SCENE_SHIFT = 2, (1.0, 1.25), 0.12
 def clip_squares(path: Path, seed: int, size: int) -> np.ndarray:
     """The app's centre square (RGB, `size`) of CLIP_KEEP frames of a pan/zoom move over the photo."""
     import cv2
@@ -56,6 +61,37 @@ def clip_squares(path: Path, seed: int, size: int) -> np.ndarray:
     return np.concatenate([crops(frames[i], center_finder(frames[i]), (size, size)) for i in CLIP_KEEP])
 
 
+_BACKGROUNDS = []
+
+
+def scene_squares(path: Path, seed: int, size: int) -> np.ndarray:
+    """SCENE_CROPS crops (RGB, `size`) of the photo's centre square pasted into a room, as the app crops a found cat."""
+    import cv2
+    import find_cats
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise OSError(f"cannot read {path}")
+    if not _BACKGROUNDS:
+        _BACKGROUNDS.extend(find_cats.backgrounds(np.random.default_rng(0)))
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(SCENE_CROPS):
+        canvas = _BACKGROUNDS[rng.integers(len(_BACKGROUNDS))].copy()
+        h, w = canvas.shape[:2]
+        side = int(rng.uniform(0.4, 0.55) * h)
+        x, y = int(rng.uniform(0.15, 0.85) * (w - side)), int(rng.uniform(0.15, 0.85) * (h - side))
+        find_cats.place(canvas, *find_cats.cut_out(image, rng), (x, y, side, side))
+        crop = int(min(side * rng.uniform(*SCENE_GROW), h))
+        cx = x + side / 2 + rng.uniform(-1, 1) * SCENE_SHIFT * side
+        cy = y + side / 2 + rng.uniform(-1, 1) * SCENE_SHIFT * side
+        x0 = int(np.clip(cx - crop / 2, 0, w - crop))
+        y0 = int(np.clip(cy - crop / 2, 0, h - crop))
+        square = cv2.resize(canvas[y0:y0 + crop, x0:x0 + crop], (size, size), interpolation=cv2.INTER_AREA)
+        out.append(cv2.cvtColor(square, cv2.COLOR_BGR2RGB))
+    return np.stack(out)
+
+
 @dataclass
 class Photos:
     """Features of one photo set: rows are photos; views are [photos, views, D]."""
@@ -66,9 +102,10 @@ class Photos:
     views: dict  # name -> [N, V, D] float32
 
 
-def photo_features(paths, labels, names, view_sets: dict, clips: bool, net, backbone, cache,
+def photo_features(paths, labels, names, view_sets: dict, made: bool, net, backbone, cache,
                    batch_size: int = 32) -> Photos:
-    """Features of every photo for each named tuple of train.data.View, plus clip frames (and mirrored)."""
+    """Features of every photo for each named tuple of train.data.View, plus (`made`) its clip frames and
+    scene crops, each also mirrored."""
     from train import features
     from train.model import infer
 
@@ -83,25 +120,26 @@ def photo_features(paths, labels, names, view_sets: dict, clips: bool, net, back
         out[name] = f.vectors.reshape(len(paths), len(views), -1)
         print(f"  {name}: {len(views)} views of {len(paths)} photos, {f.computed} computed "
               f"({time.perf_counter() - t:.0f} s)", file=sys.stderr, flush=True)
-    if clips:
-        t = time.perf_counter()
-        keys = [f"{features.file_key(Path(p))}#clip{len(CLIP_KEEP)}of{CLIP_FRAMES}s{i}" for i, p in enumerate(paths)]
-        todo = [i for i, k in enumerate(keys) if cache.get(k + "f0m1") is None]
-        if todo:
-            squares = np.concatenate([clip_squares(paths[i], i, backbone.image_size) for i in todo])
-            both = np.concatenate([squares, squares[:, :, ::-1]])
-            vecs = infer(net.features, both, batch_size)
-            n = len(squares)
-            for row, i in enumerate(todo):
-                for j in range(len(CLIP_KEEP)):
-                    cache.put(f"{keys[i]}f{j}m0", vecs[row * len(CLIP_KEEP) + j])
-                    cache.put(f"{keys[i]}f{j}m1", vecs[n + row * len(CLIP_KEEP) + j])
-            cache.save()
-        for m, name in ((0, "clip"), (1, "clip_flip")):
-            out[name] = np.stack([np.stack([cache.get(f"{k}f{j}m{m}") for j in range(len(CLIP_KEEP))])
-                                  for k in keys])
-        print(f"  clips: {len(CLIP_KEEP)} frames of {len(paths)} photos, {len(todo)} photos computed "
-              f"({time.perf_counter() - t:.0f} s)", file=sys.stderr, flush=True)
+    if made:
+        for name, (maker, n) in {"clip": (clip_squares, len(CLIP_KEEP)), "scene": (scene_squares, SCENE_CROPS)}.items():
+            t = time.perf_counter()
+            tag = f"#clip{n}of{CLIP_FRAMES}s" if name == "clip" else f"#scene{n}v{SCENE_CROPS}s"
+            keys = [f"{features.file_key(Path(p))}{tag}{i}" for i, p in enumerate(paths)]
+            todo = [i for i, k in enumerate(keys) if cache.get(k + "f0m1") is None]
+            if todo:
+                squares = np.concatenate([maker(paths[i], i, backbone.image_size) for i in todo])
+                both = np.concatenate([squares, squares[:, :, ::-1]])
+                vecs = infer(net.features, both, batch_size)
+                m = len(squares)
+                for row, i in enumerate(todo):
+                    for j in range(n):
+                        cache.put(f"{keys[i]}f{j}m0", vecs[row * n + j])
+                        cache.put(f"{keys[i]}f{j}m1", vecs[m + row * n + j])
+                cache.save()
+            for m, suffix in ((0, ""), (1, "_flip")):
+                out[name + suffix] = np.stack([np.stack([cache.get(f"{k}f{j}m{m}") for j in range(n)]) for k in keys])
+            print(f"  {name}: {n} crops of {len(paths)} photos, {len(todo)} photos computed "
+                  f"({time.perf_counter() - t:.0f} s)", file=sys.stderr, flush=True)
     return Photos(list(paths), np.asarray(labels), list(names), out)
 
 
@@ -131,7 +169,7 @@ def load_sets(data_root: Path, pets_root: Path, weights: str):
         print(f"features of {pets_root / kind}:", file=sys.stderr)
         pets.append(photo_features(files, breed, breeds,
                                    {"bank": recipe.BANK_VIEWS, "eval": recipe.EVAL_VIEWS, "eval_flip": mirrored},
-                                   kind == "cats", net, backbone, cache))
+                                   True, net, backbone, cache))
     return mine, pets[0], pets[1]
 
 
@@ -148,16 +186,23 @@ class Variant:
     beta: float  # weight of the nearest other animal in the open-set score
     tta: bool  # features averaged with the mirror image's
     merge: float
+    scenes: bool = True  # the views framed in drawn scenes (train/scenes.py) take part
+
+
+def columns(views, v: Variant, n: int) -> list[int]:
+    """Indices of the first `n` of `views` the variant uses (without the framed ones when not v.scenes)."""
+    return [i for i, view in enumerate(views) if v.scenes or view.scene < 0][:n]
 
 
 def fit_and_judge(v: Variant, x_train, y_train, g_train, n_classes, negatives):
     """Fit head and gate as train does; return a function from features to gated probabilities."""
     from train import recipe
 
-    rows = x_train[:, :v.views].reshape(-1, x_train.shape[-1])
-    kernel, bias, _ = recipe.fit_softmax(rows, np.repeat(y_train, v.views), n_classes, v.l2, v.steps, v.lr)
-    ref_rows = x_train[:, :v.ref_views].reshape(-1, x_train.shape[-1])
-    ref_groups = np.repeat(g_train, v.ref_views)
+    head, ref = columns(recipe.TRAIN_VIEWS, v, v.views), columns(recipe.TRAIN_VIEWS, v, v.ref_views)
+    rows = x_train[:, head].reshape(-1, x_train.shape[-1])
+    kernel, bias, _ = recipe.fit_softmax(rows, np.repeat(y_train, len(head)), n_classes, v.l2, v.steps, v.lr)
+    ref_rows = x_train[:, ref].reshape(-1, x_train.shape[-1])
+    ref_groups = np.repeat(g_train, len(ref))
     held = recipe.held_out_scores(ref_rows, ref_groups, ref_rows, ref_groups, negatives, v.beta)
     cut = recipe.choose_cut(held, v.keep)
     floor = recipe.choose_cut(recipe.held_out_scores(ref_rows, ref_groups, ref_rows, ref_groups, negatives, 0.0),
@@ -194,8 +239,11 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
     tabby = [mine.names.index(n) for n in ("Chungdam", "Hwamok")] if {"Chungdam", "Hwamok"} <= set(mine.names) else None
     ev = tta(mine, "eval", "eval_flip", v.tta)
     clip = tta(mine, "clip", "clip_flip", v.tta)
+    scene = tta(mine, "scene", "scene_flip", v.tta)
+    bank_cols = columns(recipe.BANK_VIEWS, v, len(recipe.BANK_VIEWS))
     cat_ev = np.concatenate([tta(cats, "eval", "eval_flip", v.tta), tta(cats, "clip", "clip_flip", v.tta)], 1)
     dog_ev = tta(dogs, "eval", "eval_flip", v.tta)
+    cat_scene, dog_scene = tta(cats, "scene", "scene_flip", v.tta), tta(dogs, "scene", "scene_flip", v.tta)
     results = []
     for r in range(repeats):
         fold = grouped_folds(gid, mine.labels, folds, seed + r)
@@ -204,8 +252,8 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
         dog_fold = rng.permutation(len(dogs.names))[dogs.labels] % folds
         for f in range(folds):
             tr, te = fold != f, fold == f
-            bank = np.concatenate([cats.views["bank"][cat_fold != f].reshape(-1, centre.shape[1]),
-                                   dogs.views["bank"][dog_fold != f].reshape(-1, centre.shape[1])])
+            bank = np.concatenate([cats.views["bank"][cat_fold != f][:, bank_cols].reshape(-1, centre.shape[1]),
+                                   dogs.views["bank"][dog_fold != f][:, bank_cols].reshape(-1, centre.shape[1])])
             negatives = recipe.spread(recipe.gate_part(bank), v.merge)
             judge, t, cut = fit_and_judge(v, mine.views["train"][tr], mine.labels[tr], gid[tr], n_classes, negatives)
 
@@ -225,7 +273,11 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
                 shown = np.where(p.max(1) >= t, p.argmax(1), -1)
                 m["chungdam_as_hwamok"] = np.mean(shown[yy == a] == b)
                 m["hwamok_as_chungdam"] = np.mean(shown[yy == b] == a)
-            for name, x, held in (("stranger_cats", cat_ev, cat_fold == f), ("dogs", dog_ev, dog_fold == f)):
+            m["scene"], p, yy = named(scene[te], mine.labels[te])
+            m["scene_wrong"] = np.mean((p.argmax(1) != yy) & (p.max(1) >= t))
+            for name, x, held in (("stranger_cats", cat_ev, cat_fold == f), ("dogs", dog_ev, dog_fold == f),
+                                  ("stranger_scenes", cat_scene, cat_fold == f),
+                                  ("dog_scenes", dog_scene, dog_fold == f)):
                 p = judge(x[held].reshape(-1, x.shape[-1]))
                 m[name] = np.mean(p.max(1) < t)
             if loco and r == 0:
@@ -266,6 +318,9 @@ def main(argv=None) -> int:
     p.add_argument("--beta", type=float, default=cfg.other_animal_weight)
     p.add_argument("--no-tta", action="store_true")
     p.add_argument("--merge", type=float, default=cfg.reference_merge)
+    p.add_argument("--no-scenes", action="store_true", help="without the views framed in drawn scenes")
+    p.add_argument("--versus-no-scenes", action="store_true",
+                   help="also the same recipe without the framed views, on the same folds: the paired difference")
     p.add_argument("--versus-views", type=int, metavar="N",
                    help="also the same recipe with N head views (the live retrain's, train/retrain.py LIVE_VIEWS), "
                         "on the same folds: the paired difference per figure")
@@ -275,7 +330,7 @@ def main(argv=None) -> int:
             print(f"error: {root} not found (needs the shared data sets)", file=sys.stderr)
             return 2
     v = Variant(args.views, args.ref_views, args.l2, args.steps, args.lr, args.keep, args.beta, not args.no_tta,
-                args.merge)
+                args.merge, not args.no_scenes)
     start = time.perf_counter()
     mine, cats, dogs = load_sets(args.data, args.pets, args.weights)
     print(f"features ready in {time.perf_counter() - start:.0f} s; {v}", file=sys.stderr)
@@ -290,17 +345,29 @@ def main(argv=None) -> int:
             "hwamok_as_chungdam": "Hwamok clip frames named Chungdam",
             "stranger_cats": "Oxford cats of unseen breeds read unknown (crops + clip frames)",
             "dogs": "Oxford dogs of unseen breeds read unknown",
+            "scene": "accuracy, photos pasted into a room, cropped as a found cat",
+            "scene_wrong": "  the same, named as another of my cats",
+            "stranger_scenes": "  Oxford cats of unseen breeds so pasted read unknown",
+            "dog_scenes": "  Oxford dogs of unseen breeds so pasted read unknown",
             "leave_one_cat_out": "a left-out cat reads unknown (first repeat)", "cut": "open-set cut chosen"}
     for k, (mean, spread) in result.items():
         print(f"  {what.get(k, k):<66} {mean:.3f} +- {spread:.3f}")
     versus = None
-    if args.versus_views:
-        other = replace(v, views=args.versus_views, ref_views=min(v.ref_views, args.versus_views))
+    if args.versus_views or args.versus_no_scenes:
+        from train import recipe
+
+        other = replace(v, views=args.versus_views, ref_views=min(v.ref_views, args.versus_views)) \
+            if args.versus_views else v
+        if args.versus_no_scenes:
+            def plain(n):
+                return sum(recipe.TRAIN_VIEWS[i].scene < 0 for i in columns(recipe.TRAIN_VIEWS, other, n))
+            other = replace(other, scenes=False, views=plain(other.views), ref_views=plain(other.ref_views))
         paired = cross_validate(other, mine, cats, dogs, args.folds, args.repeats, args.seed, not args.no_loco)
         versus = {"variant": other.__dict__, "figures": summary(paired),
                   "minus_default": summary([{k: b[k] - a[k] for k in a if k in b} for a, b in zip(folds, paired)])}
-        print(f"\nthe same folds with {other.views} head views ({other.ref_views} references): figure, and its "
-              f"difference from {v.views} views (mean +- spread over folds)")
+        print(f"\nthe same folds with {other.views} head views ({other.ref_views} references, framed views "
+              f"{'on' if other.scenes else 'off'}): figure, and its difference from {v.views} views "
+              f"(mean +- spread over folds)")
         for k, (mean, spread) in versus["figures"].items():
             d_mean, d_spread = versus["minus_default"][k]
             print(f"  {what.get(k, k):<66} {mean:.3f} +- {spread:.3f}   {d_mean:+.3f} +- {d_spread:.3f}")

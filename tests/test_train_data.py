@@ -194,6 +194,23 @@ def test_a_flipped_view_is_the_mirror_of_the_same_crop():
     assert View(0.8, 0.5, -0.5, flip=True).name != View(0.8, 0.5, -0.5).name  # distinct cache keys
 
 
+def test_a_framed_view_is_the_crop_shrunk_into_a_drawn_scene_the_same_every_time():
+    from train.data import View, crop_view
+
+    photo = np.full((120, 160, 3), (200, 40, 40), np.uint8)  # one flat colour: the scene is what differs
+    view = View(1.0, scene=3)
+    framed = crop_view(photo, view, 64)
+    np.testing.assert_array_equal(framed, crop_view(photo, view, 64))  # a fixed crop: the cache may key it by name
+    is_photo = np.all(framed == (200, 40, 40), axis=-1)
+    # The photo covers most of the crop (INSET is 70-95% of the side) but not all of it.
+    assert 0.4 < is_photo.mean() < 0.95, is_photo.mean()
+    ys, xs = np.nonzero(is_photo)
+    assert ys.max() - ys.min() + 1 >= 0.69 * 64 and xs.max() - xs.min() + 1 >= 0.69 * 64
+    assert not np.array_equal(framed, crop_view(photo, View(1.0, scene=2), 64))  # another scene number, another scene
+    assert len({View(1.0).name, view.name, View(1.0, scene=2).name, View(1.0, flip=True, scene=3).name}) == 4
+    assert np.all(crop_view(photo, View(1.0), 64) == (200, 40, 40))  # a plain view shows the photo alone
+
+
 def test_adding_a_class_keeps_the_other_classes_split(tmp_path):
     for name in ("Alpha", "Gamma"):
         write_class(tmp_path, name, 10)

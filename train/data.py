@@ -21,6 +21,8 @@ from PIL import Image, ImageOps
 from knyang_cam.errors import UserError
 from knyang_cam.results import NOT_MINE, RESERVED_NAMES, UNLABELED
 
+from . import scenes
+
 SPLIT_NAMES = {"train": "Train", "validation": "Validation", "test": "Test"}
 
 
@@ -297,12 +299,14 @@ def decode_split(split: Split, classes: Sequence[str], size: int,
 class View:
     """A square crop of a whole photo: side `scale` x the shorter side, its centre moved by
     (`dx`, `dy`) x half the room the square has to move along each axis (-1 left/top, 1 right/bottom),
-    mirrored left to right when `flip`."""
+    mirrored left to right when `flip`; with `scene` >= 0, framed in drawn scene number `scene`
+    (train/scenes.py)."""
 
     scale: float
     dx: float = 0.0
     dy: float = 0.0
     flip: bool = False
+    scene: int = -1
 
     def __post_init__(self):
         if not 0.0 < self.scale <= 1.0:
@@ -313,7 +317,8 @@ class View:
     @property
     def name(self) -> str:
         """A short id of the view (`z0.8x-0.6y0.6f`), the same for equal views: part of the feature cache's key."""
-        return f"z{self.scale:g}x{self.dx:g}y{self.dy:g}" + ("f" if self.flip else "")
+        framed = f"b{scenes.VERSION}s{self.scene}" if self.scene >= 0 else ""
+        return f"z{self.scale:g}x{self.dx:g}y{self.dy:g}" + framed + ("f" if self.flip else "")
 
 
 def crop_view(photo: np.ndarray, view: View, size: int) -> np.ndarray:
@@ -327,6 +332,8 @@ def crop_view(photo: np.ndarray, view: View, size: int) -> np.ndarray:
     patch = photo[y:y + side, x:x + side]
     interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
     square = cv2.resize(patch, (size, size), interpolation=interp)
+    if view.scene >= 0:
+        square = scenes.framed(square, view.scene)
     return np.ascontiguousarray(square[:, ::-1]) if view.flip else square
 
 

@@ -33,6 +33,8 @@ from knyang_cam.errors import UserError
 from knyang_cam.finder_model import META_FILE, TFLITE_FILE, boxes_from_scores
 from knyang_cam.results import iou
 
+from .scenes import synthetic_background
+
 INPUT = (192, 256)  # (height, width): 640x480 frames shrink 2.5x; a cat a quarter of it high spans 3 cells
 CUT = "block_13_expand_relu"  # stride 16, 576 channels: the last layer before the stride-32 blocks
 STRIDE = 16
@@ -112,41 +114,6 @@ def fit_crop(image: np.ndarray, rng, zoom: float = 1.0) -> tuple[np.ndarray, tup
 def warp(image, m, size, interp=cv2.INTER_AREA):
     """`image` through the 2x3 affine `m` into a picture of `size` (width, height), borders reflected."""
     return cv2.warpAffine(image, m, size, flags=interp, borderMode=cv2.BORDER_REFLECT)
-
-
-def synthetic_background(rng) -> np.ndarray:
-    """A cat-free picture: flat, gradient, stripes, checks or blotches, with noise and shapes."""
-    ih, iw = INPUT
-    kind = rng.integers(5)
-    base = rng.integers(0, 256, 3).astype(np.float32)
-    if kind == 0:
-        img = np.broadcast_to(base, (ih, iw, 3)).copy()
-    elif kind == 1:
-        other = rng.integers(0, 256, 3).astype(np.float32)
-        t = np.linspace(0, 1, iw if rng.random() < 0.5 else ih, dtype=np.float32)
-        t = t[None, :, None] if t.size == iw else t[:, None, None]
-        img = np.broadcast_to(base * (1 - t) + other * t, (ih, iw, 3)).copy()
-    elif kind == 2:
-        other = rng.integers(0, 256, 3).astype(np.float32)
-        yy, xx = np.mgrid[0:ih, 0:iw].astype(np.float32)
-        a, period = rng.uniform(0, np.pi), rng.uniform(4, 40)
-        t = (np.sin((xx * np.cos(a) + yy * np.sin(a)) * 2 * np.pi / period) > 0).astype(np.float32)[..., None]
-        img = base * (1 - t) + other * t
-    elif kind == 3:
-        other = rng.integers(0, 256, 3).astype(np.float32)
-        c = int(rng.integers(6, 48))
-        yy, xx = np.mgrid[0:ih, 0:iw]
-        t = (((yy // c) + (xx // c)) % 2).astype(np.float32)[..., None]
-        img = base * (1 - t) + other * t
-    else:
-        small = rng.uniform(0, 255, (int(rng.integers(2, 12)), int(rng.integers(2, 16)), 3)).astype(np.float32)
-        img = cv2.resize(small, (iw, ih), interpolation=cv2.INTER_CUBIC)
-    for _ in range(int(rng.integers(0, 5))):  # furniture-like blocks
-        x, y = int(rng.integers(0, iw)), int(rng.integers(0, ih))
-        cv2.rectangle(img, (x, y), (x + int(rng.integers(10, 120)), y + int(rng.integers(10, 90))),
-                      tuple(float(v) for v in rng.integers(0, 256, 3)), -1)
-    img += rng.normal(0, rng.uniform(0, 20), img.shape).astype(np.float32)
-    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def outside_pet(pet: Pet, rng) -> np.ndarray | None:
@@ -229,7 +196,7 @@ def make_scene(rng, pets: list[Pet], photos: list[np.ndarray]) -> tuple[np.ndarr
         n_things = int(rng.integers(0, 2))
     else:
         bg = outside_pet(pets[rng.integers(len(pets))], rng) if r < 0.55 else None
-        scene = bg if bg is not None else synthetic_background(rng)
+        scene = bg if bg is not None else synthetic_background(rng, INPUT)
         n_things = int(rng.choice([0, 1, 1, 2, 2, 3]))
     taken = []
     for _ in range(n_things):
@@ -264,7 +231,7 @@ def make_scene(rng, pets: list[Pet], photos: list[np.ndarray]) -> tuple[np.ndarr
             paste(scene, label, thing, shape_mask(thing, rng), 0.0, rng, frac, taken)
         else:  # a cat-free patch: pasted rectangles must not read "cat" by their edges alone
             bg = outside_pet(pets[rng.integers(len(pets))], rng)
-            thing = bg if bg is not None else synthetic_background(rng)
+            thing = bg if bg is not None else synthetic_background(rng, INPUT)
             paste(scene, label, thing, shape_mask(thing, rng), 0.0, rng, frac * 0.8, taken)
     boxes = visible(boxes, label)
     if rng.random() < 0.5:

@@ -11,6 +11,9 @@ from .data import View
 from .features import CORNERS, CROPS
 
 CENTRE = View(1.0)
+# The whole photo framed in a drawn scene (train/scenes.py), the second one mirrored: what the
+# app's crop of a found cat looks like, room around the cat included.
+SCENES = (View(1.0, scene=0), View(1.0, flip=True, scene=1))
 
 
 def mirror(view: View) -> View:
@@ -18,15 +21,16 @@ def mirror(view: View) -> View:
     return replace(view, flip=not view.flip)
 
 
-# Training: the centre square and its mirror image, then a closer centre, four corners and 18
-# drawn crops (50-100% of the shorter side, anywhere, every other one mirrored).
-TRAIN_VIEWS = (CENTRE, mirror(CENTRE)) + CROPS
+# Training: the centre square and its mirror image, both framed in scenes, then a closer centre, four
+# corners and 18 drawn crops (50-100% of the shorter side, anywhere, every other one mirrored). The
+# first nine (train.reference_views) are the gate's references of my cats.
+TRAIN_VIEWS = (CENTRE, mirror(CENTRE)) + SCENES + CROPS
 # Judging: the centre square and five fixed crops (a closer centre, four sides at 75%), as a
 # camera frames a scene; the same views mirrored for the flip-averaged model.
 EVAL_VIEWS = (CENTRE, View(0.6), View(0.75, -0.5, 0.0), View(0.75, 0.5, 0.0),
               View(0.75, 0.0, -0.5), View(0.75, 0.0, 0.5))
-# The negative bank (other cats, dogs): centre, mirror and corners of each photo.
-BANK_VIEWS = (CENTRE, mirror(CENTRE)) + CORNERS
+# The negative bank (other cats, dogs): centre, mirror, corners and two framed views of each photo.
+BANK_VIEWS = (CENTRE, mirror(CENTRE)) + CORNERS + SCENES
 
 
 # ---------------------------------------------------------------------------------------------
