@@ -44,11 +44,12 @@ from .model import EXTRACTOR_NAME, HEAD_NAME, MIRROR_MEAN_NAME, head_layers
 from .pipeline import CHECK_ATOL, CHECK_PHOTOS, Recipe, Reuse, Stages, finish
 
 Report = Callable[[dict], None]
-# What the live retrain learns from per photo: the full recipe's first 13 of 25 crops (centre, mirror,
-# closer centre, four corners, 6 drawn ones); its first 7 are the references, as in the full recipe.
-# bench/quality.py --versus-views 13 (5 folds x 2, the same grouped folds, paired difference from 25):
-# centre squares +0.006 +- 0.013, crops -0.000 +- 0.005, clip frames +0.001 +- 0.007 (top class alone
-# -0.009 +- 0.008); with 7 crops clip frames -0.009 and top class -0.013, over the 1-point budget.
+# What the live retrain learns from per photo: the full recipe's first 13 of 27 crops (centre, mirror,
+# both framed in a scene, closer centre, four corners, 4 drawn ones); its first 9 are the references, as
+# in the full recipe. bench/quality.py --versus-views 13 (5 folds x 2, the same grouped folds, paired
+# difference from 27): centre squares -0.009 +- 0.014, crops -0.006 +- 0.008, clip frames -0.008 +- 0.006
+# (top class alone -0.006 +- 0.006), room scenes -0.004 +- 0.009, other cats unknown -0.003 +- 0.005;
+# an earlier recipe's 7 crops lost 1.3 points of clip frames, over the 1-point budget.
 LIVE_VIEWS = recipe.TRAIN_VIEWS[:13]
 
 
