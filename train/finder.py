@@ -153,13 +153,20 @@ def paste(scene, label, thing, mask, value, rng, height_frac, taken) -> tuple | 
     else:
         return None
     taken.append(box)
+    blend(scene, label, thing, mask, value, s, x, y)
+    return box
+
+
+def blend(scene, label, thing, mask, value, s: float, x: float, y: float, interp: int | None = None) -> None:
+    """`thing` scaled by `s` with its top left at (x, y), blended in where `mask` is set; `label` gets `value` there."""
+    ih, iw = scene.shape[:2]
     m = np.float32([[s, 0, x], [0, s, y]])
-    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    if interp is None:
+        interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
     warped = cv2.warpAffine(thing, m, (iw, ih), flags=interp)
     alpha = cv2.warpAffine(mask.astype(np.float32), m, (iw, ih), flags=cv2.INTER_LINEAR)[..., None]
     scene[:] = (scene * (1 - alpha) + warped * alpha).astype(np.uint8)
     label[:] = label * (1 - alpha[..., 0]) + value * alpha[..., 0]
-    return box
 
 
 def shape_mask(image: np.ndarray, rng) -> np.ndarray:
@@ -191,8 +198,9 @@ def make_scene(rng, pets: list[Pet], photos: list[np.ndarray]) -> tuple[np.ndarr
     if r < 0.15 and photos:  # cats side by side, touching or nearly: one box each, never one over both
         bg = outside_pet(pets[rng.integers(len(pets))], rng) if rng.random() < 0.5 else None
         scene = bg if bg is not None else synthetic_background(rng, INPUT)
-        return side_by_side(scene, label, rng, cats, photos)
-    if r < 0.3:  # a whole Oxford photo: its cat or dog in its own surroundings
+        boxes = side_by_side(scene, label, rng, cats, photos)
+        n_things = 0
+    elif r < 0.3:  # a whole Oxford photo: its cat or dog in its own surroundings
         pet = pets[rng.integers(len(pets))]
         m, size = fit_crop(pet.image, rng, rng.uniform(1.0, 1.5))
         scene = warp(pet.image, m, size)
@@ -246,8 +254,8 @@ def make_scene(rng, pets: list[Pet], photos: list[np.ndarray]) -> tuple[np.ndarr
     return np.ascontiguousarray(scene), np.ascontiguousarray(label), boxes
 
 
-def side_by_side(scene, label, rng, cats: list[Pet], photos: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list]:
-    """Two or three cats in a row, each 30-55% of the height, 0-6% of the width apart (or overlapping 2%)."""
+def side_by_side(scene, label, rng, cats: list[Pet], photos: list[np.ndarray]) -> list:
+    """Two or three cats in a row, 30-55% of the height, 0-6% of the width apart (or overlapping 2%): their boxes."""
     ih, iw = INPUT
     things = []
     for _ in range(int(rng.choice([2, 2, 3]))):
@@ -268,19 +276,11 @@ def side_by_side(scene, label, rng, cats: list[Pet], photos: list[np.ndarray]) -
     boxes = []
     for k, ((thing, mask), h, w) in enumerate(zip(things, heights, widths)):
         y = rng.uniform(0, ih - h)
-        s = h / thing.shape[0]
-        m = np.float32([[s, 0, x], [0, s, y]])
-        warped = cv2.warpAffine(np.ascontiguousarray(thing), m, (iw, ih), flags=cv2.INTER_AREA)
-        alpha = cv2.warpAffine(np.ascontiguousarray(mask), m, (iw, ih), flags=cv2.INTER_LINEAR)[..., None]
-        scene[:] = (scene * (1 - alpha) + warped * alpha).astype(np.uint8)
-        label[:] = label * (1 - alpha[..., 0]) + alpha[..., 0]
+        blend(scene, label, np.ascontiguousarray(thing), np.ascontiguousarray(mask), 1.0, h / thing.shape[0], x, y,
+              cv2.INTER_AREA)
         boxes.append((int(x), int(y), int(w), int(h)))
         x += w + (gaps[k] if k < len(gaps) else 0)
-    boxes = visible(boxes, label)
-    if rng.random() < 0.5:
-        scene, label = scene[:, ::-1], label[:, ::-1]
-        boxes = [(iw - bx - bw, by, bw, bh) for bx, by, bw, bh in boxes]
-    return np.ascontiguousarray(scene), np.ascontiguousarray(label), boxes
+    return boxes
 
 
 def visible(boxes: list, label: np.ndarray) -> list:
