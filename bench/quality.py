@@ -27,6 +27,7 @@ Backbone features are computed once per photo and crop and kept in the feature c
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -61,7 +62,12 @@ def clip_squares(path: Path, seed: int, size: int) -> np.ndarray:
     return np.concatenate([crops(frames[i], center_finder(frames[i]), (size, size)) for i in CLIP_KEEP])
 
 
-_BACKGROUNDS = []
+@functools.cache
+def _rooms() -> list:
+    """bench/find_cats.py's backgrounds without a cat (photographs, terrain maps, drawn rooms), made once."""
+    import find_cats
+
+    return find_cats.backgrounds(np.random.default_rng(0))
 
 
 def scene_squares(path: Path, seed: int, size: int) -> np.ndarray:
@@ -72,12 +78,11 @@ def scene_squares(path: Path, seed: int, size: int) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise OSError(f"cannot read {path}")
-    if not _BACKGROUNDS:
-        _BACKGROUNDS.extend(find_cats.backgrounds(np.random.default_rng(0)))
+    rooms = _rooms()
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(SCENE_CROPS):
-        canvas = _BACKGROUNDS[rng.integers(len(_BACKGROUNDS))].copy()
+        canvas = rooms[rng.integers(len(rooms))].copy()
         h, w = canvas.shape[:2]
         side = int(rng.uniform(0.4, 0.55) * h)
         x, y = int(rng.uniform(0.15, 0.85) * (w - side)), int(rng.uniform(0.15, 0.85) * (h - side))
@@ -102,10 +107,15 @@ class Photos:
     views: dict  # name -> [N, V, D] float32
 
 
-def photo_features(paths, labels, names, view_sets: dict, made: bool, net, backbone, cache,
+# Crops made from a photo rather than cut by a train.data.View: name -> (maker, crops per photo, cache tag).
+MADE = {"clip": (clip_squares, len(CLIP_KEEP), f"#clip{len(CLIP_KEEP)}of{CLIP_FRAMES}s"),
+        "scene": (scene_squares, SCENE_CROPS, f"#scene{SCENE_CROPS}v{SCENE_CROPS}s")}
+
+
+def photo_features(paths, labels, names, view_sets: dict, made: tuple[str, ...], net, backbone, cache,
                    batch_size: int = 32) -> Photos:
-    """Features of every photo for each named tuple of train.data.View, plus (`made`) its clip frames and
-    scene crops, each also mirrored."""
+    """Features of every photo for each named tuple of train.data.View, plus the `made` crops (of MADE),
+    each also mirrored."""
     from train import features
     from train.model import infer
 
@@ -120,26 +130,25 @@ def photo_features(paths, labels, names, view_sets: dict, made: bool, net, backb
         out[name] = f.vectors.reshape(len(paths), len(views), -1)
         print(f"  {name}: {len(views)} views of {len(paths)} photos, {f.computed} computed "
               f"({time.perf_counter() - t:.0f} s)", file=sys.stderr, flush=True)
-    if made:
-        for name, (maker, n) in {"clip": (clip_squares, len(CLIP_KEEP)), "scene": (scene_squares, SCENE_CROPS)}.items():
-            t = time.perf_counter()
-            tag = f"#clip{n}of{CLIP_FRAMES}s" if name == "clip" else f"#scene{n}v{SCENE_CROPS}s"
-            keys = [f"{features.file_key(Path(p))}{tag}{i}" for i, p in enumerate(paths)]
-            todo = [i for i, k in enumerate(keys) if cache.get(k + "f0m1") is None]
-            if todo:
-                squares = np.concatenate([maker(paths[i], i, backbone.image_size) for i in todo])
-                both = np.concatenate([squares, squares[:, :, ::-1]])
-                vecs = infer(net.features, both, batch_size)
-                m = len(squares)
-                for row, i in enumerate(todo):
-                    for j in range(n):
-                        cache.put(f"{keys[i]}f{j}m0", vecs[row * n + j])
-                        cache.put(f"{keys[i]}f{j}m1", vecs[m + row * n + j])
-                cache.save()
-            for m, suffix in ((0, ""), (1, "_flip")):
-                out[name + suffix] = np.stack([np.stack([cache.get(f"{k}f{j}m{m}") for j in range(n)]) for k in keys])
-            print(f"  {name}: {n} crops of {len(paths)} photos, {len(todo)} photos computed "
-                  f"({time.perf_counter() - t:.0f} s)", file=sys.stderr, flush=True)
+    for name in made:
+        maker, n, tag = MADE[name]
+        t = time.perf_counter()
+        keys = [f"{features.file_key(Path(p))}{tag}{i}" for i, p in enumerate(paths)]
+        todo = [i for i, k in enumerate(keys) if cache.get(k + "f0m1") is None]
+        if todo:
+            squares = np.concatenate([maker(paths[i], i, backbone.image_size) for i in todo])
+            both = np.concatenate([squares, squares[:, :, ::-1]])
+            vecs = infer(net.features, both, batch_size)
+            m = len(squares)
+            for row, i in enumerate(todo):
+                for j in range(n):
+                    cache.put(f"{keys[i]}f{j}m0", vecs[row * n + j])
+                    cache.put(f"{keys[i]}f{j}m1", vecs[m + row * n + j])
+            cache.save()
+        for m, suffix in ((0, ""), (1, "_flip")):
+            out[name + suffix] = np.stack([np.stack([cache.get(f"{k}f{j}m{m}") for j in range(n)]) for k in keys])
+        print(f"  {name}: {n} crops of {len(paths)} photos, {len(todo)} photos computed "
+              f"({time.perf_counter() - t:.0f} s)", file=sys.stderr, flush=True)
     return Photos(list(paths), np.asarray(labels), list(names), out)
 
 
@@ -160,7 +169,7 @@ def load_sets(data_root: Path, pets_root: Path, weights: str):
     print(f"features of {data_root}:", file=sys.stderr)
     mine = photo_features(paths, labels, ds.classes,
                           {"train": recipe.TRAIN_VIEWS, "eval": recipe.EVAL_VIEWS, "eval_flip": mirrored},
-                          True, net, backbone, cache)
+                          ("clip", "scene"), net, backbone, cache)
     pets = []
     for kind in ("cats", "dogs"):
         files = sorted((pets_root / kind).glob("*.jpg"))
@@ -169,7 +178,7 @@ def load_sets(data_root: Path, pets_root: Path, weights: str):
         print(f"features of {pets_root / kind}:", file=sys.stderr)
         pets.append(photo_features(files, breed, breeds,
                                    {"bank": recipe.BANK_VIEWS, "eval": recipe.EVAL_VIEWS, "eval_flip": mirrored},
-                                   True, net, backbone, cache))
+                                   ("clip", "scene") if kind == "cats" else ("scene",), net, backbone, cache))
     return mine, pets[0], pets[1]
 
 
