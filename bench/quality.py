@@ -41,6 +41,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from knyang_cam.config import RegionsConfig  # noqa: E402
+from knyang_cam.regions import sharpest, zoom_factors  # noqa: E402
 from train.folds import NEAR_DUPLICATE, grouped_folds, groups  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -48,18 +50,22 @@ SHARED = ROOT.parent / "shared"
 CLIP_FRAMES, CLIP_KEEP = 30, (0, 10, 20, 29)
 # Scene crops per photo, and how far the crop's side and centre stray from the pasted photo's.
 SCENE_CROPS, SCENE_GROW, SCENE_SHIFT = 2, (1.0, 1.25), 0.12
-def clip_squares(path: Path, seed: int, size: int) -> np.ndarray:
-    """The app's centre square (RGB, `size`) of CLIP_KEEP frames of a pan/zoom move over the photo."""
+# The app's views of a found cat (regions.zooms, regions.zoom_step), for the scene measure with views.
+FACTORS = zoom_factors(RegionsConfig().zooms, RegionsConfig().zoom_step)
+def clip_squares(path: Path, seed: int, size: int, factors=(1.0,)) -> np.ndarray:
+    """The app's centre square (RGB, `size`) of CLIP_KEEP frames of a pan/zoom move over the photo; with
+    several `factors`, each square's views as the app makes them (regions.zoomed), frame-major."""
     import cv2
     from make_demo_clip import ken_burns
 
-    from knyang_cam.regions import center_finder, crops
+    from knyang_cam.regions import center_finder, crops, zoomed
 
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise OSError(f"cannot read {path}")
     frames = ken_burns(image, CLIP_FRAMES, np.random.default_rng(seed))
-    return np.concatenate([crops(frames[i], center_finder(frames[i]), (size, size)) for i in CLIP_KEEP])
+    return np.concatenate([crops(frames[i], zoomed(center_finder(frames[i]), factors, frames[i].shape[1],
+                                                   frames[i].shape[0]), (size, size)) for i in CLIP_KEEP])
 
 
 @functools.cache
@@ -70,10 +76,14 @@ def _rooms() -> list:
     return find_cats.backgrounds(np.random.default_rng(0))
 
 
-def scene_squares(path: Path, seed: int, size: int) -> np.ndarray:
-    """SCENE_CROPS crops (RGB, `size`) of the photo's centre square pasted into a room, as the app crops a found cat."""
+def scene_squares(path: Path, seed: int, size: int, factors=(1.0,)) -> np.ndarray:
+    """SCENE_CROPS crops (RGB, `size`) of the photo's centre square pasted into a room, as the app crops a
+    found cat; with several `factors`, each crop's views as the app makes them (regions.zoomed), crop-major."""
     import cv2
     import find_cats
+
+    from knyang_cam.regions import crops, zoomed
+    from knyang_cam.results import Region
 
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
@@ -92,9 +102,8 @@ def scene_squares(path: Path, seed: int, size: int) -> np.ndarray:
         cy = y + side / 2 + rng.uniform(-1, 1) * SCENE_SHIFT * side
         x0 = int(np.clip(cx - crop / 2, 0, w - crop))
         y0 = int(np.clip(cy - crop / 2, 0, h - crop))
-        square = cv2.resize(canvas[y0:y0 + crop, x0:x0 + crop], (size, size), interpolation=cv2.INTER_AREA)
-        out.append(cv2.cvtColor(square, cv2.COLOR_BGR2RGB))
-    return np.stack(out)
+        out.append(crops(canvas, zoomed([Region((x0, y0, crop, crop), "detect")], factors, w, h), (size, size)))
+    return np.concatenate(out)
 
 
 @dataclass
@@ -109,7 +118,11 @@ class Photos:
 
 # Crops made from a photo rather than cut by a train.data.View: name -> (maker, crops per photo, cache tag).
 MADE = {"clip": (clip_squares, len(CLIP_KEEP), f"#clip{len(CLIP_KEEP)}of{CLIP_FRAMES}s"),
-        "scene": (scene_squares, SCENE_CROPS, f"#scene{SCENE_CROPS}v{SCENE_CROPS}s")}
+        "clip_views": (functools.partial(clip_squares, factors=FACTORS), len(CLIP_KEEP) * len(FACTORS),
+                       f"#clip{len(CLIP_KEEP)}of{CLIP_FRAMES}s" + "z".join(f"{f:.3f}" for f in FACTORS)),
+        "scene": (scene_squares, SCENE_CROPS, f"#scene{SCENE_CROPS}v{SCENE_CROPS}s"),
+        "scene_views": (functools.partial(scene_squares, factors=FACTORS), SCENE_CROPS * len(FACTORS),
+                        f"#scene{SCENE_CROPS}v{SCENE_CROPS}s" + "z".join(f"{f:.3f}" for f in FACTORS))}
 
 
 def photo_features(paths, labels, names, view_sets: dict, made: tuple[str, ...], net, backbone, cache,
@@ -166,10 +179,14 @@ def load_sets(data_root: Path, pets_root: Path, weights: str):
     paths = list(ds.train.paths) + list(ds.validation.paths)
     labels = list(ds.train.labels) + list(ds.validation.labels)
     mirrored = tuple(recipe.mirror(v) for v in recipe.EVAL_VIEWS)
+    # The centre square's views as the app takes them (regions.zoomed of the centre square).
+    centre_views = tuple(data.View(f) for f in FACTORS)
+    views = {"eval": recipe.EVAL_VIEWS, "eval_flip": mirrored, "centre_views": centre_views,
+             "centre_views_flip": tuple(recipe.mirror(v) for v in centre_views)}
     print(f"features of {data_root}:", file=sys.stderr)
     mine = photo_features(paths, labels, ds.classes,
-                          {"train": recipe.TRAIN_VIEWS, "eval": recipe.EVAL_VIEWS, "eval_flip": mirrored},
-                          ("clip", "scene"), net, backbone, cache)
+                          {"train": recipe.TRAIN_VIEWS, **views},
+                          ("clip", "clip_views", "scene", "scene_views"), net, backbone, cache)
     pets = []
     for kind in ("cats", "dogs"):
         files = sorted((pets_root / kind).glob("*.jpg"))
@@ -177,8 +194,9 @@ def load_sets(data_root: Path, pets_root: Path, weights: str):
         breed = [breeds.index(f.stem.rsplit("_", 1)[0]) for f in files]
         print(f"features of {pets_root / kind}:", file=sys.stderr)
         pets.append(photo_features(files, breed, breeds,
-                                   {"bank": recipe.BANK_VIEWS, "eval": recipe.EVAL_VIEWS, "eval_flip": mirrored},
-                                   ("clip", "scene") if kind == "cats" else ("scene",), net, backbone, cache))
+                                   {"bank": recipe.BANK_VIEWS, **views},
+                                   ("clip", "clip_views", "scene", "scene_views") if kind == "cats"
+                                   else ("scene", "scene_views"), net, backbone, cache))
     return mine, pets[0], pets[1]
 
 
@@ -253,6 +271,15 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
     cat_ev = np.concatenate([tta(cats, "eval", "eval_flip", v.tta), tta(cats, "clip", "clip_flip", v.tta)], 1)
     dog_ev = tta(dogs, "eval", "eval_flip", v.tta)
     cat_scene, dog_scene = tta(cats, "scene", "scene_flip", v.tta), tta(dogs, "scene", "scene_flip", v.tta)
+    # As the app sees them: each crop in len(FACTORS) views (crop-major), the surest counts.
+    centre_views = tta(mine, "centre_views", "centre_views_flip", v.tta)
+    clip_views = tta(mine, "clip_views", "clip_views_flip", v.tta)
+    scene_views = tta(mine, "scene_views", "scene_views_flip", v.tta)
+    cat_views = np.concatenate([tta(cats, "centre_views", "centre_views_flip", v.tta),
+                                tta(cats, "clip_views", "clip_views_flip", v.tta)], 1)
+    dog_views = tta(dogs, "centre_views", "centre_views_flip", v.tta)
+    cat_scene_views = tta(cats, "scene_views", "scene_views_flip", v.tta)
+    dog_scene_views = tta(dogs, "scene_views", "scene_views_flip", v.tta)
     results = []
     for r in range(repeats):
         fold = grouped_folds(gid, mine.labels, folds, seed + r)
@@ -271,6 +298,11 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
                 yy = np.repeat(y, x.shape[1])
                 return np.mean((p.argmax(1) == yy) & (p.max(1) >= t)), p, yy
 
+            def surest(x, judge=judge):  # each crop's views (crop-major) -> the app's choice among them
+                z = len(FACTORS)
+                p = judge(x.reshape(-1, x.shape[-1]))
+                return sharpest(p.reshape(-1, z, p.shape[-1]).transpose(1, 0, 2).reshape(-1, p.shape[-1]), z)
+
             m = {"cut": cut}
             m["centre"], p, yy = named(ev[te][:, :1], mine.labels[te])
             m["centre_argmax"] = np.mean(p.argmax(1) == yy)
@@ -284,13 +316,23 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
                 m["hwamok_as_chungdam"] = np.mean(shown[yy == b] == a)
             m["scene"], p, yy = named(scene[te], mine.labels[te])
             m["scene_wrong"] = np.mean((p.argmax(1) != yy) & (p.max(1) >= t))
+            for name, x, per in (("centre_views", centre_views, 1), ("clip_views", clip_views, len(CLIP_KEEP)),
+                                 ("scene_views", scene_views, SCENE_CROPS)):
+                p, yy = surest(x[te]), np.repeat(mine.labels[te], per)
+                m[name] = np.mean((p.argmax(1) == yy) & (p.max(1) >= t))
+                if name == "scene_views":
+                    m["scene_views_wrong"] = np.mean((p.argmax(1) != yy) & (p.max(1) >= t))
+            for name, x, held in (("stranger_views", cat_views, cat_fold == f), ("dog_views", dog_views, dog_fold == f),
+                                  ("stranger_scene_views", cat_scene_views, cat_fold == f),
+                                  ("dog_scene_views", dog_scene_views, dog_fold == f)):
+                m[name] = np.mean(surest(x[held]).max(1) < t)
             for name, x, held in (("stranger_cats", cat_ev, cat_fold == f), ("dogs", dog_ev, dog_fold == f),
                                   ("stranger_scenes", cat_scene, cat_fold == f),
                                   ("dog_scenes", dog_scene, dog_fold == f)):
                 p = judge(x[held].reshape(-1, x.shape[-1]))
                 m[name] = np.mean(p.max(1) < t)
             if loco and r == 0:
-                out = []
+                out, out_views = [], []
                 for c in range(n_classes):
                     keep_rows = tr & (mine.labels != c)
                     relabel = np.cumsum(np.arange(n_classes) != c) - 1
@@ -298,7 +340,10 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
                                                     gid[keep_rows], n_classes - 1, negatives)
                     x = np.concatenate([ev[te & (mine.labels == c)], clip[te & (mine.labels == c)]], 1)
                     out.append(np.mean(judge_c(x.reshape(-1, x.shape[-1])).max(1) < t_c))
+                    x = np.concatenate([centre_views[te & (mine.labels == c)], clip_views[te & (mine.labels == c)]], 1)
+                    out_views.append(np.mean(surest(x, judge_c).max(1) < t_c))
                 m["leave_one_cat_out"] = float(np.mean(out))
+                m["leave_one_cat_out_views"] = float(np.mean(out_views))
             results.append(m)
             print(f"  repeat {r} fold {f}: " + " ".join(f"{k} {val:.3f}" for k, val in m.items()),
                   file=sys.stderr, flush=True)
@@ -358,7 +403,16 @@ def main(argv=None) -> int:
             "scene_wrong": "  the same, named as another of my cats",
             "stranger_scenes": "  Oxford cats of unseen breeds so pasted read unknown",
             "dog_scenes": "  Oxford dogs of unseen breeds so pasted read unknown",
-            "leave_one_cat_out": "a left-out cat reads unknown (first repeat)", "cut": "open-set cut chosen"}
+            "centre_views": f"as the app sees them (the surest of {len(FACTORS)} views, regions.zooms): centre squares",
+            "clip_views": "  clip frames", "scene_views": "  photos pasted into a room",
+            "scene_views_wrong": "    the same, named as another of my cats",
+            "stranger_views": "  Oxford cats of unseen breeds read unknown (centre + clip frames)",
+            "dog_views": "  Oxford dogs of unseen breeds read unknown (centre)",
+            "stranger_scene_views": "  Oxford cats of unseen breeds pasted into a room read unknown",
+            "dog_scene_views": "  Oxford dogs of unseen breeds pasted into a room read unknown",
+            "leave_one_cat_out": "a left-out cat reads unknown (first repeat)",
+            "leave_one_cat_out_views": "  the same, as the app sees it (centre + clip frames)",
+            "cut": "open-set cut chosen"}
     for k, (mean, spread) in result.items():
         print(f"  {what.get(k, k):<66} {mean:.3f} +- {spread:.3f}")
     versus = None

@@ -10,7 +10,17 @@ import numpy as np
 import pytest
 
 from knyang_cam.config import RegionsConfig
-from knyang_cam.regions import FaceFinder, center_finder, center_region, crops, grow_box, make_finder
+from knyang_cam.regions import (
+    FaceFinder,
+    center_finder,
+    center_region,
+    crops,
+    grow_box,
+    make_finder,
+    sharpest,
+    zoom_factors,
+    zoomed,
+)
 from knyang_cam.results import Region
 
 # A 320x240 frame of one of the project's own cats (Hwamok) looking at the camera.
@@ -91,3 +101,26 @@ def test_crops_are_one_rgb_batch_at_the_classifier_size():
     # A crop across the border keeps the left part blue and the right part red.
     assert batch[2, 32, 2, 2] > 200 and batch[2, 32, -3, 0] > 200
     assert crops(frame, [], (64, 64)).shape == (0, 64, 64, 3)
+
+
+def test_zoomed_views_shrink_about_the_centre_and_stay_in_the_frame():
+    assert zoom_factors(3, 0.8) == pytest.approx((1.0, 0.8, 0.64))
+    assert zoom_factors(1, 0.8) == (1.0,)
+    regions = [Region((100, 50, 100, 100), "detect"), Region((0, 0, 200, 200), "detect")]
+    views = zoomed(regions, (1.0, 0.5), 320, 240)
+    # Factor-major: every region's first view, then every region's second.
+    assert [v.box for v in views] == [(100, 50, 100, 100), (0, 0, 200, 200), (125, 75, 50, 50), (50, 50, 100, 100)]
+    assert all(v.source == "detect" for v in views)
+    # A box larger than the frame becomes the largest square that fits, inside it.
+    (big,) = zoomed([Region((250, 0, 300, 300), "detect")], (1.0,), 320, 240)
+    assert big.box == (80, 0, 240, 240)
+
+
+def test_sharpest_takes_each_regions_surest_view():
+    # Two regions, three views each (factor-major rows): region 0 is surest in view 2, region 1 in view 0.
+    probs = np.array([[0.4, 0.6], [0.9, 0.1],
+                      [0.5, 0.5], [0.6, 0.4],
+                      [0.05, 0.95], [0.5, 0.5]])
+    assert sharpest(probs, 3).tolist() == [[0.05, 0.95], [0.9, 0.1]]
+    assert sharpest(probs, 1).tolist() == probs.tolist()  # one view: as it is
+    assert sharpest(np.zeros((0, 2)), 3).shape == (0, 2)

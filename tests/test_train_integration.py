@@ -63,12 +63,14 @@ def test_cross_validated_accuracy_of_the_recipe(shared_data, shared_weights, tmp
                        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert r.returncode == 0, r.stderr[-3000:]
     figures = {k: v[0] for k, v in json.loads(target.read_text())["figures"].items()}
-    # About 2 points under what this recipe measured (5 grouped folds, seed 0: centre 0.933 top class,
-    # 0.897 named right; clip frames 0.925; photos pasted into rooms 0.833 named right; other cats 0.920
-    # and dogs 0.975 read unknown): a regression of the recipe fails here, fold noise does not (the folds
-    # and the fit are repeatable).
+    # About 2 points under what this recipe measured (5 grouped folds, seed 0: top class 0.933 on centre
+    # squares, 0.925 on clip frames; as the app sees them, the surest of regions.zooms views: centre squares
+    # 0.913 named right, clip frames 0.866, photos pasted into rooms 0.881; other cats 0.925 and dogs 0.980
+    # read unknown): a regression of the recipe fails here, fold noise does not (the folds and the fit are
+    # repeatable).
     assert figures["centre_argmax"] >= 0.91, figures
     assert figures["clip_argmax"] >= 0.90, figures
-    assert figures["centre"] >= 0.87, figures  # named right, "unknown" counted as wrong
-    assert figures["scene"] >= 0.81, figures  # the crop of a found cat, room around it (train/scenes.py)
-    assert figures["stranger_cats"] >= 0.90 and figures["dogs"] >= 0.95, figures
+    assert figures["centre_views"] >= 0.89, figures  # named right, "unknown" counted as wrong
+    assert figures["clip_views"] >= 0.84, figures
+    assert figures["scene_views"] >= 0.86, figures  # the crop of a found cat, room around it (train/scenes.py)
+    assert figures["stranger_views"] >= 0.90 and figures["dog_views"] >= 0.95, figures

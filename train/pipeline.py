@@ -76,7 +76,9 @@ class Recipe:
     val_crops: bool  # score the validation photos' crops too (EVAL_VIEWS)
     selected_on: str = ("the recipe's settings (views, head, open-set score, cut rule) were chosen on "
                         "bench/quality.py: 5-fold cross-validation x 2 over Train and Validation together, "
-                        "folds grouped by burst and near-duplicate (models/README.md), not on Validation")
+                        "folds grouped by burst and near-duplicate (models/README.md), not on Validation; "
+                        "the share the cut keeps, on the figures as the app sees them (each crop in "
+                        "regions.zooms views, the surest counts)")
 
     @classmethod
     def full(cls, cfg: TrainConfig) -> Recipe:
@@ -211,7 +213,8 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     for w in warnings:
         _log("warning: " + w)
     _log("validation " + "\n".join(val_scores.lines()))
-    _log(f"validation: named right (unknown counts as wrong) {named:.3f}; unknown cut {gate.cut}")
+    _log(f"validation: centre squares named right (unknown counts as wrong) {named:.3f}, one view each (the app "
+         f"takes the surest of regions.zooms views: bench/quality.py); unknown cut {gate.cut}")
     if view_scores is not None:
         _log(f"validation crops ({len(eval_views) - 1} per photo): accuracy {view_scores.accuracy:.3f}")
     stages.lap("evaluate")
