@@ -119,7 +119,17 @@ def test_bundled_model_says_unknown_for_scenes_without_a_cat():
 
     info = model_dir.read(BUNDLED)
     assert info.familiarity["references"] > 0
-    probs = load_classifier(info, "litert", 1).predict(_no_cat_frames())
+    from knyang_cam.config import RegionsConfig
+    from knyang_cam.regions import crops, zoom_factors, zoomed
+    from knyang_cam.results import Region
+
+    # Each scene in every view the app takes of a region (regions.zooms), since the surest one counts.
+    factors = zoom_factors(RegionsConfig().zooms, RegionsConfig().zoom_step)
+    views = np.concatenate([crops(np.ascontiguousarray(f[:, :, ::-1]), zoomed([Region((0, 0, 160, 160), "center")],
+                                                                               factors, 160, 160), info.input_size)
+                            for f in _no_cat_frames()])
+    probs = load_classifier(info, "litert", 1).predict(views)
+    assert len(probs) == 6 * len(factors)
     assert (probs.max(axis=1) < info.unknown_threshold).all(), probs.max(axis=1)
 
 
