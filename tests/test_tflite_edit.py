@@ -37,7 +37,8 @@ def gated_network(refs: int = 9, others: int = 5, seed: int = 0):
     kernel, bias = dense.get_weights()  # a zero bias would be dropped by the converter: a trained one is not zero
     dense.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in (kernel, bias)])
     gate = familiar.Gate(recipe.unit(rng.random((refs, 8))), recipe.unit(rng.random((others, 8))), 1.0,
-                         round(float(rng.uniform(-0.05, 0.05)), 4), round(float(rng.uniform(0.5, 0.9)), 4), "test")
+                         rng.uniform(-0.05, 0.05, len(CLASSES)).round(4).astype(np.float32),  # a cut per class
+                         round(float(rng.uniform(0.5, 0.9)), 4), "test")
     return familiar.gated(net, gate), extractor, dense, gate
 
 

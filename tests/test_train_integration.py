@@ -65,12 +65,12 @@ def test_cross_validated_accuracy_of_the_recipe(shared_data, shared_weights, tmp
     figures = {k: v[0] for k, v in json.loads(target.read_text())["figures"].items()}
     # About 2 points under what this recipe measured (5 grouped folds, seed 0: top class 0.933 on centre
     # squares, 0.925 on clip frames; as the app sees them, the surest of regions.zooms views: centre squares
-    # 0.913 named right, clip frames 0.866, photos pasted into rooms 0.881; other cats 0.925 and dogs 0.980
+    # 0.925 named right, clip frames 0.863, photos pasted into rooms 0.901; other cats 0.931 and dogs 0.984
     # read unknown): a regression of the recipe fails here, fold noise does not (the folds and the fit are
     # repeatable).
     assert figures["centre_argmax"] >= 0.91, figures
     assert figures["clip_argmax"] >= 0.90, figures
-    assert figures["centre_views"] >= 0.89, figures  # named right, "unknown" counted as wrong
+    assert figures["centre_views"] >= 0.90, figures  # named right, "unknown" counted as wrong
     assert figures["clip_views"] >= 0.84, figures
-    assert figures["scene_views"] >= 0.86, figures  # the crop of a found cat, room around it (train/scenes.py)
-    assert figures["stranger_views"] >= 0.90 and figures["dog_views"] >= 0.95, figures
+    assert figures["scene_views"] >= 0.88, figures  # the crop of a found cat, room around it (train/scenes.py)
+    assert figures["stranger_views"] >= 0.91 and figures["dog_views"] >= 0.96, figures

@@ -17,8 +17,9 @@ However unlike other animals a crop is, its similarity to my cats must also reac
 (a scene with no animal is as far from either). The gate
 g = sigmoid(min(s - cut, similarity - floor) / SOFTNESS) shrinks the probabilities towards uniform,
 g * p + (1 - g) / C: still a probability vector with the same winner, whose top falls under
-the unknown threshold (recipe.unknown_threshold) exactly when s is below the cut. The cut
-keeps `unknown_keep` of the known cats' crops, each scored against the references of the
+the unknown threshold (recipe.unknown_threshold) exactly when s is below the cut. Each class has
+its own cut, the one the class the head names is held to (recipe.choose_cuts); it keeps
+`unknown_keep` of that class's crops, each scored against the references of the
 other bursts only (recipe.held_out_scores): a cross-validated choice, not one on Validation.
 """
 from __future__ import annotations
@@ -40,7 +41,7 @@ class Gate:
     refs: np.ndarray  # [R, A] unit rows: my cats' references (gate part of the features)
     others: np.ndarray  # [M, A] unit rows: other animals (may be empty)
     weight: float  # other_animal_weight
-    cut: float
+    cut: float | np.ndarray  # one per class (recipe.choose_cuts), or one for all
     floor: float  # the least similarity to my cats, whatever the other animals (recipe.FLOOR_KEEP)
     how: str
 
@@ -48,36 +49,46 @@ class Gate:
         """The open-set score of pooled feature vectors (see the module docstring)."""
         return recipe.open_set_score(vectors, self.refs, self.others, self.weight)
 
-    def margin(self, vectors: np.ndarray) -> np.ndarray:
-        """Above 0: one of my cats; below: unknown (recipe.margin)."""
-        return recipe.margin(vectors, self.refs, self.others, self.weight, self.cut, self.floor)
+    def cut_for(self, classes: np.ndarray) -> np.ndarray | float:
+        """The cut each crop is held to: that of the class the head names (`classes`), or the one cut."""
+        cut = np.asarray(self.cut, np.float32)
+        return cut[np.asarray(classes)] if cut.ndim else float(cut)
+
+    def margin(self, vectors: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        """Above 0: one of my cats; below: unknown (recipe.margin); `classes`: what the head names."""
+        return recipe.margin(vectors, self.refs, self.others, self.weight, self.cut_for(classes), self.floor)
 
     def shrink(self, probs: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         """What the gated model outputs, from the head's probabilities and the pooled vectors."""
-        return recipe.shrink(probs, self.margin(vectors))
+        return recipe.shrink(probs, self.margin(vectors, np.argmax(probs, axis=1)))
 
     def to_json(self) -> dict:
         """The `familiarity` entry of model.json."""
         return {"references": int(len(self.refs)), "other_animals": int(len(self.others)),
-                "other_animal_weight": self.weight, "cut": self.cut, "floor": self.floor,
+                "other_animal_weight": self.weight,
+                "cut": [round(float(c), 4) for c in self.cut] if np.ndim(self.cut) else round(float(self.cut), 4),
+                "floor": self.floor,
                 "softness": recipe.SOFTNESS,
                 "how": self.how}
 
 
 def fit_gate(ref_vectors: np.ndarray, ref_groups: np.ndarray, others: np.ndarray, keep: float,
-             weight: float, merge: float) -> Gate:
-    """References from pooled training crops (grouped by burst); the cut that `keep` of them reach held out."""
+             weight: float, merge: float, ref_labels: np.ndarray | None = None, n_classes: int = 0) -> Gate:
+    """References from pooled training crops (grouped by burst); the cut that `keep` of them reach held out:
+    one per class when their `ref_labels` are given (recipe.choose_cuts), else one for all."""
     others = recipe.spread(others, merge) if len(others) else np.zeros((0, ref_vectors.shape[1] // 2), np.float32)
     held = recipe.held_out_scores(ref_vectors, ref_groups, ref_vectors, ref_groups, others, weight)
-    cut = recipe.choose_cut(held, keep)
+    cut = recipe.choose_cut(held, keep) if ref_labels is None else \
+        recipe.choose_cuts(held, np.asarray(ref_labels), n_classes, keep)
     floor = recipe.choose_cut(recipe.held_out_scores(ref_vectors, ref_groups, ref_vectors, ref_groups, others, 0.0),
                               recipe.FLOOR_KEEP)
     refs = recipe.spread(recipe.gate_part(ref_vectors), merge)
     how = (f"s = cosine to the nearest of {len(refs)} references (training crops, those at least {merge} "
            f"similar merged) - {weight} x cosine to the nearest of {len(others)} other animals (other cats "
            f"and dogs, not_mine crops), on the average-pooled features; cut: the score that {keep:.0%} of "
-           f"the {len(held)} training crops reach against the references of the other bursts (leave one "
-           f"burst out); floor: the similarity to my cats alone that {recipe.FLOOR_KEEP:.1%} of them reach; "
+           f"the {len(held)} training crops{' of the class the head names' if ref_labels is not None else ''} "
+           f"reach against the references of the other bursts (leave one burst out); floor: the similarity "
+           f"to my cats alone that {recipe.FLOOR_KEEP:.1%} of them reach; "
            f"probabilities pulled towards uniform by sigmoid(min(s - cut, similarity - floor) / "
            f"{recipe.SOFTNESS})")
     return Gate(refs, others.astype(np.float32), weight, cut, floor, how)
@@ -99,8 +110,12 @@ def gated(model, gate: Gate):
 
     known = nearest(gate.refs, SIMILARITY_NAME)
     score = known - gate.weight * nearest(gate.others, OTHERS_NAME) if len(gate.others) and gate.weight else known
-    g = ops.sigmoid(ops.minimum(score - gate.cut, known - gate.floor) / recipe.SOFTNESS)
     probs = model.outputs[0]
+    cut = np.asarray(gate.cut, np.float32)
+    if cut.ndim:  # the cut of the class the head names (by comparison: one_hot converts to a flex op)
+        top = ops.cast(ops.equal(probs, ops.max(probs, axis=-1, keepdims=True)), "float32")
+        cut = ops.sum(top * cut, axis=-1, keepdims=True) / ops.sum(top, axis=-1, keepdims=True)
+    g = ops.sigmoid(ops.minimum(score - cut, known - gate.floor) / recipe.SOFTNESS)
     return keras.Model(model.inputs, g * probs + (1.0 - g) / probs.shape[-1], name=model.name)
 
 

@@ -178,7 +178,8 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
         if len(np.unique(group_of[members])) == 1:
             group_of[members] = group_of.max() + 1 + np.arange(members.sum())
     gate = familiar.fit_gate(ref_rows, np.repeat(group_of, plan.ref_views), others, cfg.unknown_keep,
-                             cfg.other_animal_weight, cfg.reference_merge)
+                             cfg.other_animal_weight, cfg.reference_merge,
+                             np.repeat(train_labels, plan.ref_views), len(dataset.classes))
     stages.lap("gate")
 
     def judge(x):
@@ -190,7 +191,8 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     correct = val_probs.argmax(1) == val_y
     threshold = evaluate.Threshold(
         threshold_value, f"halfway from uniform (1/{len(dataset.classes)}) to certain: a confident crop reads "
-                         f"unknown exactly when its open-set score is below the gate's cut ({gate.cut}); see "
+                         f"unknown exactly when its open-set score is below the gate's cut of the class the "
+                         f"head names ({gate.to_json()['cut']}); see "
                          f"familiarity.how in model.json",
         float(np.mean(val_probs[correct].max(1) >= threshold_value)) if correct.any() else 0.0)
     named = float(np.mean(correct & (val_probs.max(1) >= threshold_value)))
@@ -214,7 +216,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
         _log("warning: " + w)
     _log("validation " + "\n".join(val_scores.lines()))
     _log(f"validation: centre squares named right (unknown counts as wrong) {named:.3f}, one view each (the app "
-         f"takes the surest of regions.zooms views: bench/quality.py); unknown cut {gate.cut}")
+         f"takes the surest of regions.zooms views: bench/quality.py); unknown cuts {gate.to_json()['cut']}")
     if view_scores is not None:
         _log(f"validation crops ({len(eval_views) - 1} per photo): accuracy {view_scores.accuracy:.3f}")
     stages.lap("evaluate")

@@ -90,7 +90,8 @@ def _litert_path(info, model, old_dense, others: np.ndarray, dataset: data.Datas
     if fam.get("softness") != recipe.SOFTNESS or "other_animal_weight" not in fam:
         return None, None  # a model without the gate this code builds: nothing to check the cut-out base on
     kernel, bias = (np.asarray(w, np.float32) for w in old_dense.get_weights())
-    gate = familiar.Gate(familiar.refs_of(model), others, fam["other_animal_weight"], fam["cut"], fam["floor"], "")
+    gate = familiar.Gate(familiar.refs_of(model), others, fam["other_animal_weight"],
+                         np.asarray(fam["cut"], np.float32), fam["floor"], "")
     old = tflite_edit.HeadParams(kernel, bias, gate.refs, gate.others, gate.cut, gate.floor)
     size = info.input_size[0]
     photos = (dataset.validation.paths + dataset.train.paths)[:CHECK_PHOTOS]

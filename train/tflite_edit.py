@@ -132,7 +132,7 @@ class HeadParams:
     bias: np.ndarray  # [C]
     refs: np.ndarray  # [R, A] my cats' references
     others: np.ndarray  # [M, A] other animals
-    cut: float
+    cut: float | np.ndarray  # one, or one per class
     floor: float
 
 
@@ -147,6 +147,8 @@ def patch_head(data: bytes, old: HeadParams, new: HeadParams) -> bytes:
         raise GraphError(f"the head changes shape ({np.shape(old.kernel)} -> {np.shape(new.kernel)})")
     if (len(old.others) == 0) != (len(new.others) == 0):
         raise GraphError("other animals added to or removed from the gate")
+    if np.shape(old.cut) != np.shape(new.cut):
+        raise GraphError(f"the cut changes shape ({np.shape(old.cut)} -> {np.shape(new.cut)})")
     model = read(data)
     graph = model.subgraphs[0]
     owners = np.bincount([t.buffer for t in graph.tensors], minlength=len(model.buffers))
@@ -154,17 +156,23 @@ def patch_head(data: bytes, old: HeadParams, new: HeadParams) -> bytes:
              (old.refs, new.refs, "my cats' references")]
     if len(old.others):
         edits.append((old.others, new.others, "the other animals"))
-    edits += [(np.float32(old.cut), np.float32(new.cut), "the gate's cut"),
+    edits += [(np.asarray(old.cut, np.float32), np.asarray(new.cut, np.float32), "the gate's cut"),
               (np.float32(old.floor), np.float32(new.floor), "the gate's floor")]
     values = [_value(model, t) for t in graph.tensors]
     targets = []
     for was, now, what in edits:
         was = np.asarray(was, np.float32)
-        index = _only([i for i, v in enumerate(values)
-                       if v is not None and v.shape == was.shape and np.array_equal(v, was)], what)
+        # The converter may keep a vector as a row ([C] as [1, C]): same values, same size, either shape.
+        index = _only([i for i, v in enumerate(values) if v is not None and (
+            (v.shape == was.shape and np.array_equal(v, was))
+            or (was.ndim == 1 and v.size == was.size and v.squeeze().ndim == 1
+                and np.array_equal(v.reshape(was.shape), was)))], what)
         if owners[graph.tensors[index].buffer] != 1:
             raise GraphError(f"{what} shares its buffer with another tensor")
-        targets.append((index, np.asarray(now, np.float32)))
+        now = np.asarray(now, np.float32)
+        if values[index].shape != was.shape:
+            now = now.reshape(values[index].shape)
+        targets.append((index, now))
     for index, now in targets:
         tensor = graph.tensors[index]
         model.buffers[tensor.buffer].data = np.frombuffer(now.astype("<f4").tobytes(), np.uint8)
