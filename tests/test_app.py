@@ -22,7 +22,7 @@ from knyang_cam.classify import load_classifier
 from knyang_cam.config import CameraConfig
 from knyang_cam.cuts import CutDetector
 from knyang_cam.errors import UserError
-from knyang_cam.regions import center_finder, crops
+from knyang_cam.regions import center_finder, crops, sharpest, zoom_factors, zoomed
 from knyang_cam.results import UNKNOWN, Prediction, Region
 from knyang_cam.smoothing import Smoother
 from knyang_cam.sources import Camera, VideoFile, open_source
@@ -88,6 +88,7 @@ def test_headless_log_matches_the_pipeline_and_video_decodes(tmp_path, cfg, mode
                         cfg.smoothing.forget_after, model.unknown_threshold, cfg.smoothing.hysteresis,
                         cfg.smoothing.hold)
     cuts = CutDetector(cfg.smoothing.cut_threshold)
+    factors = zoom_factors(cfg.regions.zooms, cfg.regions.zoom_step)
     for record, frame in zip(records, read_frames(clip)):
         assert set(record) == LOG_KEYS
         assert record["time_s"] == pytest.approx(record["frame"] / 20, abs=1e-4)
@@ -99,7 +100,9 @@ def test_headless_log_matches_the_pipeline_and_video_decodes(tmp_path, cfg, mode
         if cuts(frame):
             smoother.reset()
         regions = center_finder(frame)
-        (expected,) = smoother.update(regions, classifier.predict(crops(frame, regions, model.input_size)))
+        views = zoomed(regions, factors, frame.shape[1], frame.shape[0])  # the app's views of the region
+        probs = sharpest(classifier.predict(crops(frame, views, model.input_size)), len(factors))
+        (expected,) = smoother.update(regions, probs)
         assert region["label"] == expected.label
         assert list(region["probs"]) == list(model.classes)
         assert list(region["probs"].values()) == pytest.approx(expected.probs, abs=2e-4)
