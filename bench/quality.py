@@ -322,6 +322,11 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
                 m[name] = np.mean((p.argmax(1) == yy) & (p.max(1) >= t))
                 if name == "scene_views":
                     m["scene_views_wrong"] = np.mean((p.argmax(1) != yy) & (p.max(1) >= t))
+                if name == "clip_views" and tabby:
+                    a, b = tabby
+                    shown = np.where(p.max(1) >= t, p.argmax(1), -1)
+                    m["chungdam_as_hwamok_views"] = np.mean(shown[yy == a] == b)
+                    m["hwamok_as_chungdam_views"] = np.mean(shown[yy == b] == a)
             for name, x, held in (("stranger_views", cat_views, cat_fold == f), ("dog_views", dog_views, dog_fold == f),
                                   ("stranger_scene_views", cat_scene_views, cat_fold == f),
                                   ("dog_scene_views", dog_scene_views, dog_fold == f)):
@@ -405,6 +410,8 @@ def main(argv=None) -> int:
             "dog_scenes": "  Oxford dogs of unseen breeds so pasted read unknown",
             "centre_views": f"as the app sees them (the surest of {len(FACTORS)} views, regions.zooms): centre squares",
             "clip_views": "  clip frames", "scene_views": "  photos pasted into a room",
+            "chungdam_as_hwamok_views": "    Chungdam clip frames named Hwamok",
+            "hwamok_as_chungdam_views": "    Hwamok clip frames named Chungdam",
             "scene_views_wrong": "    the same, named as another of my cats",
             "stranger_views": "  Oxford cats of unseen breeds read unknown (centre + clip frames)",
             "dog_views": "  Oxford dogs of unseen breeds read unknown (centre)",
