@@ -220,8 +220,8 @@ def zoomed(regions: Sequence[Region], factors: Sequence[float], width: int, heig
 
     A found cat's square also holds whatever is around the cat (a strip of another room, the
     corners around it), and the classifier never saw a cat in those surroundings; a view nearer
-    the cat leaves them out (bench/find_cats.py: off-centre cats named right 0.79 -> 0.89 with
-    three views, see `sharpest`).
+    the cat leaves them out (bench/find_cats.py, the same cut: off-centre cats named right 0.79 ->
+    0.89 with three views; strangers pass more often too, so the cut is stricter, train.unknown_keep).
     """
     out = []
     for f in factors:
