@@ -52,6 +52,7 @@ CLIP_FRAMES, CLIP_KEEP = 30, (0, 10, 20, 29)
 SCENE_CROPS, SCENE_GROW, SCENE_SHIFT = 2, (1.0, 1.25), 0.12
 # The app's views of a found cat (regions.zooms, regions.zoom_step), for the scene measure with views.
 FACTORS = zoom_factors(RegionsConfig().zooms, RegionsConfig().zoom_step)
+FACTORS_TAG = "z".join(f"{f:.3f}" for f in FACTORS)  # part of the cache name of crops made in those views
 def clip_squares(path: Path, seed: int, size: int, factors=(1.0,)) -> np.ndarray:
     """The app's centre square (RGB, `size`) of CLIP_KEEP frames of a pan/zoom move over the photo; with
     several `factors`, each square's views as the app makes them (regions.zoomed), frame-major."""
@@ -119,10 +120,10 @@ class Photos:
 # Crops made from a photo rather than cut by a train.data.View: name -> (maker, crops per photo, cache tag).
 MADE = {"clip": (clip_squares, len(CLIP_KEEP), f"#clip{len(CLIP_KEEP)}of{CLIP_FRAMES}s"),
         "clip_views": (functools.partial(clip_squares, factors=FACTORS), len(CLIP_KEEP) * len(FACTORS),
-                       f"#clip{len(CLIP_KEEP)}of{CLIP_FRAMES}s" + "z".join(f"{f:.3f}" for f in FACTORS)),
+                       f"#clip{len(CLIP_KEEP)}of{CLIP_FRAMES}s{FACTORS_TAG}"),
         "scene": (scene_squares, SCENE_CROPS, f"#scene{SCENE_CROPS}v{SCENE_CROPS}s"),
         "scene_views": (functools.partial(scene_squares, factors=FACTORS), SCENE_CROPS * len(FACTORS),
-                        f"#scene{SCENE_CROPS}v{SCENE_CROPS}s" + "z".join(f"{f:.3f}" for f in FACTORS))}
+                        f"#scene{SCENE_CROPS}v{SCENE_CROPS}s{FACTORS_TAG}")}
 
 
 def photo_features(paths, labels, names, view_sets: dict, made: tuple[str, ...], net, backbone, cache,
@@ -223,24 +224,17 @@ def columns(views, v: Variant, n: int) -> list[int]:
 
 def fit_and_judge(v: Variant, x_train, y_train, g_train, n_classes, negatives):
     """Fit head and gate as train does; return a function from features to gated probabilities."""
-    from train import recipe
+    from train import familiar, recipe
 
     head, ref = columns(recipe.TRAIN_VIEWS, v, v.views), columns(recipe.TRAIN_VIEWS, v, v.ref_views)
     rows = x_train[:, head].reshape(-1, x_train.shape[-1])
     kernel, bias, _ = recipe.fit_softmax(rows, np.repeat(y_train, len(head)), n_classes, v.l2, v.steps, v.lr)
-    ref_rows = x_train[:, ref].reshape(-1, x_train.shape[-1])
-    ref_groups = np.repeat(g_train, len(ref))
-    held = recipe.held_out_scores(ref_rows, ref_groups, ref_rows, ref_groups, negatives, v.beta)
-    cut = recipe.choose_cuts(held, np.repeat(y_train, len(ref)), n_classes, v.keep)
-    floor = recipe.choose_cut(recipe.held_out_scores(ref_rows, ref_groups, ref_rows, ref_groups, negatives, 0.0),
-                              recipe.FLOOR_KEEP)
-    refs = recipe.spread(recipe.gate_part(ref_rows), v.merge)
-    t = recipe.unknown_threshold(n_classes)
+    gate = familiar.fit_gate(x_train[:, ref].reshape(-1, x_train.shape[-1]), np.repeat(g_train, len(ref)),
+                             negatives, v.keep, v.beta, v.merge, np.repeat(y_train, len(ref)), n_classes)
 
     def judge(x):
-        p = recipe.softmax(x @ kernel + bias)
-        return recipe.shrink(p, recipe.margin(x, refs, negatives, v.beta, cut[p.argmax(1)], floor))
-    return judge, t, float(np.mean(cut))
+        return gate.shrink(recipe.softmax(x @ kernel + bias), x)
+    return judge, recipe.unknown_threshold(n_classes), float(np.mean(gate.cut))
 
 
 def tta(sets: Photos, name: str, flip_name: str, on: bool) -> np.ndarray:

@@ -162,17 +162,11 @@ def patch_head(data: bytes, old: HeadParams, new: HeadParams) -> bytes:
     targets = []
     for was, now, what in edits:
         was = np.asarray(was, np.float32)
-        # The converter may keep a vector as a row ([C] as [1, C]): same values, same size, either shape.
-        index = _only([i for i, v in enumerate(values) if v is not None and (
-            (v.shape == was.shape and np.array_equal(v, was))
-            or (was.ndim == 1 and v.size == was.size and v.squeeze().ndim == 1
-                and np.array_equal(v.reshape(was.shape), was)))], what)
+        index = _only([i for i, v in enumerate(values)
+                       if v is not None and v.shape == was.shape and np.array_equal(v, was)], what)
         if owners[graph.tensors[index].buffer] != 1:
             raise GraphError(f"{what} shares its buffer with another tensor")
-        now = np.asarray(now, np.float32)
-        if values[index].shape != was.shape:
-            now = now.reshape(values[index].shape)
-        targets.append((index, now))
+        targets.append((index, np.asarray(now, np.float32)))
     for index, now in targets:
         tensor = graph.tensors[index]
         model.buffers[tensor.buffer].data = np.frombuffer(now.astype("<f4").tobytes(), np.uint8)
