@@ -51,12 +51,14 @@ def extract(paths, weights: str):
     """Pooled (avg+max) features of each LAYERS layer and the SPLIT maps, for every photo's crops."""
     import keras
 
+    from knyang_cam.config import TrainConfig
     from train import data, recipe
-    from train.features import CROPS
+    from train.features import CROPS, PHOTO_SCALE
     from train.model import Backbone, build_base
 
-    base = build_base(Backbone(weights, 160))
-    pixels = keras.Input((160, 160, 3))
+    size = TrainConfig().image_size
+    base = build_base(Backbone(weights, size))
+    pixels = keras.Input((size, size, 3))
     x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(pixels)
     maps = keras.Model(base.input, [base.get_layer(n).output for n in LAYERS])(x)
     pooled = [keras.layers.Concatenate()([keras.layers.GlobalAveragePooling2D()(m),
@@ -66,8 +68,8 @@ def extract(paths, weights: str):
              + tuple(recipe.mirror(v) for v in recipe.EVAL_VIEWS))
     out = [[] for _ in range(len(LAYERS) + 1)]
     for path in paths:
-        photo = data.load_photo(path, 320)
-        for j, a in enumerate(net(np.stack([data.crop_view(photo, v, 160) for v in views]), training=False)):
+        photo = data.load_photo(path, PHOTO_SCALE * size)
+        for j, a in enumerate(net(np.stack([data.crop_view(photo, v, size) for v in views]), training=False)):
             out[j].append(a.numpy().astype(np.float16 if j == len(LAYERS) else np.float32))
     return {n: np.stack(o) for n, o in zip(LAYERS + ("maps",), out)}
 
@@ -84,6 +86,15 @@ def held_out(x: np.ndarray) -> np.ndarray:
     return (x[:, N_TRAIN:N_TRAIN + n] + x[:, N_TRAIN + n:]) / 2
 
 
+def fit_head(x, y, l2=0.01, steps=300):
+    """(kernel, bias, rows, labels) of a softmax head on the first N_TRAIN crops of photos `x` [N, views, D]."""
+    from train import recipe
+
+    rows, labels = x[:, :N_TRAIN].reshape(-1, x.shape[-1]), np.repeat(y, N_TRAIN)
+    kernel, bias, _ = recipe.fit_softmax(rows, labels, 5, l2, steps, 0.01)
+    return kernel, bias, rows, labels
+
+
 def frozen(x, y, fold_sets, l2=0.01, steps=300, knn=0.0):
     """judge() of each fold for a softmax head (optionally mixed with a nearest-crop vote) on frozen features."""
     from train import recipe
@@ -92,8 +103,7 @@ def frozen(x, y, fold_sets, l2=0.01, steps=300, knn=0.0):
     for fid in fold_sets:
         for f in np.unique(fid):
             tr, te = fid != f, fid == f
-            rows, labels = x[tr][:, :N_TRAIN].reshape(-1, x.shape[-1]), np.repeat(y[tr], N_TRAIN)
-            kernel, bias, _ = recipe.fit_softmax(rows, labels, 5, l2, steps, 0.01)
+            kernel, bias, rows, labels = fit_head(x[tr], y[tr], l2, steps)
             ev = held_out(x[te])
             flat = ev.reshape(-1, x.shape[-1])
             p = recipe.softmax(flat @ kernel + bias)
@@ -110,7 +120,7 @@ def fine_tuned(feats, y, fid, weights: str, epochs: int):
     import keras
 
     from train import recipe
-    from train.model import Backbone, build_base
+    from train.model import Backbone, build_base, infer
 
     x, maps = feats["out_relu"], feats["maps"]
     res = []
@@ -127,9 +137,8 @@ def fine_tuned(feats, y, fid, weights: str, epochs: int):
                                              keras.layers.GlobalMaxPooling2D()(m)])
         dense = keras.layers.Dense(5, activation="softmax")
         model, pooler = keras.Model(inp, dense(keras.layers.Dropout(0.2)(pooled))), keras.Model(inp, pooled)
-        labels = np.repeat(y[tr], N_TRAIN)
-        dense.set_weights(recipe.fit_softmax(x[tr][:, :N_TRAIN].reshape(-1, x.shape[-1]), labels, 5,
-                                             0.01, 300, 0.01)[:2])
+        kernel, bias, _, labels = fit_head(x[tr], y[tr])
+        dense.set_weights([kernel, bias])
         model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy")
         train_maps = maps[tr][:, :N_TRAIN].astype(np.float32).reshape((-1,) + maps.shape[2:])
         test_maps = maps[te].astype(np.float32).reshape((-1,) + maps.shape[2:])
@@ -138,7 +147,7 @@ def fine_tuned(feats, y, fid, weights: str, epochs: int):
             if e:
                 model.fit(train_maps, labels, batch_size=32, epochs=1, verbose=0, shuffle=True,
                           sample_weight=recipe.class_weights(labels, 5)[labels])
-            ev = held_out(pooler.predict(test_maps, batch_size=64, verbose=0).reshape(te.sum(), -1, pooled.shape[-1]))
+            ev = held_out(infer(pooler, test_maps, 64).reshape(te.sum(), -1, pooled.shape[-1]))
             kernel, bias = dense.get_weights()
             p = recipe.softmax(ev.reshape(-1, ev.shape[-1]) @ kernel + bias).reshape(ev.shape[0], ev.shape[1], 5)
             per_epoch.append(judge(p, y[te]))
