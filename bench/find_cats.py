@@ -18,6 +18,8 @@ Printed, per crop mode (centre, detect with the cat finder, detect with the cat-
   finder alone gets);
 - wrong names per frame: regions showing a cat's name over no cat (a dog, an empty room) or over
   another cat;
+- for the regions over a cat, how many are named right by how loose the box is (its side over the
+  pasted photo's): a looser box shows more of the room, which the classifier never saw;
 - the whole app loop (headless, log written, nothing drawn) in frames/s, and the prototype's
   naive per-frame `model.predict` loop (centre crop), with the ratio. Targets (issue 13): off
   centre >= 0.90, two cats >= 0.85 each, wrong names <= 0.02 per frame, detect >= 4x naive and
@@ -220,10 +222,13 @@ def render(plan, clip: Path, frames: int, seed: int) -> list[dict]:
 
 # ---- scoring -------------------------------------------------------------------------------
 
+# Bins of a region's side over the pasted photo's side, for the regions over a cat.
+LOOSENESS = ((0.0, 1.1), (1.1, 1.4), (1.4, float("inf")))
+
 def score(records: list[dict], truth: list[dict]) -> dict:
     """Per kind: cats named right (also by place, left to right), cats shown, frames, wrong names."""
     out = defaultdict(lambda: {"right": 0, "found": 0, "shown": 0, "frames": 0, "wrong": 0,
-                               "by_place": defaultdict(int)})
+                               "by_place": defaultdict(int), "by_looseness": defaultdict(lambda: [0, 0])})
     for rec in records:
         t = truth[rec["frame"]]
         s = out[t["kind"]]
@@ -237,6 +242,10 @@ def score(records: list[dict], truth: list[dict]) -> dict:
             over = best[1] if best[0] >= 0.25 else None
             if over is not None:
                 found.add(over)
+                ratio = box[2] / t["cats"][over][1][2]
+                tally = s["by_looseness"][next(b for b in LOOSENESS if b[0] <= ratio < b[1])]
+                tally[0] += label == t["cats"][over][0]
+                tally[1] += 1
             if label == "unknown":
                 continue
             if over is not None and label == t["cats"][over][0]:
@@ -272,6 +281,10 @@ def report(name: str, fps: float, scores: dict) -> None:
                                                          for k in range(3 if kind == "three cats" else 2))
         print(f"  {kind:30s} recall {recall}  wrong names/frame {s['wrong'] / s['frames']:.3f}  "
               f"({s['frames']} frames){places}")
+    loose = [sum(s["by_looseness"][b][i] for s in scores.values()) for b in LOOSENESS for i in (0, 1)]
+    print("  regions over a cat named right, by box side / photo side: " + ", ".join(
+        f"{lo:.1f}-{hi:.1f}: {loose[2 * k] / max(loose[2 * k + 1], 1):.2f} of {loose[2 * k + 1]}"
+        for k, (lo, hi) in enumerate(LOOSENESS)))
 
 
 def main(argv=None) -> int:
