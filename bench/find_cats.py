@@ -297,6 +297,8 @@ def main(argv=None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a config value for every mode, e.g. regions.expand_cat=1.3 (repeatable)")
     args = p.parse_args(argv)
+    if unknown := [m for m in args.modes.split(",") if m not in MODES]:
+        p.error(f"unknown mode {unknown[0]!r}; modes: " + ", ".join(MODES))
     if not VALIDATION.is_dir():
         print(f"error: {VALIDATION} not found (the shared Knyang dataset)", file=sys.stderr)
         return 2

@@ -79,6 +79,7 @@ class SmoothingConfig:
     unknown_threshold: float | None = field(default=None, metadata=_range(0.0, 1.0))
     hysteresis: float = field(default=0.05, metadata=_range(0.0, 0.49))
     hold: int = field(default=2, metadata=_range(1, 1000))
+    exclusive: bool = True
     cut_threshold: float = field(default=25.0, metadata=_range(0.0, 255.0))
 
 

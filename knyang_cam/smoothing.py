@@ -14,6 +14,11 @@ Two guards against flicker, both cheap at 150 FPS:
   frames in a row, so one wild frame (a confident wrong score that drags the
   average below the threshold) never reaches the screen. A new track shows its
   first decision at once.
+
+One cat is in one place: within a frame, a name goes to one region only (with
+`exclusive`). The surest region decides first; a region whose best class is
+already taken decides among the rest, so two grey tabbies side by side that
+both lean to one name come out as the two cats rather than one cat twice.
 """
 from __future__ import annotations
 
@@ -36,6 +41,24 @@ class _Track:
     pending_n: int = 0
 
 
+def _without(p: np.ndarray, taken: set[int]) -> np.ndarray:
+    """`p` given that the region is none of the `taken` classes (their entries become -1).
+
+    The model pulls an unfamiliar crop's probabilities towards uniform, so `p` is read as
+    a share (1 - C * min p) the head gave and an even floor (min p each) that says
+    "unknown". Only the head's share moves to the classes left; the floor stays where
+    it is, so a stranger next to one of two cats does not become the other cat.
+    """
+    floor = float(p.min())
+    head = p - floor
+    head[list(taken)] = 0.0
+    out = np.full_like(p, floor)
+    if head.sum() > 0:
+        out += head / head.sum() * (1.0 - floor * len(p))
+    out[list(taken)] = -1.0
+    return out
+
+
 class Smoother:
     """Turns each frame's raw probabilities into stable per-region Predictions.
 
@@ -45,7 +68,7 @@ class Smoother:
 
     def __init__(self, classes: Sequence[str], alpha: float = 0.5, iou_match: float = 0.3,
                  forget_after: int = 15, unknown_threshold: float = 0.6,
-                 hysteresis: float = 0.05, hold: int = 2):
+                 hysteresis: float = 0.05, hold: int = 2, exclusive: bool = True):
         if not 0.0 < alpha <= 1.0:
             raise ValueError(f"alpha must be in (0, 1], got {alpha}")
         if not 0.0 <= iou_match <= 1.0:
@@ -61,6 +84,7 @@ class Smoother:
         self.forget_after = forget_after
         self.hysteresis = hysteresis
         self.hold = hold
+        self.exclusive = exclusive
         self.classes: tuple[str, ...] = ()
         self.unknown_threshold = 0.0
         self._tracks: list[_Track] = []
@@ -72,7 +96,8 @@ class Smoother:
     def from_config(cls, classes: Sequence[str], cfg, unknown_threshold: float) -> Smoother:
         """A smoother with the settings of a SmoothingConfig (`smoothing:` in config.yaml)."""
         return cls(classes, alpha=cfg.alpha, iou_match=cfg.iou_match, forget_after=cfg.forget_after,
-                   unknown_threshold=unknown_threshold, hysteresis=cfg.hysteresis, hold=cfg.hold)
+                   unknown_threshold=unknown_threshold, hysteresis=cfg.hysteresis, hold=cfg.hold,
+                   exclusive=cfg.exclusive)
 
     @property
     def track_count(self) -> int:
@@ -113,23 +138,34 @@ class Smoother:
                              f"(regions, classes), got {probs.shape}")
         self._frame += 1
         assigned = self._match(regions)
-        out = []
+        tracks, fresh = [], set()
         for i, region in enumerate(regions):
             track = assigned.get(i)
             if track is None:
                 # A new region starts from its own first frame: there is no history to trust more.
                 track = _Track(self._next_id, region.box, probs[i].copy(), self._frame)
-                track.label = self._decide(track)
                 self._next_id += 1
                 self._tracks.append(track)
+                fresh.add(track.track_id)
             else:
                 track.probs = self.alpha * probs[i] + (1.0 - self.alpha) * track.probs
                 track.box = region.box
                 track.last_seen = self._frame
-                self._advance(track, self._decide(track))
-            out.append(self._prediction(region, track))
+            tracks.append(track)
+        taken: set[int] = set()
+        given: dict[int, np.ndarray] = {}  # each track's probabilities given the names surer regions took
+        for track in sorted(tracks, key=lambda t: -float(np.max(t.probs))):
+            given[track.track_id] = p = _without(track.probs, taken) if taken else track.probs
+            decision = self._decide(track, p)
+            if track.track_id in fresh or (track.label != UNKNOWN and self.classes.index(track.label) in taken):
+                # A name another region took this frame is a certain error: no hold for it.
+                track.label, track.pending_n = decision, 0
+            else:
+                self._advance(track, decision)
+            if self.exclusive and track.label != UNKNOWN:
+                taken.add(self.classes.index(track.label))
         self._tracks = [t for t in self._tracks if self._frame - t.last_seen < self.forget_after]
-        return out
+        return [self._prediction(region, track, given[track.track_id]) for region, track in zip(regions, tracks)]
 
     def _match(self, regions: Sequence[Region]) -> dict[int, _Track]:
         """Greedy matching, best overlap first; boxes that do not touch never match."""
@@ -148,8 +184,7 @@ class Smoother:
                 taken.add(tid)
         return assigned
 
-    def _decide(self, track: _Track) -> str:
-        p = track.probs
+    def _decide(self, track: _Track, p: np.ndarray) -> str:
         best = int(np.argmax(p))
         if track.label != UNKNOWN:
             cur = p[self.classes.index(track.label)]
@@ -168,10 +203,10 @@ class Smoother:
         if track.pending_n >= self.hold:
             track.label, track.pending_n = decision, 0
 
-    def _prediction(self, region: Region, track: _Track) -> Prediction:
-        p = track.probs
-        # The confidence shown is that of the shown name (under hysteresis it may trail the best).
-        shown = self.classes.index(track.label) if track.label != UNKNOWN else int(np.argmax(p))
+    def _prediction(self, region: Region, track: _Track, given: np.ndarray) -> Prediction:
+        # The confidence shown is that of the shown name (under hysteresis it may trail the best);
+        # the probabilities logged are the model's, before other regions took their names.
+        shown = self.classes.index(track.label) if track.label != UNKNOWN else int(np.argmax(given))
         return Prediction(region=region, label=track.label,
-                          confidence=float(min(1.0, max(0.0, p[shown]))),
-                          probs=tuple(float(v) for v in p), track_id=track.track_id)
+                          confidence=float(min(1.0, max(0.0, given[shown]))),
+                          probs=tuple(float(v) for v in track.probs), track_id=track.track_id)

@@ -171,3 +171,38 @@ def test_predictions_follow_region_order_and_carry_smoothed_probs():
     (p,) = sm.update([CENTER], np.array([[0.0, 1.0, 0.0]]))
     np.testing.assert_allclose(p.probs, [0.5, 0.5, 0.0])
     assert p.region is CENTER
+
+
+def test_one_name_goes_to_one_region_per_frame():
+    # Both regions lean to Alpha; the surer keeps it, the other takes its next best.
+    sm = Smoother(CLASSES, unknown_threshold=0.6)
+    sure, unsure = np.array([0.9, 0.05, 0.05]), np.array([0.5, 0.4, 0.1])
+    for _ in range(3):
+        a, b = sm.update([LEFT, RIGHT], np.stack([unsure, sure]))
+        assert (a.label, b.label) == ("Beta", "Alpha")
+        # Given "not Alpha", the head's share (0.3 of Beta's 0.4) takes Alpha's: 0.1 + 0.7.
+        assert a.confidence == pytest.approx(0.8)
+        assert a.probs == pytest.approx(tuple(unsure))  # the log keeps what the model said
+
+
+def test_a_stranger_beside_a_cat_does_not_become_the_other_cat():
+    # Two cats in the household; a crop the model finds unfamiliar is pulled towards uniform.
+    sm = Smoother(("Alpha", "Beta"), unknown_threshold=0.6)
+    mine, stranger = np.array([0.95, 0.05]), np.array([0.55, 0.45])
+    a, b = sm.update([LEFT, RIGHT], np.stack([mine, stranger]))
+    assert (a.label, b.label) == ("Alpha", UNKNOWN)
+
+
+def test_a_taken_name_is_dropped_at_once_despite_hold():
+    sm = Smoother(CLASSES, alpha=1.0, hold=5, unknown_threshold=0.3)
+    (a,) = sm.update([LEFT], one_hot(0, 0.6)[None])
+    assert a.label == "Alpha"
+    # A surer Alpha appears beside it: the first region must not show Alpha for `hold` more frames.
+    a, b = sm.update([LEFT, RIGHT], np.stack([np.array([0.6, 0.35, 0.05]), one_hot(0, 0.95)]))
+    assert (a.label, b.label) == ("Beta", "Alpha")
+
+
+def test_without_exclusive_two_regions_may_share_a_name():
+    sm = Smoother(CLASSES, unknown_threshold=0.3, exclusive=False)
+    a, b = sm.update([LEFT, RIGHT], np.stack([np.array([0.5, 0.4, 0.1]), one_hot(0)]))
+    assert (a.label, b.label) == ("Alpha", "Alpha")
