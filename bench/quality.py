@@ -1,6 +1,6 @@
 """Honest model selection: repeated k-fold cross-validation over every labelled photo, folds grouped.
 
-    python bench/quality.py [--data ../shared/data/knyang] [--folds 5] [--repeats 2] [--seed 0]
+    python bench/quality.py [--data ../shared/data/knyang] [--folds 5] [--repeats 2] [--seed 0] [--per-class N]
 
 Train and Validation photos are pooled, then split into `--folds` folds `--repeats`
 times (a new seed each time). Folds are grouped, never by photo: photos of one burst
@@ -249,9 +249,18 @@ def summary(results: list[dict]) -> dict:
             for k in keys}
 
 
+def thinned(train: np.ndarray, labels: np.ndarray, per_class: int, rng) -> np.ndarray:
+    """The training mask with at most `per_class` photos of each class left, drawn at random."""
+    keep = np.zeros_like(train)
+    for c in np.unique(labels[train]):
+        keep[rng.permutation(np.flatnonzero(train & (labels == c)))[:per_class]] = True
+    return keep
+
+
 def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: int, repeats: int,
-                   seed: int, loco: bool) -> list[dict]:
-    """The figures of every held-out fold (a dict each), folds fixed by `seed`: two variants meet the same folds."""
+                   seed: int, loco: bool, per_class: int = 0) -> list[dict]:
+    """The figures of every held-out fold (a dict each), folds fixed by `seed`: two variants meet the same folds.
+    With `per_class`, each fold trains on at most that many photos of each cat (a household with few photos)."""
     from train import recipe
 
     centre = mine.views["eval"][:, 0]
@@ -282,6 +291,8 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
         dog_fold = rng.permutation(len(dogs.names))[dogs.labels] % folds
         for f in range(folds):
             tr, te = fold != f, fold == f
+            if per_class:
+                tr = thinned(tr, mine.labels, per_class, rng)
             bank = np.concatenate([cats.views["bank"][cat_fold != f][:, bank_cols].reshape(-1, centre.shape[1]),
                                    dogs.views["bank"][dog_fold != f][:, bank_cols].reshape(-1, centre.shape[1])])
             negatives = recipe.spread(recipe.gate_part(bank), v.merge)
@@ -362,6 +373,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-loco", action="store_true", help="skip leave-one-cat-out (5 more fits per fold)")
     p.add_argument("--json", type=Path, help="also write the figures here as JSON")
+    p.add_argument("--per-class", type=int, default=0, metavar="N",
+                   help="train each fold on at most N photos of each cat (as a household with few photos)")
     p.add_argument("--views", type=int, default=cfg.head_views)
     p.add_argument("--ref-views", type=int, default=cfg.reference_views)
     p.add_argument("--l2", type=float, default=cfg.head_l2)
@@ -387,9 +400,10 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     mine, cats, dogs = load_sets(args.data, args.pets, args.weights)
     print(f"features ready in {time.perf_counter() - start:.0f} s; {v}", file=sys.stderr)
-    folds = cross_validate(v, mine, cats, dogs, args.folds, args.repeats, args.seed, not args.no_loco)
+    folds = cross_validate(v, mine, cats, dogs, args.folds, args.repeats, args.seed, not args.no_loco, args.per_class)
     result = summary(folds)
-    print(f"\n{args.folds}-fold cross-validation x {args.repeats} (seed {args.seed}), folds grouped by burst "
+    thin = f", at most {args.per_class} training photos per cat" if args.per_class else ""
+    print(f"\n{args.folds}-fold cross-validation x {args.repeats} (seed {args.seed}{thin}), folds grouped by burst "
           f"and near-duplicate (cosine >= {NEAR_DUPLICATE}); mean +- spread (std over folds)")
     what = {"centre": "accuracy, centre squares (named right; unknown counts as wrong)",
             "crops": "accuracy, 5 crops per photo", "centre_argmax": "  the same, the top class alone (no unknown)",
@@ -426,7 +440,8 @@ def main(argv=None) -> int:
             def plain(n):
                 return sum(recipe.TRAIN_VIEWS[i].scene < 0 for i in columns(recipe.TRAIN_VIEWS, other, n))
             other = replace(other, scenes=False, views=plain(other.views), ref_views=plain(other.ref_views))
-        paired = cross_validate(other, mine, cats, dogs, args.folds, args.repeats, args.seed, not args.no_loco)
+        paired = cross_validate(other, mine, cats, dogs, args.folds, args.repeats, args.seed, not args.no_loco,
+                                args.per_class)
         versus = {"variant": other.__dict__, "figures": summary(paired),
                   "minus_default": summary([{k: b[k] - a[k] for k in a if k in b} for a, b in zip(folds, paired)])}
         print(f"\nthe same folds with {other.views} head views ({other.ref_views} references, framed views "
@@ -440,7 +455,8 @@ def main(argv=None) -> int:
         import json
 
         args.json.write_text(json.dumps({"variant": v.__dict__, "folds": args.folds, "repeats": args.repeats,
-                                         "seed": args.seed, "figures": result, "versus": versus}, indent=2) + "\n")
+                                         "seed": args.seed, "per_class": args.per_class, "figures": result,
+                                         "versus": versus}, indent=2) + "\n")
     return 0
 
 
