@@ -138,7 +138,7 @@ class Smoother:
                              f"(regions, classes), got {probs.shape}")
         self._frame += 1
         assigned = self._match(regions)
-        tracks, fresh = [], set()
+        tracks = []
         for i, region in enumerate(regions):
             track = assigned.get(i)
             if track is None:
@@ -146,26 +146,28 @@ class Smoother:
                 track = _Track(self._next_id, region.box, probs[i].copy(), self._frame)
                 self._next_id += 1
                 self._tracks.append(track)
-                fresh.add(track.track_id)
             else:
                 track.probs = self.alpha * probs[i] + (1.0 - self.alpha) * track.probs
                 track.box = region.box
                 track.last_seen = self._frame
             tracks.append(track)
         taken: set[int] = set()
-        given: dict[int, np.ndarray] = {}  # each track's probabilities given the names surer regions took
-        for track in sorted(tracks, key=lambda t: -float(np.max(t.probs))):
-            given[track.track_id] = p = _without(track.probs, taken) if taken else track.probs
-            decision = self._decide(track, p)
-            if track.track_id in fresh or (track.label != UNKNOWN and self.classes.index(track.label) in taken):
-                # A name another region took this frame is a certain error: no hold for it.
+        given = [t.probs for t in tracks]  # each region's probabilities given the names surer regions took
+        for i in sorted(range(len(tracks)), key=lambda i: -float(np.max(tracks[i].probs))):
+            track = tracks[i]
+            if taken:
+                given[i] = _without(track.probs, taken)
+            decision = self._decide(track, given[i])
+            if i not in assigned or (track.label != UNKNOWN and self.classes.index(track.label) in taken):
+                # A new region shows its first decision at once; a name another region took this
+                # frame is a certain error: no hold for it either.
                 track.label, track.pending_n = decision, 0
             else:
                 self._advance(track, decision)
             if self.exclusive and track.label != UNKNOWN:
                 taken.add(self.classes.index(track.label))
         self._tracks = [t for t in self._tracks if self._frame - t.last_seen < self.forget_after]
-        return [self._prediction(region, track, given[track.track_id]) for region, track in zip(regions, tracks)]
+        return [self._prediction(r, t, g) for r, t, g in zip(regions, tracks, given)]
 
     def _match(self, regions: Sequence[Region]) -> dict[int, _Track]:
         """Greedy matching, best overlap first; boxes that do not touch never match."""
