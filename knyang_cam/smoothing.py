@@ -36,6 +36,7 @@ class _Track:
     box: Box
     probs: np.ndarray  # the moving average, float64 [C]
     last_seen: int  # frame counter value of the last update that matched this track
+    frames: int = 1  # frames averaged so far
     label: str = UNKNOWN  # shown
     pending: str = UNKNOWN  # a decision differing from `label`, waiting out `hold`
     pending_n: int = 0
@@ -147,7 +148,12 @@ class Smoother:
                 self._next_id += 1
                 self._tracks.append(track)
             else:
-                track.probs = self.alpha * probs[i] + (1.0 - self.alpha) * track.probs
+                # The plain mean of the track's frames until it has 1 / alpha of them: an early frame
+                # weighs no more than a later one (a moving average started on the first frame would
+                # keep that frame's share above alpha for a while).
+                track.frames += 1
+                w = max(self.alpha, 1.0 / track.frames)
+                track.probs = w * probs[i] + (1.0 - w) * track.probs
                 track.box = region.box
                 track.last_seen = self._frame
             tracks.append(track)

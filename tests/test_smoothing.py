@@ -56,6 +56,24 @@ def test_alpha_one_and_hold_one_mean_no_smoothing():
     assert labels(sm, [one_hot(0), one_hot(1), one_hot(0)]) == ["Alpha", "Beta", "Alpha"]
 
 
+def test_a_young_track_averages_its_frames_evenly():
+    # With a low alpha the first frame must not outweigh the next ones: three frames, two of
+    # them Beta, read Beta (a moving average started on the first frame still says Alpha).
+    sm = Smoother(CLASSES, alpha=0.2, hold=1, unknown_threshold=0.5)
+    out = sm.update([CENTER], np.array([one_hot(0)]))
+    assert out[0].probs == pytest.approx(tuple(one_hot(0)))
+    for _ in range(2):
+        out = sm.update([CENTER], np.array([one_hot(1)]))
+    assert out[0].probs == pytest.approx(tuple((one_hot(0) + 2 * one_hot(1)) / 3))
+    assert out[0].label == "Beta"
+    # Past 1 / alpha frames it is a moving average again: the newest frame weighs alpha.
+    for _ in range(10):
+        sm.update([CENTER], np.array([one_hot(1)]))
+    before = np.array(sm.update([CENTER], np.array([one_hot(1)]))[0].probs)
+    after = np.array(sm.update([CENTER], np.array([one_hot(2)]))[0].probs)
+    assert after == pytest.approx(0.2 * one_hot(2) + 0.8 * before)
+
+
 def test_unknown_below_threshold_and_confidence_is_the_top_probability():
     sm = Smoother(CLASSES, unknown_threshold=0.6)
     flat = np.array([0.4, 0.35, 0.25])

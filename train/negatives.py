@@ -33,9 +33,8 @@ def load(identity: str, path: Path = BANK_FILE) -> np.ndarray | None:
         return None
 
 
-def build(pets: Path, weights: str, out: Path = BANK_FILE, merge: float | None = None) -> int:
-    """Compute and write the bank for `weights` from the cats/ and dogs/ photos under `pets`."""
-    from knyang_cam.atomic import atomic_path
+def rows(files: Sequence[Path], weights: str, merge: float | None = None) -> tuple[np.ndarray, str, int]:
+    """(the bank's unit rows, the feature extractor's identity, crops computed) of the photos `files`."""
     from knyang_cam.config import TrainConfig
 
     from . import features, recipe
@@ -43,22 +42,31 @@ def build(pets: Path, weights: str, out: Path = BANK_FILE, merge: float | None =
     from .model import build as build_network
 
     cfg = TrainConfig()
-    files = sorted(p for kind in ("cats", "dogs") for p in (pets / kind).glob("*.jpg"))
-    if not files:
-        raise SystemExit(f"no photos in {pets}/cats or {pets}/dogs")
     backbone = Backbone(weights, cfg.image_size, cfg.alpha)
     net = build_network(backbone, 2)
     identity = features.identity(net.features)
     cache = features.FeatureCache(features.default_cache_dir(), identity)
     f = features.view_features_for(files, [0] * len(files), net.features, backbone, recipe.BANK_VIEWS,
                                    2 * cfg.image_size, cache, batch_size=cfg.batch_size)
-    rows = recipe.spread(recipe.gate_part(f.vectors), merge or cfg.reference_merge)
+    return recipe.spread(recipe.gate_part(f.vectors), merge or cfg.reference_merge), identity, len(f.vectors)
+
+
+def build(pets: Path, weights: str, out: Path = BANK_FILE, merge: float | None = None) -> int:
+    """Compute and write the bank for `weights` from the cats/ and dogs/ photos under `pets`."""
+    from knyang_cam.atomic import atomic_path
+
+    from . import recipe
+
+    files = sorted(p for kind in ("cats", "dogs") for p in (pets / kind).glob("*.jpg"))
+    if not files:
+        raise SystemExit(f"no photos in {pets}/cats or {pets}/dogs")
+    bank, identity, crops = rows(files, weights, merge)
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, identity=np.array(identity), vectors=rows.astype(np.float16),
+            np.savez_compressed(fh, identity=np.array(identity), vectors=bank.astype(np.float16),
                                 source=np.array(f"{len(files)} Oxford-IIIT Pet photos (cats and dogs), "
                                                 f"{len(recipe.BANK_VIEWS)} crops each, CC BY-SA 4.0"))
-    print(f"wrote {out}: {len(rows)} rows from {len(files)} photos ({len(f.vectors)} crops)")
+    print(f"wrote {out}: {len(bank)} rows from {len(files)} photos ({crops} crops)")
     return 0
 
 

@@ -276,8 +276,12 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
 
 
 def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainConfig,
-                cache_dir: Path | None = None) -> TrainResult:
-    """Train on `data_dir` and write the model directory `out` (swapped in only when complete)."""
+                cache_dir: Path | None = None, bank: np.ndarray | None = None) -> TrainResult:
+    """Train on `data_dir` and write the model directory `out` (swapped in only when complete).
+
+    `bank`: unit rows of other animals for the open-set gate in place of the shipped bank
+    (train/negatives.py); bench/strangers.py passes one that lacks the breeds it plays.
+    """
     stages = Stages()
     dataset = data.find_images(data_dir, cfg.validation_fraction, cfg.seed)
     _log(f"dataset {dataset.root}: {len(dataset.classes)} classes ({', '.join(dataset.classes)}), "
@@ -293,7 +297,8 @@ def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainC
         stages.lap("fine_tune")
     identity = features.identity(network.features)
     cache = features.FeatureCache(cache_dir or features.default_cache_dir(), identity)
-    bank = negatives.load(identity)
+    if bank is None:
+        bank = negatives.load(identity)
     if bank is None:
         _log(f"note: no bank of other animals for this backbone ({negatives.BANK_FILE.name} is for the bundled "
              f"one): \"unknown\" relies on the distance to your cats and your not_mine crops")
