@@ -73,7 +73,7 @@ class ClassifierConfig:
 class SmoothingConfig:
     """`smoothing:` the per-region moving average, the unknown threshold, anti-flicker and cut detection."""
 
-    alpha: float = field(default=0.5, metadata=_range(0.01, 1.0))
+    alpha: float = field(default=0.25, metadata=_range(0.01, 1.0))
     iou_match: float = field(default=0.3, metadata=_range(0.0, 1.0))
     forget_after: int = field(default=15, metadata=_range(1, 10000))
     unknown_threshold: float | None = field(default=None, metadata=_range(0.0, 1.0))

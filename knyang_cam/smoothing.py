@@ -67,7 +67,7 @@ class Smoother:
     of the instance and are never reused, also across `reset`.
     """
 
-    def __init__(self, classes: Sequence[str], alpha: float = 0.5, iou_match: float = 0.3,
+    def __init__(self, classes: Sequence[str], alpha: float = 0.25, iou_match: float = 0.3,
                  forget_after: int = 15, unknown_threshold: float = 0.6,
                  hysteresis: float = 0.05, hold: int = 2, exclusive: bool = True):
         if not 0.0 < alpha <= 1.0:
