@@ -93,13 +93,19 @@ def off_centre_plan(photos: list[tuple[str | None, np.ndarray]], rng) -> list[tu
     return [(MINE if name else STRANGER, [(name, photo)], [rng.uniform(0.40, 0.55)]) for name, photo in photos]
 
 
-def clip_figures(records: list[dict], truth: list[dict], frames: int) -> dict:
+def shown_names(records: list[dict], n_frames: int) -> list[str | None]:
+    """Per frame of the clip: the first name a region shows, None where every region reads unknown."""
+    shown: list[str | None] = [None] * n_frames
+    for rec in records:
+        shown[rec["frame"]] = next((r["label"] for r in rec["regions"] if r["label"] != "unknown"), None)
+    return shown
+
+
+def clip_figures(records: list[dict], truth: list[dict], shown: list[str | None], frames: int) -> dict:
     """Per kind: frames named right, frames naming a cat wrongly; strangers: clips named in most frames."""
     s = score(records, truth)
     out = {kind: {"right": v["right"] / max(v["shown"], 1), "wrong": v["wrong"] / v["frames"]} for kind, v in s.items()}
-    named = np.zeros(len(truth), bool)
-    for rec in records:
-        named[rec["frame"]] = any(r["label"] != "unknown" for r in rec["regions"])
+    named = np.array([n is not None for n in shown])
     stranger = np.array([t["kind"] == STRANGER for t in truth])
     clips = named.reshape(-1, frames)[stranger.reshape(-1, frames)[:, 0]]
     if STRANGER in out and len(clips):
@@ -107,14 +113,11 @@ def clip_figures(records: list[dict], truth: list[dict], frames: int) -> dict:
     return out
 
 
-def by_breed(records: list[dict], breeds: list[str], frames: int) -> str:
-    """Per stranger breed: the share of its frames showing a name, and the name shown most."""
+def by_breed(shown: list[str | None], breeds: list[str], frames: int) -> str:
+    """Per stranger breed (its clips come first): the share of its frames showing a name, and the name shown most."""
     named = defaultdict(list)
-    for rec in records:
-        clip = rec["frame"] // frames
-        if clip < len(breeds):
-            names = [r["label"] for r in rec["regions"] if r["label"] != "unknown"]
-            named[breeds[clip]].append(names[0] if names else None)
+    for frame, name in enumerate(shown[:len(breeds) * frames]):
+        named[breeds[frame // frames]].append(name)
     parts = []
     for b in sorted(named):
         shown = [n for n in named[b] if n]
@@ -164,12 +167,13 @@ def main(argv=None) -> int:
                                                     ("off centre", tmp / "off.mp4", off, "detect")):
                 cfg = config.override(base, **{"regions.crop": crop, **extra})
                 _, records = app_run(cfg, clip, info, tmp / "log.jsonl")
-                f = clip_figures(records, truth, args.frames)
+                shown = shown_names(records, len(truth))
+                f = clip_figures(records, truth, shown, args.frames)
                 print(f"{variant or 'default' + (' + --set' if args.set else ''):34s} {presentation:11s} "
                       f"{f[STRANGER]['wrong']:15.3f} {f[STRANGER]['clips_named']:11.3f} "
                       f"{f[MINE]['right']:10.3f} {f[MINE]['wrong']:10.3f}", flush=True)
                 print(f"{'':34s}   strangers named, by breed: "
-                      f"{by_breed(records, [breed(f) for f in stranger_files], args.frames)}", flush=True)
+                      f"{by_breed(shown, [breed(f) for f in stranger_files], args.frames)}", flush=True)
     return 0
 
 
