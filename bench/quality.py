@@ -388,8 +388,8 @@ def main(argv=None) -> int:
     p.add_argument("--versus-no-scenes", action="store_true",
                    help="also the same recipe without the framed views, on the same folds: the paired difference")
     p.add_argument("--versus-views", type=int, metavar="N",
-                   help="also the same recipe with N head views (the live retrain's, train/retrain.py LIVE_VIEWS), "
-                        "on the same folds: the paired difference per figure")
+                   help="also the same recipe with N head views, on the same folds: the paired difference "
+                        "per figure")
     args = p.parse_args(argv)
     for root in (args.data, args.pets):
         if not root.is_dir():

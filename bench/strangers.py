@@ -1,6 +1,7 @@
 """Other people's cats on video: how often a cat the model never met gets one of my cats' names, in one run.
 
     python bench/strangers.py [--breeds 4] [--seed 0] [--frames 60] [--work DIR] [--set KEY=VALUE ...]
+                              [--teach PRESSES]
 
 The bundled model's bank of other animals (train/negatives.npz) holds every Oxford-IIIT Pet cat,
 so none of them is a stranger to it. This bench trains a model the way `python -m train` does
@@ -20,10 +21,19 @@ issue's "must read unknown") and the share of clips named in most of their frame
 the share of frames named right and named as another cat; below each row, the share of each
 stranger breed's frames that show a name, and the name shown most. Targets (issue 12): strangers read
 unknown >= 0.90; my cats in clips named right >= 0.97.
+
+--teach PRESSES measures the not-mine key (issue 12: "after a few presses and a retrain, that
+stranger reads unknown"). Half of each stranger breed's cats (every other one) are taught: the
+app plays a clip of each (its own pan and zoom, not the judged one) with `x` pressed PRESSES
+times on it, and the live retrain (train.retrain, what `t` runs) learns from the saved crops.
+For comparison the same retrain runs without the crops. Both models then play the same clips;
+the taught cats and the untaught ones of the same breeds are scored apart. Twenty taught cats
+is far more than one household teaches, so the price in my own cats is an upper bound.
 """
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import tempfile
 from collections import Counter, defaultdict
@@ -40,13 +50,15 @@ from app_speed import settings  # noqa: E402
 from find_cats import SIZE, app_run, render, score, validation_photos  # noqa: E402
 from make_demo_clip import ken_burns  # noqa: E402
 
-from knyang_cam import config, model_dir  # noqa: E402
+from knyang_cam import app, config, model_dir  # noqa: E402
+from knyang_cam.results import NOT_MINE  # noqa: E402
+from knyang_cam.sources import VideoFile  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 KNYANG = SHARED / "data" / "knyang"
 PETS = SHARED / "data" / "oxford_pets"
 WEIGHTS = SHARED / "weights" / "mobilenet_v2_1.0_160_no_top.weights.h5"
-STRANGER, MINE = "stranger", "my cat"
+STRANGER, TAUGHT, MINE = "stranger", "taught stranger", "my cat"
 
 
 def breed(path: Path) -> str:
@@ -73,24 +85,26 @@ def model_without(breeds: list[str], work: Path) -> Path:
     return out
 
 
-def filled_clip(photos: list[tuple[str | None, np.ndarray]], clip: Path, frames: int, seed: int) -> list[dict]:
+Photo = tuple[str, str | None, np.ndarray]  # kind, my cat's name (None for a stranger), pixels
+
+
+def filled_clip(photos: list[Photo], clip: Path, frames: int, seed: int) -> list[dict]:
     """Write one pan/zoom clip per photo filling the frame; return find_cats' truth per frame."""
     rng = np.random.default_rng(seed)
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, SIZE)
     truth = []
     try:
-        for name, photo in photos:
+        for kind, name, photo in photos:
             for view in ken_burns(photo, frames, rng):
                 writer.write(view)
-                truth.append({"kind": MINE if name else STRANGER,
-                              "cats": [(name, (0, 0, *SIZE))] if name else []})
+                truth.append({"kind": kind, "cats": [(name, (0, 0, *SIZE))] if name else []})
     finally:
         writer.release()
     return truth
 
 
-def off_centre_plan(photos: list[tuple[str | None, np.ndarray]], rng) -> list[tuple[str, list, list]]:
-    return [(MINE if name else STRANGER, [(name, photo)], [rng.uniform(0.40, 0.55)]) for name, photo in photos]
+def off_centre_plan(photos: list[Photo], rng) -> list[tuple[str, list, list]]:
+    return [(kind, [(name, photo)], [rng.uniform(0.40, 0.55)]) for kind, name, photo in photos]
 
 
 def shown_names(records: list[dict], n_frames: int) -> list[str | None]:
@@ -105,11 +119,12 @@ def clip_figures(records: list[dict], truth: list[dict], shown: list[str | None]
     """Per kind: frames named right, frames naming a cat wrongly; strangers: clips named in most frames."""
     s = score(records, truth)
     out = {kind: {"right": v["right"] / max(v["shown"], 1), "wrong": v["wrong"] / v["frames"]} for kind, v in s.items()}
-    named = np.array([n is not None for n in shown])
-    stranger = np.array([t["kind"] == STRANGER for t in truth])
-    clips = named.reshape(-1, frames)[stranger.reshape(-1, frames)[:, 0]]
-    if STRANGER in out and len(clips):
-        out[STRANGER]["clips_named"] = float(np.mean(clips.mean(1) > 0.5))
+    named = np.array([n is not None for n in shown]).reshape(-1, frames)
+    first = [t["kind"] for t in truth[::frames]]
+    for kind in (STRANGER, TAUGHT):
+        clips = named[[k == kind for k in first]]
+        if kind in out and len(clips):
+            out[kind]["clips_named"] = float(np.mean(clips.mean(1) > 0.5))
     return out
 
 
@@ -126,6 +141,44 @@ def by_breed(shown: list[str | None], breeds: list[str], frames: int) -> str:
     return ", ".join(parts)
 
 
+def taught_half(files: list[Path]) -> set[Path]:
+    """Every other cat of each breed: the ones the user teaches with the not-mine key."""
+    by = defaultdict(list)
+    for f in files:
+        by[breed(f)].append(f)
+    return {f for cats in by.values() for f in cats[::2]}
+
+
+def dataset_copy(folder: Path) -> Path:
+    """A dataset of the five cats (links to the shared Train and Validation) that the app may add crops to."""
+    folder.mkdir(parents=True)
+    for split in ("Train", "Validation"):
+        (folder / split).symlink_to(KNYANG / split, target_is_directory=True)
+    return folder
+
+
+def press_not_mine(cfg, info, photos: list[Photo], data: Path, frames: int, presses: int, seed: int) -> int:
+    """Play a clip of each photo (a pan and zoom of its own) through the app, pressing `x` `presses` times
+    on each, evenly through it; return the crops the app saved to <data>/not_mine."""
+    clip = data.parent / "teach.mp4"
+    filled_clip(photos, clip, frames, seed)
+    at = {round(frames * (k + 1) / (presses + 1)) for k in range(presses)}
+    keys = ["x" if i % frames in at else -1 for i in range(len(photos) * frames)]
+    cfg = config.override(cfg, **{"app.dataset_root": str(data), "regions.crop": "center"})
+    status = app.run(cfg, VideoFile(clip), info, keys=app.scripted(keys), out=io.StringIO())
+    assert status == 0, status
+    return len(list((data / NOT_MINE).glob("*.jpg")))
+
+
+def live_retrain(info, data: Path, out: Path):
+    """What the `t` key runs (train.retrain, head and gate on cached features), in this process."""
+    from train.retrain import retrain
+
+    result = retrain(info.path, data, out, config.load().train)
+    print(f"retrained {out.name} in {result.seconds:.0f} s: {result.reason}", file=sys.stderr, flush=True)
+    return model_dir.read(result.out)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--breeds", type=int, default=4, help="cat breeds left out of the bank and played as strangers")
@@ -137,6 +190,9 @@ def main(argv=None) -> int:
                         "several --variant runs compare settings on the same clips")
     p.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
                    help="also run with these settings on top of --set (repeatable): one row each")
+    p.add_argument("--teach", type=int, default=0, metavar="PRESSES",
+                   help="also teach half the strangers with the not-mine key, PRESSES per cat, and "
+                        "retrain (see above)")
     args = p.parse_args(argv)
     for need in (KNYANG, PETS / "cats", WEIGHTS):
         if not need.exists():
@@ -144,13 +200,17 @@ def main(argv=None) -> int:
             return 2
     if not 1 <= args.breeds <= 11:
         p.error("--breeds must be 1..11")
+    if not 0 <= args.teach < args.frames:
+        p.error("--teach must be 0..frames-1")
     breeds = stranger_breeds(args.breeds, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         info = model_dir.read(model_without(breeds, args.work or tmp))
         stranger_files = [f for f in sorted((PETS / "cats").glob("*.jpg")) if breed(f) in breeds]
-        strangers = [(None, cv2.imread(str(f), cv2.IMREAD_COLOR)) for f in stranger_files]
-        mine = [(name, photo) for name, photos in validation_photos().items() for photo in photos]
+        taught = taught_half(stranger_files) if args.teach else set()
+        strangers = [(TAUGHT if f in taught else STRANGER, None, cv2.imread(str(f), cv2.IMREAD_COLOR))
+                     for f in stranger_files]
+        mine = [(MINE, name, photo) for name, photos in validation_photos().items() for photo in photos]
         photos = strangers + mine
         filled = filled_clip(photos, tmp / "filled.mp4", args.frames, args.seed)
         off = render(off_centre_plan(photos, np.random.default_rng(args.seed)), tmp / "off.mp4", args.frames,
@@ -159,21 +219,32 @@ def main(argv=None) -> int:
               f"{len(mine)} of my cats (Validation); {args.frames} frames per clip")
         base = config.override(config.load(), **{"app.dataset_root": str(tmp / "data"),
                                                  "app.snapshots_dir": str(tmp / "snaps"), **settings(args.set)})
-        print(f"\n{'settings':34s} {'presentation':11s} {'strangers named':>15s} {'clips named':>11s} "
-              f"{'mine right':>10s} {'mine wrong':>10s}")
-        for variant in [""] + args.variant:
-            extra = settings([kv for kv in variant.split(",") if kv])
-            for presentation, clip, truth, crop in (("filled", tmp / "filled.mp4", filled, "center"),
-                                                    ("off centre", tmp / "off.mp4", off, "detect")):
-                cfg = config.override(base, **{"regions.crop": crop, **extra})
-                _, records = app_run(cfg, clip, info, tmp / "log.jsonl")
-                shown = shown_names(records, len(truth))
-                f = clip_figures(records, truth, shown, args.frames)
-                print(f"{variant or 'default' + (' + --set' if args.set else ''):34s} {presentation:11s} "
-                      f"{f[STRANGER]['wrong']:15.3f} {f[STRANGER]['clips_named']:11.3f} "
-                      f"{f[MINE]['right']:10.3f} {f[MINE]['wrong']:10.3f}", flush=True)
-                print(f"{'':34s}   strangers named, by breed: "
-                      f"{by_breed(shown, [breed(f) for f in stranger_files], args.frames)}", flush=True)
+        models = [("", info)]
+        if args.teach:
+            control = live_retrain(info, dataset_copy(tmp / "control"), tmp / "retrained")
+            crops = press_not_mine(base, info, [s for s in strangers if s[0] == TAUGHT], dataset_copy(tmp / "teach"),
+                                   args.frames, args.teach, args.seed + 1)
+            print(f"taught: {len(taught)} strangers, x pressed {args.teach} times on each: {crops} crops saved")
+            models += [("retrained, no crops", control),
+                       (f"retrained, x {args.teach}/cat", live_retrain(info, tmp / "teach", tmp / "taught"))]
+        print(f"\n{'model, settings':34s} {'presentation':11s} {'strangers named':>15s} {'clips named':>11s} "
+              f"{'taught named':>12s} {'mine right':>10s} {'mine wrong':>10s}")
+        for name, model in models:
+            for variant in [""] + args.variant:
+                extra = settings([kv for kv in variant.split(",") if kv])
+                row = ", ".join(x for x in (name, variant) if x) or "default" + (" + --set" if args.set else "")
+                for presentation, clip, truth, crop in (("filled", tmp / "filled.mp4", filled, "center"),
+                                                        ("off centre", tmp / "off.mp4", off, "detect")):
+                    cfg = config.override(base, **{"regions.crop": crop, **extra})
+                    _, records = app_run(cfg, clip, model, tmp / "log.jsonl")
+                    shown = shown_names(records, len(truth))
+                    f = clip_figures(records, truth, shown, args.frames)
+                    print(f"{row:34s} {presentation:11s} {f[STRANGER]['wrong']:15.3f} "
+                          f"{f[STRANGER]['clips_named']:11.3f} "
+                          f"{f[TAUGHT]['wrong'] if TAUGHT in f else float('nan'):12.3f} "
+                          f"{f[MINE]['right']:10.3f} {f[MINE]['wrong']:10.3f}", flush=True)
+                    print(f"{'':34s}   strangers named, by breed: "
+                          f"{by_breed(shown, [breed(f) for f in stranger_files], args.frames)}", flush=True)
     return 0
 
 

@@ -139,6 +139,28 @@ def test_missing_weights_file_is_a_user_error(tmp_path):
     assert r.returncode == 2 and "weights file not found" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_a_retrain_on_the_same_photos_gives_back_the_same_head(tmp_path):
+    """The `t` key's retrain learns from the crops `python -m train` learnt from, so on an unchanged
+    dataset it is accepted with the head it started from (fewer crops gave a head the check refused)."""
+    import keras
+
+    from knyang_cam.config import TrainConfig
+    from train.model import HEAD_NAME
+    from train.pipeline import train_model
+    from train.retrain import retrain
+
+    data = make_photos(tmp_path / "cats", n=8)
+    cfg = TrainConfig(image_size=64, alpha=0.35, batch_size=8, head_epochs=20, fine_tune_epochs=0)
+    train_model(data, tmp_path / "first", "none", cfg, cache_dir=tmp_path / "cache")
+    result = retrain(tmp_path / "first", data, tmp_path / "again", cfg, cache_dir=tmp_path / "cache")
+    assert result.accepted and result.new_accuracy == result.old_accuracy, result.reason
+    assert result.features_computed == 0  # every crop it learns from was computed by the training
+    first, again = (keras.models.load_model(tmp_path / name / "model.keras", compile=False).get_layer(HEAD_NAME)
+                    for name in ("first", "again"))
+    for a, b in zip(first.get_weights(), again.get_weights()):
+        np.testing.assert_allclose(b, a, atol=1e-6)
+
+
 def test_out_into_existing_model_dir_is_replaced_when_complete(trained, tmp_path):
     out, _ = trained
     before = json.loads((out / "model.json").read_text())
