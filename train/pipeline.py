@@ -69,7 +69,7 @@ class Stages:
 
 @dataclass(frozen=True)
 class Recipe:
-    """Which crops `finish` computes: the full recipe, or the live retrain's cheaper one."""
+    """Which crops `finish` computes: of each training photo, and whether the validation photos' crops too."""
 
     head_views: tuple  # of each training photo, for the head (the first `ref_views` are references too)
     ref_views: int
