@@ -257,3 +257,16 @@ def test_not_mine_crops_turn_a_lookalike_to_unknown(trained, tmp_path):
     # nearest the look-alike pull the cut down with it); the gate's behaviour with negatives is
     # tested on a network whose answers are known by construction:
     # tests/test_familiar.py::test_other_animals_turn_a_lookalike_to_unknown_in_the_network.
+
+
+def test_not_mine_crops_without_photos_of_my_cats_say_what_is_missing(trained, tmp_path):
+    """A fresh install's dataset folder holds only what the not-mine key saved: a clear error, no model."""
+    from knyang_cam.results import NOT_MINE
+    from train.data import DatasetError
+    from train.retrain import retrain
+
+    base, _, cache = trained
+    _lookalike(tmp_path / "only" / NOT_MINE, 3)
+    with pytest.raises(DatasetError, match="3 not_mine crops but no photos of your cats"):
+        retrain(base / "models" / "v1", tmp_path / "only", tmp_path / "out", SMALL, cache_dir=cache)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out-refused").exists()

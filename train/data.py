@@ -352,6 +352,15 @@ def require_every_class(labels: np.ndarray, classes: Sequence[str], what: str, r
                            f"split of {root}: add JPEG/PNG photos or remove the folder")
 
 
+def has_photos(root: str | Path) -> bool:
+    """Whether `root` holds photos of any cat in a class folder (either layout of find_images)."""
+    root = Path(root)
+    if not root.is_dir():
+        return False
+    train_dir = split_folder(root, SPLIT_NAMES["train"])
+    return any(class_files(train_dir if train_dir is not None else root).values())
+
+
 def not_mine_files(root: str | Path) -> list[Path]:
     """Crops the user marked "not one of my cats" (<root>/not_mine/, any depth): negatives, never a class."""
     from knyang_cam.results import NOT_MINE
