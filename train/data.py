@@ -161,7 +161,7 @@ def find_images(root: str | Path, validation_fraction: float = 0.2, seed: int = 
             if d is not None:
                 by_split[key] = class_files(d)
         classes = tuple(name for name, files in by_split["train"].items() if files)
-        _check_classes(train_dir, classes)
+        _check_classes(root, train_dir, classes)
         if "validation" in by_split:
             unknown = sorted(set(n for n, f in by_split["validation"].items() if f) - set(classes))
             if unknown:
@@ -176,17 +176,27 @@ def find_images(root: str | Path, validation_fraction: float = 0.2, seed: int = 
         return Dataset(root, layout, classes, train, validation, test)
     by_class = class_files(root)
     classes = tuple(name for name, files in by_class.items() if files)
-    _check_classes(root, classes)
+    _check_classes(root, root, classes)
     train, validation = _split_by_seed(by_class, classes, validation_fraction, seed)
     return Dataset(root, "classes", classes, train, validation)
 
 
-def _check_classes(folder: Path, classes: Sequence[str]) -> None:
+def _check_classes(root: Path, folder: Path, classes: Sequence[str]) -> None:
     reserved = [c for c in classes if c.lower() in RESERVED_NAMES]
     if reserved:
         raise DatasetError(f"class folder {folder / reserved[0]} has a reserved name ({', '.join(RESERVED_NAMES)} "
                            f"mean something else to the app): rename it")
     if not classes:
+        crops = not_mine_files(root)
+        if crops:
+            # What the not-mine key saved on a fresh install. Crops alone cannot set the unknown cut:
+            # it is chosen on my cats' photos scored against the other animals, and the old cut with
+            # more animals can turn my cats near the crops unknown (a colour-feature gate with a
+            # look-alike's crops added read even a reference as unknown).
+            raise DatasetError(f"{root} has {len(crops)} not_mine crops but no photos of your cats, and training "
+                               f"learns from both: put each cat's photos in {folder}/<name>/ (for the `t` "
+                               f"retrain, set app.dataset_root to the dataset the model was trained on, "
+                               f"README: Teach it live)")
         raise DatasetError(f"no class folders with files in {folder}: put each cat's photos in "
                            f"{folder}/<name>/")
     if len(classes) == 1:
@@ -350,15 +360,6 @@ def require_every_class(labels: np.ndarray, classes: Sequence[str], what: str, r
     if empty:
         raise DatasetError(f"no decodable image for class {', '.join(empty)} in the {what} "
                            f"split of {root}: add JPEG/PNG photos or remove the folder")
-
-
-def has_photos(root: str | Path) -> bool:
-    """Whether `root` holds photos of any cat in a class folder (either layout of find_images)."""
-    root = Path(root)
-    if not root.is_dir():
-        return False
-    train_dir = split_folder(root, SPLIT_NAMES["train"])
-    return any(class_files(train_dir if train_dir is not None else root).values())
 
 
 def not_mine_files(root: str | Path) -> list[Path]:

@@ -28,7 +28,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,9 +57,9 @@ def live_recipe(cfg: TrainConfig) -> Recipe:
     twice the head rows, and 27 crops of each new photo through the backbone, not 13.
     """
     full = Recipe.full(cfg)
-    return Recipe(full.head_views, full.ref_views, False,
-                  selected_on=f"live retrain: the full recipe's head and gate ({len(full.head_views)} crops per "
-                              f"photo, {full.ref_views} of them references); {full.selected_on}")
+    return replace(full, val_crops=False,
+                   selected_on=f"live retrain: the full recipe's head and gate ({len(full.head_views)} crops per "
+                               f"photo, {full.ref_views} of them references); {full.selected_on}")
 
 
 @dataclass(frozen=True)
@@ -143,14 +143,6 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
         raise ModelError(f"{info.keras_path} has no '{EXTRACTOR_NAME}'/'{HEAD_NAME}'/'{MIRROR_MEAN_NAME}' layers, "
                          f"so its head cannot be retrained alone: {model_dir.rebuild_hint(info.path)}") from None
     others = familiar.others_of(model)
-    crops = data.not_mine_files(data_dir)
-    if crops and not data.has_photos(data_dir):
-        # Crops alone cannot set the cut: it is chosen on my cats' photos scored against the other
-        # animals, and the old cut with more animals can turn my cats near the crops unknown (a
-        # colour-feature gate with the look-alike's crops added read even a reference as unknown).
-        raise data.DatasetError(f"{data_dir} has {len(crops)} not_mine crops but no photos of your cats, and a "
-                                f"retrain learns from both: set app.dataset_root to the dataset {info.path.name} "
-                                f"was trained on (README: Teach it live), with the crops in its not_mine/")
     dataset = data.find_images(data_dir, cfg.validation_fraction, cfg.seed)
     reuse, embed = _litert_path(info, model, old_dense, others, dataset, cfg)
     stages.lap("load")
