@@ -166,8 +166,9 @@ def photo_features(paths, labels, names, view_sets: dict, made: tuple[str, ...],
     return Photos(list(paths), np.asarray(labels), list(names), out)
 
 
-def load_sets(data_root: Path, pets_root: Path, weights: str):
-    """(knyang photos, pet cats, pet dogs) with every view the measures and recipes use."""
+def load_sets(data_root: Path, pets_root: Path, weights: str, cat_train_views: bool = False):
+    """(knyang photos, pet cats, pet dogs) with every view the measures and recipes use; with
+    `cat_train_views`, the cats' training crops too (bench/household.py trains on them)."""
     from knyang_cam.config import TrainConfig
     from train import data, features, recipe
     from train.model import Backbone, build
@@ -194,8 +195,9 @@ def load_sets(data_root: Path, pets_root: Path, weights: str):
         breeds = sorted({f.stem.rsplit("_", 1)[0] for f in files})
         breed = [breeds.index(f.stem.rsplit("_", 1)[0]) for f in files]
         print(f"features of {pets_root / kind}:", file=sys.stderr)
+        train = {"train": recipe.TRAIN_VIEWS} if cat_train_views and kind == "cats" else {}
         pets.append(photo_features(files, breed, breeds,
-                                   {"bank": recipe.BANK_VIEWS, **views},
+                                   {"bank": recipe.BANK_VIEWS, **train, **views},
                                    ("clip", "clip_views", "scene", "scene_views") if kind == "cats"
                                    else ("scene", "scene_views"), net, backbone, cache))
     return mine, pets[0], pets[1]
@@ -215,6 +217,29 @@ class Variant:
     tta: bool  # features averaged with the mirror image's
     merge: float
     scenes: bool = True  # the views framed in drawn scenes (train/scenes.py) take part
+
+
+def add_variant_options(p: argparse.ArgumentParser) -> None:
+    """The recipe's knobs as options of a bench (defaults: what train ships, from TrainConfig)."""
+    from knyang_cam.config import TrainConfig
+
+    cfg = TrainConfig()
+    p.add_argument("--views", type=int, default=cfg.head_views)
+    p.add_argument("--ref-views", type=int, default=cfg.reference_views)
+    p.add_argument("--l2", type=float, default=cfg.head_l2)
+    p.add_argument("--steps", type=int, default=cfg.head_epochs)
+    p.add_argument("--lr", type=float, default=cfg.head_learning_rate)
+    p.add_argument("--keep", type=float, default=cfg.unknown_keep)
+    p.add_argument("--beta", type=float, default=cfg.other_animal_weight)
+    p.add_argument("--no-tta", action="store_true")
+    p.add_argument("--merge", type=float, default=cfg.reference_merge)
+    p.add_argument("--no-scenes", action="store_true", help="without the views framed in drawn scenes")
+
+
+def variant_of(args: argparse.Namespace) -> Variant:
+    """The Variant that `add_variant_options`' options name."""
+    return Variant(args.views, args.ref_views, args.l2, args.steps, args.lr, args.keep, args.beta, not args.no_tta,
+                   args.merge, not args.no_scenes)
 
 
 def columns(views, v: Variant, n: int) -> list[int]:
@@ -361,9 +386,6 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
 
 
 def main(argv=None) -> int:
-    from knyang_cam.config import TrainConfig
-
-    cfg = TrainConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=SHARED / "data" / "knyang")
     p.add_argument("--pets", type=Path, default=SHARED / "data" / "oxford_pets")
@@ -375,16 +397,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path, help="also write the figures here as JSON")
     p.add_argument("--per-class", type=int, default=0, metavar="N",
                    help="train each fold on at most N photos of each cat (as a household with few photos)")
-    p.add_argument("--views", type=int, default=cfg.head_views)
-    p.add_argument("--ref-views", type=int, default=cfg.reference_views)
-    p.add_argument("--l2", type=float, default=cfg.head_l2)
-    p.add_argument("--steps", type=int, default=cfg.head_epochs)
-    p.add_argument("--lr", type=float, default=cfg.head_learning_rate)
-    p.add_argument("--keep", type=float, default=cfg.unknown_keep)
-    p.add_argument("--beta", type=float, default=cfg.other_animal_weight)
-    p.add_argument("--no-tta", action="store_true")
-    p.add_argument("--merge", type=float, default=cfg.reference_merge)
-    p.add_argument("--no-scenes", action="store_true", help="without the views framed in drawn scenes")
+    add_variant_options(p)
     p.add_argument("--versus-no-scenes", action="store_true",
                    help="also the same recipe without the framed views, on the same folds: the paired difference")
     p.add_argument("--versus-views", type=int, metavar="N",
@@ -395,8 +408,7 @@ def main(argv=None) -> int:
         if not root.is_dir():
             print(f"error: {root} not found (needs the shared data sets)", file=sys.stderr)
             return 2
-    v = Variant(args.views, args.ref_views, args.l2, args.steps, args.lr, args.keep, args.beta, not args.no_tta,
-                args.merge, not args.no_scenes)
+    v = variant_of(args)
     start = time.perf_counter()
     mine, cats, dogs = load_sets(args.data, args.pets, args.weights)
     print(f"features ready in {time.perf_counter() - start:.0f} s; {v}", file=sys.stderr)

@@ -261,7 +261,10 @@ def test_a_class_with_three_photos_trains_and_is_reported_thin(tmp_path):
     r = run_train("--data", data, "--out", tmp_path / "m", "--weights", "none",
                   "--config", small_config(tmp_path, fine_tune_epochs=0))
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "class Tori has only 2 training photos" in r.stderr  # 3 photos, one held out for validation
+    assert "class Tori has only 3 photos to learn from" in r.stderr
     metrics = json.loads((tmp_path / "m" / "report" / "metrics.json").read_text())
+    # One photo of each is held out to score the recipe, then the model learns it too.
     assert metrics["dataset"]["train_photos_per_class"] == {"Nabi": 6, "Tori": 2}
+    assert metrics["dataset"]["learnt_photos_per_class"] == {"Nabi": 8, "Tori": 3}
+    assert metrics["validation_learnt"] is True
     assert any("Tori" in w for w in metrics["warnings"])

@@ -36,6 +36,9 @@ def test_training_on_shared_data_reaches_090(shared_data, shared_weights, tmp_pa
     assert info.backbone["weights"] == shared_weights.name
     metrics = json.loads((out / "report" / "metrics.json").read_text())
     assert metrics["validation"]["n"] == 50 and metrics["skipped"] == []
+    # A Validation folder is the user's to judge with: never learnt (a split made here is, after scoring).
+    assert info.metrics["learnt_photos"] == info.metrics["train_photos"] == 368
+    assert metrics["validation_learnt"] is False
 
 
 def test_bundled_model_names_the_validation_photos(shared_data, tmp_path):

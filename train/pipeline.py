@@ -115,6 +115,26 @@ def _mirrored(f_views: np.ndarray, n_views: int) -> np.ndarray:
     return x.mean(axis=1)
 
 
+def _head_and_gate(rows: np.ndarray, paths: tuple, labels: np.ndarray, n_views: int, plan: Recipe, cfg: TrainConfig,
+                   others: np.ndarray, n_classes: int, val=None):
+    """The softmax head and the open-set gate fitted on `rows` ([photos * n_views, D], photo-major, of `paths`).
+
+    Returns (kernel, bias, curves, gate); `val` (features, labels) only draws the curves."""
+    kernel, bias, curves = recipe.fit_softmax(rows, np.repeat(labels, n_views), n_classes, cfg.head_l2,
+                                              cfg.head_epochs, cfg.head_learning_rate,
+                                              curve_every=max(1, cfg.head_epochs // 30), val=val)
+    per_photo = rows.reshape(len(paths), n_views, -1)
+    ref_rows = per_photo[:, :plan.ref_views].reshape(-1, rows.shape[-1])
+    group_of = folds.groups(paths, recipe.gate_part(per_photo[:, 0]), labels)
+    for c in np.unique(labels):  # a cat whose photos are all one group: held out photo by photo
+        members = labels == c
+        if len(np.unique(group_of[members])) == 1:
+            group_of[members] = group_of.max() + 1 + np.arange(members.sum())
+    gate = familiar.fit_gate(ref_rows, np.repeat(group_of, plan.ref_views), others, cfg.unknown_keep,
+                             cfg.other_animal_weight, cfg.reference_merge, np.repeat(labels, plan.ref_views), n_classes)
+    return kernel, bias, curves, gate
+
+
 def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out: Path, plan: Recipe,
            cache: features.FeatureCache, others: np.ndarray, stages: Stages,
            accept: Callable[[np.ndarray, np.ndarray], tuple[bool, str]] | None = None,
@@ -159,28 +179,13 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
         _log(f"skipped {path}: {why}")
     stages.lap("features")
 
-    rows = train_f.vectors
     started = time.perf_counter()
-    kernel, bias, curves = recipe.fit_softmax(rows, np.repeat(train_labels, n_views), len(dataset.classes),
-                                              cfg.head_l2, cfg.head_epochs, cfg.head_learning_rate,
-                                              curve_every=max(1, cfg.head_epochs // 30),
-                                              val=(val_x[:, 0], val_y))
+    kernel, bias, curves, gate = _head_and_gate(train_f.vectors, kept, train_labels, n_views, plan, cfg, others,
+                                                len(dataset.classes), val=(val_x[:, 0], val_y))
     dense.set_weights([kernel, bias])
     head = fit.PhaseHistory("head", *(tuple(curves[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")),
                             len(curves["loss"]) - 1, time.perf_counter() - started)
     stages.lap("head")
-
-    per_photo = rows.reshape(len(kept), n_views, -1)
-    ref_rows = per_photo[:, :plan.ref_views].reshape(-1, rows.shape[-1])
-    group_of = folds.groups(kept, recipe.gate_part(per_photo[:, 0]), train_labels)
-    for c in np.unique(train_labels):  # a cat whose photos are all one group: held out photo by photo
-        members = train_labels == c
-        if len(np.unique(group_of[members])) == 1:
-            group_of[members] = group_of.max() + 1 + np.arange(members.sum())
-    gate = familiar.fit_gate(ref_rows, np.repeat(group_of, plan.ref_views), others, cfg.unknown_keep,
-                             cfg.other_animal_weight, cfg.reference_merge,
-                             np.repeat(train_labels, plan.ref_views), len(dataset.classes))
-    stages.lap("gate")
 
     def judge(x):
         return gate.shrink(recipe.softmax(x @ kernel + bias), x)
@@ -201,6 +206,20 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
         crops_x = val_x[:, 1:].reshape(-1, val_x.shape[-1])
         crops_y = np.repeat(val_y, len(eval_views) - 1)
         view_scores = evaluate.score(judge(crops_x), crops_y, dataset.classes)
+    accepted, reason = accept(val_x[:, 0], val_y) if accept else (True, "")
+    learnt_labels, refit_computed = train_labels, 0
+    # A split made here only scores the recipe: the model then learns every photo (bench/household.py:
+    # a cat of 4-26 photos loses a fifth of them to validation otherwise). A Validation folder the user
+    # made is theirs to judge with, and the benches build their scenes from it: never learnt.
+    if dataset.layout == "classes":
+        val_rows = views_of(val_paths, val_y, plan.head_views, "validation photos, for the model")
+        learnt_labels = np.concatenate([train_labels, val_rows.labels[::n_views]])
+        kernel, bias, _, gate = _head_and_gate(np.concatenate([train_f.vectors, val_rows.vectors]),
+                                               kept + tuple(dict.fromkeys(val_rows.paths)), learnt_labels,
+                                               n_views, plan, cfg, others, len(dataset.classes))
+        dense.set_weights([kernel, bias])
+        refit_computed = val_rows.computed
+        stages.lap("refit")
     test_scores = None
     if dataset.test is not None and len(dataset.test):
         test_f = views_of(dataset.test.paths, dataset.test.labels, both[:1] + both[len(eval_views):][:1], "test")
@@ -208,12 +227,15 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
             test_scores = evaluate.score(judge(_mirrored(test_f.vectors, 1)[:, 0]), test_f.labels[::2],
                                          dataset.classes)
             _log("test " + test_scores.lines()[0])
-    accepted, reason = accept(val_x[:, 0], val_y) if accept else (True, "")
-    counts = np.bincount(train_labels, minlength=len(dataset.classes))
-    warnings = tuple(f"class {c} has only {n} training photos (fewer than {THIN_CLASS}): its figures rest on "
-                     f"little; add photos" for c, n in zip(dataset.classes, counts) if n < THIN_CLASS)
+    learnt = len(learnt_labels)
+    counts = np.bincount(learnt_labels, minlength=len(dataset.classes))
+    warnings = tuple(f"class {c} has only {n} photos to learn from (fewer than {THIN_CLASS}): its figures rest "
+                     f"on little; add photos" for c, n in zip(dataset.classes, counts) if n < THIN_CLASS)
     for w in warnings:
         _log("warning: " + w)
+    if learnt > len(kept):
+        _log(f"validation: scored by the recipe fitted without the {len(val_y)} validation photos; the model "
+             f"then learnt from all {learnt} photos")
     _log("validation " + "\n".join(val_scores.lines()))
     _log(f"validation: centre squares named right (unknown counts as wrong) {named:.3f}, one view each (the app "
          f"takes the surest of regions.zooms views: bench/quality.py); unknown cuts {gate.to_json()['cut']}")
@@ -240,14 +262,19 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
         familiarity=gate.to_json(), **(info_extra or {}),
         metrics={"val_accuracy": round(val_scores.accuracy, 4),
                  "test_accuracy": round(test_scores.accuracy, 4) if test_scores else None,
-                 "train_photos": len(kept), "val_photos": len(val_y), **(extra or {}).get("metrics", {})})
+                 "train_photos": len(kept), "val_photos": len(val_y), "learnt_photos": learnt,
+                 **(extra or {}).get("metrics", {})})
     report_extra = {
         "dataset": {"root": str(dataset.root), "layout": dataset.layout, "classes": list(dataset.classes),
-                    "train_photos": len(kept), "val_photos": len(val_y), "not_mine_crops": len(nm.paths) // 2,
-                    "train_photos_per_class": dict(zip(dataset.classes, map(int, counts)))},
+                    "train_photos": len(kept), "val_photos": len(val_y), "learnt_photos": learnt,
+                    "not_mine_crops": len(nm.paths) // 2,
+                    "train_photos_per_class": dict(zip(dataset.classes,
+                                                       map(int, np.bincount(train_labels, minlength=len(counts))))),
+                    "learnt_photos_per_class": dict(zip(dataset.classes, map(int, counts)))},
         "warnings": list(warnings),
         "selected_on": plan.selected_on,
         "validation_named_right": round(named, 4),
+        "validation_learnt": learnt > len(kept),
         "skipped": [{"file": str(p), "why": w} for p, w in skipped],
         "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
         "training_views": [v.name for v in plan.head_views], "reference_views": plan.ref_views,
@@ -270,7 +297,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
 
     write_model_dir(model, info, out, write_report, tflite)
     stages.lap("export")
-    computed = train_f.computed + val_f.computed + nm.computed
+    computed = train_f.computed + val_f.computed + nm.computed + refit_computed
     return TrainResult(out, val_scores.accuracy, test_scores.accuracy if test_scores else None, threshold_value,
                        skipped, dict(stages.seconds), computed, accepted, reason, warnings, patched)
 

@@ -14,8 +14,10 @@ not_mine crops are added. The head may grow when the dataset has new class folde
 model.tflite is converted anew).
 
 The new model is accepted only when its validation accuracy is not worse than the
-current model's on the same validation photos by more than `max_drop`; a refused model
-is still written (as `<out>-refused`) so the user can look at it.
+current model's on the same validation photos by more than `max_drop` (for a model that learnt
+its validation photos, the figure it was scored with at its training); a refused model is still
+written (as `<out>-refused`) so the user can look at it. Like `python -m train`, a retrain on a
+split it made (no Validation folder) is scored on it, then learns every photo.
 
 `python -m train.retrain --model DIR --data DIR --out DIR` prints one JSON object per line
 on stdout (knyang_cam.events: progress, then done or error) for the app to read; a progress
@@ -157,12 +159,18 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
         return show
 
     old_acc = [0.0]
+    # A model that learnt its validation photos (pipeline.finish) would score them as memories: its
+    # figure is the one it was scored with, fitted without them, as the new head is here.
+    metrics = info.metrics or {}
+    learnt_val = metrics.get("learnt_photos", 0) > metrics.get("train_photos", 0) and "val_accuracy" in metrics
 
     def accept(val_x: np.ndarray, val_y: np.ndarray) -> tuple[bool, str]:
         mine = float(np.mean(np.asarray(new_dense(val_x)).argmax(1) == val_y))
-        old_acc[0] = _old_accuracy(old_dense, info.classes, val_x, val_y, dataset.classes)
+        old_acc[0] = float(metrics["val_accuracy"]) if learnt_val else \
+            _old_accuracy(old_dense, info.classes, val_x, val_y, dataset.classes)
         ok = mine >= old_acc[0] - max_drop
-        return ok, (f"validation accuracy {mine:.3f} vs current {old_acc[0]:.3f} "
+        return ok, (f"validation accuracy {mine:.3f} vs current {old_acc[0]:.3f}"
+                    f"{' (at its training)' if learnt_val else ''} "
                     f"({'accepted' if ok else f'refused: worse by more than {max_drop:.3f}'})")
 
     drop, new_dense = head_layers(len(dataset.classes), cfg.dropout)
