@@ -5,10 +5,10 @@
 The five cats are one household of many photos. A user's own is larger and thinner (issue 12:
 23 cats, 4-26 photos each). Oxford-IIIT Pet has no individuals with several photos, so this
 bench makes a stand-in household of its cat breeds, each breed one "cat" of 10 photos, and
-the five cats each thinned to a random 4-26 photos per fold: 8 + 5 = 13 cats by default. The
-other `--strangers` breeds (drawn again each repeat) are the neighbour's cats and must read
-"unknown"; so must the dogs of breeds the bank lacks. The bank of other animals holds only
-dogs of the other breeds: any cat in it would be a household member or a stranger.
+the five cats each thinned to a random 4-26 photos per fold: 6 + 5 = 11 cats by default.
+Of the other breeds (drawn again each repeat), `--strangers` are the neighbours' cats and must
+read "unknown", and `--bank-breeds` stand for the shipped bank's other cats, beside the dogs of
+breeds that are not held out (dogs of held-out breeds must read "unknown" too).
 
 Folds are grouped (bursts and near-duplicates on one side, train/folds.py). Every fold fits
 the shipped recipe (`bench/quality.py`'s fit_and_judge: head, gate, per-class cuts) on the
@@ -54,25 +54,27 @@ def without_validation(tr: np.ndarray, labels: np.ndarray, gid: np.ndarray, frac
     return tr
 
 
-def household_sets(mine, cats, n_strangers: int, rng):
-    """(features, labels, class names, group ids, stranger-breed mask over `cats`) of one drawn household."""
+def household_sets(mine, cats, n_strangers: int, n_bank: int, rng):
+    """(features, labels, class names, group ids, stranger-breed mask, bank-breed mask over `cats`) of one drawn
+    household: `n_strangers` breeds are the neighbours' cats, `n_bank` breeds join the dogs in the bank."""
     from train import recipe
 
-    stranger_breeds = rng.choice(len(cats.names), n_strangers, replace=False)
-    strange = np.isin(cats.labels, stranger_breeds)
-    member_breeds = [b for b in range(len(cats.names)) if b not in stranger_breeds]
+    drawn = rng.permutation(len(cats.names))
+    strange = np.isin(cats.labels, drawn[:n_strangers])
+    banked = np.isin(cats.labels, drawn[n_strangers:n_strangers + n_bank])
+    member_breeds = sorted(drawn[n_strangers + n_bank:])
     relabel = {b: len(mine.names) + i for i, b in enumerate(member_breeds)}
     names = list(mine.names) + [cats.names[b] for b in member_breeds]
-    pick = ~strange
+    pick = ~strange & ~banked
     views = {k: np.concatenate([mine.views[k], cats.views[k][pick]]) for k in ("train", "centre_views",
                                                                            "centre_views_flip", "eval")}
     labels = np.concatenate([mine.labels, [relabel[b] for b in cats.labels[pick]]])
-    paths = list(mine.paths) + [p for p, s in zip(cats.paths, strange) if not s]
+    paths = list(mine.paths) + [p for p, s in zip(cats.paths, pick) if s]
     gid = groups(paths, recipe.gate_part(views["eval"][:, 0]), labels)
-    return views, labels, names, gid, strange
+    return views, labels, names, gid, strange, banked
 
 
-def cross_validate(v, mine, cats, dogs, folds: int, repeats: int, seed: int, n_strangers: int,
+def cross_validate(v, mine, cats, dogs, folds: int, repeats: int, seed: int, n_strangers: int, n_bank: int,
                    validation: float = 0.0) -> list[dict]:
     """Per held-out fold: the household's photos named right, the top class alone, strangers and dogs unknown.
     With `validation`, each fold's model learns without that share of its photos (held out to score it)."""
@@ -83,7 +85,7 @@ def cross_validate(v, mine, cats, dogs, folds: int, repeats: int, seed: int, n_s
     results = []
     for r in range(repeats):
         rng = np.random.default_rng(seed + r)
-        views, labels, names, gid, strange = household_sets(mine, cats, n_strangers, rng)
+        views, labels, names, gid, strange, banked = household_sets(mine, cats, n_strangers, n_bank, rng)
         n_mine = len(mine.names)
         fold = grouped_folds(gid, labels, folds, seed + r)
         dog_fold = rng.permutation(len(dogs.names))[dogs.labels] % folds
@@ -97,7 +99,8 @@ def cross_validate(v, mine, cats, dogs, folds: int, repeats: int, seed: int, n_s
                 tr[rows[rng.integers(THIN[0], THIN[1] + 1):]] = False
             if validation:
                 tr = without_validation(tr, labels, gid, validation, np.random.default_rng(seed + 1000 * r + f))
-            bank = dogs.views["bank"][dog_fold != f][:, bank_cols].reshape(-1, centre.shape[-1])
+            bank = np.concatenate([cats.views["bank"][banked], dogs.views["bank"][dog_fold != f]])
+            bank = bank[:, bank_cols].reshape(-1, centre.shape[-1])
             negatives = recipe.spread(recipe.gate_part(bank), v.merge)
             judge, t, cut = quality.fit_and_judge(v, views["train"][tr], labels[tr], gid[tr], len(names), negatives)
 
@@ -138,10 +141,13 @@ def main(argv=None) -> int:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--strangers", type=int, default=4, help="cat breeds left out of the household (of 12)")
+    p.add_argument("--strangers", type=int, default=3, help="cat breeds that are the neighbours' cats (of 12)")
+    p.add_argument("--bank-breeds", type=int, default=3, help="cat breeds in the bank of other animals (of 12)")
     p.add_argument("--validation", type=float, default=0.0, metavar="SHARE",
                    help="fit each fold without this share of each cat's photos, as a model that keeps a "
                         "validation split out of training")
+    p.add_argument("--versus-validation", type=float, metavar="SHARE",
+                   help="also the same folds fitted without this share (--validation): the paired difference")
     quality.add_variant_options(p)
     args = p.parse_args(argv)
     for root in (args.data, args.pets):
@@ -152,12 +158,23 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     mine, cats, dogs = quality.load_sets(args.data, args.pets, args.weights, cat_train_views=True)
     folds = cross_validate(v, mine, cats, dogs, args.folds, args.repeats, args.seed, args.strangers,
-                           args.validation)
-    print(f"\na household of {len(mine.names)} cats thinned to {THIN[0]}-{THIN[1]} photos and "
-          f"{len(cats.names) - args.strangers} Oxford cat breeds; {args.folds}-fold grouped cross-validation x "
-          f"{args.repeats} (seed {args.seed}); mean +- spread (std over folds)")
+                           args.bank_breeds, args.validation)
+    members = len(cats.names) - args.strangers - args.bank_breeds
+    print(f"\na household of {len(mine.names)} cats thinned to {THIN[0]}-{THIN[1]} photos and {members} Oxford "
+          f"cat breeds ({args.strangers} more are strangers, {args.bank_breeds} in the bank); {args.folds}-fold "
+          f"grouped cross-validation x {args.repeats} (seed {args.seed}"
+          f"{f', {args.validation:.0%} of the photos kept out of training' if args.validation else ''}); "
+          f"mean +- spread (std over folds)")
     for k, (mean, spread) in quality.summary(folds).items():
         print(f"  {WHAT.get(k, k):<78} {mean:.3f} +- {spread:.3f}")
+    if args.versus_validation is not None:
+        paired = cross_validate(v, mine, cats, dogs, args.folds, args.repeats, args.seed, args.strangers,
+                                args.bank_breeds, args.versus_validation)
+        print(f"\nthe same folds with {args.versus_validation:.0%} of the photos kept out of training: figure, and "
+              f"its difference from the above (mean +- spread over folds)")
+        diff = quality.summary([{k: b[k] - a[k] for k in a} for a, b in zip(folds, paired)])
+        for k, (mean, spread) in quality.summary(paired).items():
+            print(f"  {WHAT.get(k, k):<78} {mean:.3f} +- {spread:.3f}   {diff[k][0]:+.3f} +- {diff[k][1]:.3f}")
     print(f"({time.perf_counter() - start:.0f} s)")
     return 0
 

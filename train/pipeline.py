@@ -115,14 +115,15 @@ def _mirrored(f_views: np.ndarray, n_views: int) -> np.ndarray:
     return x.mean(axis=1)
 
 
-def _head_and_gate(rows: np.ndarray, paths: tuple, labels: np.ndarray, n_views: int, plan: Recipe, cfg: TrainConfig,
-                   others: np.ndarray, n_classes: int, val=None):
-    """The softmax head and the open-set gate fitted on `rows` ([photos * n_views, D], photo-major, of `paths`).
+def _fit_head(rows: np.ndarray, labels: np.ndarray, n_views: int, cfg: TrainConfig, n_classes: int, val=None):
+    """The softmax head on `rows` ([photos * n_views, D], photo-major): (kernel, bias, curves); `val` draws curves."""
+    return recipe.fit_softmax(rows, np.repeat(labels, n_views), n_classes, cfg.head_l2, cfg.head_epochs,
+                              cfg.head_learning_rate, curve_every=max(1, cfg.head_epochs // 30), val=val)
 
-    Returns (kernel, bias, curves, gate); `val` (features, labels) only draws the curves."""
-    kernel, bias, curves = recipe.fit_softmax(rows, np.repeat(labels, n_views), n_classes, cfg.head_l2,
-                                              cfg.head_epochs, cfg.head_learning_rate,
-                                              curve_every=max(1, cfg.head_epochs // 30), val=val)
+
+def _fit_gate(rows: np.ndarray, paths: tuple, labels: np.ndarray, n_views: int, plan: Recipe, cfg: TrainConfig,
+              others: np.ndarray, n_classes: int) -> familiar.Gate:
+    """The open-set gate on the first `plan.ref_views` crops of each photo of `rows` (photo-major, of `paths`)."""
     per_photo = rows.reshape(len(paths), n_views, -1)
     ref_rows = per_photo[:, :plan.ref_views].reshape(-1, rows.shape[-1])
     group_of = folds.groups(paths, recipe.gate_part(per_photo[:, 0]), labels)
@@ -130,10 +131,9 @@ def _head_and_gate(rows: np.ndarray, paths: tuple, labels: np.ndarray, n_views: 
         members = labels == c
         if len(np.unique(group_of[members])) == 1:
             group_of[members] = group_of.max() + 1 + np.arange(members.sum())
-    gate = familiar.fit_gate(ref_rows, np.repeat(group_of, plan.ref_views), others, cfg.unknown_keep,
-                             cfg.other_animal_weight, cfg.reference_merge, np.repeat(labels, plan.ref_views), n_classes)
-    return kernel, bias, curves, gate
-
+    return familiar.fit_gate(ref_rows, np.repeat(group_of, plan.ref_views), others, cfg.unknown_keep,
+                             cfg.other_animal_weight, cfg.reference_merge, np.repeat(labels, plan.ref_views),
+                             n_classes)
 
 def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out: Path, plan: Recipe,
            cache: features.FeatureCache, others: np.ndarray, stages: Stages,
@@ -180,12 +180,14 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     stages.lap("features")
 
     started = time.perf_counter()
-    kernel, bias, curves, gate = _head_and_gate(train_f.vectors, kept, train_labels, n_views, plan, cfg, others,
-                                                len(dataset.classes), val=(val_x[:, 0], val_y))
+    kernel, bias, curves = _fit_head(train_f.vectors, train_labels, n_views, cfg, len(dataset.classes),
+                                     val=(val_x[:, 0], val_y))
     dense.set_weights([kernel, bias])
     head = fit.PhaseHistory("head", *(tuple(curves[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")),
                             len(curves["loss"]) - 1, time.perf_counter() - started)
     stages.lap("head")
+    gate = _fit_gate(train_f.vectors, kept, train_labels, n_views, plan, cfg, others, len(dataset.classes))
+    stages.lap("gate")
 
     def judge(x):
         return gate.shrink(recipe.softmax(x @ kernel + bias), x)
@@ -214,10 +216,11 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     if dataset.layout == "classes":
         val_rows = views_of(val_paths, val_y, plan.head_views, "validation photos, for the model")
         learnt_labels = np.concatenate([train_labels, val_rows.labels[::n_views]])
-        kernel, bias, _, gate = _head_and_gate(np.concatenate([train_f.vectors, val_rows.vectors]),
-                                               kept + tuple(dict.fromkeys(val_rows.paths)), learnt_labels,
-                                               n_views, plan, cfg, others, len(dataset.classes))
+        rows = np.concatenate([train_f.vectors, val_rows.vectors])
+        kernel, bias, _ = _fit_head(rows, learnt_labels, n_views, cfg, len(dataset.classes))
         dense.set_weights([kernel, bias])
+        gate = _fit_gate(rows, kept + tuple(dict.fromkeys(val_rows.paths)), learnt_labels, n_views, plan, cfg,
+                         others, len(dataset.classes))
         refit_computed = val_rows.computed
         stages.lap("refit")
     test_scores = None
