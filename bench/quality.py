@@ -203,6 +203,25 @@ def load_sets(data_root: Path, pets_root: Path, weights: str, cat_train_views: b
     return mine, pets[0], pets[1]
 
 
+def shipped_bank(cats: Photos, dogs: Photos, weights: str) -> None:
+    """Replace the pets' bank crops by the same crops of the shipped, scaled-down photos (train/bank/)."""
+    from knyang_cam.config import TrainConfig
+    from train import features, negatives, recipe
+    from train.model import Backbone, build
+
+    cfg = TrainConfig()
+    backbone = Backbone(weights, cfg.image_size, cfg.alpha)
+    net = build(backbone, 2, cfg.dropout)
+    cache = features.FeatureCache(features.default_cache_dir(), features.identity(net.features))
+    for pets in (cats, dogs):
+        files = [negatives.PHOTOS / Path(p).parent.name / Path(p).name for p in pets.paths]
+        f = features.view_features_for(files, [0] * len(files), net.features, backbone, recipe.BANK_VIEWS,
+                                       features.PHOTO_SCALE * cfg.image_size, cache, batch_size=cfg.batch_size)
+        if f.skipped or len(f.vectors) != len(files) * len(recipe.BANK_VIEWS):
+            raise SystemExit(f"the shipped bank lacks photos of {Path(pets.paths[0]).parent}: {f.skipped}")
+        pets.views["bank"] = f.vectors.reshape(len(files), len(recipe.BANK_VIEWS), -1)
+
+
 @dataclass(frozen=True)
 class Variant:
     """The recipe's knobs that cross-validation chooses (their defaults: what train ships)."""
@@ -395,6 +414,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-loco", action="store_true", help="skip leave-one-cat-out (5 more fits per fold)")
     p.add_argument("--json", type=Path, help="also write the figures here as JSON")
+    p.add_argument("--bank-photos", action="store_true",
+                   help="the bank's crops cut from the shipped, scaled-down photos (train/bank/), as a backbone "
+                        "without train/negatives.npz gets them, not from the originals")
     p.add_argument("--per-class", type=int, default=0, metavar="N",
                    help="train each fold on at most N photos of each cat (as a household with few photos)")
     add_variant_options(p)
@@ -411,6 +433,8 @@ def main(argv=None) -> int:
     v = variant_of(args)
     start = time.perf_counter()
     mine, cats, dogs = load_sets(args.data, args.pets, args.weights)
+    if args.bank_photos:
+        shipped_bank(cats, dogs, args.weights)
     print(f"features ready in {time.perf_counter() - start:.0f} s; {v}", file=sys.stderr)
     folds = cross_validate(v, mine, cats, dogs, args.folds, args.repeats, args.seed, not args.no_loco, args.per_class)
     result = summary(folds)

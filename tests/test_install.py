@@ -162,6 +162,11 @@ def test_wheel_installs_without_tensorflow_and_runs_the_demo_from_elsewhere(tmp_
     r = cmd(bin_dir / "knyang-cam", "--source", "demo", "--headless", "--config", backend)
     assert r.returncode == 2 and r.stderr == ('error: classifier.backend: tensorflow needs tensorflow, keras, '
                                               'which is not installed: pip install "knyang-cam[train]"\n')
+    # The bank of other animals ships as photos too, for a backbone without train/negatives.npz.
+    r = cmd(bin_dir / "python", "-c", "import importlib.util as u, pathlib; "
+            "p = pathlib.Path(u.find_spec('knyang_train').origin).parent / 'bank'; "
+            "print(len(list(p.glob('cats/*.jpg'))), len(list(p.glob('dogs/*.jpg'))), (p / 'README.md').is_file())")
+    assert r.stdout.split() == ["120", "250", "True"], r.stderr
     # The `t` key's background retrain runs the installed trainer, not a `train` module.
     r = cmd(bin_dir / "python", "-c", "from knyang_cam.background_retrain import TRAINER; print(TRAINER)")
     assert r.stdout.strip() == "knyang_train"

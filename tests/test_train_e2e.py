@@ -83,6 +83,9 @@ def test_writes_every_file_of_the_model_directory(trained):
     assert set(metrics["validation"]["per_class"]) == {"Nabi", "Tori"}
     assert np.array(metrics["validation"]["confusion_matrix"]["counts"]).shape == (2, 2)
     assert "open-set score" in metrics["unknown_threshold"]["how"]
+    # No bank ships for this backbone: it computed one from the shipped photos of other animals.
+    assert "the bank of other animals for this backbone" in r.stderr
+    assert info.familiarity["other_animals"] >= 1  # random features: near-duplicates merge into few rows
     assert "cross-validation" in metrics["selected_on"]
     assert metrics["warnings"] and "Nabi has only" in metrics["warnings"][0]  # 6 photos: thin
     assert set(metrics["phases"]) == {"head", "fine-tune"}

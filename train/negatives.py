@@ -4,11 +4,13 @@
 (unit rows, float16, near-duplicates merged) of crops of the Oxford-IIIT Pet sample in
 ../shared/data/oxford_pets (120 cats of 12 breeds, 250 dogs of 25 breeds; CC BY-SA 4.0,
 Parkhi, Vedaldi, Zisserman, Jawahar, "Cats and Dogs", CVPR 2012: the features are derived
-from those photos and are shared under the same licence). No photo is shipped. Training
-with another backbone finds no bank for it and says so; the gate then knows only the
-user's own not_mine crops.
+from those photos and are shared under the same licence). The same photos, scaled down, ship
+in `train/bank/` (its README credits them): training with any other backbone (Keras' ImageNet
+weights, the product default; a fine-tuned base) computes its bank from them, once, into the
+feature cache. Without one, "unknown" would rest on the distance to my cats alone: on grouped
+folds (bench/quality.py --beta 0) 6 points fewer strangers read unknown.
 
-Rebuild it (python -m train.negatives --pets ../shared/data/oxford_pets --weights FILE).
+Rebuild the .npz (python -m train.negatives --pets ../shared/data/oxford_pets --weights FILE).
 """
 from __future__ import annotations
 
@@ -20,6 +22,12 @@ from pathlib import Path
 import numpy as np
 
 BANK_FILE = Path(__file__).with_name("negatives.npz")
+PHOTOS = Path(__file__).with_name("bank")  # cats/ and dogs/: the same animals as photos, for any backbone
+
+
+def photos(folder: Path = PHOTOS) -> list[Path]:
+    """The bank's photos under `folder` (cats/ and dogs/), sorted."""
+    return sorted(p for kind in ("cats", "dogs") for p in (folder / kind).glob("*.jpg"))
 
 
 def load(identity: str, path: Path = BANK_FILE) -> np.ndarray | None:
@@ -37,18 +45,46 @@ def rows(files: Sequence[Path], weights: str, merge: float | None = None) -> tup
     """(the bank's unit rows, the feature extractor's identity, crops computed) of the photos `files`."""
     from knyang_cam.config import TrainConfig
 
-    from . import features, recipe
+    from . import features
     from .model import Backbone
     from .model import build as build_network
 
     cfg = TrainConfig()
-    backbone = Backbone(weights, cfg.image_size, cfg.alpha)
-    net = build_network(backbone, 2)
-    identity = features.identity(net.features)
-    cache = features.FeatureCache(features.default_cache_dir(), identity)
-    f = features.view_features_for(files, [0] * len(files), net.features, backbone, recipe.BANK_VIEWS,
-                                   2 * cfg.image_size, cache, batch_size=cfg.batch_size)
-    return recipe.spread(recipe.gate_part(f.vectors), merge or cfg.reference_merge), identity, len(f.vectors)
+    net = build_network(Backbone(weights, cfg.image_size, cfg.alpha), 2)
+    cache = features.FeatureCache(features.default_cache_dir(), features.identity(net.features))
+    bank, crops = computed(files, net.features, cache, merge or cfg.reference_merge, cfg.batch_size)
+    return bank, features.identity(net.features), crops
+
+
+def computed(files: Sequence[Path], extractor, cache, merge: float, batch_size: int = 32,
+             progress=None) -> tuple[np.ndarray, int]:
+    """(unit rows, crops that ran through `extractor`) of the bank's crops (recipe.BANK_VIEWS) of `files`."""
+    from . import features, recipe
+    from .model import Backbone
+
+    size = extractor.input_shape[1]
+    f = features.view_features_for(files, [0] * len(files), extractor, Backbone("none", size), recipe.BANK_VIEWS,
+                                   features.PHOTO_SCALE * size, cache, batch_size=batch_size, progress=progress)
+    return recipe.spread(recipe.gate_part(f.vectors), merge), f.computed
+
+
+def for_extractor(extractor, identity: str, cache, merge: float, batch_size: int = 32, progress=None,
+                  log=lambda text: None) -> np.ndarray:
+    """The bank's unit rows for `extractor`: the shipped ones when they are its own, else computed from the
+    shipped photos (once: the cache keeps them); empty when neither is there."""
+    bank = load(identity)
+    if bank is not None:
+        return bank
+    files = photos()
+    if not files:
+        log(f"note: no bank of other animals for this backbone ({BANK_FILE.name} is for the bundled one, and "
+            f"{PHOTOS} has no photos): \"unknown\" relies on the distance to your cats and your not_mine crops")
+        return np.zeros((0, extractor.output_shape[-1] // 2), np.float32)
+    bank, crops = computed(files, extractor, cache, merge, batch_size, progress)
+    if crops:
+        log(f"the bank of other animals for this backbone: {crops} crops of {len(files)} photos computed "
+            f"({PHOTOS.name}/; cached for the next training)")
+    return bank
 
 
 def build(pets: Path, weights: str, out: Path = BANK_FILE, merge: float | None = None) -> int:

@@ -328,11 +328,8 @@ def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainC
     identity = features.identity(network.features)
     cache = features.FeatureCache(cache_dir or features.default_cache_dir(), identity)
     if bank is None:
-        bank = negatives.load(identity)
-    if bank is None:
-        _log(f"note: no bank of other animals for this backbone ({negatives.BANK_FILE.name} is for the bundled "
-             f"one): \"unknown\" relies on the distance to your cats and your not_mine crops")
-        bank = np.zeros((0, network.features.output_shape[-1] // 2), np.float32)
+        bank = negatives.for_extractor(network.features, identity, cache, cfg.reference_merge, cfg.batch_size,
+                                       progress.counter("other animals"), _log)
     drop, dense = network.model.get_layer("dropout"), network.model.get_layer("probs")
     return finish(network.features, drop, dense, dataset, cfg, Path(out), Recipe.full(cfg), cache, bank, stages,
                   before=before, info_extra={"backbone": {**backbone.describe(), "features": identity}},
