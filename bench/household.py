@@ -68,7 +68,7 @@ def household_sets(mine, cats, n_strangers: int, n_bank: int, rng):
     pick = ~strange & ~banked
     views = {k: np.concatenate([mine.views[k], cats.views[k][pick]]) for k in ("train", "centre_views",
                                                                            "centre_views_flip", "eval")}
-    labels = np.concatenate([mine.labels, [relabel[b] for b in cats.labels[pick]]])
+    labels = np.concatenate([mine.labels, np.array([relabel[b] for b in cats.labels[pick]], int)])
     paths = list(mine.paths) + [p for p, s in zip(cats.paths, pick) if s]
     gid = groups(paths, recipe.gate_part(views["eval"][:, 0]), labels)
     return views, labels, names, gid, strange, banked
@@ -112,8 +112,10 @@ def cross_validate(v, mine, cats, dogs, folds: int, repeats: int, seed: int, n_s
             shown = np.where(p.max(1) >= t, p.argmax(1), -1)
             one = judge(centre[te][:, 0])
             m = {"named": np.mean(shown == y), "top": np.mean(one.argmax(1) == y),
-                 "named_five": np.mean((shown == y)[y < n_mine]), "named_breeds": np.mean((shown == y)[y >= n_mine]),
-                 "unknown": np.mean(shown == -1), "wrong": np.mean((shown != y) & (shown >= 0)),
+                 "named_five": np.mean((shown == y)[y < n_mine])}
+            if np.any(y >= n_mine):
+                m["named_breeds"] = np.mean((shown == y)[y >= n_mine])
+            m |= {"unknown": np.mean(shown == -1), "wrong": np.mean((shown != y) & (shown >= 0)),
                  "strangers": np.mean(surest(strangers).max(1) < t),
                  "dogs": np.mean(surest(dog_views[dog_fold == f]).max(1) < t),
                  "train_photos_five": float(np.mean([np.sum(tr & (labels == c)) for c in range(n_mine)]))}
@@ -154,6 +156,9 @@ def main(argv=None) -> int:
         if not root.is_dir():
             print(f"error: {root} not found (needs the shared data sets)", file=sys.stderr)
             return 2
+    if not (args.strangers >= 0 and args.bank_breeds >= 0 and args.strangers + args.bank_breeds <= 12):
+        print("error: --strangers and --bank-breeds take at most 12 breeds together", file=sys.stderr)
+        return 2
     v = quality.variant_of(args)
     start = time.perf_counter()
     mine, cats, dogs = quality.load_sets(args.data, args.pets, args.weights, cat_train_views=True)
