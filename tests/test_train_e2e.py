@@ -157,6 +157,8 @@ def test_a_retrain_on_the_same_photos_gives_back_the_same_head(tmp_path):
     train_model(data, tmp_path / "first", "none", cfg, cache_dir=tmp_path / "cache")
     result = retrain(tmp_path / "first", data, tmp_path / "again", cfg, cache_dir=tmp_path / "cache")
     assert result.accepted and result.new_accuracy == result.old_accuracy, result.reason
+    # The first model learnt its validation photos: it is held to the figure it was scored with.
+    assert "at its training" in result.reason
     assert result.features_computed == 0  # every crop it learns from was computed by the training
     first, again = (keras.models.load_model(tmp_path / name / "model.keras", compile=False).get_layer(HEAD_NAME)
                     for name in ("first", "again"))
