@@ -135,6 +135,7 @@ def _fit_gate(rows: np.ndarray, paths: tuple, labels: np.ndarray, n_views: int, 
                              cfg.other_animal_weight, cfg.reference_merge, np.repeat(labels, plan.ref_views),
                              n_classes)
 
+
 def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out: Path, plan: Recipe,
            cache: features.FeatureCache, others: np.ndarray, stages: Stages,
            accept: Callable[[np.ndarray, np.ndarray], tuple[bool, str]] | None = None,
