@@ -259,6 +259,23 @@ def test_head_fit_is_repeatable_and_weighs_classes_equally():
     assert (recipe.softmax(few[100:] @ kernel + bias).argmax(1) == 1).all()
 
 
+def test_head_fit_starts_from_a_given_head():
+    """The refit on every photo starts from the head fitted without the validation photos: the start is
+    the same dense layer whatever the new rows' standardisation, and a few steps from it fit them."""
+    from train import recipe
+
+    rng = np.random.default_rng(1)
+    x = (rng.normal(size=(400, 32)) * rng.uniform(0.5, 3, 32) + rng.normal(size=32)).astype(np.float32)
+    y = x[:, :3].argmax(axis=1).astype(np.int32)
+    kernel, bias, _ = recipe.fit_softmax(x[:300], y[:300], 3, 1e-3, 100, 0.05)
+    still = recipe.fit_softmax(x, y, 3, 1e-3, 5, 0.0, start=(kernel, bias))  # no step moves it
+    np.testing.assert_allclose(x @ still[0] + still[1], x @ kernel + bias, atol=1e-3)
+    scratch = recipe.fit_softmax(x, y, 3, 1e-3, 100, 0.05)
+    warm = recipe.fit_softmax(x, y, 3, 1e-3, 30, 0.05, start=(kernel, bias))
+    agree = np.mean((x @ warm[0] + warm[1]).argmax(1) == (x @ scratch[0] + scratch[1]).argmax(1))
+    assert agree >= 0.97 and np.mean((x @ warm[0] + warm[1]).argmax(1) == y) >= 0.95
+
+
 def test_a_class_with_three_photos_trains_and_is_reported_thin(tmp_path):
     data = make_photos(tmp_path / "cats", n=8)
     for extra in sorted((data / "Tori").glob("*.jpg"))[3:]:

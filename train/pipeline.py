@@ -115,10 +115,19 @@ def _mirrored(f_views: np.ndarray, n_views: int) -> np.ndarray:
     return x.mean(axis=1)
 
 
-def _fit_head(rows: np.ndarray, labels: np.ndarray, n_views: int, cfg: TrainConfig, n_classes: int, val=None):
-    """The softmax head on `rows` ([photos * n_views, D], photo-major): (kernel, bias, curves); `val` draws curves."""
-    return recipe.fit_softmax(rows, np.repeat(labels, n_views), n_classes, cfg.head_l2, cfg.head_epochs,
-                              cfg.head_learning_rate, curve_every=max(1, cfg.head_epochs // 30), val=val)
+# The head refitted on every photo starts from the one fitted without the validation photos and takes
+# this share of its steps: on grouped folds (5 x 2, the five cats) a third gave the fit from zeros'
+# answers on 0.996 of held-out clip frames and its accuracy (top class 0.926 against 0.925), in 6 s, not 18.
+REFIT_STEPS = 1 / 3
+
+
+def _fit_head(rows: np.ndarray, labels: np.ndarray, n_views: int, cfg: TrainConfig, n_classes: int, val=None,
+              start=None):
+    """The softmax head on `rows` ([photos * n_views, D], photo-major): (kernel, bias, curves); `val` draws curves.
+    From `start` (a fitted kernel and bias), it takes REFIT_STEPS of the steps."""
+    steps = cfg.head_epochs if start is None else max(1, round(cfg.head_epochs * REFIT_STEPS))
+    return recipe.fit_softmax(rows, np.repeat(labels, n_views), n_classes, cfg.head_l2, steps,
+                              cfg.head_learning_rate, curve_every=max(1, steps // 30), val=val, start=start)
 
 
 def _fit_gate(rows: np.ndarray, paths: tuple, labels: np.ndarray, n_views: int, plan: Recipe, cfg: TrainConfig,
@@ -218,7 +227,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
         val_rows = views_of(val_paths, val_y, plan.head_views, "validation photos, for the model")
         learnt_labels = np.concatenate([train_labels, val_rows.labels[::n_views]])
         rows = np.concatenate([train_f.vectors, val_rows.vectors])
-        kernel, bias, _ = _fit_head(rows, learnt_labels, n_views, cfg, len(dataset.classes))
+        kernel, bias, _ = _fit_head(rows, learnt_labels, n_views, cfg, len(dataset.classes), start=(kernel, bias))
         dense.set_weights([kernel, bias])
         gate = _fit_gate(rows, kept + tuple(dict.fromkeys(val_rows.paths)), learnt_labels, n_views, plan, cfg,
                          others, len(dataset.classes))

@@ -61,12 +61,13 @@ def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def fit_softmax(x: np.ndarray, y: np.ndarray, n_classes: int, l2: float, steps: int,
-                learning_rate: float = 0.05, curve_every: int = 0, val=None):
+                learning_rate: float = 0.05, curve_every: int = 0, val=None, start=None):
     """Class-weighted, L2-regularised softmax regression by full-batch Adam on standardised features.
 
     Returns (kernel [D, C], bias [C], curves) for raw features: the standardisation is folded into
-    the kernel and bias, so the result is one dense layer. Full batch and a fixed start make it
-    deterministic; the L2 term keeps it from memorising the few photos a class may have.
+    the kernel and bias, so the result is one dense layer. Full batch and a fixed start (zeros, or
+    `start`: a (kernel, bias) for raw features, as returned) make it deterministic; the L2 term keeps
+    it from memorising the few photos a class may have.
     """
     x = np.asarray(x, np.float32)
     mean, sd = x.mean(0), x.std(0)
@@ -77,6 +78,9 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, n_classes: int, l2: float, steps: 
     onehot = np.eye(n_classes, dtype=np.float32)[y]
     kernel = np.zeros((x.shape[1], n_classes), np.float32)
     bias = np.zeros(n_classes, np.float32)
+    if start is not None:  # the same dense layer in these standardised coordinates
+        kernel = (np.asarray(start[0], np.float32) * sd[:, None]).astype(np.float32)
+        bias = (np.asarray(start[1], np.float32) + mean @ np.asarray(start[0], np.float32)).astype(np.float32)
     m = [np.zeros_like(kernel), np.zeros_like(bias)]
     v = [np.zeros_like(kernel), np.zeros_like(bias)]
     curves = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
