@@ -1,6 +1,7 @@
 """Another household: many cats, few photos each, trained the way `python -m train` trains.
 
-    python bench/household.py [--folds 5] [--repeats 2] [--seed 0] [--strangers 4]
+    python bench/household.py [--folds 5] [--repeats 2] [--seed 0] [--strangers 3] [--bank-breeds 3]
+                               [--versus-validation 0.2]
 
 The five cats are one household of many photos. A user's own is larger and thinner (issue 12:
 23 cats, 4-26 photos each). Oxford-IIIT Pet has no individuals with several photos, so this
