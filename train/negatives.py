@@ -51,9 +51,10 @@ def rows(files: Sequence[Path], weights: str, merge: float | None = None) -> tup
 
     cfg = TrainConfig()
     net = build_network(Backbone(weights, cfg.image_size, cfg.alpha), 2)
-    cache = features.FeatureCache(features.default_cache_dir(), features.identity(net.features))
+    identity = features.identity(net.features)
+    cache = features.FeatureCache(features.default_cache_dir(), identity)
     bank, crops = computed(files, net.features, cache, merge or cfg.reference_merge, cfg.batch_size)
-    return bank, features.identity(net.features), crops
+    return bank, identity, crops
 
 
 def computed(files: Sequence[Path], extractor, cache, merge: float, batch_size: int = 32,

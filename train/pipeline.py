@@ -224,7 +224,8 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     # A split made here only scores the recipe: the model then learns every photo (bench/household.py:
     # a cat of 4-26 photos loses a fifth of them to validation otherwise). A Validation folder the user
     # made is theirs to judge with, and the benches build their scenes from it: never learnt.
-    if dataset.layout == "classes":
+    refit = dataset.layout == "classes"
+    if refit:
         val_rows = views_of(val_paths, val_y, plan.head_views, "validation photos, for the model")
         learnt_labels = np.concatenate([train_labels, val_rows.labels[::n_views]])
         rows = np.concatenate([train_f.vectors, val_rows.vectors])
@@ -247,7 +248,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
                      f"on little; add photos" for c, n in zip(dataset.classes, counts) if n < THIN_CLASS)
     for w in warnings:
         _log("warning: " + w)
-    if learnt > len(kept):
+    if refit:
         _log(f"validation: scored by the recipe fitted without the {len(val_y)} validation photos; the model "
              f"then learnt from all {learnt} photos")
     _log("validation " + "\n".join(val_scores.lines()))
@@ -288,7 +289,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
         "warnings": list(warnings),
         "selected_on": plan.selected_on,
         "validation_named_right": round(named, 4),
-        "validation_learnt": learnt > len(kept),
+        "validation_learnt": refit,
         "skipped": [{"file": str(p), "why": w} for p, w in skipped],
         "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
         "training_views": [v.name for v in plan.head_views], "reference_views": plan.ref_views,
