@@ -138,11 +138,7 @@ WHAT = {"named": "household photos named right, as the app sees them (unknown co
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=quality.SHARED / "data" / "knyang")
-    p.add_argument("--pets", type=Path, default=quality.SHARED / "data" / "oxford_pets")
-    p.add_argument("--weights", default=str(quality.SHARED / "weights" / "mobilenet_v2_1.0_160_no_top.weights.h5"))
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--repeats", type=int, default=2)
+    quality.add_data_options(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--strangers", type=int, default=3, help="cat breeds that are the neighbours' cats (of 12)")
     p.add_argument("--bank-breeds", type=int, default=3, help="cat breeds in the bank of other animals (of 12)")
@@ -153,10 +149,8 @@ def main(argv=None) -> int:
                    help="also the same folds fitted without this share (--validation): the paired difference")
     quality.add_variant_options(p)
     args = p.parse_args(argv)
-    for root in (args.data, args.pets):
-        if not root.is_dir():
-            print(f"error: {root} not found (needs the shared data sets)", file=sys.stderr)
-            return 2
+    if quality.missing_data(args):
+        return 2
     if not (args.strangers >= 0 and args.bank_breeds >= 0 and args.strangers + args.bank_breeds <= 12):
         print("error: --strangers and --bank-breeds take at most 12 breeds together", file=sys.stderr)
         return 2

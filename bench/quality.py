@@ -166,11 +166,13 @@ def photo_features(paths, labels, names, view_sets: dict, made: tuple[str, ...],
     return Photos(list(paths), np.asarray(labels), list(names), out)
 
 
-def load_sets(data_root: Path, pets_root: Path, weights: str, cat_train_views: bool = False):
+def load_sets(data_root: Path, pets_root: Path, weights: str, cat_train_views: bool = False,
+              bank_photos: bool = False):
     """(knyang photos, pet cats, pet dogs) with every view the measures and recipes use; with
-    `cat_train_views`, the cats' training crops too (bench/household.py trains on them)."""
+    `cat_train_views`, the cats' training crops too (bench/household.py trains on them); with
+    `bank_photos`, the pets' bank crops cut from the shipped, scaled-down photos (train/bank/)."""
     from knyang_cam.config import TrainConfig
-    from train import data, features, recipe
+    from train import data, features, negatives, recipe
     from train.model import Backbone, build
 
     cfg = TrainConfig()
@@ -200,26 +202,11 @@ def load_sets(data_root: Path, pets_root: Path, weights: str, cat_train_views: b
                                    {"bank": recipe.BANK_VIEWS, **train, **views},
                                    ("clip", "clip_views", "scene", "scene_views") if kind == "cats"
                                    else ("scene", "scene_views"), net, backbone, cache))
+        if bank_photos:
+            shipped = [negatives.PHOTOS / kind / f.name for f in files]
+            pets[-1].views["bank"] = photo_features(shipped, breed, breeds, {"bank": recipe.BANK_VIEWS}, (), net,
+                                                    backbone, cache).views["bank"]
     return mine, pets[0], pets[1]
-
-
-def shipped_bank(cats: Photos, dogs: Photos, weights: str) -> None:
-    """Replace the pets' bank crops by the same crops of the shipped, scaled-down photos (train/bank/)."""
-    from knyang_cam.config import TrainConfig
-    from train import features, negatives, recipe
-    from train.model import Backbone, build
-
-    cfg = TrainConfig()
-    backbone = Backbone(weights, cfg.image_size, cfg.alpha)
-    net = build(backbone, 2, cfg.dropout)
-    cache = features.FeatureCache(features.default_cache_dir(), features.identity(net.features))
-    for pets in (cats, dogs):
-        files = [negatives.PHOTOS / Path(p).parent.name / Path(p).name for p in pets.paths]
-        f = features.view_features_for(files, [0] * len(files), net.features, backbone, recipe.BANK_VIEWS,
-                                       features.PHOTO_SCALE * cfg.image_size, cache, batch_size=cfg.batch_size)
-        if f.skipped or len(f.vectors) != len(files) * len(recipe.BANK_VIEWS):
-            raise SystemExit(f"the shipped bank lacks photos of {Path(pets.paths[0]).parent}: {f.skipped}")
-        pets.views["bank"] = f.vectors.reshape(len(files), len(recipe.BANK_VIEWS), -1)
 
 
 @dataclass(frozen=True)
@@ -236,6 +223,24 @@ class Variant:
     tta: bool  # features averaged with the mirror image's
     merge: float
     scenes: bool = True  # the views framed in drawn scenes (train/scenes.py) take part
+
+
+def add_data_options(p: argparse.ArgumentParser) -> None:
+    """The shared data sets, the backbone and the folds, as options of a bench."""
+    p.add_argument("--data", type=Path, default=SHARED / "data" / "knyang")
+    p.add_argument("--pets", type=Path, default=SHARED / "data" / "oxford_pets")
+    p.add_argument("--weights", default=str(SHARED / "weights" / "mobilenet_v2_1.0_160_no_top.weights.h5"))
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=2)
+
+
+def missing_data(args: argparse.Namespace) -> bool:
+    """Say which data set `add_data_options` named is absent (one line on stderr); True when one is."""
+    for root in (args.data, args.pets):
+        if not root.is_dir():
+            print(f"error: {root} not found (needs the shared data sets)", file=sys.stderr)
+            return True
+    return False
 
 
 def add_variant_options(p: argparse.ArgumentParser) -> None:
@@ -406,11 +411,7 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=SHARED / "data" / "knyang")
-    p.add_argument("--pets", type=Path, default=SHARED / "data" / "oxford_pets")
-    p.add_argument("--weights", default=str(SHARED / "weights" / "mobilenet_v2_1.0_160_no_top.weights.h5"))
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--repeats", type=int, default=2)
+    add_data_options(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-loco", action="store_true", help="skip leave-one-cat-out (5 more fits per fold)")
     p.add_argument("--json", type=Path, help="also write the figures here as JSON")
@@ -426,15 +427,11 @@ def main(argv=None) -> int:
                    help="also the same recipe with N head views, on the same folds: the paired difference "
                         "per figure")
     args = p.parse_args(argv)
-    for root in (args.data, args.pets):
-        if not root.is_dir():
-            print(f"error: {root} not found (needs the shared data sets)", file=sys.stderr)
-            return 2
+    if missing_data(args):
+        return 2
     v = variant_of(args)
     start = time.perf_counter()
-    mine, cats, dogs = load_sets(args.data, args.pets, args.weights)
-    if args.bank_photos:
-        shipped_bank(cats, dogs, args.weights)
+    mine, cats, dogs = load_sets(args.data, args.pets, args.weights, bank_photos=args.bank_photos)
     print(f"features ready in {time.perf_counter() - start:.0f} s; {v}", file=sys.stderr)
     folds = cross_validate(v, mine, cats, dogs, args.folds, args.repeats, args.seed, not args.no_loco, args.per_class)
     result = summary(folds)

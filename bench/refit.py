@@ -31,17 +31,11 @@ from train.folds import grouped_folds, groups  # noqa: E402
 def main(argv=None) -> int:
     cfg = TrainConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=quality.SHARED / "data" / "knyang")
-    p.add_argument("--pets", type=Path, default=quality.SHARED / "data" / "oxford_pets")
-    p.add_argument("--weights", default=str(quality.SHARED / "weights" / "mobilenet_v2_1.0_160_no_top.weights.h5"))
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--repeats", type=int, default=2)
+    quality.add_data_options(p)
     p.add_argument("--steps", type=int, nargs="+", default=[30, 60, 100], help="steps of the refits from the head")
     args = p.parse_args(argv)
-    for root in (args.data, args.pets):
-        if not root.is_dir():
-            print(f"error: {root} not found (needs the shared data sets)", file=sys.stderr)
-            return 2
+    if quality.missing_data(args):
+        return 2
     mine, _, _ = quality.load_sets(args.data, args.pets, args.weights)
     x, y, n = mine.views["train"], mine.labels, len(mine.names)
     gid = groups(mine.paths, recipe.gate_part(mine.views["eval"][:, 0]), y)
