@@ -4,7 +4,8 @@
 stride-16 layer, with a small convolutional head that scores every 16x16-pixel cell of the
 input for "this cell is on a cat" (trained by `train/finder.py` on Oxford-IIIT Pet cats cut out
 along their outline and pasted into scenes; dogs and cat-free pictures are the negatives).
-`finder.json` says the input size and the score threshold. The finder belongs to the product,
+`finder.json` says the input size and the score threshold, and the size of a second, finer
+pass that finds the small cats the first one misses (`with_small_cats`). The finder belongs to the product,
 not to a household's identity model: every model directory is searched with the same finder.
 
 Cells above the threshold are joined into connected blobs; a blob is one cat (or several side
@@ -19,7 +20,7 @@ import cv2
 import numpy as np
 
 from . import bundled, litert
-from .finder_model import META_FILE, TFLITE_FILE, Blob, FinderError, FinderMeta, boxes_from_scores
+from .finder_model import META_FILE, TFLITE_FILE, Blob, FinderError, FinderMeta, boxes_from_scores, with_small_cats
 
 FINDER_DIR = bundled.path("models/finder")  # the clone's, or the wheel's copy
 
@@ -31,28 +32,47 @@ class CatFinder:
         directory = Path(directory)
         self.meta = FinderMeta.read(directory / META_FILE)
         file = directory / TFLITE_FILE
+        self._passes = [_Pass(file, self.meta.input_size, threads, directory)]
+        if self.meta.fine_input_size is not None:
+            self._passes.append(_Pass(file, self.meta.fine_input_size, threads, directory, resize=True))
+
+    def scores(self, frame: np.ndarray, fine: bool = False) -> np.ndarray:
+        """The [gh, gw, 2] maps (0..1: on a cat, a cat's centre) of a BGR frame, of the fine pass if `fine`."""
+        return self._passes[int(fine)](frame)
+
+    def __call__(self, frame: np.ndarray) -> list[Blob]:
+        m = self.meta
+        size = (frame.shape[1], frame.shape[0])
+        coarse, *fine = [boxes_from_scores(p(frame), size, m.threshold, m.peak, m.min_cells, m.centre_peak)
+                         for p in self._passes]
+        return with_small_cats(coarse, fine[0], size[1], m.fine_below) if fine else coarse
+
+
+class _Pass:
+    """finder.tflite at one input size: the size it was built for, or (`resize`) another; the network
+    is fully convolutional, so a finer pass is the same file with its input resized."""
+
+    def __init__(self, file: Path, size: tuple[int, int], threads: int, directory: Path, resize: bool = False):
         try:
             self._interp = litert.interpreter(file, threads)
-        except ValueError as reason:
-            raise FinderError(f"cannot load the cat finder {file}: {reason}; rebuild it with "
-                              f"python -m train.finder") from None
+            inp = self._interp.get_input_details()[0]
+            if resize and list(inp["shape"][1:3]) != list(size):
+                self._interp.resize_tensor_input(inp["index"], [1, *size, 3])
+                self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as reason:
+            raise FinderError(f"cannot load the cat finder {file} at {size[1]}x{size[0]}: {reason}; rebuild it "
+                              f"with python -m train.finder") from None
         inp, out = self._interp.get_input_details()[0], self._interp.get_output_details()[0]
-        h, w = self.meta.input_size
-        if list(inp["shape"][1:]) != [h, w, 3]:
-            raise FinderError(f"{file} takes {list(inp['shape'][1:])} but {directory / META_FILE} says "
-                              f"input_size {[h, w]}; rebuild it with python -m train.finder")
+        if list(inp["shape"][1:]) != [*size, 3]:
+            raise FinderError(f"{file} takes {list(inp['shape'][1:])}, not the input_size {list(size)} that "
+                              f"{directory / META_FILE} says; rebuild it with python -m train.finder")
+        self._size = size
         self._in, self._out = inp["index"], out["index"]
 
-    def scores(self, frame: np.ndarray) -> np.ndarray:
-        """The [gh, gw, 2] maps (0..1: on a cat, a cat's centre) of a BGR frame."""
-        h, w = self.meta.input_size
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        h, w = self._size
         small = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
         x = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32)[None]
         self._interp.set_tensor(self._in, x)
         self._interp.invoke()
         return np.array(self._interp.get_tensor(self._out)[0])
-
-    def __call__(self, frame: np.ndarray) -> list[Blob]:
-        m = self.meta
-        return boxes_from_scores(self.scores(frame), (frame.shape[1], frame.shape[0]), m.threshold, m.peak,
-                                 m.min_cells, m.centre_peak)

@@ -36,14 +36,18 @@ class FinderMeta:
     peak: float  # a blob is a cat only when its best cell scores at least this
     min_cells: float  # a blob smaller than this many input cells is noise
     centre_peak: float  # a centre-map peak at least this high is a cat of its own
+    fine_input_size: tuple[int, int] | None = None  # (height, width) of a second, finer pass; None: one pass
+    fine_below: float = 0.4  # the finer pass adds cats shorter than this share of the frame height
 
     @classmethod
     def read(cls, path: Path) -> FinderMeta:
         """Parse finder.json at `path`; FinderError naming the file and the rebuild command when missing or invalid."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            fine = data.get("fine_input_size")
             return cls(tuple(int(v) for v in data["input_size"]), float(data["threshold"]), float(data["peak"]),
-                       float(data["min_cells"]), float(data["centre_peak"]))
+                       float(data["min_cells"]), float(data["centre_peak"]),
+                       None if fine is None else tuple(int(v) for v in fine), float(data.get("fine_below", 0.4)))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise FinderError(f"cat finder metadata {path} is missing or invalid ({e}); rebuild it with "
                               f"python -m train.finder") from None
@@ -103,6 +107,26 @@ def boxes_from_scores(maps: np.ndarray, frame_size: tuple[int, int], threshold: 
                    max(1, int(round((y1 - y0) * sy))))
             blobs.append(Blob(box, best))
     return sorted(blobs, key=lambda b: -b.box[2] * b.box[3] * b.score)
+
+
+def with_small_cats(coarse: list[Blob], fine: list[Blob], frame_height: int, below: float,
+                    overlap: float = 0.3) -> list[Blob]:
+    """The coarse pass's cats, and the finer pass's small cats that no coarse box covers.
+
+    A cat a quarter of the frame high spans three or four cells of the coarse input, too few to
+    be sure of, and two or three cats side by side merge there; a finer input finds them, but
+    cuts a cat filling the frame into pieces (a head, a body). So the coarse pass keeps every
+    cat it finds, and the fine pass only adds cats shorter than `below` of the frame height
+    whose box shares no more than `overlap` of either box's area with a coarse box.
+    """
+    def shared(a, b) -> float:
+        w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+        h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+        return max(w, 0) * max(h, 0) / max(min(a[2] * a[3], b[2] * b[3]), 1)
+
+    added = [b for b in fine if b.box[3] < below * frame_height
+             and all(shared(b.box, c.box) <= overlap for c in coarse)]
+    return sorted(coarse + added, key=lambda b: -b.box[2] * b.box[3] * b.score)
 
 
 def _apart(centre: np.ndarray, peaks: list[tuple[int, int]]) -> list[tuple[int, int]]:

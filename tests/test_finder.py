@@ -14,6 +14,7 @@ from knyang_cam.app import Analyzer
 from knyang_cam.cat_finder import FINDER_DIR, CatFinder, boxes_from_scores
 from knyang_cam.classify import load_classifier
 from knyang_cam.config import RegionsConfig
+from knyang_cam.finder_model import Blob, with_small_cats
 from knyang_cam.model_dir import read as read_model
 from knyang_cam.regions import BoxTracker, CatRegions, crops, make_finder, sharpest, zoom_factors, zoomed
 from knyang_cam.smoothing import Smoother, iou
@@ -67,6 +68,25 @@ def test_a_cat_is_found_where_it_was_placed(finder, cat_square, box):
     regions = CatRegions(RegionsConfig(crop="detect"), finder)(scene(cat_square, [box]))
     assert len(regions) == 1 and regions[0].source == "detect"
     assert iou(regions[0].box, box) >= 0.5, (regions[0].box, box)
+
+
+# Oxford cats the finder never trained on (finder.json's held_out_photos), shipped in train/bank/.
+BANK_CATS = ROOT / "train" / "bank" / "cats"
+
+
+@needs_finder
+@pytest.mark.parametrize("photo,box", [("Bombay_121.jpg", (60, 300, 120, 120)), ("Birman_142.jpg", (470, 50, 120, 120)),
+                                       ("Siamese_142.jpg", (300, 200, 120, 120))])
+def test_a_quarter_high_cat_the_coarse_pass_misses_is_found_by_the_fine_one(finder, photo, box):
+    image = cv2.imread(str(BANK_CATS / photo))
+    h, w = image.shape[:2]
+    side = min(h, w)
+    frame = scene(image[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side], [box])
+    m = finder.meta
+    coarse = boxes_from_scores(finder.scores(frame), (W, H), m.threshold, m.peak, m.min_cells, m.centre_peak)
+    assert not any(iou(b.box, box) >= 0.3 for b in coarse)
+    found = finder(frame)
+    assert len(found) == 1 and iou(found[0].box, box) >= 0.5, [b.box for b in found]
 
 
 @needs_finder
@@ -175,6 +195,15 @@ def test_blobs_become_boxes_in_frame_pixels():
     assert boxes_from_scores(maps_with([(2, 6, 1, 5, 0.7)]), (W, H), 0.5, 0.8, 1.5) == []  # never sure enough
     assert boxes_from_scores(maps_with([(2, 6, 1, 5, 0.4)]), (W, H), 0.5, 0.3, 1.5) == []  # under the threshold
     assert boxes_from_scores(maps_with([(5, 6, 5, 6, 0.95)]), (W, H), 0.5, 0.8, 1.5) == []  # smaller than min_cells
+
+
+def test_the_fine_pass_adds_only_small_cats_no_coarse_box_covers():
+    big, small = Blob((100, 50, 300, 300), 0.9), Blob((480, 300, 100, 100), 0.95)
+    piece = Blob((150, 80, 120, 110), 0.99)  # the head of the big cat, found apart at the fine scale
+    tall = Blob((440, 20, 150, 200), 0.99)  # a cat the coarse pass missed, too tall for the fine one's share
+    kept = with_small_cats([big], [small, piece, tall], H, below=0.4)
+    assert [b.box for b in kept] == [big.box, small.box]
+    assert with_small_cats([], [small], H, below=0.2) == []
 
 
 def test_two_cats_touching_side_by_side_are_split_one_stretched_cat_is_not():
