@@ -45,12 +45,27 @@ class FinderMeta:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             fine = data.get("fine_input_size")
-            return cls(tuple(int(v) for v in data["input_size"]), float(data["threshold"]), float(data["peak"]),
+            return cls(_size(data["input_size"]), float(data["threshold"]), float(data["peak"]),
                        float(data["min_cells"]), float(data["centre_peak"]),
-                       None if fine is None else tuple(int(v) for v in fine), float(data.get("fine_below", 0.4)))
+                       None if fine is None else _size(fine), _share(data.get("fine_below", 0.4)))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise FinderError(f"cat finder metadata {path} is missing or invalid ({e}); rebuild it with "
                               f"python -m train.finder") from None
+
+
+def _size(value) -> tuple[int, int]:
+    """(height, width) the network can take: whole cells of 16 pixels, at most 1024 a side."""
+    size = tuple(int(v) for v in value)
+    if len(size) != 2 or not all(0 < v <= 1024 and v % 16 == 0 for v in size):
+        raise ValueError(f"an input size is [height, width], each a multiple of 16 up to 1024, not {list(value)}")
+    return size
+
+
+def _share(value) -> float:
+    share = float(value)
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"fine_below is a share of the frame height in (0, 1], not {value}")
+    return share
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ tracking between detections, and all cats of a frame in one classifier call."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import cv2
@@ -14,7 +15,7 @@ from knyang_cam.app import Analyzer
 from knyang_cam.cat_finder import FINDER_DIR, CatFinder, boxes_from_scores
 from knyang_cam.classify import load_classifier
 from knyang_cam.config import RegionsConfig
-from knyang_cam.finder_model import Blob, with_small_cats
+from knyang_cam.finder_model import META_FILE, TFLITE_FILE, Blob, FinderError, with_small_cats
 from knyang_cam.model_dir import read as read_model
 from knyang_cam.regions import BoxTracker, CatRegions, crops, make_finder, sharpest, zoom_factors, zoomed
 from knyang_cam.smoothing import Smoother, iou
@@ -204,6 +205,18 @@ def test_the_fine_pass_adds_only_small_cats_no_coarse_box_covers():
     kept = with_small_cats([big], [small, piece, tall], H, below=0.4)
     assert [b.box for b in kept] == [big.box, small.box]
     assert with_small_cats([], [small], H, below=0.2) == []
+
+
+@needs_finder
+@pytest.mark.parametrize("key,value", [("fine_input_size", [20, 30]), ("fine_input_size", [4096, 4096]),
+                                       ("fine_input_size", "x"), ("input_size", [0, 0]), ("fine_below", 1.5)])
+def test_a_finder_json_with_sizes_the_network_cannot_take_is_one_line_naming_the_file(tmp_path, key, value):
+    meta = json.loads((FINDER_DIR / META_FILE).read_text())
+    (tmp_path / META_FILE).write_text(json.dumps({**meta, key: value}))
+    (tmp_path / TFLITE_FILE).write_bytes((FINDER_DIR / TFLITE_FILE).read_bytes())
+    with pytest.raises(FinderError) as e:
+        CatFinder(tmp_path)
+    assert str(tmp_path / META_FILE) in str(e.value) and "\n" not in str(e.value)
 
 
 def test_two_cats_touching_side_by_side_are_split_one_stretched_cat_is_not():
