@@ -36,9 +36,9 @@ class CatFinder:
         if self.meta.fine_input_size is not None:
             self._passes.append(_Pass(file, self.meta.fine_input_size, threads, directory, resize=True))
 
-    def scores(self, frame: np.ndarray, fine: bool = False) -> np.ndarray:
-        """The [gh, gw, 2] maps (0..1: on a cat, a cat's centre) of a BGR frame, of the fine pass if `fine`."""
-        return self._passes[int(fine)](frame)
+    def scores(self, frame: np.ndarray) -> np.ndarray:
+        """The first pass's [gh, gw, 2] maps (0..1: on a cat, a cat's centre) of a BGR frame."""
+        return self._passes[0](frame)
 
     def __call__(self, frame: np.ndarray) -> list[Blob]:
         m = self.meta

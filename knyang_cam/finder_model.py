@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from .errors import UserError
+from .results import intersection
 
 TFLITE_FILE = "finder.tflite"
 META_FILE = "finder.json"
@@ -47,7 +48,7 @@ class FinderMeta:
             fine = data.get("fine_input_size")
             return cls(_size(data["input_size"]), float(data["threshold"]), float(data["peak"]),
                        float(data["min_cells"]), float(data["centre_peak"]),
-                       None if fine is None else _size(fine), _share(data.get("fine_below", 0.4)))
+                       None if fine is None else _size(fine), _share(data.get("fine_below", cls.fine_below)))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise FinderError(f"cat finder metadata {path} is missing or invalid ({e}); rebuild it with "
                               f"python -m train.finder") from None
@@ -135,9 +136,7 @@ def with_small_cats(coarse: list[Blob], fine: list[Blob], frame_height: int, bel
     whose box shares no more than `overlap` of either box's area with a coarse box.
     """
     def shared(a, b) -> float:
-        w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-        h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-        return max(w, 0) * max(h, 0) / max(min(a[2] * a[3], b[2] * b[3]), 1)
+        return intersection(a, b) / max(min(a[2] * a[3], b[2] * b[3]), 1)
 
     added = [b for b in fine if b.box[3] < below * frame_height
              and all(shared(b.box, c.box) <= overlap for c in coarse)]

@@ -22,7 +22,7 @@ from types import MappingProxyType
 import cv2
 import numpy as np
 
-from .results import SOURCES, UNKNOWN, Box, Prediction
+from .results import SOURCES, UNKNOWN, Box, Prediction, intersection
 from .text import put_text, text_width, widest
 
 # Tableau 10, BGR: distinct, and readable against the dark panels.
@@ -163,12 +163,6 @@ def _bottom_height(sc: _Scale, hud: Hud | None) -> int:
     return sc.line * 2 if hud is not None else 0
 
 
-def _overlap(a: Box, b: Box) -> int:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    return max(0, min(ax + aw, bx + bw) - max(ax, bx)) * max(0, min(ay + ah, by + bh) - max(ay, by))
-
-
 def _label_zone(box: Box, sc: _Scale) -> Box:
     """A region's box with room for its label above and below: what the bars must keep clear of."""
     x, y, w, h = box
@@ -206,7 +200,7 @@ def _bar_layout(shape: tuple[int, int], classes: tuple[str, ...], font: str | No
         pw, ph = layout[0], layout[1]
         for corner, (x0, y0) in enumerate(((sc.margin, bottom - ph), (w - sc.margin - pw, bottom - ph),
                                            (sc.margin, top), (w - sc.margin - pw, top))):
-            covered = sum(_overlap((x0, y0, pw, ph), z) for z in zones)
+            covered = sum(intersection((x0, y0, pw, ph), z) for z in zones)
             key = (covered, rank, corner)
             if best is None or key < best[0]:
                 best = (key, x0, y0, layout)

@@ -14,16 +14,19 @@ RESERVED_NAMES = (UNKNOWN, UNLABELED, NOT_MINE)
 
 
 
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two (x, y, w, h) boxes; 0.0 when they do not touch."""
+def intersection(a: Box, b: Box) -> int:
+    """The area two (x, y, w, h) boxes share; 0 when they do not touch."""
     ax, ay, aw, ah = a
     bx, by, bw, bh = b
-    iw = min(ax + aw, bx + bw) - max(ax, bx)
-    ih = min(ay + ah, by + bh) - max(ay, by)
-    if iw <= 0 or ih <= 0:
+    return max(0, min(ax + aw, bx + bw) - max(ax, bx)) * max(0, min(ay + ah, by + bh) - max(ay, by))
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two (x, y, w, h) boxes; 0.0 when they do not touch."""
+    inter = intersection(a, b)
+    if inter <= 0:
         return 0.0
-    inter = iw * ih
-    return inter / float(aw * ah + bw * bh - inter)
+    return inter / float(a[2] * a[3] + b[2] * b[3] - inter)
 
 @dataclass(frozen=True)
 class Region:
