@@ -323,7 +323,9 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
     cat_ev = np.concatenate([tta(cats, "eval", "eval_flip", v.tta), tta(cats, "clip", "clip_flip", v.tta)], 1)
     dog_ev = tta(dogs, "eval", "eval_flip", v.tta)
     cat_scene, dog_scene = tta(cats, "scene", "scene_flip", v.tta), tta(dogs, "scene", "scene_flip", v.tta)
-    # As the app sees them: each crop in len(FACTORS) views (crop-major), the surest counts.
+    # As the app sees them: each crop in len(FACTORS) views (crop-major), the surest counts. (The app
+    # takes one view a frame in turn, the surest of the last len(FACTORS) frames: frames a thirtieth
+    # of a second apart, which these views of one frame stand in for.)
     centre_views = tta(mine, "centre_views", "centre_views_flip", v.tta)
     clip_views = tta(mine, "clip_views", "clip_views_flip", v.tta)
     scene_views = tta(mine, "scene_views", "scene_views_flip", v.tta)

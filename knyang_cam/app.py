@@ -33,7 +33,7 @@ from .cuts import CutDetector
 from .dataset import Saver
 from .errors import OutputError, UserError
 from .model_dir import ModelError, ModelInfo
-from .regions import crops, make_finder, sharpest, zoom_factors, zoomed
+from .regions import crops, make_finder, surest, views_of, zoom_factors
 from .results import NOT_MINE, UNKNOWN, UNLABELED, Prediction
 from .sinks import JsonlLog, VideoSink, log_record
 from .smoothing import Smoother
@@ -90,16 +90,20 @@ class Controls:
 class Analyzer:
     """One frame in, smoothed predictions out, with the time spent detecting and inferring.
 
-    Every region of a frame (one per cat in detect mode, none when no cat is in view), each in
-    `regions.zooms` views, goes to the classifier in one batched call.
+    Every region of a frame (one per cat in detect mode, none when no cat is in view) goes to the
+    classifier in one batched call: a new region in all its `regions.zooms` views, a tracked one
+    in one of them a frame, in turn (`regions.views_in_turn`).
     """
 
     def __init__(self, cfg: Config, classifier, unknown_threshold: float):
         self.cfg, self.classifier = cfg, classifier
         self.finder = make_finder(cfg.regions.crop, cfg.regions, cfg.classifier.threads)
-        self.smoother = Smoother.from_config(classifier.classes, cfg.smoothing, unknown_threshold)
-        self.cuts = CutDetector(cfg.smoothing.cut_threshold)
         self.factors = zoom_factors(cfg.regions.zooms, cfg.regions.zoom_step)
+        in_turn = cfg.regions.views_in_turn
+        self.smoother = Smoother.from_config(classifier.classes, cfg.smoothing, unknown_threshold,
+                                             recent=len(self.factors) if in_turn else 1)
+        self.cuts = CutDetector(cfg.smoothing.cut_threshold)
+        self.turn = 0
 
     def set_mode(self, mode: str) -> None:
         """Look for regions by crop `mode` ('center' or 'detect') from the next frame; every track is forgotten."""
@@ -124,8 +128,11 @@ class Analyzer:
             getattr(self.finder, "reset", lambda: None)()
         regions = self.finder(image)
         t1 = time.perf_counter()
-        views = zoomed(regions, self.factors, image.shape[1], image.shape[0])
-        probs = sharpest(self.classifier.predict(crops(image, views, self.classifier.input_size)), len(self.factors))
+        in_turn = self.smoother.recent > 1
+        fresh = [not t for t in self.smoother.tracked(regions)] if in_turn else [True] * len(regions)
+        views, owners = views_of(regions, self.factors, fresh, self.turn, image.shape[1], image.shape[0])
+        self.turn += 1
+        probs = surest(self.classifier.predict(crops(image, views, self.classifier.input_size)), owners, len(regions))
         predictions = self.smoother.update(regions, probs)
         return predictions, (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000
 

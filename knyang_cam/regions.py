@@ -2,7 +2,8 @@
 
 A region finder is a callable `finder(frame_bgr) -> list[Region]` (with `reset()` for a video
 cut); `zoomed` gives each region its views (the square and closer squares about its centre),
-`crops` turns them into one classifier batch, and `sharpest` keeps each region's surest view.
+`views_of` picks the ones to classify this frame (all of a new region's, one in turn of a tracked
+one's), `crops` turns them into one classifier batch, and `surest` keeps each region's surest view.
 
 `--crop detect` uses the cat finder (knyang_cam/cat_finder.py, `regions.detector: cats`), not
 OpenCV's frontal cat-face cascade (`regions.detector: faces`): on the scenes of
@@ -234,18 +235,42 @@ def zoomed(regions: Sequence[Region], factors: Sequence[float], width: int, heig
     return out
 
 
-def sharpest(probs: np.ndarray, views: int) -> np.ndarray:
-    """Of each region's `views` rows (factor-major, as `zoomed` lays them out), the surest one.
+def views_of(regions: Sequence[Region], factors: Sequence[float], fresh: Sequence[bool], turn: int,
+             width: int, height: int) -> tuple[list[Region], list[int]]:
+    """The views to classify this frame and, for each, the index of its region.
+
+    A `fresh` region (no track yet) gets all its views; a tracked one only the `turn`-th (modulo
+    their number), so over `len(factors)` frames it has had each view once and the smoother takes
+    the surest of its last `len(factors)` frames (Smoother `recent`): the same choice as all views
+    every frame, at a third of the crops (bench/app_speed.py, bench/find_cats.py).
+    """
+    views, owners = [], []
+    for i, (region, new) in enumerate(zip(regions, fresh)):
+        own = factors if new else (factors[turn % len(factors)],)
+        views += zoomed([region], own, width, height)
+        owners += [i] * len(own)
+    return views, owners
+
+
+def surest(probs: np.ndarray, owners: Sequence[int], n: int) -> np.ndarray:
+    """For each of `n` regions, the row of `probs` (one per view, `owners[i]` its region) that is surest.
 
     The surest view is the one that looks most like one of my cats (the gate folds that
     into the top probability), so a view with foreign surroundings cannot hide the cat.
     """
-    probs = np.asarray(probs)
-    if views == 1 or len(probs) == 0:
-        return probs
-    stacked = probs.reshape(views, -1, probs.shape[-1])
-    best = stacked.max(axis=2).argmax(axis=0)
-    return stacked[best, np.arange(stacked.shape[1])]
+    probs, owners = np.asarray(probs), np.asarray(owners, dtype=int)
+    top = probs.max(axis=1) if len(probs) else np.zeros(0)
+    out = np.empty((n, probs.shape[-1]), probs.dtype)
+    for i in range(n):
+        rows = np.flatnonzero(owners == i)
+        out[i] = probs[rows[np.argmax(top[rows])]]
+    return out
+
+
+def sharpest(probs: np.ndarray, views: int) -> np.ndarray:
+    """Of each region's `views` rows (factor-major, as `zoomed` lays them out), the surest one."""
+    n = len(probs) // views
+    return surest(probs, np.tile(np.arange(n), views), n)
 
 
 def crops(frame: np.ndarray, regions: Sequence[Region], size: tuple[int, int]) -> np.ndarray:

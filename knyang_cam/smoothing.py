@@ -22,8 +22,9 @@ both lean to one name come out as the two cats rather than one cat twice.
 """
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,6 +41,7 @@ class _Track:
     label: str = UNKNOWN  # shown
     pending: str = UNKNOWN  # a decision differing from `label`, waiting out `hold`
     pending_n: int = 0
+    recent: deque = field(default_factory=deque)  # the last `recent` frames' raw probabilities
 
 
 def _without(p: np.ndarray, taken: set[int]) -> np.ndarray:
@@ -69,7 +71,7 @@ class Smoother:
 
     def __init__(self, classes: Sequence[str], alpha: float = 0.25, iou_match: float = 0.3,
                  forget_after: int = 15, unknown_threshold: float = 0.6,
-                 hysteresis: float = 0.05, hold: int = 2, exclusive: bool = True):
+                 hysteresis: float = 0.05, hold: int = 2, exclusive: bool = True, recent: int = 1):
         if not 0.0 < alpha <= 1.0:
             raise ValueError(f"alpha must be in (0, 1], got {alpha}")
         if not 0.0 <= iou_match <= 1.0:
@@ -80,12 +82,15 @@ class Smoother:
             raise ValueError(f"hysteresis must be in [0, 0.5), got {hysteresis}")
         if hold < 1:
             raise ValueError(f"hold must be >= 1, got {hold}")
+        if recent < 1:
+            raise ValueError(f"recent must be >= 1, got {recent}")
         self.alpha = alpha
         self.iou_match = iou_match
         self.forget_after = forget_after
         self.hysteresis = hysteresis
         self.hold = hold
         self.exclusive = exclusive
+        self.recent = recent
         self.classes: tuple[str, ...] = ()
         self.unknown_threshold = 0.0
         self._tracks: list[_Track] = []
@@ -94,11 +99,11 @@ class Smoother:
         self.reset(classes, unknown_threshold)
 
     @classmethod
-    def from_config(cls, classes: Sequence[str], cfg, unknown_threshold: float) -> Smoother:
+    def from_config(cls, classes: Sequence[str], cfg, unknown_threshold: float, recent: int = 1) -> Smoother:
         """A smoother with the settings of a SmoothingConfig (`smoothing:` in config.yaml)."""
         return cls(classes, alpha=cfg.alpha, iou_match=cfg.iou_match, forget_after=cfg.forget_after,
                    unknown_threshold=unknown_threshold, hysteresis=cfg.hysteresis, hold=cfg.hold,
-                   exclusive=cfg.exclusive)
+                   exclusive=cfg.exclusive, recent=recent)
 
     @property
     def track_count(self) -> int:
@@ -128,8 +133,17 @@ class Smoother:
             self.classes = classes
         self._tracks = []
 
+    def tracked(self, regions: Sequence[Region]) -> list[bool]:
+        """Whether each region would continue a track in the next `update` (False: it starts one)."""
+        assigned = self._match(regions)
+        return [i in assigned for i in range(len(regions))]
+
     def update(self, regions: Sequence[Region], probs: np.ndarray) -> list[Prediction]:
         """Advance one frame: `probs[i]` are the raw probabilities of `regions[i]`.
+
+        With `recent` > 1 a track averages, each frame, the surest of its last `recent` frames'
+        probabilities: the app classifies one view of a tracked region a frame, in turn
+        (regions.views_of), and this takes the surest view as if all had been seen at once.
 
         Returns one Prediction per region, in the order of `regions`.
         """
@@ -144,7 +158,8 @@ class Smoother:
             track = assigned.get(i)
             if track is None:
                 # A new region starts from its own first frame: there is no history to trust more.
-                track = _Track(self._next_id, region.box, probs[i].copy(), self._frame)
+                track = _Track(self._next_id, region.box, probs[i].copy(), self._frame,
+                               recent=deque([probs[i]], maxlen=self.recent))
                 self._next_id += 1
                 self._tracks.append(track)
             else:
@@ -152,8 +167,10 @@ class Smoother:
                 # weighs no more than a later one (a moving average started on the first frame would
                 # keep that frame's share above alpha for a while).
                 track.frames += 1
+                track.recent.append(probs[i])
+                surest = max(track.recent, key=np.max)
                 w = max(self.alpha, 1.0 / track.frames)
-                track.probs = w * probs[i] + (1.0 - w) * track.probs
+                track.probs = w * surest + (1.0 - w) * track.probs
                 track.box = region.box
                 track.last_seen = self._frame
             tracks.append(track)

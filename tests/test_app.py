@@ -22,7 +22,7 @@ from knyang_cam.classify import load_classifier
 from knyang_cam.config import CameraConfig
 from knyang_cam.cuts import CutDetector
 from knyang_cam.errors import UserError
-from knyang_cam.regions import center_finder, crops, sharpest, zoom_factors, zoomed
+from knyang_cam.regions import center_finder, crops, surest, views_of, zoom_factors
 from knyang_cam.results import UNKNOWN, Prediction, Region
 from knyang_cam.smoothing import Smoother
 from knyang_cam.sources import Camera, VideoFile, open_source
@@ -84,11 +84,11 @@ def test_headless_log_matches_the_pipeline_and_video_decodes(tmp_path, cfg, mode
     assert [r["frame"] for r in records] == list(range(30))
     # The same frames through the classifier and smoother by hand give the logged numbers.
     classifier = load_classifier(model)
+    factors = zoom_factors(cfg.regions.zooms, cfg.regions.zoom_step)
     smoother = Smoother(model.classes, cfg.smoothing.alpha, cfg.smoothing.iou_match,
                         cfg.smoothing.forget_after, model.unknown_threshold, cfg.smoothing.hysteresis,
-                        cfg.smoothing.hold)
+                        cfg.smoothing.hold, recent=len(factors))
     cuts = CutDetector(cfg.smoothing.cut_threshold)
-    factors = zoom_factors(cfg.regions.zooms, cfg.regions.zoom_step)
     for record, frame in zip(records, read_frames(clip)):
         assert set(record) == LOG_KEYS
         assert record["time_s"] == pytest.approx(record["frame"] / 20, abs=1e-4)
@@ -100,8 +100,10 @@ def test_headless_log_matches_the_pipeline_and_video_decodes(tmp_path, cfg, mode
         if cuts(frame):
             smoother.reset()
         regions = center_finder(frame)
-        views = zoomed(regions, factors, frame.shape[1], frame.shape[0])  # the app's views of the region
-        probs = sharpest(classifier.predict(crops(frame, views, model.input_size)), len(factors))
+        # The app's views of the region: all of them when it is new, then one a frame, in turn.
+        fresh = [not t for t in smoother.tracked(regions)]
+        views, owners = views_of(regions, factors, fresh, record["frame"], frame.shape[1], frame.shape[0])
+        probs = surest(classifier.predict(crops(frame, views, model.input_size)), owners, 1)
         (expected,) = smoother.update(regions, probs)
         assert region["label"] == expected.label
         assert list(region["probs"]) == list(model.classes)

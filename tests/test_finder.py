@@ -112,9 +112,10 @@ class CountingClassifier:
 
 
 @needs_finder
-def test_two_cats_are_two_regions_classified_in_one_call(cat_square):
+@pytest.mark.parametrize("in_turn, batches", [(True, [6, 2, 2, 2]), (False, [6, 6, 6, 6])])
+def test_two_cats_are_two_regions_classified_in_one_call(cat_square, in_turn, batches):
     cfg = config.override(config.Config(), **{"regions.crop": "detect", "regions.detector": "cats",
-                                              "regions.zooms": 3})
+                                              "regions.zooms": 3, "regions.views_in_turn": in_turn})
     model = read_model(ROOT / "models" / "knyang")
     classifier = CountingClassifier(load_classifier(model, "litert"))
     analyzer = Analyzer(cfg, classifier, model.unknown_threshold)
@@ -122,11 +123,13 @@ def test_two_cats_are_two_regions_classified_in_one_call(cat_square):
     frame = scene(cat_square, boxes)
     for _ in range(4):
         predictions, _, _ = analyzer(frame)
-    assert classifier.batches == [6, 6, 6, 6]  # two cats, three views each
+    # Two cats in three views each; views in turn: a tracked cat gets one view a frame.
+    assert classifier.batches == batches
     found = sorted(p.region.box for p in predictions)
     assert all(iou(f, b) >= 0.5 for f, b in zip(found, boxes)), found
-    # One batch, yet each region gets its own answer: what its views alone give (the frame does not
-    # change, so four frames of smoothing average the same numbers).
+    # One batch, yet each region gets its own answer: the surest of its views alone (the frame does
+    # not change, so four frames of smoothing average the same numbers; in turn, the last three
+    # frames saw the three views).
     factors = zoom_factors(cfg.regions.zooms, cfg.regions.zoom_step)
     for p in predictions:
         alone = classifier.inner.predict(crops(frame, zoomed([p.region], factors, W, H), classifier.input_size))

@@ -18,6 +18,8 @@ from knyang_cam.regions import (
     grow_box,
     make_finder,
     sharpest,
+    surest,
+    views_of,
     zoom_factors,
     zoomed,
 )
@@ -124,3 +126,23 @@ def test_sharpest_takes_each_regions_surest_view():
     assert sharpest(probs, 3).tolist() == [[0.05, 0.95], [0.9, 0.1]]
     assert sharpest(probs, 1).tolist() == probs.tolist()  # one view: as it is
     assert sharpest(np.zeros((0, 2)), 3).shape == (0, 2)
+
+
+def test_a_new_region_gets_every_view_and_a_tracked_one_one_view_in_turn():
+    regions = [Region((100, 50, 100, 100), "detect"), Region((0, 0, 200, 200), "detect")]
+    factors = (1.0, 0.5)
+    every = [v.box for v in zoomed(regions[:1], factors, 320, 240)]
+    for turn in range(4):
+        views, owners = views_of(regions, factors, [True, False], turn, 320, 240)
+        # The new region's views first, then the tracked region's view of this turn.
+        assert [v.box for v in views[:2]] == every
+        assert views[2].box == zoomed(regions[1:], (factors[turn % 2],), 320, 240)[0].box
+        assert owners == [0, 0, 1]
+    assert views_of([], factors, [], 0, 320, 240) == ([], [])
+
+
+def test_surest_takes_each_regions_surest_row_in_any_layout():
+    probs = np.array([[0.4, 0.6], [0.9, 0.1], [0.2, 0.8], [0.7, 0.3]])
+    assert surest(probs, [0, 0, 0, 1], 2).tolist() == [[0.9, 0.1], [0.7, 0.3]]
+    assert surest(probs, [1, 0, 1, 0], 2).tolist() == [[0.9, 0.1], [0.2, 0.8]]
+    assert surest(np.zeros((0, 2)), [], 0).shape == (0, 2)

@@ -224,3 +224,32 @@ def test_without_exclusive_two_regions_may_share_a_name():
     sm = Smoother(CLASSES, unknown_threshold=0.3, exclusive=False)
     a, b = sm.update([LEFT, RIGHT], np.stack([np.array([0.5, 0.4, 0.1]), one_hot(0)]))
     assert (a.label, b.label) == ("Alpha", "Alpha")
+
+
+def test_with_recent_a_track_averages_the_surest_of_its_last_frames():
+    # Views in turn: a sure view every third frame, two unsure ones between. With recent 3 each
+    # frame counts the sure one, as if every view had been classified every frame.
+    sure, unsure = one_hot(0, 0.9), one_hot(0, 0.4)
+    rows = [sure, unsure, unsure] * 4
+    in_turn = Smoother(CLASSES, recent=3)
+    out = [in_turn.update([CENTER], np.array([r]))[0] for r in rows]
+    assert all(p.label == "Alpha" for p in out)
+    assert out[-1].probs == pytest.approx(tuple(sure))
+    # Without it the unsure frames pull the average below the threshold.
+    plain = Smoother(CLASSES)
+    last = [plain.update([CENTER], np.array([r]))[0] for r in rows][-1]
+    assert last.probs[0] < plain.unknown_threshold
+
+
+def test_tracked_says_which_regions_continue_a_track_and_changes_nothing():
+    sm = Smoother(CLASSES)
+    assert sm.tracked([LEFT, RIGHT]) == [False, False]
+    sm.update([LEFT], np.array([one_hot(0)]))
+    moved = Region((15, 12, 100, 100), "detect")
+    assert sm.tracked([moved, RIGHT]) == [True, False]
+    assert sm.track_count == 1
+
+
+def test_recent_must_be_positive():
+    with pytest.raises(ValueError, match="recent"):
+        Smoother(CLASSES, recent=0)
