@@ -168,7 +168,7 @@ class Smoother:
                 # keep that frame's share above alpha for a while).
                 track.frames += 1
                 track.recent.append(probs[i])
-                surest = max(track.recent, key=np.max)
+                surest = max(reversed(track.recent), key=np.max)  # a tie goes to the newest frame
                 w = max(self.alpha, 1.0 / track.frames)
                 track.probs = w * surest + (1.0 - w) * track.probs
                 track.box = region.box

@@ -253,3 +253,11 @@ def test_tracked_says_which_regions_continue_a_track_and_changes_nothing():
 def test_recent_must_be_positive():
     with pytest.raises(ValueError, match="recent"):
         Smoother(CLASSES, recent=0)
+
+
+def test_with_recent_a_change_of_cat_shows_at_most_recent_minus_one_frames_late():
+    sm = Smoother(CLASSES, alpha=1.0, hold=1, recent=3)
+    # A surer old cat lingers for two frames; as sure a new one shows at once.
+    assert labels(sm, [one_hot(0, 0.95)] * 3 + [one_hot(2, 0.9)] * 3) == ["Alpha"] * 5 + ["Gamma"]
+    sm = Smoother(CLASSES, alpha=1.0, hold=1, recent=3)
+    assert labels(sm, [one_hot(0, 0.9)] * 3 + [one_hot(2, 0.9)]) == ["Alpha"] * 3 + ["Gamma"]
