@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality  # noqa: E402  (bench/quality.py: features, the recipe's fit, grouped folds)
 
-from knyang_cam.regions import sharpest  # noqa: E402
+from knyang_cam import regions  # noqa: E402
 from train.folds import grouped_folds, groups  # noqa: E402
 
 # A user's household: each of the five keeps between these many training photos per fold.
@@ -107,7 +107,8 @@ def cross_validate(v, mine, cats, dogs, folds: int, repeats: int, seed: int, n_s
 
             def surest(x, judge=judge):  # each crop's views (crop-major) -> the app's choice among them
                 p = judge(x.reshape(-1, x.shape[-1]))
-                return sharpest(p.reshape(-1, z, p.shape[-1]).transpose(1, 0, 2).reshape(-1, p.shape[-1]), z)
+                n = len(p) // z
+                return regions.surest(p, np.repeat(np.arange(n), z), n)
 
             p, y = surest(centre[te]), labels[te]
             shown = np.where(p.max(1) >= t, p.argmax(1), -1)

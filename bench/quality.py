@@ -41,8 +41,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from knyang_cam import regions  # noqa: E402
 from knyang_cam.config import RegionsConfig  # noqa: E402
-from knyang_cam.regions import sharpest, zoom_factors  # noqa: E402
+from knyang_cam.regions import zoom_factors  # noqa: E402
 from train.folds import NEAR_DUPLICATE, grouped_folds, groups  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -357,7 +358,8 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
             def surest(x, judge=judge):  # each crop's views (crop-major) -> the app's choice among them
                 z = len(FACTORS)
                 p = judge(x.reshape(-1, x.shape[-1]))
-                return sharpest(p.reshape(-1, z, p.shape[-1]).transpose(1, 0, 2).reshape(-1, p.shape[-1]), z)
+                n = len(p) // z
+                return regions.surest(p, np.repeat(np.arange(n), z), n)
 
             m = {"cut": cut}
             m["centre"], p, yy = named(ev[te][:, :1], mine.labels[te])

@@ -259,7 +259,7 @@ def surest(probs: np.ndarray, owners: Sequence[int], n: int) -> np.ndarray:
     into the top probability), so a view with foreign surroundings cannot hide the cat.
     """
     probs, owners = np.asarray(probs), np.asarray(owners, dtype=int)
-    top = probs.max(axis=1) if len(probs) else np.zeros(0)
+    top = probs.max(axis=1)
     out = np.empty((n, probs.shape[-1]), probs.dtype)
     for i in range(n):
         rows = np.flatnonzero(owners == i)
