@@ -57,11 +57,6 @@ HELP = (
 )
 
 
-def hint_line() -> str:
-    """The one-line key hint shown at the bottom of the window."""
-    return HINT
-
-
 def _frozen_map(m: Mapping) -> Mapping:
     return MappingProxyType(dict(m))
 

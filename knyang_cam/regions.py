@@ -267,12 +267,6 @@ def surest(probs: np.ndarray, owners: Sequence[int], n: int) -> np.ndarray:
     return out
 
 
-def sharpest(probs: np.ndarray, views: int) -> np.ndarray:
-    """Of each region's `views` rows (factor-major, as `zoomed` lays them out), the surest one."""
-    n = len(probs) // views
-    return surest(probs, np.tile(np.arange(n), views), n)
-
-
 def crops(frame: np.ndarray, regions: Sequence[Region], size: tuple[int, int]) -> np.ndarray:
     """The regions of a BGR frame as one RGB uint8 batch [N, H, W, 3] at the classifier's size."""
     h, w = size

@@ -17,7 +17,6 @@ from knyang_cam.regions import (
     crops,
     grow_box,
     make_finder,
-    sharpest,
     surest,
     views_of,
     zoom_factors,
@@ -116,16 +115,6 @@ def test_zoomed_views_shrink_about_the_centre_and_stay_in_the_frame():
     # A box larger than the frame becomes the largest square that fits, inside it.
     (big,) = zoomed([Region((250, 0, 300, 300), "detect")], (1.0,), 320, 240)
     assert big.box == (80, 0, 240, 240)
-
-
-def test_sharpest_takes_each_regions_surest_view():
-    # Two regions, three views each (factor-major rows): region 0 is surest in view 2, region 1 in view 0.
-    probs = np.array([[0.4, 0.6], [0.9, 0.1],
-                      [0.5, 0.5], [0.6, 0.4],
-                      [0.05, 0.95], [0.5, 0.5]])
-    assert sharpest(probs, 3).tolist() == [[0.05, 0.95], [0.9, 0.1]]
-    assert sharpest(probs, 1).tolist() == probs.tolist()  # one view: as it is
-    assert sharpest(np.zeros((0, 2)), 3).shape == (0, 2)
 
 
 def test_a_new_region_gets_every_view_and_a_tracked_one_one_view_in_turn():
