@@ -52,19 +52,37 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.source.strip():
         raise UserError("--source is empty: give a camera index, a video file, a folder or a glob")
+    for flag, value in (("--model", args.model), ("--config", args.config)):
+        if value is not None and not value.strip():
+            raise UserError(f"{flag} is empty: give a path, or leave {flag} out for the default")
     cfg = config.override(config.load(args.config), **{"regions.crop": args.crop, "app.realtime": args.realtime})
-    model = resolve(args.model or cfg.app.model)
-    spec = str(bundled.path(bundled.DEMO_CLIP)) if args.source == "demo" else args.source
-    inputs = paths.source_inputs(spec) + [paths.Input("--model", model, folder=True)]
-    inputs += [paths.Input("--config", Path(args.config))] if args.config else []
-    paths.check_app(inputs, args.output, args.log, args.report)  # before anything is read or written
-    info = model_dir.read(model)
-    source = sources.open_source(spec, cfg.camera)
+    try:  # a name too long for the file system, a folder that cannot be listed: one line, not a traceback
+        model = resolve(args.model or cfg.app.model)
+        spec = str(bundled.path(bundled.DEMO_CLIP)) if args.source == "demo" else args.source
+        paths.check_app(read_by(args, cfg, model, spec), args.output, args.log, args.report)  # before any write
+        info = model_dir.read(model)
+        source = sources.open_source(spec, cfg.camera)
+    except OSError as e:
+        raise UserError(f"cannot use {e.filename or 'a path'}: {e.strerror or e}") from None
     if not args.quiet:
         source = console.with_progress(source, args.max_frames)
     out = open(os.devnull, "w") if args.quiet else sys.stdout
     return app.run(cfg, source, info, window=not args.headless, output=args.output, log=args.log,
                    report=args.report, max_frames=args.max_frames, out=out, record_hud=args.hud)
+
+
+def read_by(args: argparse.Namespace, cfg, model: Path, spec: str) -> list:
+    """Every file and folder the run reads or adds to, which no output may overwrite."""
+    from . import paths
+
+    return paths.source_inputs(spec) + [
+        paths.Input("--model", model, folder=True),
+        paths.Input("--config" if args.config else "config", Path(args.config) if args.config
+                    else bundled.path(bundled.CONFIG_FILE)),
+        paths.Input("cat finder", bundled.path(bundled.FINDER_DIR), folder=True),
+        paths.Input("dataset (app.dataset_root)", Path(cfg.app.dataset_root), folder=True),
+        paths.Input("snapshots (app.snapshots_dir)", Path(cfg.app.snapshots_dir), folder=True),
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

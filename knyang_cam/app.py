@@ -306,7 +306,8 @@ class Outputs:
     """The window, annotated video, log and report of one run, opened on `stack` and closed with it.
 
     The files go through temporary names (sinks, paths): a run that ends normally, by a signal or
-    by a lost camera moves them into place; a run that fails leaves the earlier files as they were.
+    by a lost camera moves them into place; a run that fails, or ends before its first frame, leaves
+    the earlier files as they were.
     """
 
     def __init__(self, stack: ExitStack, source: Source, classes, window: bool, planned: paths.AppPaths):
@@ -328,10 +329,9 @@ class Outputs:
         self.draws = bool(self.screen or self.video)
 
     def _close_report(self, exc_type, *exc) -> bool:
-        if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
-            try:
-                self.report.close()
-                paths.mark_report(self.report.out_dir)
+        if self.report.frames and (exc_type is None or issubclass(exc_type, KeyboardInterrupt)):
+            try:  # marked before its files are written: a run cut short while writing leaves the folder ours
+                self.report.close(before_writing=lambda: paths.mark_report(self.report.out_dir))
             except OSError as e:
                 raise OutputError(f"cannot write --report {self.report.out_dir}: {e.strerror or e}") from None
         return False
@@ -477,6 +477,9 @@ def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
         elif s.ui.quit or s.stats.frames >= limit:
             ended = "quit" if s.ui.quit else f"stopped after --max-frames {max_frames}"
     print(s.stats.summary(ended, s.analyzer.classes), file=out, flush=True)
+    if not s.stats.frames and (output or log or report):
+        print("knyang-cam: no frame was analysed: earlier --output, --log and --report files are left as they were",
+              file=out, flush=True)
     return status
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 CLONE_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CLIP = "assets/demo.mp4"
+FINDER_DIR = "models/finder"
+CONFIG_FILE = "config.yaml"
 
 
 def _is_clone(root: Path) -> bool:

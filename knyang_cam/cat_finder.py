@@ -22,7 +22,7 @@ import numpy as np
 from . import bundled, litert
 from .finder_model import META_FILE, TFLITE_FILE, Blob, FinderError, FinderMeta, boxes_from_scores, with_small_cats
 
-FINDER_DIR = bundled.path("models/finder")  # the clone's, or the wheel's copy
+FINDER_DIR = bundled.path(bundled.FINDER_DIR)  # the clone's, or the wheel's copy
 
 
 class CatFinder:

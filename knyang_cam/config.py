@@ -25,6 +25,22 @@ class ConfigError(UserError):
     """A bad config file or value; its one line names the dotted key and what is allowed (exit status 2)."""
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, typing.Hashable):
+                continue  # the base class says so, with the line
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key '{key}' is given twice",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def _range(lo=None, hi=None, **extra):
     return {"range": (lo, hi), **extra}
 
@@ -152,7 +168,7 @@ class Config:
 
 
 # The clone's config.yaml, or the copy an installed wheel carries (knyang_cam/bundled.py).
-DEFAULT_CONFIG_FILE = bundled.path("config.yaml")
+DEFAULT_CONFIG_FILE = bundled.path(bundled.CONFIG_FILE)
 
 
 def _dotted_keys(cls, prefix="") -> list[str]:
@@ -179,10 +195,16 @@ def _check_value(key: str, tp, value: Any, meta: dict) -> Any:
             return None
         tp = next(a for a in typing.get_args(tp) if a is not type(None))
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ConfigError(f"config key '{key}' must be a finite number, got an integer of "
+                              f"{len(str(abs(value)))} digits") from None
     if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
         extra = " or null" if optional else ""
         raise ConfigError(f"config key '{key}' must be {_type_name(tp)}{extra}, got {value!r}")
+    if tp is str and not value.strip():
+        raise ConfigError(f"config key '{key}' is empty: give a value or leave the key out")
     if tp is float and not math.isfinite(value):
         raise ConfigError(f"config key '{key}' must be a finite number, got {value!r}")
     if "choices" in meta and value not in meta["choices"]:
@@ -209,7 +231,7 @@ def _build(cls, data: dict, prefix: str = "", root_cls=None):
             raise ConfigError(f"unknown config key '{dotted}'{hint}")
         tp = hints[key]
         if dataclasses.is_dataclass(tp):
-            values[key] = _build(tp, value or {}, dotted + ".", root_cls)
+            values[key] = _build(tp, {} if value is None else value, dotted + ".", root_cls)  # `camera:` alone
         else:
             values[key] = _check_value(dotted, tp, value, dict(fields[key].metadata))
     return cls(**values)
@@ -234,7 +256,7 @@ def load(path: str | Path | None = None) -> Config:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read config file {path}: {e}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -11,12 +11,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import UserError
+from .results import RESERVED_NAMES
 
 FORMAT = 1
 KERAS_FILE = "model.keras"
 TFLITE_FILE = "model.tflite"
 META_FILE = "model.json"
 REPORT_DIR = "report"
+MAX_INPUT_SIDE = 4096  # pixels; more is a broken file, not a network
 REBUILD = "python -m train --data DATASET_DIR --out {path}"
 
 
@@ -42,6 +44,10 @@ class ModelInfo:
             raise ValueError("a model needs at least two classes")
         if len(set(self.classes)) != len(self.classes):
             raise ValueError(f"duplicate class names: {self.classes}")
+        if reserved := [c for c in self.classes if c.lower() in RESERVED_NAMES]:
+            raise ValueError(f"class {reserved[0]!r} has a reserved name ({', '.join(RESERVED_NAMES)})")
+        if not all(0 < v <= MAX_INPUT_SIDE for v in self.input_size):
+            raise ValueError(f"input_size {list(self.input_size)} not in 1..{MAX_INPUT_SIDE}")
         if not 0.0 <= self.unknown_threshold <= 1.0:
             raise ValueError(f"unknown_threshold {self.unknown_threshold} not in [0, 1]")
 
@@ -87,8 +93,9 @@ def read(path: str | Path, need: tuple[str, ...] = (TFLITE_FILE,)) -> ModelInfo:
         data = json.loads(meta.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelError(f"model is missing {meta} ({rebuild_hint(path)})") from None
-    except (OSError, ValueError) as e:
-        raise ModelError(f"model metadata {meta} is unreadable: {e} ({rebuild_hint(path)})") from None
+    except (OSError, ValueError, RecursionError) as e:  # RecursionError: nested past Python's limit
+        raise ModelError(f"model metadata {meta} is unreadable: {str(e) or type(e).__name__} "
+                         f"({rebuild_hint(path)})") from None
     if not isinstance(data, dict):
         raise ModelError(f"model metadata {meta} is invalid: a JSON object is expected, got "
                          f"{type(data).__name__} ({rebuild_hint(path)})")
@@ -96,14 +103,16 @@ def read(path: str | Path, need: tuple[str, ...] = (TFLITE_FILE,)) -> ModelInfo:
         if not (path / name).is_file():
             raise ModelError(f"model is missing {path / name} ({rebuild_hint(path)})")
     try:
-        if data.get("format") != FORMAT:
+        if type(data.get("format")) is not int or data["format"] != FORMAT:  # true == 1 in Python
             raise ValueError(f"format {data.get('format')!r}, expected {FORMAT}")
+        if not isinstance(data["classes"], list) or not all(isinstance(c, str) for c in data["classes"]):
+            raise ValueError(f"classes must be a list of names, got {data['classes']!r:.80}")
         if data.get("input", "rgb_0_255") != "rgb_0_255":
             raise ValueError(f"input {data.get('input')!r}, expected 'rgb_0_255'")
         h, w = (int(v) for v in data["input_size"])
         return ModelInfo(
             path=path,
-            classes=tuple(str(c) for c in data["classes"]),
+            classes=tuple(data["classes"]),
             input_size=(h, w),
             unknown_threshold=float(data.get("unknown_threshold", 0.6)),
             backbone=dict(data.get("backbone") or {}),
@@ -111,7 +120,7 @@ def read(path: str | Path, need: tuple[str, ...] = (TFLITE_FILE,)) -> ModelInfo:
             created=str(data.get("created", "")),
             familiarity=dict(data.get("familiarity") or {}),
         )
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise ModelError(f"model metadata {meta} is invalid: {e} ({rebuild_hint(path)})") from None
 
 

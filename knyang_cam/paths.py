@@ -122,6 +122,8 @@ def check_report_dir(flag: str, path) -> Path:
     if p.exists() and not p.is_dir():
         raise PathError(f"{flag} {p} is a file, not a folder: give a folder for the report")
     _check_parent(flag, p)
+    if odd := [n for n in REPORT_FILES if (p / n).exists() and not (p / n).is_file()]:
+        raise PathError(f"{flag} {p / odd[0]} is a folder or a device, not a report file: choose another folder")
     if p.is_dir() and not (p / REPORT_MARKER).exists():
         clash = [n for n in REPORT_FILES if (p / n).exists() or (p / n).is_symlink()]
         if clash:
@@ -148,9 +150,14 @@ class AppPaths:
     report: Path | None = None
 
 
+def is_camera_index(spec: str) -> bool:
+    """True for a webcam index: ASCII digits only (str.isdigit also takes '²', which int() refuses)."""
+    return spec.isascii() and spec.isdigit()
+
+
 def source_inputs(spec: str) -> list[Input]:
     """The files or folder a --source reads (none for a camera index or 'synthetic')."""
-    if spec.isdigit() or spec == "synthetic":
+    if is_camera_index(spec) or spec == "synthetic":
         return []
     p = Path(spec).expanduser()
     if p.is_dir():

@@ -106,14 +106,15 @@ class VideoSink:
         self.frames += 1
 
     def close(self, keep: bool = True) -> None:
-        """Finalise the video (so it plays), then move it into place; `keep=False` discards it.
+        """Finalise the video (so it plays), then move it into place; `keep=False`, or no frame, discards it.
 
         VideoWriter reports no failed write, so the finished file is opened again first: a video
         that does not play (disk full) is an OutputError and never replaces an earlier file.
         """
         with _opencv_silent():
             self._writer.release()
-        if keep and self.frames and self._file.tmp is not None and not _plays(self._file.tmp):
+        keep = keep and self.frames > 0  # a video of no frame does not play: the earlier file stays
+        if keep and self._file.tmp is not None and not _plays(self._file.tmp):
             self._file.finish(keep=False)
             raise OutputError(f"cannot write --output {self.path}: the video could not be finished "
                               f"(is the disk full?)")
@@ -156,6 +157,7 @@ class JsonlLog:
         self.path = Path(path)
         # A device or pipe (/dev/stdout, a FIFO) is a stream to write to, not a file to replace.
         self._pending = None if is_stream(self.path) else _Pending(self.path, "--log")
+        self.lines = 0
         try:
             self._file = open(self._pending.tmp if self._pending else self.path, "wb", buffering=0)
         except OSError as e:
@@ -167,15 +169,16 @@ class JsonlLog:
             self._file.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
         except OSError as e:
             raise OutputError(f"cannot write --log {self.path}: {e.strerror or e}") from None
+        self.lines += 1
 
     def close(self, keep: bool = True) -> None:
-        """Close the file and move it into place; `keep=False` discards it."""
+        """Close the file and move it into place; `keep=False`, or no line, discards it (the earlier file stays)."""
         try:
             self._file.close()
         except OSError as e:
             raise OutputError(f"cannot write --log {self.path}: {e.strerror or e}") from None
         if self._pending:
-            self._pending.finish(keep)
+            self._pending.finish(keep and self.lines > 0)
 
     def __enter__(self):
         return self

@@ -23,9 +23,11 @@ import numpy as np
 
 from .config import CameraConfig
 from .errors import UserError, native_lines_dropped
+from .paths import is_camera_index
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 FALLBACK_FPS = 30.0
+MAX_CAMERA_INDEX = 255  # Linux numbers video devices 0-255; a larger index is a typo, not a camera
 # A folder of photos has no frame rate of its own: on screen it plays as a slideshow.
 SLIDESHOW_FPS = 1.0
 # FFmpeg prints its own diagnostics ("moov atom not found") beside ours; only fatal ones, unless the
@@ -383,7 +385,9 @@ def open_source(spec: str, cfg: CameraConfig) -> Source:
     """`0` camera index, a device path (/dev/video0), a stream URL (rtsp://, http://...),
     `synthetic`, a video file, a folder of images, one image, or a glob."""
     spec = str(spec)
-    if spec.isdigit():
+    if is_camera_index(spec):
+        if int(spec) > MAX_CAMERA_INDEX:
+            raise UserError(f"camera index {spec} is out of range: webcams are numbered 0, 1, 2, ...")
         return Camera(int(spec), cfg)
     if spec == "synthetic":
         return Synthetic(cfg.width, cfg.height, cfg.fps)

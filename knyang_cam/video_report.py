@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .atomic import atomic_path, write_text
+from .atomic import write_bytes
 from .overlay import UNKNOWN_COLOUR, label_colour
 from .results import UNKNOWN, Prediction
 from .text import put_text, text_width, widest
@@ -55,6 +55,13 @@ class _Candidate:
     time_s: float = field(compare=False)
     thumb: np.ndarray = field(compare=False, repr=False)
     caption: str = field(compare=False)
+
+
+def _png(image: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".png", image)
+    if not ok:
+        raise OSError("OpenCV could not encode a PNG")
+    return data.tobytes()
 
 
 class VideoReport:
@@ -151,25 +158,24 @@ class VideoReport:
                 for cat, r in runs]
         return sorted(rows, key=lambda r: (r[1], self.classes.index(r[0])))
 
-    def close(self) -> dict[str, Path]:
-        """Write the report files (atomically) and return their paths; later calls only return them."""
+    def close(self, before_writing=lambda: None) -> dict[str, Path]:
+        """Write the report files and return their paths; later calls only return them.
+
+        Every file is drawn before the first is written, and each is written atomically, so a failure
+        or a signal while drawing leaves the folder as it was; `before_writing` runs in between.
+        """
         if self._paths is not None:
             return self._paths
         self._close_runs(None)
+        files = {"appearances.csv": self._csv().encode("utf-8"),
+                 "timeline.png": _png(self._timeline()),
+                 "least_confident.png": _png(self._contact_sheet())}
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        paths = {
-            "appearances": self.out_dir / "appearances.csv",
-            "timeline": self.out_dir / "timeline.png",
-            "least_confident": self.out_dir / "least_confident.png",
-        }
-        write_text(paths["appearances"], self._csv())
-        with atomic_path(paths["timeline"]) as tmp:
-            self._plot_timeline(tmp)
-        with atomic_path(paths["least_confident"]) as tmp:
-            if not cv2.imwrite(str(tmp), self._contact_sheet()):
-                raise OSError(f"could not write {paths['least_confident']}")
-        self._paths = paths
-        return paths
+        before_writing()
+        for name, data in files.items():
+            write_bytes(self.out_dir / name, data)
+        self._paths = {name.split(".")[0]: self.out_dir / name for name in files}
+        return self._paths
 
     def _csv(self) -> str:
         buf = io.StringIO()
@@ -178,10 +184,6 @@ class VideoReport:
         for cat, start, end, frames, conf in self.appearances():
             w.writerow((cat, f"{start:.3f}", f"{end:.3f}", frames, f"{conf:.3f}"))
         return buf.getvalue()
-
-    def _plot_timeline(self, path: Path) -> None:
-        if not cv2.imwrite(str(path), self._timeline()):
-            raise OSError(f"could not write {path}")
 
     def _timeline(self) -> np.ndarray:
         """One lane per cat (and "unknown"): shaded where it was seen, opacity = confidence.

@@ -120,6 +120,8 @@ def test_a_bad_model_leaves_earlier_outputs_as_they_were(user, capsys):  # row 4
     (["--report", "V.mp4"], "is a file, not a folder"),
     (["--report", "V.mp4/sub"], "is a file, not a folder"),
     (["--output", ""], "--output is empty"),
+    (["--model", ""], "--model is empty"),
+    (["--config", ""], "--config is empty"),
     (["--max-frames", "0"], "at least 1, got 0"),
     (["--max-frames", "-5"], "at least 1, got -5"),
     (["--max-frames", "abc"], "whole number of frames, got 'abc'"),
@@ -130,6 +132,62 @@ def test_unusable_arguments_are_one_line(user, capsys, monkeypatch, args, words)
     line = one_line(capsys, call(cam_main, "--source", "V.mp4", "--model", "no-model", "--headless", *args))
     assert words in line and "_positive_int" not in line, line
     assert contents(user) == before
+
+
+def test_outputs_onto_files_the_app_reads_without_a_flag_are_refused(user, capsys, monkeypatch):
+    # The default config, the cat finder's files and the photos of the dataset the label keys add to.
+    monkeypatch.chdir(user)
+    (user / "data" / "Train" / "Eve").mkdir(parents=True)  # c.yaml's app.dataset_root
+    (user / "data" / "Train" / "Eve" / "1.jpg").write_bytes(b"a photo of Eve")
+    before = contents(user)
+    shipped = {f: f.read_bytes() for f in (ROOT / "config.yaml", ROOT / "models" / "finder" / "finder.json")}
+    for args, words in (
+            (["--log", ROOT / "config.yaml"], "is the config file"),
+            (["--log", ROOT / "models" / "finder" / "finder.json"], "is a file in the cat finder folder"),
+            (["--config", "c.yaml", "--log", "data/Train/Eve/1.jpg"], "in the dataset (app.dataset_root) folder")):
+        line = one_line(capsys, call(cam_main, "--source", "V.mp4", "--model", "no-model", "--headless", *args))
+        assert words in line, line
+    assert contents(user) == before
+    assert {f: f.read_bytes() for f in shipped} == shipped
+
+
+@pytest.mark.parametrize("flag", ["--output", "--log", "--report", "--source", "--model"])
+def test_a_name_too_long_for_the_file_system_is_one_line(user, capsys, monkeypatch, flag):
+    monkeypatch.chdir(user)
+    given = {"--source": "V.mp4", "--model": ROOT / "models" / "knyang",
+             flag: "a" * 300 + (".mp4" if flag in ("--output", "--source") else "")}
+    line = one_line(capsys, call(cam_main, "--headless", *(a for pair in given.items() for a in pair)))
+    assert line.startswith("error: cannot use ") and line.endswith("File name too long"), line
+
+
+@pytest.mark.parametrize("source, words", [
+    ("\u00b2", "video file not found"),  # a digit to str.isdigit, not to int()
+    ("99999999999999999999999", "camera index 99999999999999999999999 is out of range"),
+    ("256", "camera index 256 is out of range"),
+])
+def test_a_camera_index_that_cannot_be_is_one_line(user, capsys, monkeypatch, source, words):
+    monkeypatch.chdir(user)
+    line = one_line(capsys, call(cam_main, "--source", source, "--model", ROOT / "models" / "knyang", "--headless"))
+    assert words in line, line
+
+
+def test_a_run_that_ends_before_its_first_frame_keeps_the_earlier_outputs(user, monkeypatch):
+    # A Ctrl-C before the first frame: a video of no frame would not play, and the log and report would be
+    # empty; the earlier ones are kept.
+    import io
+
+    from knyang_cam import app, config, model_dir
+    from knyang_cam.sources import Synthetic
+
+    monkeypatch.chdir(user)
+    before = contents(user)
+    out = io.StringIO()
+    status = app.run(config.load(), Synthetic(count=0), model_dir.read(ROOT / "models" / "knyang"),
+                     output=str(user / "earlier.mp4"), log=str(user / "earlier.jsonl"), report=str(user / "rep"),
+                     out=out)
+    assert status == 0
+    assert contents(user) == before
+    assert "0 frames" in out.getvalue() and "left as they were" in out.getvalue()
 
 
 def test_an_empty_source_is_not_the_current_folder(user, capsys, monkeypatch):

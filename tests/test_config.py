@@ -89,3 +89,26 @@ def test_override_validates():
 def test_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         Config().camera.fps = 3
+
+
+@pytest.mark.parametrize("text, words", [
+    ("smoothing:\n  alpha: " + "9" * 400 + "\n", r"'smoothing.alpha' must be a finite number, got an integer of 400"),
+    ("camera: 0\n", r"'camera' must be a mapping"),
+    ("camera: false\n", r"'camera' must be a mapping"),
+    ("camera: ''\n", r"'camera' must be a mapping"),
+    ("app:\n  model: ''\n", r"'app.model' is empty"),
+    ("overlay:\n  font: '  '\n", r"'overlay.font' is empty"),
+    ("smoothing:\n  alpha: 0.3\n  alpha: 0.4\n", r"at line 3: key 'alpha' is given twice"),
+    ("app:\n  realtime: true\napp:\n  realtime: false\n", r"at line 3: key 'app' is given twice"),
+])
+def test_values_that_would_be_misread_or_crash_name_the_key(tmp_path, text, words):
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=words):
+        config.load(p)
+
+
+def test_a_section_left_empty_keeps_its_defaults(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("camera:\nsmoothing:\n  alpha: 0.5\n")
+    assert config.load(p).camera == Config().camera

@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 
 import numpy as np
@@ -58,3 +59,25 @@ def test_invalid_json_is_named(tiny_model_dir, tmp_path):
 def test_written_files_are_readable_by_others(tiny_model_dir):
     # mkstemp creates 0600 files; a model directory must be readable like any other file.
     assert (tiny_model_dir / "model.json").stat().st_mode & 0o044 == 0o044
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"input_size": "INF"}, "cannot convert float infinity"),
+    ({"input_size": [0, 160]}, "input_size [0, 160] not in 1..4096"),
+    ({"classes": "abcde"}, "classes must be a list of names"),
+    ({"classes": [1, 2]}, "classes must be a list of names"),
+    ({"classes": ["Eve", "Unknown"]}, "class 'Unknown' has a reserved name"),
+    ({"format": True}, "format True, expected 1"),
+])
+def test_model_json_values_outside_the_contract_are_refused(tmp_path, change, words):
+    (tmp_path / "model.tflite").write_bytes(b"never read: model.json is checked first")
+    meta = {"format": 1, "classes": ["Eve", "Leo"], "input_size": [160, 160], **change}
+    (tmp_path / "model.json").write_text(json.dumps(meta).replace('"INF"', "[1e999, 160]"))
+    with pytest.raises(ModelError, match=re.escape(words)):
+        model_dir.read(tmp_path)
+
+
+def test_model_json_nested_past_the_parser_is_one_error(tmp_path):
+    (tmp_path / "model.json").write_text("[" * 100_000)
+    with pytest.raises(ModelError, match="unreadable: maximum recursion depth"):
+        model_dir.read(tmp_path)

@@ -167,6 +167,8 @@ def test_report_folder_holds_only_what_the_app_wrote(tmp_path):
     (ours / "timeline.png").write_bytes(b"png")
     paths.mark_report(ours)  # written by an earlier run: replacing it is fine
     paths.check_app([], report=ours)
+    (ours / "appearances.csv").mkdir()  # even in a folder of ours, a folder is not replaced by a file
+    assert "appearances.csv is a folder or a device" in refused(paths.check_app, [], report=ours)
     assert (mine / "appearances.csv").read_text() == "the user's own table"
 
 

@@ -197,3 +197,28 @@ def test_timeline_shades_each_lane_where_its_cat_was_seen_without_matplotlib(tmp
     out = subprocess.run([sys.executable, "-c", "import sys, knyang_cam.video_report\n"
                           "print('matplotlib' in sys.modules)"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_every_file_is_drawn_before_the_first_is_written(tmp_path, monkeypatch):
+    from knyang_cam import video_report
+
+    report = VideoReport(tmp_path / "rep", CLASSES, FPS)
+    feed(report, [[pred("Alpha", 0.9)]] * 5)
+    drawn = []
+    real_png = video_report._png
+
+    def png(image):  # the real encoder, failing on the second picture as a full disk or a Ctrl-C would
+        if drawn:
+            raise OSError("no space left on device")
+        drawn.append(1)
+        return real_png(image)
+
+    monkeypatch.setattr(video_report, "_png", png)
+    with pytest.raises(OSError):
+        report.close()
+    assert not (tmp_path / "rep").exists() or not any((tmp_path / "rep").iterdir())
+    monkeypatch.setattr(video_report, "_png", real_png)
+    folder_then = []
+    paths = report.close(before_writing=lambda: folder_then.append(sorted((tmp_path / "rep").iterdir())))
+    assert folder_then == [[]]  # nothing written before the hook: a run marks the folder there
+    assert sorted(p.name for p in paths.values()) == ["appearances.csv", "least_confident.png", "timeline.png"]
