@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -92,8 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return survive_broken_pipe(lambda: exit_status(lambda: run(args)))
-    except KeyboardInterrupt:  # before the loop's own handler is installed, e.g. while loading
-        return 130
+    except KeyboardInterrupt as e:  # while loading, before the loop's handler; or a second signal
+        return 128 + (e.args[0] if e.args else signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -213,7 +213,7 @@ def caught_signals():
 
     def on_signal(signum, _frame):
         if caught:  # a second Ctrl-C: the user will not wait for the clean end; unwind now
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt(signum)
         caught.append(signum)
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}

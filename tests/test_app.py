@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -257,6 +258,17 @@ def test_signal_mid_run_ends_cleanly(tmp_path, tiny_model_dir, signum, status):
     assert len(read_frames(out)) == len(records)
     assert f"{len(records)} frames" in stdout
     assert not list(tmp_path.glob(".*"))  # the temporary files were renamed into place
+
+
+def test_a_second_signal_unwinds_at_once_carrying_its_number():
+    # The exit status is 128 + that number: 143 for a second SIGTERM, not Ctrl-C's 130.
+    with app.caught_signals() as caught:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert caught == [signal.SIGTERM]
+        with pytest.raises(KeyboardInterrupt) as e:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)  # the handler runs between bytecodes; it never gets this far
+    assert e.value.args == (signal.SIGTERM,)
 
 
 def test_a_folder_of_odd_sized_photos_makes_one_playable_video(tmp_path, cfg, model):
