@@ -10,13 +10,12 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from . import extras, litert
-from .model_dir import ModelError, ModelInfo, rebuild_hint
+from .model_dir import ModelError, ModelInfo, check_network, rebuild_hint
 
 BACKENDS = ("auto", "litert", "tensorflow")
 
@@ -41,19 +40,6 @@ def _as_batch(crops: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(crops, dtype=np.float32)
 
 
-def _check_shapes(info: ModelInfo, file: Path, in_shape, out_shape) -> None:
-    """The network must agree with model.json, else predictions would be silently mislabelled."""
-    in_shape = [None if d is None else int(d) for d in in_shape]
-    h, w = info.input_size
-    if len(in_shape) != 4 or in_shape[1:] != [h, w, 3]:
-        raise ModelError(f"{file} takes input {in_shape[1:]} but {info.path / 'model.json'} "
-                         f"says input_size {[h, w]} ({rebuild_hint(info.path)})")
-    n = len(info.classes)
-    if int(out_shape[-1]) != n:
-        raise ModelError(f"{info.path / 'model.json'} lists {n} classes but {file} outputs "
-                         f"{int(out_shape[-1])} ({rebuild_hint(info.path)})")
-
-
 class LiteRTClassifier:
     """model.tflite on the CPU through ai-edge-litert (XNNPACK is its default delegate)."""
 
@@ -72,7 +58,7 @@ class LiteRTClassifier:
         if len(inp) != 1 or len(out) != 1:
             raise ModelError(f"{file} must have one input and one output, has {len(inp)} and "
                              f"{len(out)} ({rebuild_hint(info.path)})")
-        _check_shapes(info, file, inp[0]["shape_signature"], out[0]["shape_signature"])
+        check_network(info, file, inp[0]["shape_signature"], out[0]["shape_signature"])
         self._in = inp[0]["index"]
         self._out = out[0]["index"]
         self._batch = int(inp[0]["shape"][0])
@@ -114,7 +100,7 @@ class TensorFlowClassifier:
         except Exception as e:  # Keras raises many types for a damaged archive; all mean "rebuild it".
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ModelError(f"cannot load {file}: {reason} ({rebuild_hint(info.path)})") from None
-        _check_shapes(info, file, model.input_shape, model.output_shape)
+        check_network(info, file, model.input_shape, model.output_shape)
         spec = tf.TensorSpec([None, *self.input_size, 3], tf.float32)
         self._fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
 

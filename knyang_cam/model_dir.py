@@ -124,6 +124,20 @@ def read(path: str | Path, need: tuple[str, ...] = (TFLITE_FILE,)) -> ModelInfo:
         raise ModelError(f"model metadata {meta} is invalid: {e} ({rebuild_hint(path)})") from None
 
 
+def check_network(info: ModelInfo, file: Path, in_shape, out_shape) -> None:
+    """A network file (`in_shape`, `out_shape` of its one input and output) must agree with model.json, else its
+    predictions would be silently mislabelled; ModelError otherwise."""
+    in_shape = [None if d is None else int(d) for d in in_shape]
+    h, w = info.input_size
+    if len(in_shape) != 4 or in_shape[1:] != [h, w, 3]:
+        raise ModelError(f"{file} takes input {in_shape[1:]} but {info.path / META_FILE} "
+                         f"says input_size {[h, w]} ({rebuild_hint(info.path)})")
+    n = len(info.classes)
+    if int(out_shape[-1]) != n:
+        raise ModelError(f"{info.path / META_FILE} lists {n} classes but {file} outputs "
+                         f"{int(out_shape[-1])} ({rebuild_hint(info.path)})")
+
+
 def write_meta(info: ModelInfo, directory: Path | None = None) -> Path:
     """Write model.json of `info` atomically into `directory` (default: info.path); returns the file's path."""
     from .atomic import write_text

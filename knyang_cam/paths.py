@@ -29,6 +29,9 @@ REPORT_FILES = ("appearances.csv", "timeline.png", "least_confident.png")
 # Written into a report folder with the report: its files are ours to replace next time.
 REPORT_MARKER = ".knyang-cam-report"
 MODEL_META = "model.json"  # model_dir.META_FILE, named here to keep this module import-light
+# Everything a model directory holds (model_dir's files and report folder): a folder with anything else is not
+# replaced, whatever model.json it has.
+MODEL_ENTRIES = (MODEL_META, "model.keras", "model.tflite", "report")
 
 
 class PathError(UserError):
@@ -251,6 +254,10 @@ def check_model_out(out, data=None, inputs: Sequence[Input] = (), flag: str = "-
     for i in inputs:
         if is_within(i.path, p):
             raise PathError(f"{i.flag} {i.path} is inside {flag} {p}, which is replaced by the new model")
+    if p.is_dir() and (foreign := sorted(e.name for e in p.iterdir() if e.name not in MODEL_ENTRIES)):
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        raise PathError(f"{flag} {p} holds {', '.join(foreign[:3])}{more} beside its model: refusing to replace "
+                        f"them; move them out or choose another folder")
     _check_parent(flag, p)
     return resolved(p)
 

@@ -349,6 +349,74 @@ def test_out_onto_a_folder_of_user_files_is_refused(tmp_path, capsys):  # row 2
     assert (mine / "thesis.tex").read_text() == "years of work"
 
 
+def test_out_onto_a_folder_of_user_files_with_a_model_json_is_refused(tmp_path, capsys):
+    data = photos(tmp_path / "D")
+    mixed = tmp_path / "mixed"
+    (mixed / "photos").mkdir(parents=True)
+    (mixed / "model.json").write_text('{"hello": 1}')
+    (mixed / "precious.txt").write_text("keep me")
+    before = contents(mixed)
+    line = one_line(capsys, call(train_main, "--data", data, "--out", mixed, "--weights", "none"))
+    assert "holds photos, precious.txt beside its model" in line, line
+    assert contents(mixed) == before and (mixed / "photos").is_dir()
+
+
+def test_an_empty_out_is_refused_not_taken_for_the_default(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default would be models/D here
+    data = photos(tmp_path / "D")
+    for out in ("", "  "):
+        line = one_line(capsys, call(train_main, "--data", data, "--out", out, "--weights", "none"))
+        assert "--out is empty" in line
+    assert not (tmp_path / "models").exists()
+
+
+def test_data_that_is_a_file_says_so(tmp_path, capsys):
+    (tmp_path / "photo.jpg").write_bytes(b"x")
+    line = one_line(capsys, call(train_main, "--data", tmp_path / "photo.jpg", "--out", tmp_path / "m",
+                                 "--weights", "none"))
+    assert "is a file: give the dataset folder" in line
+
+
+@pytest.mark.parametrize("name", ["unknown ", " Nabi"])
+def test_a_class_name_with_outer_spaces_is_refused(tmp_path, capsys, name):
+    root = photos(tmp_path / "D", classes=("Tori", name))
+    line = one_line(capsys, call(train_main, "--data", root, "--out", tmp_path / "m", "--weights", "none"))
+    assert f"class folder name {name!r}" in line and "starts or ends with a space" in line
+
+
+@pytest.mark.slow  # Keras
+def test_weights_of_another_network_are_one_line_without_keras_warnings(tmp_path, capsys):
+    import warnings
+
+    import keras
+
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    other.save_weights(tmp_path / "dense.weights.h5")
+    data = photos(tmp_path / "D")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        status = call(train_main, "--data", data, "--out", tmp_path / "m", "--weights", tmp_path / "dense.weights.h5")
+    _, err = capsys.readouterr()
+    assert status == 2 and "Traceback" not in err
+    (line,) = [line for line in err.splitlines() if not line.startswith("dataset ")]  # after the dataset's line
+    assert "they are not MobileNetV2 alpha=1.0 no-top weights" in line and "Example" not in line, line
+    assert not [w for w in caught if "Skipping" in str(w.message)]
+
+
+@pytest.mark.slow  # Keras
+@pytest.mark.parametrize("change, words", [({"classes": ["a", "b", "c", "Zed"]}, "lists 4 classes but"),
+                                           ({"input_size": [96, 96]}, "takes input [64, 64, 3] but")])
+def test_evaluate_refuses_a_model_json_its_network_disagrees_with(tmp_path, capsys, tiny_model_dir, change, words):
+    model = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, model)
+    meta = json.loads((model / "model.json").read_text())
+    (model / "model.json").write_text(json.dumps({**meta, **change}))
+    data = photos(tmp_path / "D", classes=tuple(change.get("classes", meta["classes"])[:3]))
+    line = one_line(capsys, call(evaluate_main, "--model", model, "--data", data, "--json", tmp_path / "e.json"))
+    assert words in line, line
+    assert not (tmp_path / "e.json").exists()
+
+
 @pytest.mark.parametrize("layout", ["classes", "split"])
 def test_a_class_named_unknown_is_refused(tmp_path, capsys, layout):  # row 9
     root = tmp_path / "D"

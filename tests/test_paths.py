@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from knyang_cam import paths
+from knyang_cam import model_dir, paths
 from knyang_cam.atomic import atomic_path, temp_beside
 from knyang_cam.dataset import Saver
 from knyang_cam.paths import Input, PathError, UnsafeName
@@ -215,7 +215,15 @@ def test_model_out_replaces_only_a_model_directory_or_an_empty_folder(tmp_path):
     weights = model / "w.weights.h5"
     weights.write_bytes(b"w")
     assert "--weights" in refused(paths.check_model_out, model, inputs=[Input("--weights", weights)])
+    # A model.json does not make a folder of user files replaceable.
+    (model / "photos").mkdir()
+    assert "holds photos, w.weights.h5 beside its model" in refused(paths.check_model_out, model)
     assert (user / "notes.txt").read_text() == "keep me"
+
+
+def test_model_entries_are_what_a_model_directory_holds():
+    assert set(paths.MODEL_ENTRIES) == {model_dir.META_FILE, model_dir.KERAS_FILE, model_dir.TFLITE_FILE,
+                                        model_dir.REPORT_DIR}
 
 
 def _dead_pid() -> int:

@@ -219,3 +219,21 @@ def test_adding_a_class_keeps_the_other_classes_split(tmp_path):
     after = data.find_images(tmp_path, 0.3, seed=4)
     assert set(before.validation.paths) < set(after.validation.paths)
     assert set(before.train.paths) < set(after.train.paths)
+
+
+def test_a_file_not_named_as_a_photo_is_never_held_out_for_validation(tmp_path):
+    # Thumbs.db in a class of two photos: held out, it would be the class's only validation "photo".
+    for seed in range(20):
+        root = class_folders(tmp_path / f"s{seed}", {"Tom": 2, "Ann": 2})
+        (root / "Tom" / "Thumbs.db").write_bytes(b"not a photo")
+        ds = data.find_images(root, 0.2, seed)
+        assert all(p.suffix == ".jpg" for p in ds.validation.paths)
+        assert sorted(ds.validation.labels) == [0, 1]
+        assert root / "Tom" / "Thumbs.db" in ds.train.paths  # still tried, then listed as skipped
+
+
+def test_an_empty_validation_folder_is_no_split(tmp_path):
+    class_folders(tmp_path / "Train", {"Tom": 4, "Ann": 4})
+    (tmp_path / "Validation" / "Tom").mkdir(parents=True)
+    ds = data.find_images(tmp_path, 0.25, 0)
+    assert ds.layout == "classes" and len(ds.validation.paths) == 2  # split by seed, as without the folder

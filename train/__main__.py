@@ -59,9 +59,11 @@ def run(args: argparse.Namespace) -> int:
     extras.require_tensorflow("training")  # first: without it nothing else can be done
     if not args.data.strip():
         raise UserError("--data is empty: give the dataset folder")
+    if args.out is not None and not args.out.strip():  # an unset "$OUT" must not mean the default
+        raise UserError("--out is empty: give the model directory, or leave --out out for models/<name of --data>")
     cfg = config.load(args.config)
     cache = cfg.train.feature_cache
-    out = Path(args.out) if args.out else default_out(args.data)
+    out = Path(args.out) if args.out is not None else default_out(args.data)
     inputs = [paths.Input("--config", Path(args.config))] if args.config else []
     if args.weights not in ("imagenet", "none"):
         if not Path(args.weights).is_file():

@@ -105,6 +105,10 @@ def split_folder(root: Path, name: str) -> Path | None:
     return None
 
 
+# What a photo's name ends with; the split holds out only these (any other file is still tried as an image).
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic"}
+
+
 def _split_by_seed(by_class: dict[str, list[Path]], classes: Sequence[str],
                    fraction: float, seed: int) -> tuple[Split, Split]:
     """Hold out `fraction` of every class (at least one photo when it has two), whole bursts at a time.
@@ -119,7 +123,10 @@ def _split_by_seed(by_class: dict[str, list[Path]], classes: Sequence[str],
     train, val = ([], []), ([], [])
     for label, name in enumerate(classes):
         bursts: dict[str, list[Path]] = {}
-        for f in by_class[name]:
+        # A file not named as a photo (Thumbs.db, notes.txt) stays on the training side, where it is tried
+        # and listed as skipped: held out, it could take a small class's only validation place.
+        photos = [f for f in by_class[name] if f.suffix.lower() in PHOTO_SUFFIXES] or by_class[name]
+        for f in photos:
             bursts.setdefault(burst_of(f), []).append(f)
         chunks = list(bursts.values())
         random.Random(f"{seed}:{name}").shuffle(chunks)
@@ -131,7 +138,7 @@ def _split_by_seed(by_class: dict[str, list[Path]], classes: Sequence[str],
                 held += chunk
         if n_val and not held:  # every burst is larger than the share: only then is one cut in two
             held = min(chunks, key=len)[:n_val]
-        rest = [f for f in files if f not in set(held)]
+        rest = [f for f in files if f not in set(held)] + [f for f in by_class[name] if f not in set(photos)]
         for part, chunk in ((val, held), (train, rest)):
             part[0].extend(chunk)
             part[1].extend([label] * len(chunk))
@@ -150,6 +157,9 @@ def _labelled(by_class: dict[str, list[Path]], classes: Sequence[str]) -> Split:
 def find_images(root: str | Path, validation_fraction: float = 0.2, seed: int = 0) -> Dataset:
     """List the dataset's files per split and class; nothing is decoded yet."""
     root = Path(root)
+    if root.is_file():
+        raise DatasetError(f"--data {root} is a file: give the dataset folder ({root.parent}/<class>/*.jpg "
+                           f"or .../Train/<class>/*.jpg)")
     if not root.is_dir():
         raise DatasetError(f"dataset folder not found: {root} (expected {root}/<class>/*.jpg "
                            f"or {root}/Train/<class>/*.jpg)")
@@ -158,6 +168,8 @@ def find_images(root: str | Path, validation_fraction: float = 0.2, seed: int = 
         by_split = {"train": class_files(train_dir)}
         for key in ("validation", "test"):
             d = split_folder(root, SPLIT_NAMES[key])
+            if d is not None and not any(class_files(d).values()):
+                d = None  # an empty Validation or Test folder is no split: Train is split by seed as without one
             if d is not None:
                 by_split[key] = class_files(d)
         classes = tuple(name for name, files in by_split["train"].items() if files)
@@ -182,6 +194,9 @@ def find_images(root: str | Path, validation_fraction: float = 0.2, seed: int = 
 
 
 def _check_classes(root: Path, folder: Path, classes: Sequence[str]) -> None:
+    spaced = [c for c in classes if c != c.strip()]
+    if spaced:  # "unknown " would read as the app's unknown; the label keys refuse such names too
+        raise DatasetError(f"class folder name {spaced[0]!r} in {folder} starts or ends with a space: rename it")
     reserved = [c for c in classes if c.lower() in RESERVED_NAMES]
     if reserved:
         raise DatasetError(f"class folder {folder / reserved[0]} has a reserved name ({', '.join(RESERVED_NAMES)} "

@@ -174,11 +174,13 @@ def _load_keras(info):
     from knyang_cam import model_dir
 
     try:
-        return keras.models.load_model(info.keras_path, compile=False)
+        model = keras.models.load_model(info.keras_path, compile=False)
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise model_dir.ModelError(f"cannot load {info.keras_path}: {first} "
                                    f"({model_dir.rebuild_hint(info.path)})") from None
+    model_dir.check_network(info, info.keras_path, model.input_shape, model.output_shape)
+    return model
 
 
 def _run(args) -> int:

@@ -9,6 +9,7 @@ while the top of the base is fine-tuned on a few hundred photos.
 from __future__ import annotations
 
 import hashlib
+import warnings
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,16 +75,18 @@ def build_base(backbone: Backbone):
                                f".weights.h5 file, or --weights imagenet / none)")
         weights = str(path)
     try:
-        return keras.applications.MobileNetV2(input_shape=shape, alpha=backbone.alpha,
-                                              include_top=False, weights=weights, name=BASE_NAME)
+        with warnings.catch_warnings():  # a file of another network: Keras warns once per layer it skips
+            warnings.simplefilter("ignore")
+            return keras.applications.MobileNetV2(input_shape=shape, alpha=backbone.alpha,
+                                                  include_top=False, weights=weights, name=BASE_NAME)
     except Exception as e:  # Keras raises a zoo of types for a failed download or a bad file
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        reason = (str(e).splitlines()[0] if str(e) else type(e).__name__).split(". Example error")[0].rstrip(" :.")
         if backbone.weights == "imagenet":
             raise WeightsError(f"could not get the ImageNet MobileNetV2 weights ({reason}); without "
                                f"internet pass --weights FILE with a local no-top .weights.h5 "
                                f"(or --weights none to train from scratch)") from None
-        raise WeightsError(f"cannot load weights {weights} into MobileNetV2 alpha={backbone.alpha} "
-                           f"at {backbone.image_size}px: {reason}") from None
+        raise WeightsError(f"cannot load weights {weights}: they are not MobileNetV2 alpha={backbone.alpha} "
+                           f"no-top weights ({reason}; train.alpha sets the width)") from None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ pyplot, so nothing here needs a display or changes global plotting state.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,6 +29,14 @@ def _figure(width: float, height: float):
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
     return fig
+
+
+def _save(fig, path: Path) -> None:
+    # A class name in a script DejaVu Sans lacks (Hangul, kana) draws as boxes; matplotlib would also warn
+    # once per letter, burying the summary line under dozens of lines.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing from")
+        fig.savefig(path)
 
 
 def write_metrics(path: Path, validation: Scores, threshold: Threshold,
@@ -61,7 +70,7 @@ def plot_confusion(path: Path, scores: Scores) -> None:
             ax.text(j, i, str(counts[i, j]), ha="center", va="center",
                     color="white" if counts[i, j] > counts.max() / 2 else "black")
     fig.tight_layout()
-    fig.savefig(path)
+    _save(fig, path)
 
 
 def plot_curves(path: Path, phases: Sequence[PhaseHistory]) -> None:
@@ -83,7 +92,7 @@ def plot_curves(path: Path, phases: Sequence[PhaseHistory]) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    _save(fig, path)
 
 
 def plot_misclassified(path: Path, pixels: np.ndarray, labels: np.ndarray, probs: np.ndarray,
@@ -104,7 +113,7 @@ def plot_misclassified(path: Path, pixels: np.ndarray, labels: np.ndarray, probs
                      f"{_shortened(Path(paths[i]).name)}", fontsize=7)
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path)
+    _save(fig, path)
     return fig
 
 
