@@ -517,7 +517,7 @@ def draw(s: Session, image, status: str = ""):
                       timing_ms={st: stats.stage_ms[st] / n for st in STAGES}, crop_mode=ui.crop_mode,
                       show_bars=ui.bars, show_help=ui.help, paused=ui.paused,
                       toast=ui.toast if time.monotonic() < ui.toast_until else "", status=status,
-                      saved_counts=dict(s.saver.counts))
+                      saved_counts=dict(s.saver.counts), label_keys=s.saver.classes)
     screen, record = s.outputs.screen is not None, s.outputs.video is not None
     classes, font = s.analyzer.classes, s.cfg.overlay.font
     with_hud = overlay.draw(image, s.predictions, classes, hud, font=font) \

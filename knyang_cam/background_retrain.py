@@ -30,6 +30,7 @@ _PROJECT = bundled.CLONE_ROOT
 TRAINER = "train" if bundled.root() == _PROJECT and (_PROJECT / "train" / "retrain.py").is_file() \
     else "knyang_train"
 # Lower priority than the live loop: the retrain may use every core, but only what the loop leaves.
+STDERR_FILE = "stderr.txt"  # the child's stderr, in its scratch folder
 NICENESS = 10
 
 
@@ -83,9 +84,11 @@ class BackgroundRetrain:
         self._finished.clear()
         self.status = "retraining: starting"
         self._started = time.monotonic()
-        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                      stdin=subprocess.DEVNULL, text=True, env=env,
-                                      preexec_fn=(lambda: os.nice(NICENESS)) if hasattr(os, "nice") else None)
+        # Its stderr goes to a file: a failure that is no error event (a crash) is told by its last line.
+        with open(config_file.parent / STDERR_FILE, "w") as stderr:
+            self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr,
+                                          stdin=subprocess.DEVNULL, text=True, env=env,
+                                          preexec_fn=(lambda: os.nice(NICENESS)) if hasattr(os, "nice") else None)
         threading.Thread(target=self._read, args=(self._proc, config_file.parent), daemon=True).start()
         return True
 
@@ -107,17 +110,18 @@ class BackgroundRetrain:
                     self._outcome = outcome
                 self.status = None
         code = proc.wait()
+        last = _last_line(scratch / STDERR_FILE)
         shutil.rmtree(scratch, ignore_errors=True)
         if outcome is None:
             with self._lock:
-                self._outcome = self._outcome_of(done, code)
+                self._outcome = self._outcome_of(done, code, last)
         self.status = None
         self._finished.set()
 
-    def _outcome_of(self, done: dict | None, code: int | None) -> Outcome:
+    def _outcome_of(self, done: dict | None, code: int | None, last_line: str = "") -> Outcome:
         seconds = time.monotonic() - self._started
         if done is None:
-            return Outcome(False, f"retraining failed (exit status {code})")
+            return Outcome(False, f"retraining failed (exit status {code})" + (f": {last_line}" if last_line else ""))
         if done["event"] == events.ERROR:
             return Outcome(False, f"retraining failed: {done['message']}")
         if done["accepted"]:
@@ -141,10 +145,22 @@ class BackgroundRetrain:
         return self.poll()
 
     def close(self) -> None:
-        """Stop a running retrain (terminate, kill after 5 s); nothing when idle."""
+        """Stop a running retrain (terminate, kill after 5 s) and let its reader remove its scratch folder;
+        nothing when idle."""
         if self.running:
             self._proc.terminate()
             try:
                 self._proc.wait(5)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
+        if self._proc is not None:
+            self._finished.wait(5)
+
+
+def _last_line(path: Path) -> str:
+    """The last non-empty line of a text file, '' when it has none or cannot be read."""
+    try:
+        lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:200] if lines else ""

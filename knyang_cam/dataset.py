@@ -1,7 +1,9 @@
 """The snapshot and label keys: frames and crops saved as training images, off the loop's thread.
 
 Layout written (the dataset contract of docs/contracts.md, so `python -m train
---data ROOT` reads it back): `ROOT/Train/<class>/<time>.jpg` for labelled crops,
+--data ROOT` reads it back): labelled crops go to `ROOT/Train/<class>/<time>.jpg`, or where
+the dataset already keeps its classes (a `train` folder in any case, or `ROOT/<class>/` in the
+flat layout: a new `Train/` there would hide every earlier photo from training);
 `ROOT/unlabeled/<time>.jpg` for crops to sort later, `ROOT/not_mine/<time>.jpg` for
 crops of cats that are not the user's (negatives for training), and full frames in
 the snapshots folder. Every file is written atomically under a fresh name; a folder
@@ -25,13 +27,29 @@ from .results import RESERVED_NAMES, UNLABELED
 from .sources import IMAGE_SUFFIXES
 
 TRAIN = "Train"
+SPLITS = ("train", "validation", "test")  # the split folders train.data matches, in any letter case
 JPEG_QUALITY = 95
 
 
-def class_dir(root: Path, name: str) -> Path:
-    """`root/Train/<name>`, or UnsafeName when `name` could point anywhere else (paths.plain_child)."""
+def classes_folder(root: Path) -> Path:
+    """Where `root` keeps its class folders: its train split folder (any case); `root` itself when it holds
+    class folders with files and no split folders (the flat layout); else `root/Train` (a new dataset)."""
     try:
-        return plain_child(Path(root) / TRAIN, name)
+        folders = [d for d in Path(root).iterdir() if d.is_dir() and not d.name.startswith(".")]
+    except OSError:  # no root yet, or unreadable: the save itself reports it
+        return Path(root) / TRAIN
+    if train := [d for d in folders if d.name.lower() == "train"]:
+        return train[0]
+    flat = any(d.name.lower() not in RESERVED_NAMES + SPLITS and any(f.is_file() for f in d.rglob("*"))
+               for d in folders)
+    return Path(root) if flat and not any(d.name.lower() in SPLITS for d in folders) else Path(root) / TRAIN
+
+
+def class_dir(root: Path, name: str) -> Path:
+    """The folder of class `name` (see classes_folder), or UnsafeName when `name` could point anywhere else
+    (paths.plain_child)."""
+    try:
+        return plain_child(classes_folder(root), name)
     except UnsafeName:
         raise UnsafeName(f"class name {name!r} is not a plain folder name") from None
 
@@ -72,8 +90,9 @@ class Saver:
         name = name.strip()
         if name.lower() in RESERVED_NAMES:
             return f"not added: {name} is a reserved name ({', '.join(RESERVED_NAMES)})"
-        if name in self.classes:
-            return f"{name} is already key {self.classes.index(name) + 1}"
+        same = [c for c in self.classes if c.lower() == name.lower()]  # one folder on macOS and Windows
+        if same:
+            return f"{same[0]} is already key {self.classes.index(same[0]) + 1}"
         try:
             folder = class_dir(self.root, name)
             folder.mkdir(parents=True, exist_ok=True)
@@ -87,8 +106,8 @@ class Saver:
         return f"added {name}: key {n}" if n <= 9 else f"added {name} (only 1-9 have keys)"
 
     def set_classes(self, classes: Sequence[str]) -> None:
-        """A new model's classes first, then the cats added here that it does not know yet."""
-        self.classes = tuple(classes) + tuple(c for c in self.classes if c not in classes)
+        """A new model's classes that have no key yet get the next ones: a key never changes its cat."""
+        self.classes += tuple(c for c in classes if c not in self.classes)
         for name in self.classes:
             self.counts.setdefault(name, 0)
 

@@ -74,6 +74,7 @@ class Hud:
     toast: str | None = None  # e.g. "saved snapshots/2024-05-01_12-00-00.jpg"
     status: str | None = None  # e.g. "camera lost, reconnecting 2/3"
     saved_counts: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    label_keys: tuple[str, ...] = ()  # the cats of number keys 1-9, in order (a cat added with n has one too)
 
     def __post_init__(self):
         if self.fps < 0:
@@ -83,6 +84,7 @@ class Hud:
         # Copies, so that a caller mutating its dict cannot change a frozen Hud.
         object.__setattr__(self, "timing_ms", _frozen_map(self.timing_ms))
         object.__setattr__(self, "saved_counts", _frozen_map(self.saved_counts))
+        object.__setattr__(self, "label_keys", tuple(self.label_keys))
 
 
 def class_colour(index: int) -> tuple[int, int, int]:
@@ -397,11 +399,11 @@ def _draw_toast(img, toast: str, sc: _Scale, font) -> None:
     put_text(img, toast, x0 + pad, y0 + pad + px, px, TEXT, bold=True, font=font)
 
 
-def _draw_help(img, classes: Sequence[str], sc: _Scale, font) -> None:
+def _draw_help(img, label_keys: Sequence[str], sc: _Scale, font) -> None:
     H, W = img.shape[:2]
     px = max(sc.small, sc.px(13))
     line = round(px * 1.9)
-    rows = list(HELP) + [(str(i + 1), name) for i, name in enumerate(classes[:9])]
+    rows = list(HELP) + [(str(i + 1), name) for i, name in enumerate(label_keys[:9])]
     key_w = widest([k for k, _ in rows], px, True) + sc.px(16)
     text_w = widest([v for _, v in rows], px, False, font)
     pad = sc.px(16)
@@ -451,5 +453,5 @@ def draw(frame: np.ndarray, predictions: Sequence[Prediction], classes: Sequence
     if hud is not None and hud.toast:
         _draw_toast(img, hud.toast, sc, font)
     if hud is not None and hud.show_help:
-        _draw_help(img, classes, sc, font)
+        _draw_help(img, hud.label_keys, sc, font)
     return img

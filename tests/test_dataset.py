@@ -122,3 +122,38 @@ def test_full_disk_leaves_nothing_partial(tmp_path):
     assert lines[1] == "saved Leo (1)"
     files = list((tmp_path / "data" / "Train" / "Leo").iterdir())
     assert len(files) == 1 and cv2.imread(str(files[0])).shape == (8, 8, 3)
+
+
+@pytest.mark.parametrize("layout", ["flat", "lower-case split", "new"])
+def test_labels_join_the_layout_the_dataset_has_so_training_still_sees_every_photo(tmp_path, layout):
+    from train import data
+
+    root = tmp_path / "data"
+    classes_at = {"flat": root, "lower-case split": root / "train", "new": root / "Train"}[layout]
+    if layout != "new":
+        for name in ("Eve", "Leo"):
+            (classes_at / name).mkdir(parents=True)
+            for k in range(3):
+                cv2.imwrite(str(classes_at / name / f"{k}.jpg"), crop(40 * k))
+    if layout == "lower-case split":
+        (root / "validation" / "Eve").mkdir(parents=True)
+        cv2.imwrite(str(root / "validation" / "Eve" / "v.jpg"), crop())
+    with Saver(root, tmp_path / "snaps", ["Eve", "Leo"]) as saver:
+        saver.label(0, crop())
+        saver.label(1, crop())
+        saver.label(1, crop())
+    earlier = 0 if layout == "new" else 3
+    assert f"saved Leo ({earlier + 2})" in saver.poll()
+    assert len(list((classes_at / "Leo").glob("*.jpg"))) == earlier + 2
+    ds = data.find_images(root, 0.25, 0)  # what training reads: the earlier photos and the new crops
+    assert ds.classes == ("Eve", "Leo")
+    assert len(ds.train.paths) + len(ds.validation.paths) == {"flat": 9, "lower-case split": 10, "new": 3}[layout]
+
+
+def test_a_new_models_classes_never_change_what_a_key_labels(tmp_path):
+    with Saver(tmp_path / "data", tmp_path / "snaps", ["Chungdam", "Eve"]) as saver:
+        assert saver.add_class("Abby") == "added Abby: key 3"
+        assert saver.add_class("abby") == "Abby is already key 3"  # one folder where case does not count
+        assert saver.add_class("eve ") == "Eve is already key 2"
+        saver.set_classes(("Abby", "Chungdam", "Eve", "Zed"))  # a retrained model's classes, sorted
+        assert saver.classes == ("Chungdam", "Eve", "Abby", "Zed")

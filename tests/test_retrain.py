@@ -270,3 +270,36 @@ def test_not_mine_crops_without_photos_of_my_cats_say_what_is_missing(trained, t
     with pytest.raises(DatasetError, match="3 not_mine crops but no photos of your cats"):
         retrain(base / "models" / "v1", tmp_path / "only", tmp_path / "out", SMALL, cache_dir=cache)
     assert not (tmp_path / "out").exists() and not (tmp_path / "out-refused").exists()
+
+
+def test_a_retrain_that_would_forget_cats_the_model_knows_is_refused(tmp_path):
+    # A fresh dataset root with crops of two of the bundled model's five cats: the new model would know only those.
+    for name in ("Eve", "Leo"):
+        (tmp_path / "data" / "Train" / name).mkdir(parents=True)
+        for k in range(3):
+            Image.new("RGB", (40, 40), (60 * k, 90, 120)).save(tmp_path / "data" / "Train" / name / f"{k}.jpg")
+    proc = subprocess.run([sys.executable, "-m", "train.retrain", "--model", str(ROOT / "models" / "knyang"),
+                           "--data", str(tmp_path / "data"), "--out", str(tmp_path / "new")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    (event,) = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert event["event"] == "error" and "no photos of Chungdam, Hwamok, Ming" in event["message"]
+    assert "would forget them" in event["message"] and not (tmp_path / "new").exists()
+
+
+def test_a_retrain_that_dies_without_an_event_is_told_by_its_last_stderr_line(tmp_path, monkeypatch):
+    from knyang_cam import background_retrain
+
+    # A trainer that cannot even start (its package is shadowed by one that raises on import).
+    fake = tmp_path / "shadow" / background_retrain.TRAINER
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise RuntimeError('the trainer is broken')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "shadow"))
+    monkeypatch.setattr(background_retrain, "_PROJECT", tmp_path / "shadow")
+    monkeypatch.chdir(tmp_path)  # python -m looks in the current folder first
+    job = background_retrain.BackgroundRetrain(tmp_path / "data", tmp_path / "models")
+    assert job.start(ROOT / "models" / "knyang")
+    outcome = job.wait(timeout=120)
+    assert outcome is not None and not outcome.accepted
+    assert outcome.message.startswith("retraining failed (exit status 1): ")
+    assert outcome.message.endswith("RuntimeError: the trainer is broken"), outcome.message

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from knyang_cam import config as config_mod
-from knyang_cam import events, model_dir
+from knyang_cam import events, extras, model_dir
 from knyang_cam.config import TrainConfig
 from knyang_cam.errors import UserError
 from knyang_cam.model_dir import ModelError
@@ -131,11 +131,16 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
             max_drop: float = 0.02, cache_dir: Path | None = None,
             emit: Report = lambda event: None) -> RetrainResult:
     """Retrain the head and gate of the model `current` on `data_dir`; write `out` (or `<out>-refused`)."""
-    import keras
-
     start = time.perf_counter()
     stages = Stages(lambda name, s: emit(events.progress(name, f"{name} done ({s:.1f} s)")))
     info = model_dir.read(current, need=(model_dir.KERAS_FILE,))
+    dataset = data.find_images(data_dir, cfg.validation_fraction, cfg.seed)
+    if forgotten := [c for c in info.classes if c not in dataset.classes]:
+        raise UserError(f"{dataset.root} has no photos of {', '.join(forgotten)}, which the current model knows: "
+                        f"a retrain on it would forget them; set app.dataset_root to the dataset the model was "
+                        f"trained on (README: Teach it live), or train a new model with python -m train")
+    import keras
+
     model = keras.models.load_model(info.keras_path, compile=False)
     try:
         extractor = model.get_layer(EXTRACTOR_NAME)
@@ -145,7 +150,6 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
         raise ModelError(f"{info.keras_path} has no '{EXTRACTOR_NAME}'/'{HEAD_NAME}'/'{MIRROR_MEAN_NAME}' layers, "
                          f"so its head cannot be retrained alone: {model_dir.rebuild_hint(info.path)}") from None
     others = familiar.others_of(model)
-    dataset = data.find_images(data_dir, cfg.validation_fraction, cfg.seed)
     reuse, embed = _litert_path(info, model, old_dense, others, dataset, cfg)
     stages.lap("load")
 
@@ -210,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     try:
+        extras.require_tensorflow("the live retrain")
         cfg = config_mod.load(args.config).train
         if args.threads:
             import tensorflow as tf
@@ -219,9 +224,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         cache = args.cache or cfg.feature_cache
         result = retrain(args.model, args.data, args.out, cfg, args.max_drop,
                          Path(os.path.expanduser(cache)) if cache else None, events.write)
-    except UserError as e:
-        events.write(events.error(str(e)))
-        print(f"error: {e}", file=sys.stderr)
+    except (UserError, OSError) as e:  # OSError: a folder it cannot write (a read-only models_dir), a full disk
+        message = str(e) if isinstance(e, UserError) else f"cannot use {e.filename or 'a file'}: {e.strerror or e}"
+        events.write(events.error(message))
+        print(f"error: {message}", file=sys.stderr)
         return 2
     events.write(events.done(**asdict(result)))
     return 0 if result.accepted else 1
