@@ -211,6 +211,24 @@ def test_a_framed_view_is_the_crop_shrunk_into_a_drawn_scene_the_same_every_time
     assert np.all(crop_view(photo, View(1.0), 64) == (200, 40, 40))  # a plain view shows the photo alone
 
 
+def test_a_low_view_loses_fine_detail_as_a_small_cat_on_video_does():
+    from train.data import View, crop_view
+
+    # Fine stripes (2 pixels), like a tabby's fur at the crop's size, over a slow gradient.
+    photo = np.zeros((128, 128, 3), np.uint8)
+    photo[:, :, 0] = np.linspace(60, 200, 128, dtype=np.uint8)[None, :]
+    photo[::4, :, 1] = 255
+    photo[1::4, :, 1] = 255
+    sharp = crop_view(photo, View(1.0), 128)
+    low = crop_view(photo, View(1.0, low=48), 128)
+    assert low.shape == sharp.shape and low.dtype == np.uint8
+    np.testing.assert_array_equal(low, crop_view(photo, View(1.0, low=48), 128))  # cached by name: fixed
+    stripes = lambda img: float(np.abs(np.diff(img[:, :, 1].astype(int), axis=0)).mean())  # noqa: E731
+    assert stripes(low) < 0.5 * stripes(sharp)  # the stripes are smeared ...
+    assert abs(float(low[:, :, 0].mean()) - float(sharp[:, :, 0].mean())) < 3  # ... the picture is not
+    assert View(1.0, low=48).name != View(1.0).name != View(1.0, low=64).name
+
+
 def test_adding_a_class_keeps_the_other_classes_split(tmp_path):
     for name in ("Alpha", "Gamma"):
         write_class(tmp_path, name, 10)

@@ -24,7 +24,9 @@ def mirror(view: View) -> View:
 # Training: the centre square and its mirror image, both framed in scenes, then a closer centre, four
 # corners and 18 drawn crops (50-100% of the shorter side, anywhere, every other one mirrored). The
 # first nine (train.reference_views) are the gate's references of my cats.
-TRAIN_VIEWS = (CENTRE, mirror(CENTRE)) + SCENES + CROPS
+TRAIN_VIEWS = (CENTRE, mirror(CENTRE)) + SCENES + CROPS + (
+    View(1.0, low=112), View(1.0, flip=True, low=144), View(1.0, scene=0, low=128),
+    View(1.0, flip=True, scene=1, low=112))
 # Judging: the centre square and five fixed crops (a closer centre, four sides at 75%), as a
 # camera frames a scene; the same views mirrored for the flip-averaged model.
 EVAL_VIEWS = (CENTRE, View(0.6), View(0.75, -0.5, 0.0), View(0.75, 0.5, 0.0),

@@ -52,11 +52,11 @@ def live_recipe(cfg: TrainConfig) -> Recipe:
     """The full recipe's head and gate on the same crops (Recipe.full), without the validation crops,
     which only the report reads.
 
-    Not fewer crops: the first 13 of 27 cost about a point on grouped folds (bench/quality.py
+    Not fewer crops: the first 13 of the then 27 cost about a point on grouped folds (bench/quality.py
     --versus-views 13: clip frames -0.008 +- 0.006), but on the bundled model's own 50 Validation
     photos the retrained head fell from 0.98 to 0.94, and the accuracy check refused every retrain
     of it: a user who pressed `x` on a look-alike and then `t` got nothing. The price is time:
-    twice the head rows, and 27 crops of each new photo through the backbone, not 13.
+    more than twice the head rows, and every crop of each new photo through the backbone, not 13.
     """
     full = Recipe.full(cfg)
     return replace(full, val_crops=False,
