@@ -44,8 +44,10 @@ class WithProgress(Source):
         self._source.close()
 
 
-def with_progress(source: Source, max_frames: int | None = None, stream: TextIO = sys.stderr) -> Source:
-    """`source` with a progress bar when it is a file (or photos) and `stream` is a terminal."""
+def with_progress(source: Source, max_frames: int | None = None, stream: TextIO | None = None) -> Source:
+    """`source` with a progress bar when it is a file (or photos) and `stream` (default: sys.stderr now) is a
+    terminal."""
+    stream = stream or sys.stderr
     if source.live or not _is_terminal(stream):
         return source
     total = source.length

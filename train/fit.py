@@ -62,9 +62,10 @@ def seed_everything(seed: int) -> None:
 class Progress:
     """One terminal line per phase, rewritten in place (\\r), finished with a newline."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
-        self.interactive = stream.isatty()
+    def __init__(self, stream=None):
+        # sys.stderr when called, not when this module was imported: it may have been replaced since.
+        self.stream = stream or sys.stderr
+        self.interactive = self.stream.isatty()
 
     def line(self, text: str, final: bool = False) -> None:
         """Show `text`: rewritten in place on a terminal; elsewhere written, as a line, only when `final`."""
