@@ -85,6 +85,16 @@ def test_new_cat_is_labelled_retrained_and_swapped_in_between_frames(setup):
     assert len(new_dirs) == 1 and model_dir.read(new_dirs[0]).classes[2] == "Delta"
 
 
+def test_quitting_during_a_retrain_stops_it_and_says_so(setup):
+    cfg, model, data, tmp_path = setup
+    out = io.StringIO()
+    status = app.run(cfg, Synthetic(160, 120, 30.0), model, max_frames=100_000,
+                     keys=keys_until(out, ["t", -1, "q"], "never printed"), out=out)
+    assert status == app.EXIT_OK
+    assert "quit; the retrain still running was stopped" in out.getvalue(), out.getvalue()
+    assert not [p for p in (tmp_path / "models").iterdir() if "retrained" in p.name]
+
+
 def test_typing_escape_cancels_without_quitting(setup):
     cfg, model, data, tmp_path = setup
     out = io.StringIO()  # the app's stdout, read by the key provider while the loop runs
