@@ -138,7 +138,8 @@ def _split_by_seed(by_class: dict[str, list[Path]], classes: Sequence[str],
                 held += chunk
         if n_val and not held:  # every burst is larger than the share: only then is one cut in two
             held = min(chunks, key=len)[:n_val]
-        rest = [f for f in files if f not in set(held)] + [f for f in by_class[name] if f not in set(photos)]
+        held_set, photo_set = set(held), set(photos)  # once, not once per file
+        rest = [f for f in files if f not in held_set] + [f for f in by_class[name] if f not in photo_set]
         for part, chunk in ((val, held), (train, rest)):
             part[0].extend(chunk)
             part[1].extend([label] * len(chunk))
