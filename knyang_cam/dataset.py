@@ -23,11 +23,11 @@ import numpy as np
 
 from .atomic import write_new
 from .paths import UnsafeName, plain_child
-from .results import RESERVED_NAMES, UNLABELED
+from .results import RESERVED_NAMES, SPLIT_NAMES, UNLABELED
 from .sources import IMAGE_SUFFIXES
 
-TRAIN = "Train"
-SPLITS = ("train", "validation", "test")  # the split folders train.data matches, in any letter case
+SPLITS = tuple(SPLIT_NAMES)
+TRAIN = SPLIT_NAMES["train"]
 JPEG_QUALITY = 95
 
 

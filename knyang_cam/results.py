@@ -11,6 +11,8 @@ UNKNOWN = "unknown"
 UNLABELED = "unlabeled"
 NOT_MINE = "not_mine"
 RESERVED_NAMES = (UNKNOWN, UNLABELED, NOT_MINE)
+# A dataset's split folders, matched in any letter case, made with these names (docs/contracts.md).
+SPLIT_NAMES = {"train": "Train", "validation": "Validation", "test": "Test"}
 
 
 

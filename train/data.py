@@ -19,11 +19,9 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from knyang_cam.errors import UserError
-from knyang_cam.results import NOT_MINE, RESERVED_NAMES, UNLABELED
+from knyang_cam.results import NOT_MINE, RESERVED_NAMES, SPLIT_NAMES, UNLABELED
 
 from . import scenes
-
-SPLIT_NAMES = {"train": "Train", "validation": "Validation", "test": "Test"}
 
 
 # What PIL raises for a file that is not a decodable image (truncated, corrupt, empty, bomb).
