@@ -10,7 +10,7 @@ of the 12 cat breeds (drawn by --seed), then plays clips of the cats of those br
 the price in my own cats, clips of the 50 Validation photos, through the app with that model:
 
 - filled: the photo fills the frame, with a slow pan and zoom (bench/make_demo_clip.py's move),
-  in the default crop mode (`--crop center`);
+  played with `--crop center` and with `--crop detect`;
 - off centre: the photo's centre square pasted into a room without a cat, 40-55% of the frame
   height, left or right, slow pan and zoom (bench/find_cats.py's scenes), `--crop detect`.
 
@@ -227,19 +227,20 @@ def main(argv=None) -> int:
             print(f"taught: {len(taught)} strangers, x pressed {args.teach} times on each: {crops} crops saved")
             models += [("retrained, no crops", control),
                        (f"retrained, x {args.teach}/cat", live_retrain(info, tmp / "teach", tmp / "taught"))]
-        print(f"\n{'model, settings':34s} {'presentation':11s} {'strangers named':>15s} {'clips named':>11s} "
+        print(f"\n{'model, settings':34s} {'presentation, crop':18s} {'strangers named':>15s} {'clips named':>11s} "
               f"{'taught named':>12s} {'mine right':>10s} {'mine wrong':>10s}")
         for name, model in models:
             for variant in [""] + args.variant:
                 extra = settings([kv for kv in variant.split(",") if kv])
                 row = ", ".join(x for x in (name, variant) if x) or "default" + (" + --set" if args.set else "")
                 for presentation, clip, truth, crop in (("filled", tmp / "filled.mp4", filled, "center"),
+                                                        ("filled", tmp / "filled.mp4", filled, "detect"),
                                                         ("off centre", tmp / "off.mp4", off, "detect")):
                     cfg = config.override(base, **{"regions.crop": crop, **extra})
                     _, records = app_run(cfg, clip, model, tmp / "log.jsonl")
                     shown = shown_names(records, len(truth))
                     f = clip_figures(records, truth, shown, args.frames)
-                    print(f"{row:34s} {presentation:11s} {f[STRANGER]['wrong']:15.3f} "
+                    print(f"{row:34s} {presentation + ', ' + crop:18s} {f[STRANGER]['wrong']:15.3f} "
                           f"{f[STRANGER]['clips_named']:11.3f} "
                           f"{f[TAUGHT]['wrong'] if TAUGHT in f else float('nan'):12.3f} "
                           f"{f[MINE]['right']:10.3f} {f[MINE]['wrong']:10.3f}", flush=True)

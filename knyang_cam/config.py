@@ -97,6 +97,7 @@ class SmoothingConfig:
     hysteresis: float = field(default=0.05, metadata=_range(0.0, 0.49))
     hold: int = field(default=2, metadata=_range(1, 1000))
     exclusive: bool = True
+    same_cat_iou: float = field(default=0.2, metadata=_range(0.0, 1.0))
     cut_threshold: float = field(default=25.0, metadata=_range(0.0, 255.0))
 
 

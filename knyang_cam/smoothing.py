@@ -19,6 +19,10 @@ One cat is in one place: within a frame, a name goes to one region only (with
 `exclusive`). The surest region decides first; a region whose best class is
 already taken decides among the rest, so two grey tabbies side by side that
 both lean to one name come out as the two cats rather than one cat twice.
+Regions that overlap by `same_cat_iou` or more are left out of that rule: the cat
+finder splits a cat that fills the picture in two boxes (in a quarter of the
+frames of bench/app_speed.py's clip), and the smaller box, made to take the cat's
+next best, named a cat that was not there.
 """
 from __future__ import annotations
 
@@ -71,7 +75,8 @@ class Smoother:
 
     def __init__(self, classes: Sequence[str], alpha: float = 0.25, iou_match: float = 0.3,
                  forget_after: int = 15, unknown_threshold: float = 0.6,
-                 hysteresis: float = 0.05, hold: int = 2, exclusive: bool = True, recent: int = 1):
+                 hysteresis: float = 0.05, hold: int = 2, exclusive: bool = True, recent: int = 1,
+                 same_cat_iou: float = 1.0):
         if not 0.0 < alpha <= 1.0:
             raise ValueError(f"alpha must be in (0, 1], got {alpha}")
         if not 0.0 <= iou_match <= 1.0:
@@ -90,6 +95,7 @@ class Smoother:
         self.hysteresis = hysteresis
         self.hold = hold
         self.exclusive = exclusive
+        self.same_cat_iou = same_cat_iou
         self.recent = recent
         self.classes: tuple[str, ...] = ()
         self.unknown_threshold = 0.0
@@ -103,7 +109,7 @@ class Smoother:
         """A smoother with the settings of a SmoothingConfig (`smoothing:` in config.yaml)."""
         return cls(classes, alpha=cfg.alpha, iou_match=cfg.iou_match, forget_after=cfg.forget_after,
                    unknown_threshold=unknown_threshold, hysteresis=cfg.hysteresis, hold=cfg.hold,
-                   exclusive=cfg.exclusive, recent=recent)
+                   exclusive=cfg.exclusive, recent=recent, same_cat_iou=cfg.same_cat_iou)
 
     @property
     def track_count(self) -> int:
@@ -174,10 +180,11 @@ class Smoother:
                 track.box = region.box
                 track.last_seen = self._frame
             tracks.append(track)
-        taken: set[int] = set()
+        names: list[tuple[int, Box]] = []  # the names surer regions took this frame, and where
         given = [t.probs for t in tracks]  # each region's probabilities given the names surer regions took
         for i in sorted(range(len(tracks)), key=lambda i: -float(np.max(tracks[i].probs))):
             track = tracks[i]
+            taken = {c for c, box in names if iou(box, regions[i].box) < self.same_cat_iou}
             if taken:
                 given[i] = _without(track.probs, taken)
             decision = self._decide(track, given[i])
@@ -188,7 +195,7 @@ class Smoother:
             else:
                 self._advance(track, decision)
             if self.exclusive and track.label != UNKNOWN:
-                taken.add(self.classes.index(track.label))
+                names.append((self.classes.index(track.label), regions[i].box))
         self._tracks = [t for t in self._tracks if self._frame - t.last_seen < self.forget_after]
         return [self._prediction(r, t, g) for r, t, g in zip(regions, tracks, given)]
 

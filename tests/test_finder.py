@@ -240,7 +240,9 @@ def test_detect_mode_picks_the_detector():
 
 
 def test_smoother_from_config_takes_every_setting():
-    s = config.SmoothingConfig(alpha=0.3, iou_match=0.4, forget_after=7, hysteresis=0.1, hold=3)
+    s = config.SmoothingConfig(alpha=0.3, iou_match=0.4, forget_after=7, hysteresis=0.1, hold=3, exclusive=False,
+                               same_cat_iou=0.35)
     smoother = Smoother.from_config(("a", "b"), s, 0.55)
     assert (smoother.alpha, smoother.iou_match, smoother.forget_after, smoother.hysteresis, smoother.hold,
-            smoother.unknown_threshold) == (0.3, 0.4, 7, 0.1, 3, 0.55)
+            smoother.unknown_threshold, smoother.exclusive, smoother.same_cat_iou) == (0.3, 0.4, 7, 0.1, 3, 0.55,
+                                                                                     False, 0.35)

@@ -220,6 +220,22 @@ def test_a_taken_name_is_dropped_at_once_despite_hold():
     assert (a.label, b.label) == ("Beta", "Alpha")
 
 
+def test_two_overlapping_regions_are_one_cat_in_parts_and_share_its_name():
+    # The finder can split a cat that fills the picture in two: naming the second box with the
+    # cat's next best would name a cat that is not there.
+    whole, part = Region((100, 0, 400, 400), "detect"), Region((350, 100, 300, 300), "detect")  # IoU 0.22
+    sure, unsure = one_hot(0, 0.9), np.array([0.7, 0.25, 0.05])
+    apart = Smoother(CLASSES, unknown_threshold=0.6, same_cat_iou=0.3)
+    a, b = apart.update([whole, part], np.stack([sure, unsure]))
+    assert (a.label, b.label) == ("Alpha", "Beta")  # overlapping too little to be one cat
+    one = Smoother(CLASSES, unknown_threshold=0.6, same_cat_iou=0.2)
+    a, b = one.update([whole, part], np.stack([sure, unsure]))
+    assert (a.label, b.label) == ("Alpha", "Alpha")
+    # Regions apart still give one name to one region.
+    a, b = one.update([LEFT, RIGHT], np.stack([sure, unsure]))
+    assert (a.label, b.label) == ("Alpha", "Beta")
+
+
 def test_without_exclusive_two_regions_may_share_a_name():
     sm = Smoother(CLASSES, unknown_threshold=0.3, exclusive=False)
     a, b = sm.update([LEFT, RIGHT], np.stack([np.array([0.5, 0.4, 0.1]), one_hot(0)]))
