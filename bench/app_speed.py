@@ -135,7 +135,7 @@ def main(argv=None) -> int:
     print(f"  with a label key every 10th frame {fps_saving:6.1f} FPS   ({saved} crops saved "
           f"in {n_save} frames)")
     print(f"app headless, detect        {fps_detect:8.1f} FPS   (target >= 30; first {len(rec_detect)} "
-          f"frames, a face in {found})")
+          f"frames, a region found in {found})")
     print(f"raw LiteRT model, batch 1   {raw:8.1f} crops/s")
     print(f"naive model.predict loop    {naive:8.1f} FPS   (first {args.naive_frames} frames)")
     print(f"ratio centre / naive        {fps_center / naive:8.1f}x  (target >= 15)")
