@@ -23,7 +23,6 @@ from knyang_cam.results import NOT_MINE, RESERVED_NAMES, SPLIT_NAMES, UNLABELED
 
 from . import scenes
 
-
 # What PIL raises for a file that is not a decodable image (truncated, corrupt, empty, bomb).
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
