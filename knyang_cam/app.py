@@ -236,7 +236,9 @@ class Teacher:
     def start(self, saver: Saver) -> str:
         """Start a background retrain of the current model; returns the toast (a refusal while one runs)."""
         if not self.job.start(self.model.path):
-            return "a retrain is already running"
+            # The model is swapped in as soon as the child says so; the child exits a second or two later.
+            return "the last retrain is still closing: press t again in a moment" if self.job.closing \
+                else "a retrain is already running"
         self._labelled_at_start = saver.labelled
         return "retraining in the background"
 

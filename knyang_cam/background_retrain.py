@@ -59,11 +59,17 @@ class BackgroundRetrain:
         self._lock = threading.Lock()
         self._finished = threading.Event()
         self._started = 0.0
+        self._told = False
 
     @property
     def running(self) -> bool:
         """True while the retrain process is alive."""
         return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def closing(self) -> bool:
+        """True while a retrain that already told its result is still exiting (TensorFlow's teardown)."""
+        return self._told and self.running
 
     def start(self, current_model: str | Path) -> bool:
         """Launch a retrain of `current_model` into a new timestamped folder of models_dir; False while one runs."""
@@ -81,6 +87,7 @@ class BackgroundRetrain:
         if TRAINER == "train":
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PROJECT), env.get("PYTHONPATH")) if p)
         self._outcome = None
+        self._told = False
         self._finished.clear()
         self.status = "retraining: starting"
         self._started = time.monotonic()
@@ -108,6 +115,7 @@ class BackgroundRetrain:
                 outcome = self._outcome_of(done, None)
                 with self._lock:
                     self._outcome = outcome
+                self._told = True
                 self.status = None
         code = proc.wait()
         last = _last_line(scratch / STDERR_FILE)

@@ -303,3 +303,33 @@ def test_a_retrain_that_dies_without_an_event_is_told_by_its_last_stderr_line(tm
     assert outcome is not None and not outcome.accepted
     assert outcome.message.startswith("retraining failed (exit status 1): ")
     assert outcome.message.endswith("RuntimeError: the trainer is broken"), outcome.message
+
+
+def test_t_right_after_a_swap_says_the_last_retrain_is_closing_not_running(tmp_path, monkeypatch):
+    from knyang_cam import background_retrain
+
+    # A trainer that tells its result at once, then takes a while to exit, as TensorFlow's teardown does.
+    fake = tmp_path / "shadow" / background_retrain.TRAINER
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "retrain.py").write_text(
+        "import json, sys, time\n"
+        "print(json.dumps({'event': 'done', 'out': 'x', 'accepted': False, 'reason': 'test'}), flush=True)\n"
+        "time.sleep(30)\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "shadow"))
+    monkeypatch.setattr(background_retrain, "_PROJECT", tmp_path / "shadow")
+    monkeypatch.chdir(tmp_path)
+    job = background_retrain.BackgroundRetrain(tmp_path / "data", tmp_path / "models")
+    assert job.start(ROOT / "models" / "knyang") and not job.closing
+    deadline = time.monotonic() + 60
+    while (outcome := job.poll()) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert outcome is not None and outcome.message.endswith(": test")
+    assert job.running and job.closing and not job.start(ROOT / "models" / "knyang")
+    from knyang_cam import app, config, model_dir
+
+    teacher = app.Teacher(config.Config(), model_dir.read(ROOT / "models" / "knyang"))
+    teacher.job = job
+    assert teacher.start(saver=None) == "the last retrain is still closing: press t again in a moment"
+    job.close()
+    assert not job.running and not job.closing
