@@ -76,7 +76,7 @@ class Smoother:
     def __init__(self, classes: Sequence[str], alpha: float = 0.25, iou_match: float = 0.3,
                  forget_after: int = 15, unknown_threshold: float = 0.6,
                  hysteresis: float = 0.05, hold: int = 2, exclusive: bool = True, recent: int = 1,
-                 same_cat_iou: float = 1.0):
+                 same_cat_iou: float = 0.2):
         if not 0.0 < alpha <= 1.0:
             raise ValueError(f"alpha must be in (0, 1], got {alpha}")
         if not 0.0 <= iou_match <= 1.0:
@@ -89,6 +89,8 @@ class Smoother:
             raise ValueError(f"hold must be >= 1, got {hold}")
         if recent < 1:
             raise ValueError(f"recent must be >= 1, got {recent}")
+        if not 0.0 <= same_cat_iou <= 1.0:
+            raise ValueError(f"same_cat_iou must be in [0, 1], got {same_cat_iou}")
         self.alpha = alpha
         self.iou_match = iou_match
         self.forget_after = forget_after

@@ -266,9 +266,11 @@ def test_tracked_says_which_regions_continue_a_track_and_changes_nothing():
     assert sm.track_count == 1
 
 
-def test_recent_must_be_positive():
+def test_recent_must_be_positive_and_same_cat_iou_a_share():
     with pytest.raises(ValueError, match="recent"):
         Smoother(CLASSES, recent=0)
+    with pytest.raises(ValueError, match="same_cat_iou"):
+        Smoother(CLASSES, same_cat_iou=1.5)
 
 
 def test_with_recent_a_change_of_cat_shows_at_most_recent_minus_one_frames_late():
