@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from clips import write_class
-from knyang_cam import model_dir
+from knyang_cam import app, config, model_dir
 from knyang_cam.config import TrainConfig
 from tests.conftest import ROOT
 
@@ -326,8 +326,6 @@ def test_t_right_after_a_swap_says_the_last_retrain_is_closing_not_running(tmp_p
         time.sleep(0.05)
     assert outcome is not None and outcome.message.endswith(": test")
     assert job.running and job.closing and not job.start(ROOT / "models" / "knyang")
-    from knyang_cam import app, config, model_dir
-
     teacher = app.Teacher(config.Config(), model_dir.read(ROOT / "models" / "knyang"))
     teacher.job = job
     assert teacher.start(saver=None) == "the last retrain is still closing: press t again in a moment"

@@ -255,3 +255,15 @@ def test_an_empty_validation_folder_is_no_split(tmp_path):
     (tmp_path / "Validation" / "Tom").mkdir(parents=True)
     ds = data.find_images(tmp_path, 0.25, 0)
     assert ds.layout == "classes" and len(ds.validation.paths) == 2  # split by seed, as without the folder
+
+
+def test_the_config_allows_every_training_view_and_no_more():
+    # config.py cannot import training (the app never does), so its bounds repeat the recipe's length.
+    from dataclasses import fields
+
+    from knyang_cam.config import TrainConfig
+    from train.recipe import TRAIN_VIEWS
+
+    bounds = {f.name: f.metadata["range"] for f in fields(TrainConfig) if f.name in ("head_views", "reference_views")}
+    assert bounds == {"head_views": (1, len(TRAIN_VIEWS)), "reference_views": (1, len(TRAIN_VIEWS))}
+    assert TrainConfig().head_views == len(TRAIN_VIEWS)
