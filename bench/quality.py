@@ -491,7 +491,10 @@ def main(argv=None) -> int:
     if args.json:
         import json
 
-        args.json.write_text(json.dumps({"variant": v.__dict__, "folds": args.folds, "repeats": args.repeats,
+        from train import recipe
+
+        args.json.write_text(json.dumps({"variant": v.__dict__ | {"neighbours": recipe.NEIGHBOURS},
+                                         "folds": args.folds, "repeats": args.repeats,
                                          "seed": args.seed, "per_class": args.per_class, "figures": result,
                                          "versus": versus}, indent=2) + "\n")
     return 0

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow  # Keras models and their conversion
 SIZE, CLASSES = 48, ("Alpha", "Beta", "Gamma")
 
 
-def gated_network(refs: int = 9, others: int = 5, seed: int = 0):
+def gated_network(refs: int = 9, others: int = 12, seed: int = 0):
     """A small network shaped as train builds it (extractor, mirror mean, head, gate), random weights."""
     import keras
 
@@ -97,7 +97,7 @@ def test_a_patched_head_and_gate_equal_a_new_conversion(exported):
     model, extractor, dense, gate, data = exported
     rng = np.random.default_rng(5)
     kernel, bias = dense.get_weights()
-    new_gate = familiar.Gate(recipe.unit(rng.random((14, 8))), gate.others[:2], 1.0, gate.cut + 0.02,
+    new_gate = familiar.Gate(recipe.unit(rng.random((14, 8))), gate.others[:recipe.NEIGHBOURS], 1.0, gate.cut + 0.02,
                              gate.floor - 0.1, "test")
     drop, new_dense = head_layers(len(CLASSES), 0.0)
     new_dense.build((None, kernel.shape[0]))
@@ -126,6 +126,9 @@ def test_a_patch_refuses_what_it_cannot_do_safely(exported):
     with pytest.raises(tflite_edit.GraphError, match="other animals added to or removed"):
         tflite_edit.patch_head(data, old, tflite_edit.HeadParams(old.kernel, old.bias, old.refs,
                                                                  old.others[:0], old.cut, old.floor))
+    with pytest.raises(tflite_edit.GraphError, match="compares 2 nearest other animals, not 7"):
+        tflite_edit.patch_head(data, old, tflite_edit.HeadParams(old.kernel, old.bias, old.refs,
+                                                                 old.others[:2], old.cut, old.floor))
     with pytest.raises(tflite_edit.GraphError, match="not a readable"):
         tflite_edit.feature_extractor(b"not a flatbuffer", 16)
 

@@ -7,7 +7,8 @@ neighbour's cosine): the score of a crop is
 
     s = cos(nearest of my cats' references) - other_animal_weight * cos(nearest other animal)
 
-on the average-pooled part of its (mirror-averaged) features. The references are crops of
+on the average-pooled part of its (mirror-averaged) features, "nearest" being the mean of the
+recipe.NEIGHBOURS most similar rows. The references are crops of
 the training photos; the other animals are a bank of other cats and dogs (train/negatives.npz,
 Oxford-IIIT Pet photos, for the bundled backbone) plus whatever the user saved as "not one of
 my cats" (<dataset>/not_mine/). A look-alike that no photo of my cats can tell apart gets
@@ -68,6 +69,7 @@ class Gate:
                 "other_animal_weight": self.weight,
                 "cut": [round(float(c), 4) for c in self.cut] if np.ndim(self.cut) else round(float(self.cut), 4),
                 "floor": self.floor,
+                "neighbours": recipe.NEIGHBOURS,
                 "softness": recipe.SOFTNESS,
                 "how": self.how}
 
@@ -83,8 +85,8 @@ def fit_gate(ref_vectors: np.ndarray, ref_groups: np.ndarray, others: np.ndarray
     floor = recipe.choose_cut(recipe.held_out_scores(ref_vectors, ref_groups, ref_vectors, ref_groups, others, 0.0),
                               recipe.FLOOR_KEEP)
     refs = recipe.spread(recipe.gate_part(ref_vectors), merge)
-    how = (f"s = cosine to the nearest of {len(refs)} references (training crops, those at least {merge} "
-           f"similar merged) - {weight} x cosine to the nearest of {len(others)} other animals (other cats "
+    how = (f"s = mean cosine to the nearest {recipe.NEIGHBOURS} of {len(refs)} references (training crops, those "
+           f"at least {merge} similar merged) - {weight} x the same to {len(others)} other animals (other cats "
            f"and dogs, not_mine crops), on the average-pooled features; cut: the score that {keep:.0%} of "
            f"the {len(held)} training crops{' of the class the head names' if ref_labels is not None else ''} "
            f"reach against the references of the other bursts (leave one burst out); floor: the similarity "
@@ -104,9 +106,9 @@ def gated(model, gate: Gate):
 
     def nearest(rows, name):
         layer = keras.layers.Dense(len(rows), use_bias=False, trainable=False, name=name)
-        s = ops.max(layer(part), axis=-1, keepdims=True)
+        top = ops.top_k(layer(part), min(recipe.NEIGHBOURS, len(rows)), sorted=False)[0]
         layer.set_weights([rows.T])
-        return s
+        return ops.mean(top, axis=-1, keepdims=True)
 
     known = nearest(gate.refs, SIMILARITY_NAME)
     score = known - gate.weight * nearest(gate.others, OTHERS_NAME) if len(gate.others) and gate.weight else known

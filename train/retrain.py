@@ -98,7 +98,8 @@ def _litert_path(info, model, old_dense, others: np.ndarray, dataset: data.Datas
     are the ones in the file.
     """
     fam = info.familiarity or {}
-    if fam.get("softness") != recipe.SOFTNESS or "other_animal_weight" not in fam:
+    if fam.get("softness") != recipe.SOFTNESS or "other_animal_weight" not in fam or \
+            fam.get("neighbours", 1) != recipe.NEIGHBOURS:
         return None, None  # a model without the gate this code builds: nothing to check the cut-out base on
     kernel, bias = (np.asarray(w, np.float32) for w in old_dense.get_weights())
     gate = familiar.Gate(familiar.refs_of(model), others, fam["other_animal_weight"],

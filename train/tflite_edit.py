@@ -25,6 +25,8 @@ from ai_edge_litert import schema_py_generated as fb
 
 from knyang_cam import litert
 
+from . import recipe
+
 _IDENTIFIER = b"TFL3"
 _OP = fb.BuiltinOperator
 _DTYPES = {fb.TensorType.FLOAT32: np.dtype("<f4"), fb.TensorType.INT32: np.dtype("<i4")}
@@ -141,7 +143,7 @@ def patch_head(data: bytes, old: HeadParams, new: HeadParams) -> bytes:
 
     The classes must not change (the output's width and the uniform share 1/C are baked in);
     the number of references and other animals may: the matrix products they feed get the
-    new width.
+    new width (as long as there are at least recipe.NEIGHBOURS of each, the top-k's k).
     """
     if np.shape(new.kernel) != np.shape(old.kernel):
         raise GraphError(f"the head changes shape ({np.shape(old.kernel)} -> {np.shape(new.kernel)})")
@@ -149,6 +151,10 @@ def patch_head(data: bytes, old: HeadParams, new: HeadParams) -> bytes:
         raise GraphError("other animals added to or removed from the gate")
     if np.shape(old.cut) != np.shape(new.cut):
         raise GraphError(f"the cut changes shape ({np.shape(old.cut)} -> {np.shape(new.cut)})")
+    for was, now, what in ((old.refs, new.refs, "references"), (old.others, new.others, "other animals")):
+        if min(len(was), recipe.NEIGHBOURS) != min(len(now), recipe.NEIGHBOURS):  # the graph's top-k holds its k
+            raise GraphError(f"the gate compares {min(len(now), recipe.NEIGHBOURS)} nearest {what}, "
+                             f"not {min(len(was), recipe.NEIGHBOURS)}")
     model = read(data)
     graph = model.subgraphs[0]
     owners = np.bincount([t.buffer for t in graph.tensors], minlength=len(model.buffers))
