@@ -130,6 +130,28 @@ def test_a_crop_is_compared_with_its_nearest_few_references_not_one_stray():
     np.testing.assert_allclose(held, [(k - 1) * 0.5 ** 0.5 / k], atol=1e-6)
 
 
+def test_the_cut_keeps_its_share_of_new_photos_though_each_photo_gives_near_duplicate_crops():
+    """Held out against the merged references the model keeps, not against every crop: a photo's
+    crops are near-duplicates, which would fill a crop's nearest few and set the cut too high."""
+    from train import familiar
+
+    rng = np.random.default_rng(0)
+    centre = rng.uniform(0, 1, 32) ** 3
+
+    def photos(n):  # four crops of each photo, nearly alike
+        base = np.abs(centre + rng.normal(0, 0.25, (n, 32)))
+        return np.abs(base[:, None] + rng.normal(0, 0.01, (n, 4, 32))).reshape(-1, 32)
+
+    def pooled(x):
+        return np.concatenate([x, x], axis=1).astype(np.float32)
+
+    gate = familiar.fit_gate(pooled(photos(60)), np.repeat(np.arange(60), 4), np.zeros((0, 32), np.float32),
+                             0.9, 1.0, 0.97)
+    assert len(gate.refs) == 60, "one reference kept per photo"
+    kept = np.mean(gate.score(pooled(photos(300))) >= gate.cut)
+    assert 0.85 <= kept <= 0.95, kept  # held out against every crop: 0.67
+
+
 def test_open_set_score_rejects_a_held_out_class():
     """Generated features of six cats: the gate fitted on five rejects the sixth and keeps the five."""
     from train import familiar

@@ -20,7 +20,7 @@ g = sigmoid(min(s - cut, similarity - floor) / SOFTNESS) shrinks the probabiliti
 g * p + (1 - g) / C: still a probability vector with the same winner, whose top falls under
 the unknown threshold (recipe.unknown_threshold) exactly when s is below the cut. Each class has
 its own cut, the one the class the head names is held to (recipe.choose_cuts); it keeps
-`unknown_keep` of that class's crops, each scored against the references of the
+`unknown_keep` of that class's crops, each scored against the (merged) references of the
 other bursts only (recipe.held_out_scores): a cross-validated choice, not one on Validation.
 """
 from __future__ import annotations
@@ -79,12 +79,15 @@ def fit_gate(ref_vectors: np.ndarray, ref_groups: np.ndarray, others: np.ndarray
     """References from pooled training crops (grouped by burst); the cut that `keep` of them reach held out:
     one per class when their `ref_labels` are given (recipe.choose_cuts), else one for all."""
     others = recipe.spread(others, merge) if len(others) else np.zeros((0, ref_vectors.shape[1] // 2), np.float32)
-    held = recipe.held_out_scores(ref_vectors, ref_groups, ref_vectors, ref_groups, others, weight)
+    # Every crop is held out against the references the model keeps (merged), as a new photo meets them:
+    # against all of them, near-duplicates would fill a crop's nearest few and flatter the cut.
+    kept = recipe.spread_index(recipe.gate_part(ref_vectors), merge)
+    held = recipe.held_out_scores(ref_vectors, ref_groups, ref_vectors[kept], ref_groups[kept], others, weight)
     cut = recipe.choose_cut(held, keep) if ref_labels is None else \
         recipe.choose_cuts(held, np.asarray(ref_labels), n_classes, keep)
-    floor = recipe.choose_cut(recipe.held_out_scores(ref_vectors, ref_groups, ref_vectors, ref_groups, others, 0.0),
-                              recipe.FLOOR_KEEP)
-    refs = recipe.spread(recipe.gate_part(ref_vectors), merge)
+    floor = recipe.choose_cut(recipe.held_out_scores(ref_vectors, ref_groups, ref_vectors[kept], ref_groups[kept],
+                                                     others, 0.0), recipe.FLOOR_KEEP)
+    refs = recipe.unit(recipe.gate_part(ref_vectors[kept]))
     how = (f"s = mean cosine to the nearest {recipe.NEIGHBOURS} of {len(refs)} references (training crops, those "
            f"at least {merge} similar merged) - {weight} x the same to {len(others)} other animals (other cats "
            f"and dogs, not_mine crops), on the average-pooled features; cut: the score that {keep:.0%} of "

@@ -110,8 +110,8 @@ MERGE = 0.9
 SOFTNESS = 0.02
 
 
-def spread(refs: np.ndarray, merge: float = MERGE) -> np.ndarray:
-    """Unit rows, greedy in order: a row is kept when no kept one is `merge` or more similar to it."""
+def spread_index(refs: np.ndarray, merge: float = MERGE) -> np.ndarray:
+    """Which rows `spread` keeps, greedy in order: a row is kept when no kept one is `merge` or more similar."""
     refs = unit(refs)
     covered = np.zeros(len(refs), bool)
     kept = []
@@ -121,7 +121,12 @@ def spread(refs: np.ndarray, merge: float = MERGE) -> np.ndarray:
             if not covered[i]:
                 kept.append(i)
                 covered |= row
-    return refs[kept].copy()
+    return np.asarray(kept, np.int64)
+
+
+def spread(refs: np.ndarray, merge: float = MERGE) -> np.ndarray:
+    """Unit rows, none `merge` or more similar to another (spread_index)."""
+    return unit(refs)[spread_index(refs, merge)].copy()
 
 
 def gate_part(vectors: np.ndarray) -> np.ndarray:
