@@ -82,11 +82,11 @@ def fit_gate(ref_vectors: np.ndarray, ref_groups: np.ndarray, others: np.ndarray
     # Every crop is held out against the references the model keeps (merged), as a new photo meets them:
     # against all of them, near-duplicates would fill a crop's nearest few and flatter the cut.
     kept = recipe.spread_index(recipe.gate_part(ref_vectors), merge)
-    held = recipe.held_out_scores(ref_vectors, ref_groups, ref_vectors[kept], ref_groups[kept], others, weight)
+    known = recipe.held_out_scores(ref_vectors, ref_groups, ref_vectors[kept], ref_groups[kept], others, 0.0)
+    held = known - weight * recipe.nearest(ref_vectors, others) if weight and len(others) else known
     cut = recipe.choose_cut(held, keep) if ref_labels is None else \
         recipe.choose_cuts(held, np.asarray(ref_labels), n_classes, keep)
-    floor = recipe.choose_cut(recipe.held_out_scores(ref_vectors, ref_groups, ref_vectors[kept], ref_groups[kept],
-                                                     others, 0.0), recipe.FLOOR_KEEP)
+    floor = recipe.choose_cut(known, recipe.FLOOR_KEEP)
     refs = recipe.unit(recipe.gate_part(ref_vectors[kept]))
     how = (f"s = mean cosine to the nearest {recipe.NEIGHBOURS} of {len(refs)} references (training crops, those "
            f"at least {merge} similar merged) - {weight} x the same to {len(others)} other animals (other cats "
@@ -109,7 +109,7 @@ def gated(model, gate: Gate):
 
     def nearest(rows, name):
         layer = keras.layers.Dense(len(rows), use_bias=False, trainable=False, name=name)
-        top = ops.top_k(layer(part), min(recipe.NEIGHBOURS, len(rows)), sorted=False)[0]
+        top = ops.top_k(layer(part), recipe.neighbours(len(rows)), sorted=False)[0]
         layer.set_weights([rows.T])
         return ops.mean(top, axis=-1, keepdims=True)
 

@@ -144,9 +144,14 @@ def gate_part(vectors: np.ndarray) -> np.ndarray:
 NEIGHBOURS = 7
 
 
-def top_mean(sim: np.ndarray, k: int = NEIGHBOURS) -> np.ndarray:
-    """Mean of each row's `k` largest values (all of them when the row is shorter)."""
-    k = min(k, sim.shape[1])
+def neighbours(rows: int) -> int:
+    """How many of `rows` references (or other animals) the gate averages over: the network's top-k k."""
+    return min(NEIGHBOURS, rows)
+
+
+def top_mean(sim: np.ndarray) -> np.ndarray:
+    """Mean of each row's `neighbours` largest values."""
+    k = neighbours(sim.shape[1])
     return np.partition(sim, sim.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
 
 

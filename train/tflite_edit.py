@@ -152,9 +152,9 @@ def patch_head(data: bytes, old: HeadParams, new: HeadParams) -> bytes:
     if np.shape(old.cut) != np.shape(new.cut):
         raise GraphError(f"the cut changes shape ({np.shape(old.cut)} -> {np.shape(new.cut)})")
     for was, now, what in ((old.refs, new.refs, "references"), (old.others, new.others, "other animals")):
-        if min(len(was), recipe.NEIGHBOURS) != min(len(now), recipe.NEIGHBOURS):  # the graph's top-k holds its k
-            raise GraphError(f"the gate compares {min(len(now), recipe.NEIGHBOURS)} nearest {what}, "
-                             f"not {min(len(was), recipe.NEIGHBOURS)}")
+        if recipe.neighbours(len(was)) != recipe.neighbours(len(now)):  # the graph's top-k holds its k
+            raise GraphError(f"the gate compares {recipe.neighbours(len(now))} nearest {what}, "
+                             f"not {recipe.neighbours(len(was))}")
     model = read(data)
     graph = model.subgraphs[0]
     owners = np.bincount([t.buffer for t in graph.tensors], minlength=len(model.buffers))
