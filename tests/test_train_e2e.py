@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -222,9 +223,8 @@ def test_feature_cache_computes_only_new_or_changed_files(tmp_path):
                                   features.FeatureCache(tmp_path / "cache", identity))
     assert first.computed == 8 and first.vectors.shape == (8, network.features.output_shape[-1])
 
-    make_photos(tmp_path / "new", n=1)  # one new photo per class
-    for p in (tmp_path / "new").rglob("*.jpg"):
-        p.rename(data / p.parent.name / f"new-{p.name}")
+    for c, name in enumerate(("Nabi", "Tori")):  # one new photo per class
+        Image.new("RGB", (96, 72), (200, 30 + 100 * c, 90)).save(data / name / "new.jpg")
     edited = paths[0]
     Image.new("RGB", (80, 80), (10, 200, 10)).save(edited)
     os.utime(edited, ns=(time.time_ns(), time.time_ns() + 10**9))
@@ -237,6 +237,14 @@ def test_feature_cache_computes_only_new_or_changed_files(tmp_path):
     fresh = features.features_for(paths, labels, network.features, backbone, None)
     np.testing.assert_allclose(second.vectors, fresh.vectors, atol=1e-4)
     assert features.features_for(paths, labels, network.features, backbone, cache).computed == 0
+    # The same photos copied elsewhere, with new modification times (a backup restored, a fresh
+    # checkout): the cache knows them by their bytes.
+    copy = shutil.copytree(data, tmp_path / "copied", copy_function=shutil.copyfile)
+    moved = [copy / p.relative_to(data) for p in paths]
+    assert all(p.stat().st_mtime_ns != q.stat().st_mtime_ns for p, q in zip(paths, moved))
+    again = features.features_for(moved, labels, network.features, backbone, cache)
+    assert again.computed == 0
+    np.testing.assert_array_equal(again.vectors, second.vectors)
     # A different backbone identity never reuses these vectors.
     assert len(features.FeatureCache(tmp_path / "cache", identity + "-other")) == 0
 
