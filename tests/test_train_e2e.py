@@ -249,6 +249,23 @@ def test_feature_cache_computes_only_new_or_changed_files(tmp_path):
     assert len(features.FeatureCache(tmp_path / "cache", identity + "-other")) == 0
 
 
+def test_feature_cache_drops_entries_keyed_the_old_way(tmp_path):
+    """Keys of path, size and mtime can never match again: they are not served and leave at the next save."""
+    from train import features
+
+    photo = tmp_path / "a.jpg"
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(photo)
+    cache = features.FeatureCache(tmp_path, "id")
+    np.savez(cache.path, keys=np.array([f"{photo}|{photo.stat().st_size}|123", features.file_key(photo)]),
+             vectors=np.array([[1.0, 1.0], [2.0, 2.0]], np.float32))
+    cache = features.FeatureCache(tmp_path, "id")
+    assert len(cache) == 1 and cache.get(features.file_key(photo)).tolist() == [2.0, 2.0]
+    cache.put(features.file_key(photo) + "#other", np.zeros(2))
+    cache.save()
+    with np.load(cache.path) as f:
+        assert all(k.startswith(features.KEY_PREFIX) for k in f["keys"].tolist()) and len(f["keys"]) == 2
+
+
 def test_head_fit_is_repeatable_and_weighs_classes_equally():
     from train import recipe
 

@@ -33,6 +33,7 @@ def default_cache_dir() -> Path:
     return Path(base) / "knyang-cam" / "features"
 
 
+KEY_PREFIX = "sha256:"  # every cache key starts with a file_key
 # Digests already computed in this process, by (path, size, mtime): a run reads each file's bytes once.
 _digests: dict[tuple[str, int, int], str] = {}
 
@@ -49,7 +50,7 @@ def file_key(path: Path) -> str:
     seen = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if seen not in _digests:
         _digests[seen] = hashlib.sha256(path.read_bytes()).hexdigest()[:32]
-    return f"sha256:{_digests[seen]}|{st.st_size}"
+    return f"{KEY_PREFIX}{_digests[seen]}|{st.st_size}"
 
 
 def identity(extractor) -> str:
@@ -91,7 +92,12 @@ class FeatureCache:
         self._dirty = False
         try:
             with np.load(self.path, allow_pickle=False) as f:
-                self._vectors = dict(zip(f["keys"].tolist(), f["vectors"]))
+                keys = f["keys"].tolist()
+                # Entries keyed the older way (path, size, mtime) can never be asked for again:
+                # left out here, they leave the file at the next save.
+                live = [i for i, k in enumerate(keys) if k.startswith(KEY_PREFIX)]
+                vectors = f["vectors"]
+                self._vectors = {keys[i]: vectors[i] for i in live}
         except FileNotFoundError:
             pass
         except (OSError, ValueError, KeyError) as e:
