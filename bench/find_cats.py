@@ -19,7 +19,8 @@ Printed, per crop mode (centre, detect with the cat finder, detect with the cat-
   name) / cats shown, per kind of scene; "found": a region over it, whatever its name (what the
   finder alone gets);
 - wrong names per frame: regions showing a cat's name over no cat (a dog, an empty room) or over
-  another cat;
+  another cat, split into those over a cat (the identity is wrong) and those with no cat under the box
+  (the box is);
 - for the regions over a cat, how many are named right by how loose the box is (its side over the
   pasted photo's): a looser box shows more of the room, which the classifier never saw;
 - the whole app loop (headless, log written, nothing drawn) in frames/s, and the prototype's
@@ -238,7 +239,7 @@ LOOSENESS = ((0.0, 1.1), (1.1, 1.4), (1.4, float("inf")))
 
 def score(records: list[dict], truth: list[dict]) -> dict:
     """Per kind: cats named right (also by place, left to right), cats shown, frames, wrong names."""
-    out = defaultdict(lambda: {"right": 0, "found": 0, "shown": 0, "frames": 0, "wrong": 0,
+    out = defaultdict(lambda: {"right": 0, "found": 0, "shown": 0, "frames": 0, "wrong": 0, "misnamed": 0,
                                "by_place": defaultdict(int), "by_looseness": defaultdict(lambda: [0, 0])})
     for rec in records:
         t = truth[rec["frame"]]
@@ -263,6 +264,7 @@ def score(records: list[dict], truth: list[dict]) -> dict:
                 named.add(over)
             else:
                 s["wrong"] += 1
+                s["misnamed"] += over is not None
         s["right"] += len(named)
         s["found"] += len(found)
         for k in named:
@@ -283,7 +285,10 @@ def app_run(cfg, clip: Path, info, log: Path) -> tuple[float, list[dict]]:
 def report(name: str, fps: float, scores: dict) -> None:
     frames = sum(s["frames"] for s in scores.values())
     wrong = sum(s["wrong"] for s in scores.values())
-    print(f"\n{name}: {fps:.1f} FPS (whole loop), wrong names {wrong / frames:.4f} per frame")
+    misnamed = sum(s["misnamed"] for s in scores.values())
+    print(f"\n{name}: {fps:.1f} FPS (whole loop), wrong names {wrong / frames:.4f} per frame "
+          f"({misnamed / frames:.4f} over a cat of another name, {(wrong - misnamed) / frames:.4f} with no cat "
+          f"under the box)")
     for kind, s in scores.items():
         recall = f"{s['right'] / s['shown']:.3f} (found {s['found'] / s['shown']:.3f})" if s["shown"] else "  -  "
         places = ""
