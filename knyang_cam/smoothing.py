@@ -16,9 +16,12 @@ Two guards against flicker, both cheap at 150 FPS:
   first decision at once.
 
 One cat is in one place: within a frame, a name goes to one region only (with
-`exclusive`). The surest region decides first; a region whose best class is
-already taken decides among the rest, so two grey tabbies side by side that
-both lean to one name come out as the two cats rather than one cat twice.
+`exclusive`). The names go to the regions together: the assignment of distinct
+names (or none) with the highest joint probability, so two grey tabbies side by
+side that both lean to one name come out as the two cats rather than one cat
+twice. Giving the surest region its best name first would let one wrong region
+(a loose box over a tabby, sure of the other tabby) push the other tabby onto the
+name left over: two errors for one (bench/find_cats.py seed 13, three cats).
 Regions that overlap by `same_cat_iou` or more are left out of that rule: the cat
 finder splits a cat that fills the picture in two boxes (in a quarter of the
 frames of bench/app_speed.py's clip), and the smaller box, made to take the cat's
@@ -33,6 +36,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .results import UNKNOWN, Box, Prediction, Region, iou
+
+MAX_JOINT = 6  # regions searched jointly for exclusive names (6^6 options at most; default max_regions is 4)
 
 
 @dataclass
@@ -64,6 +69,48 @@ def _without(p: np.ndarray, taken: set[int]) -> np.ndarray:
         out += head / head.sum() * (1.0 - floor * len(p))
     out[list(taken)] = -1.0
     return out
+
+
+def _joint(probs: Sequence[np.ndarray], apart: np.ndarray) -> list[int]:
+    """The class of each region (-1: none) with the highest joint probability, no class twice
+    among regions `apart` (a boolean [N, N] matrix).
+
+    A region with no class counts its floor (its smallest probability, the share the gate left
+    for "none of mine"), so one goes without only where the names run out. Each region needs
+    only its top N classes (at most N - 1 are taken by the others), so the search is small for
+    the few cats of a frame; past MAX_JOINT regions it gives each, surest first, its best free class.
+    """
+    n = len(probs)
+    best = [int(np.argmax(p)) for p in probs]
+    if not any(apart[i, j] and best[i] == best[j] for i in range(n) for j in range(i + 1, n)):
+        return best
+    logs = [np.log(np.maximum(p, 1e-12)) for p in probs]
+    if n > MAX_JOINT:
+        out = [-1] * n
+        for i in sorted(range(n), key=lambda i: -float(np.max(probs[i]))):
+            free = [c for c in np.argsort(-probs[i]) if all(out[j] != c for j in range(n) if apart[i, j])]
+            out[i] = int(free[0]) if free else -1
+        return out
+    options = [[(float(logs[i][c]), int(c)) for c in np.argsort(-probs[i])[:n]] + [(float(logs[i].min()), -1)]
+               for i in range(n)]
+    top = [max(o[0] for o in opts) for opts in options]
+    found: tuple[float, list[int]] = (-np.inf, best)
+
+    def search(i: int, score: float, chosen: list[int]) -> None:
+        nonlocal found
+        if score + sum(top[i:]) <= found[0]:
+            return
+        if i == n:
+            found = (score, list(chosen))
+            return
+        for s, c in options[i]:
+            if c < 0 or all(chosen[j] != c for j in range(i) if apart[i, j]):
+                chosen.append(c)
+                search(i + 1, score + s, chosen)
+                chosen.pop()
+
+    search(0, 0.0, [])
+    return found[1]
 
 
 class Smoother:
@@ -182,11 +229,16 @@ class Smoother:
                 track.box = region.box
                 track.last_seen = self._frame
             tracks.append(track)
-        names: list[tuple[int, Box]] = []  # the names surer regions took this frame, and where
-        given = [t.probs for t in tracks]  # each region's probabilities given the names surer regions took
-        for i in sorted(range(len(tracks)), key=lambda i: -float(np.max(tracks[i].probs))):
+        n = len(regions)
+        apart = np.array([[i != j and iou(regions[i].box, regions[j].box) < self.same_cat_iou
+                           for j in range(n)] for i in range(n)], dtype=bool).reshape(n, n)
+        # Each region's name in the best joint assignment; regions decided already count with the
+        # name they show (hysteresis and hold can keep another), so no name is shown twice.
+        claim = _joint([t.probs for t in tracks], apart) if self.exclusive else [-1] * n
+        given = [t.probs for t in tracks]  # each region's probabilities given the names the others take
+        for i in sorted(range(n), key=lambda i: -float(np.max(tracks[i].probs))):
             track = tracks[i]
-            taken = {c for c, box in names if iou(box, regions[i].box) < self.same_cat_iou}
+            taken = {c for j, c in enumerate(claim) if apart[i, j] and c >= 0}
             if taken:
                 given[i] = _without(track.probs, taken)
             decision = self._decide(track, given[i])
@@ -196,8 +248,8 @@ class Smoother:
                 track.label, track.pending_n = decision, 0
             else:
                 self._advance(track, decision)
-            if self.exclusive and track.label != UNKNOWN:
-                names.append((self.classes.index(track.label), regions[i].box))
+            if self.exclusive:
+                claim[i] = self.classes.index(track.label) if track.label != UNKNOWN else -1
         self._tracks = [t for t in self._tracks if self._frame - t.last_seen < self.forget_after]
         return [self._prediction(r, t, g) for r, t, g in zip(regions, tracks, given)]
 

@@ -1,8 +1,10 @@
+import itertools
+
 import numpy as np
 import pytest
 
 from knyang_cam.results import UNKNOWN, Region, iou
-from knyang_cam.smoothing import Smoother
+from knyang_cam.smoothing import MAX_JOINT, Smoother, _joint
 
 CLASSES = ("Alpha", "Beta", "Gamma")
 CENTER = Region((80, 0, 480, 480), "center")
@@ -201,6 +203,49 @@ def test_one_name_goes_to_one_region_per_frame():
         # Given "not Alpha", the head's share (0.3 of Beta's 0.4) takes Alpha's: 0.1 + 0.7.
         assert a.confidence == pytest.approx(0.8)
         assert a.probs == pytest.approx(tuple(unsure))  # the log keeps what the model said
+
+
+def test_names_go_to_regions_together_not_surest_first():
+    # The left region is surer of Beta than the right one, but the right one has nowhere else to
+    # go: Beta on the left and Gamma on the right (0.70 x 0.24) is less likely than Alpha and Beta
+    # (0.29 x 0.66). Surest first named both wrong.
+    sm = Smoother(CLASSES, unknown_threshold=0.6)
+    left, right = np.array([0.29, 0.70, 0.01]), np.array([0.10, 0.66, 0.24])
+    a, b = sm.update([LEFT, RIGHT], np.stack([left, right]))
+    assert (a.label, b.label) == ("Alpha", "Beta")
+
+
+def _score(probs, combo):
+    # No name counts the region's floor: its smallest probability.
+    return sum(np.log(p[k]) if k >= 0 else np.log(p.min()) for p, k in zip(probs, combo))
+
+
+def _allowed(combo, apart):
+    return not any(apart[i, j] and combo[i] == combo[j] >= 0 for i in range(len(combo)) for j in range(len(combo)))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_joint_assignment_is_the_most_likely_one(seed):
+    rng = np.random.default_rng(seed)
+    n, c = int(rng.integers(2, 5)), int(rng.integers(2, 6))
+    probs = [rng.dirichlet(np.full(c, 0.5)) + 1e-3 for _ in range(n)]
+    apart = ~np.eye(n, dtype=bool)
+    if seed % 4 == 0:
+        apart[0, 1] = apart[1, 0] = False  # one cat in two boxes may share its name
+    out = _joint(probs, apart)
+    best = max(_score(probs, combo) for combo in itertools.product(range(-1, c), repeat=n) if _allowed(combo, apart))
+    assert _allowed(out, apart)
+    assert _score(probs, out) == pytest.approx(best)
+
+
+def test_joint_assignment_past_its_limit_still_names_no_cat_twice():
+    rng = np.random.default_rng(0)
+    n = MAX_JOINT + 2
+    probs = [rng.dirichlet(np.ones(12)) for _ in range(n)]
+    probs = [np.roll(p, -int(np.argmax(p))) for p in probs]  # all lean to class 0
+    out = _joint(probs, ~np.eye(n, dtype=bool))
+    assert out[int(np.argmax([p.max() for p in probs]))] == 0  # the surest region keeps the name all want
+    assert len(set(out)) == n and min(out) >= 0
 
 
 def test_a_stranger_beside_a_cat_does_not_become_the_other_cat():
