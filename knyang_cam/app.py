@@ -33,7 +33,7 @@ from .cuts import CutDetector
 from .dataset import Saver
 from .errors import OutputError, UserError
 from .model_dir import ModelError, ModelInfo
-from .regions import crops, make_finder, surest, views_of, zoom_factors
+from .regions import SeenCats, crops, make_finder, surest, views_of, zoom_factors
 from .results import NOT_MINE, UNKNOWN, UNLABELED, Prediction
 from .sinks import JsonlLog, VideoSink, log_record
 from .smoothing import Smoother
@@ -103,6 +103,7 @@ class Analyzer:
         self.smoother = Smoother.from_config(classifier.classes, cfg.smoothing, unknown_threshold,
                                              recent=len(self.factors) if in_turn else 1)
         self.cuts = CutDetector(cfg.smoothing.cut_threshold)
+        self.seen_cats = SeenCats(cfg.regions.sure_cat, cfg.regions.flat, cfg.smoothing.forget_after)
         self.turn = 0
 
     def set_mode(self, mode: str) -> None:
@@ -133,7 +134,7 @@ class Analyzer:
         views, owners = views_of(regions, self.factors, fresh, self.turn, image.shape[1], image.shape[0])
         self.turn += 1
         probs = surest(self.classifier.predict(crops(image, views, self.classifier.input_size)), owners, len(regions))
-        predictions = self.smoother.update(regions, probs)
+        predictions = self.seen_cats(self.smoother.update(regions, probs))
         return predictions, (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000
 
 

@@ -68,6 +68,8 @@ class RegionsConfig:
     detector: str = field(default="cats", metadata=_choices("cats", "faces"))
     detect_every: int = field(default=3, metadata=_range(1, 1000))
     expand_cat: float = field(default=1.0, metadata=_range(1.0, 3.0))
+    sure_cat: float = field(default=0.95, metadata=_range(0.0, 1.0))
+    flat: float = field(default=0.01, metadata=_range(0.0, 1.0))
     zooms: int = field(default=3, metadata=_range(1, 6))
     zoom_step: float = field(default=0.8, metadata=_range(0.5, 0.95))
     views_in_turn: bool = True

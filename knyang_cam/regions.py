@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from .config import RegionsConfig
-from .results import Box, Region, iou
+from .results import Box, Prediction, Region, iou
 
 CASCADE = "haarcascade_frontalcatface.xml"
 # Of a grown face box, this share of the extra height goes above the face: ears and forehead.
@@ -168,32 +168,34 @@ class CatRegions:
         self._finder = finder if finder is not None else CatFinder(threads=threads)
         self._tracker = BoxTracker()
         self._cats: list[Box] = []  # the cats' own boxes on the last frame
+        self._scores: list[float] = []  # how sure the finder was of each, when it last found it
         self._calls = 0
 
     def reset(self) -> None:
         """Forget the cats (a video cut): the next frame is searched afresh."""
-        self._cats, self._calls = [], 0
+        self._cats, self._scores, self._calls = [], [], 0
 
-    def detect(self, frame: np.ndarray) -> list[Box]:
-        """The cats' boxes on `frame`, at most `max_regions`, largest and surest first."""
-        return [b.box for b in self._finder(frame)[:self._cfg.max_regions]]
+    def detect(self, frame: np.ndarray) -> list:
+        """The cats (finder Blobs: box and score) on `frame`, at most `max_regions`, largest and surest first."""
+        return self._finder(frame)[:self._cfg.max_regions]
 
     def __call__(self, frame: np.ndarray) -> list[Region]:
         if self._calls % self._cfg.detect_every == 0:
             found = self.detect(frame)
             self._tracker.start(frame)
-            self._cats = [_blend(box, self._cats) for box in found]
+            self._cats = [_blend(b.box, self._cats) for b in found]
+            self._scores = [min(1.0, max(0.0, float(b.score))) for b in found]
         else:
             self._cats = self._tracker.follow(frame, self._cats)
         self._calls += 1
         height, width = frame.shape[:2]
-        squares: list[Box] = []
-        for box in self._cats:
+        out: list[Region] = []
+        for box, score in zip(self._cats, self._scores):
             square = grow_box(box, self._cfg.expand_cat, width, height, upward=0.5)
             # Two boxes on one cat (parts of it found apart) would name it twice: the larger stays.
-            if all(iou(square, kept) < 0.5 for kept in squares):
-                squares.append(square)
-        return [Region(square, "detect") for square in squares]
+            if all(iou(square, kept.box) < 0.5 for kept in out):
+                out.append(Region(square, "detect", score))
+        return out
 
 
 def _blend(box: Box, tracked: Sequence[Box]) -> Box:
@@ -202,6 +204,43 @@ def _blend(box: Box, tracked: Sequence[Box]) -> Box:
     if best is None or iou(box, best) < 0.5:
         return box
     return tuple(int(round((a + b) / 2)) for a, b in zip(box, best))
+
+
+def seen_as_cat(prediction: Prediction, sure: float, flat: float) -> bool:
+    """Whether a region shows a cat: the finder was sure of one (score >= `sure`), or the classifier
+    sees something of my cats in it (its probabilities at least `flat` from even).
+
+    The finder, unsure, puts boxes on tiled roofs, machines and dogs now and then (scores 0.90-0.96,
+    against 0.98-0.99 for most cats); on those the gate leaves the probabilities even to a
+    thousandth, which no region over one of my cats came near. A stranger cat with a flat score
+    keeps its box (reading "unknown") when the finder is sure of it.
+    """
+    if prediction.region.score >= sure:
+        return True
+    p = prediction.probs
+    return max(p) - min(p) >= flat
+
+
+class SeenCats:
+    """The predictions to show: those whose track was seen as a cat (`seen_as_cat`) in any frame so far.
+
+    Once is enough: a stranger's box does not come and go with the finder's score from one
+    detection to the next. Track ids are never reused (Smoother), so a forgotten track's entry
+    only has to go, `forget_after` frames after it was last shown.
+    """
+
+    def __init__(self, sure: float, flat: float, forget_after: int):
+        self.sure, self.flat, self.forget_after = sure, flat, forget_after
+        self._last: dict[int, int] = {}  # track id -> the frame it was last shown
+        self._frame = 0
+
+    def __call__(self, predictions: Sequence[Prediction]) -> list[Prediction]:
+        self._frame += 1
+        shown = [p for p in predictions if p.track_id in self._last or seen_as_cat(p, self.sure, self.flat)]
+        for p in shown:
+            self._last[p.track_id] = self._frame
+        self._last = {t: f for t, f in self._last.items() if self._frame - f <= self.forget_after}
+        return shown
 
 
 def make_finder(mode: str, cfg: RegionsConfig, threads: int = 2) -> Finder:

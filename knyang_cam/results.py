@@ -32,16 +32,20 @@ def iou(a: Box, b: Box) -> float:
 
 @dataclass(frozen=True)
 class Region:
-    """Where one crop is: `box` (x, y, w, h) with w, h > 0, and `source` "center" or "detect"; else ValueError."""
+    """Where one crop is: `box` (x, y, w, h) with w, h > 0, `source` "center" or "detect", and `score`
+    in [0, 1], how sure the cat finder was of a cat there (1.0 where no finder judged); else ValueError."""
 
     box: Box
     source: str  # "center" or "detect"
+    score: float = 1.0
 
     def __post_init__(self):
         if self.source not in SOURCES:
             raise ValueError(f"region source must be one of {SOURCES}, got {self.source!r}")
         if len(self.box) != 4 or self.box[2] <= 0 or self.box[3] <= 0:
             raise ValueError(f"region box must be (x, y, w, h) with w, h > 0, got {self.box!r}")
+        if not 0.0 <= self.score <= 1.0:
+            raise ValueError(f"region score must be in [0, 1], got {self.score!r}")
 
 
 @dataclass(frozen=True)

@@ -139,6 +139,45 @@ def test_two_cats_are_two_regions_classified_in_one_call(cat_square, in_turn, ba
     assert analyzer(room())[0] == [] and empty.batches == [0]
 
 
+class FixedFinder:
+    """A finder that sees one "cat" at `box` with `score`, wherever the real one would look."""
+
+    def __init__(self, box, score):
+        self.blob = Blob(box, score)
+
+    def __call__(self, frame):
+        return [self.blob]
+
+
+@needs_finder
+@pytest.mark.parametrize("score, shown", [(0.92, False), (0.99, True)])
+def test_an_unsure_box_the_classifier_sees_no_cat_in_is_not_shown(score, shown):
+    # The real classifier on an empty room: its gate leaves the probabilities even, so a box the
+    # finder was unsure of is no cat; a box it was sure of stays (a stranger reads "unknown").
+    cfg = config.override(config.Config(), **{"regions.crop": "detect"})
+    model = read_model(ROOT / "models" / "knyang")
+    analyzer = Analyzer(cfg, load_classifier(model, "litert"), model.unknown_threshold)
+    box = (200, 120, 220, 220)
+    analyzer.finder = CatRegions(cfg.regions, FixedFinder(box, score))
+    for _ in range(3):
+        predictions, _, _ = analyzer(room())
+    if shown:
+        assert [p.label for p in predictions] == ["unknown"] and predictions[0].region.score == score
+    else:
+        assert predictions == []
+
+
+@needs_finder
+def test_an_unsure_box_over_my_cat_is_shown(cat_square):
+    cfg = config.override(config.Config(), **{"regions.crop": "detect"})
+    model = read_model(ROOT / "models" / "knyang")
+    analyzer = Analyzer(cfg, load_classifier(model, "litert"), model.unknown_threshold)
+    box = (200, 120, 220, 220)
+    analyzer.finder = CatRegions(cfg.regions, FixedFinder(box, 0.91))
+    predictions, _, _ = analyzer(scene(cat_square, [box]))
+    assert [p.region.score for p in predictions] == [0.91] and max(predictions[0].probs) > 0.5
+
+
 @needs_finder
 def test_max_regions_keeps_the_largest(finder, cat_square):
     boxes = [(20, 40, 200, 200), (240, 40, 150, 150), (420, 280, 130, 130)]

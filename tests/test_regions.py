@@ -12,17 +12,19 @@ import pytest
 from knyang_cam.config import RegionsConfig
 from knyang_cam.regions import (
     FaceFinder,
+    SeenCats,
     center_finder,
     center_region,
     crops,
     grow_box,
     make_finder,
+    seen_as_cat,
     surest,
     views_of,
     zoom_factors,
     zoomed,
 )
-from knyang_cam.results import Region
+from knyang_cam.results import Prediction, Region
 
 # A 320x240 frame of one of the project's own cats (Hwamok) looking at the camera.
 CAT_FACE = Path(__file__).parent / "data" / "cat_face.jpg"
@@ -135,3 +137,31 @@ def test_surest_takes_each_regions_surest_row_in_any_layout():
     assert surest(probs, [0, 0, 0, 1], 2).tolist() == [[0.9, 0.1], [0.7, 0.3]]
     assert surest(probs, [1, 0, 1, 0], 2).tolist() == [[0.9, 0.1], [0.2, 0.8]]
     assert surest(np.zeros((0, 2)), [], 0).shape == (0, 2)
+
+
+def test_seen_as_cat_needs_a_sure_finder_or_a_classifier_that_sees_some_cat():
+    def pred(score, probs):
+        return Prediction(Region((0, 0, 10, 10), "detect", score), "unknown", max(probs), tuple(probs))
+    flat, leaning = (0.201, 0.2, 0.2, 0.2, 0.199), (0.3, 0.175, 0.175, 0.175, 0.175)
+    assert not seen_as_cat(pred(0.93, flat), sure=0.95, flat=0.01)
+    assert seen_as_cat(pred(0.93, leaning), sure=0.95, flat=0.01)
+    assert seen_as_cat(pred(0.97, flat), sure=0.95, flat=0.01)
+    assert seen_as_cat(pred(0.93, flat), sure=0.0, flat=0.01)  # sure_cat 0: every box shown
+    # The centre square and cascade faces are no finder's guess: score 1.0, always shown.
+    assert Region((0, 0, 10, 10), "center").score == 1.0
+    with pytest.raises(ValueError, match="score"):
+        Region((0, 0, 10, 10), "detect", 1.5)
+
+
+def test_seen_cats_keeps_showing_a_track_once_seen_as_a_cat_and_forgets_it_later():
+    def pred(track, score, probs):
+        return Prediction(Region((0, 0, 10, 10), "detect", score), "unknown", max(probs), tuple(probs), track)
+    flat = (0.2, 0.2, 0.2, 0.2, 0.2)
+    seen = SeenCats(sure=0.95, flat=0.01, forget_after=2)
+    assert seen([pred(1, 0.93, flat)]) == []  # the finder unsure, the classifier sees nothing: no cat
+    assert len(seen([pred(1, 0.97, flat)])) == 1  # the finder sure once ...
+    assert len(seen([pred(1, 0.93, flat)])) == 1  # ... and the track stays shown
+    assert seen([pred(2, 0.93, flat)]) == []  # another track is judged on its own
+    for _ in range(3):
+        seen([])
+    assert seen([pred(1, 0.93, flat)]) == []  # gone longer than forget_after: forgotten
