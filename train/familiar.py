@@ -92,7 +92,7 @@ def fit_gate(ref_vectors: np.ndarray, ref_groups: np.ndarray, others: np.ndarray
            f"at least {merge} similar merged) - {weight} x the same to {len(others)} other animals (other cats "
            f"and dogs, not_mine crops), on the average-pooled features; cut: the score that {keep:.0%} of "
            f"the {len(held)} training crops{' of the class the head names' if ref_labels is not None else ''} "
-           f"reach against the references of the other bursts (leave one burst out); floor: the similarity "
+           f"reach against the (merged) references of the other bursts (leave one burst out); floor: the similarity "
            f"to my cats alone that {recipe.FLOOR_KEEP:.1%} of them reach; "
            f"probabilities pulled towards uniform by sigmoid(min(s - cut, similarity - floor) / "
            f"{recipe.SOFTNESS})")
