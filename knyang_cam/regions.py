@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from .config import RegionsConfig
+from .finder_model import Blob
 from .results import Box, Prediction, Region, iou
 
 CASCADE = "haarcascade_frontalcatface.xml"
@@ -175,7 +176,7 @@ class CatRegions:
         """Forget the cats (a video cut): the next frame is searched afresh."""
         self._cats, self._scores, self._calls = [], [], 0
 
-    def detect(self, frame: np.ndarray) -> list:
+    def detect(self, frame: np.ndarray) -> list[Blob]:
         """The cats (finder Blobs: box and score) on `frame`, at most `max_regions`, largest and surest first."""
         return self._finder(frame)[:self._cfg.max_regions]
 

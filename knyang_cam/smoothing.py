@@ -37,7 +37,9 @@ import numpy as np
 
 from .results import UNKNOWN, Box, Prediction, Region, iou
 
-MAX_JOINT = 6  # regions searched jointly for exclusive names (6^6 options at most; default max_regions is 4)
+# Regions searched jointly for exclusive names: at most (N + 1)^N options, under 2 ms a frame for 5 regions
+# that all want one name (default max_regions: 4).
+MAX_JOINT = 5
 
 
 @dataclass
@@ -84,13 +86,13 @@ def _joint(probs: Sequence[np.ndarray], apart: np.ndarray) -> list[int]:
     best = [int(np.argmax(p)) for p in probs]
     if not any(apart[i, j] and best[i] == best[j] for i in range(n) for j in range(i + 1, n)):
         return best
-    logs = [np.log(np.maximum(p, 1e-12)) for p in probs]
     if n > MAX_JOINT:
         out = [-1] * n
         for i in sorted(range(n), key=lambda i: -float(np.max(probs[i]))):
             free = [c for c in np.argsort(-probs[i]) if all(out[j] != c for j in range(n) if apart[i, j])]
             out[i] = int(free[0]) if free else -1
         return out
+    logs = [np.log(np.maximum(p, 1e-12)) for p in probs]
     options = [[(float(logs[i][c]), int(c)) for c in np.argsort(-probs[i])[:n]] + [(float(logs[i].min()), -1)]
                for i in range(n)]
     top = [max(o[0] for o in opts) for opts in options]
