@@ -281,6 +281,19 @@ def test_two_overlapping_regions_are_one_cat_in_parts_and_share_its_name():
     assert (a.label, b.label) == ("Alpha", "Beta")
 
 
+def test_a_part_of_a_cat_that_reads_as_another_cat_shows_no_name():
+    # The finder split a cat that fills the picture: the part alone leans to another cat. It may
+    # share the whole's name, never show a different one over the same cat.
+    whole, part = Region((100, 0, 400, 400), "detect"), Region((350, 100, 300, 300), "detect")  # IoU 0.22
+    sm = Smoother(CLASSES, unknown_threshold=0.6, same_cat_iou=0.2)
+    for _ in range(3):
+        a, b = sm.update([whole, part], np.stack([one_hot(0, 0.9), one_hot(1, 0.8)]))
+        assert (a.label, b.label) == ("Alpha", UNKNOWN)
+    # Apart, the same two are two cats with a name each.
+    a, b = Smoother(CLASSES, unknown_threshold=0.6).update([LEFT, RIGHT], np.stack([one_hot(0, 0.9), one_hot(1, 0.8)]))
+    assert (a.label, b.label) == ("Alpha", "Beta")
+
+
 def test_without_exclusive_two_regions_may_share_a_name():
     sm = Smoother(CLASSES, unknown_threshold=0.3, exclusive=False)
     a, b = sm.update([LEFT, RIGHT], np.stack([np.array([0.5, 0.4, 0.1]), one_hot(0)]))
