@@ -211,10 +211,11 @@ def seen_as_cat(prediction: Prediction, sure: float, flat: float) -> bool:
     """Whether a region shows a cat: the finder was sure of one (score >= `sure`), or the classifier
     sees something of my cats in it (its probabilities at least `flat` from even).
 
-    The finder, unsure, puts boxes on tiled roofs, machines and dogs now and then (scores 0.90-0.96,
-    against 0.98-0.99 for most cats); on those the gate leaves the probabilities even to a
-    thousandth, which no region over one of my cats came near. A stranger cat with a flat score
-    keeps its box (reading "unknown") when the finder is sure of it.
+    The finder, unsure, puts boxes on room clutter and dogs now and then (bench/find_cats.py's
+    empty rooms and dogs: scores 0.91-0.96, against a median of 0.98-0.99 over cats); on those the
+    gate often leaves the probabilities even to a hundredth, which no region named as one of my
+    cats came near (its spread: 0.48 at the 1st percentile). A stranger cat with flat
+    probabilities keeps its box (reading "unknown") when the finder is sure of it.
     """
     if prediction.region.score >= sure:
         return True
