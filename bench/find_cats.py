@@ -240,7 +240,7 @@ LOOSENESS = ((0.0, 1.1), (1.1, 1.4), (1.4, float("inf")))
 
 def score(records: list[dict], truth: list[dict]) -> dict:
     """Per kind: cats named right (also by place, left to right), cats shown, frames, wrong names."""
-    out = defaultdict(lambda: {"right": 0, "found": 0, "shown": 0, "frames": 0, "wrong": 0, "misnamed": 0, "empty": 0,
+    out = defaultdict(lambda: {"right": 0, "found": 0, "shown": 0, "frames": 0, "wrong": 0, "misnamed": 0, "no_cat": 0,
                                "by_place": defaultdict(int), "by_looseness": defaultdict(lambda: [0, 0])})
     for rec in records:
         t = truth[rec["frame"]]
@@ -253,7 +253,7 @@ def score(records: list[dict], truth: list[dict]) -> dict:
             overlaps = [(iou(box, cat_box), k) for k, (_, cat_box) in enumerate(t["cats"])]
             best = max(overlaps, default=(0.0, None))
             over = best[1] if best[0] >= 0.25 else None
-            s["empty"] += over is None
+            s["no_cat"] += over is None
             if over is not None:
                 found.add(over)
                 ratio = box[2] / t["cats"][over][1][2]
@@ -291,7 +291,7 @@ def report(name: str, fps: float, scores: dict) -> None:
     print(f"\n{name}: {fps:.1f} FPS (whole loop), wrong names {wrong / frames:.4f} per frame "
           f"({misnamed / frames:.4f} over a cat of another name, {(wrong - misnamed) / frames:.4f} with no cat "
           f"under the box); boxes on no cat, any label (unknown too) "
-          f"{sum(s['empty'] for s in scores.values()) / frames:.4f} per frame")
+          f"{sum(s['no_cat'] for s in scores.values()) / frames:.4f} per frame")
     for kind, s in scores.items():
         recall = f"{s['right'] / s['shown']:.3f} (found {s['found'] / s['shown']:.3f})" if s["shown"] else "  -  "
         places = ""
@@ -299,7 +299,7 @@ def report(name: str, fps: float, scores: dict) -> None:
             places = "  each, left to right: " + " ".join(f"{s['by_place'][k] / s['frames']:.3f}"
                                                          for k in range(3 if kind == "three cats" else 2))
         print(f"  {kind:30s} recall {recall}  wrong names/frame {s['wrong'] / s['frames']:.3f}  "
-              f"boxes on no cat/frame {s['empty'] / s['frames']:.3f}  ({s['frames']} frames){places}")
+              f"boxes on no cat/frame {s['no_cat'] / s['frames']:.3f}  ({s['frames']} frames){places}")
     loose = [sum(s["by_looseness"][b][i] for s in scores.values()) for b in LOOSENESS for i in (0, 1)]
     print("  regions over a cat named right, by box side / photo side: " + ", ".join(
         f"{lo:.1f}-{hi:.1f}: {loose[2 * k] / max(loose[2 * k + 1], 1):.2f} of {loose[2 * k + 1]}"

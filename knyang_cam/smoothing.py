@@ -253,14 +253,13 @@ class Smoother:
                 track.label, track.pending_n = decision, 0
             else:
                 self._advance(track, decision)
-            if self.exclusive and track.label != UNKNOWN and any(
-                    claim[j] >= 0 and claim[j] != self.classes.index(track.label) and not apart[i, j]
-                    for j in decided):
-                # Over a surer region that shows another name: a part of that cat, which alone
-                # reads as another, or two cats the finder could not part; either way no name.
-                track.label, track.pending_n = UNKNOWN, 0
             if self.exclusive:
-                claim[i] = self.classes.index(track.label) if track.label != UNKNOWN else -1
+                shown = self.classes.index(track.label) if track.label != UNKNOWN else -1
+                if shown >= 0 and any(claim[j] >= 0 and claim[j] != shown and not apart[i, j] for j in decided):
+                    # Over a surer region that shows another name: a part of that cat, which alone
+                    # reads as another, or two cats the finder could not part; either way no name.
+                    track.label, track.pending_n, shown = UNKNOWN, 0, -1
+                claim[i] = shown
                 decided.append(i)
         self._tracks = [t for t in self._tracks if self._frame - t.last_seen < self.forget_after]
         return [self._prediction(r, t, g) for r, t, g in zip(regions, tracks, given)]
