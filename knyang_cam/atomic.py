@@ -110,19 +110,43 @@ def write_new(target_dir: str | os.PathLike, stem: str, suffix: str, data: bytes
         tmp_path.unlink(missing_ok=True)
 
 
-def swap_dir(staging: Path, target: Path) -> None:
-    """Replace directory `target` by `staging` (same parent) with the shortest window.
+# Put in each folder this program builds or sets aside beside a model directory (its staging folder, the
+# old model while the new one is swapped in) and taken out before it becomes the model directory: only a
+# folder that holds it is ever removed or restored by the crash recovery (paths.recover), so a user's
+# folder that happens to have such a name is never touched.
+WORK_MARKER = ".knyang-cam-work"
 
-    The old directory is renamed aside first, then the new one renamed in; a crash
-    between the two renames leaves `target.old-*` beside an absent target, never a
+
+def mark_work(folder: Path) -> None:
+    """Claim `folder` as this program's staging or set-aside folder (WORK_MARKER)."""
+    (folder / WORK_MARKER).touch()
+
+
+def is_work(folder: Path) -> bool:
+    """True when `folder` was marked by mark_work."""
+    return (folder / WORK_MARKER).is_file()
+
+
+def old_beside(target: Path) -> Path:
+    """Where swap_dir puts the directory `target` aside while the new one is renamed in."""
+    return target.with_name(f".{target.name}.old-{os.getpid()}")
+
+
+def swap_dir(staging: Path, target: Path) -> None:
+    """Replace directory `target` by `staging` (same parent, marked by mark_work) with the shortest window.
+
+    The old directory is renamed aside first and marked, then the new one unmarked and renamed in; a
+    crash between the two renames leaves `target.old-*` beside an absent target, never a
     half-written target.
     """
     old = None
     if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        old = old_beside(target)
         if old.exists():
-            shutil.rmtree(old)
+            shutil.rmtree(old)  # ours: paths.check_model_out refuses an unmarked one before any work
         os.replace(target, old)
+        mark_work(old)
+    (staging / WORK_MARKER).unlink()
     os.replace(staging, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

@@ -4,16 +4,20 @@ The rule is "never destroy what the user had":
 - an output is never an input nor another output (the same resolved path, or the same file by inode);
 - an output file is absent or a regular file (not a folder, not a device) and its folder can be made;
 - a report folder holds no file of the names the app writes unless an earlier report wrote it;
-- a model directory is replaced only when it is one (model.json) or empty, it never overlaps the
-  dataset or another input, and one process at a time writes it (a lock file beside it);
+- a model directory is replaced only when it is one (model.json) or empty and holds nothing else (its
+  report folder included), it never overlaps the dataset or another input, and one process at a time
+  writes it (a lock file beside it);
 - dataset saves stay inside the dataset root, symlinks resolved.
 Files are written under a hidden temporary name beside the target and renamed into place at the
-end (knyang_cam.atomic); what a killed process left behind is swept by the next run.
+end (knyang_cam.atomic); what a killed process left behind is swept by the next run, which touches
+only what it can tell it made (a temp file's name, a staging or set-aside folder's marker).
 """
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -21,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import pid_alive, temp_pid
+from .atomic import WORK_MARKER, is_work, old_beside, pid_alive, temp_pid
 from .errors import UserError
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv")  # containers OpenCV writes with mp4v
@@ -32,6 +36,11 @@ MODEL_META = "model.json"  # model_dir.META_FILE, named here to keep this module
 # Everything a model directory holds (model_dir's files and report folder): a folder with anything else is not
 # replaced, whatever model.json it has.
 MODEL_ENTRIES = (MODEL_META, "model.keras", "model.tflite", "report")
+# What its report folder holds: training's report (train/report.py) and train.evaluate's scores (eval-*.json).
+MODEL_REPORT_FILES = ("metrics.json", "confusion.png", "curves.png", "misclassified.png")
+EVAL_FILES = "eval-*.json"
+# A staging or set-aside folder beside a model directory: .NAME.staging-PID, .NAME.old-PID.
+_ASIDE = re.compile(r"\.(?P<name>.+)\.(?P<kind>staging|old)-(?P<pid>\d+)")
 
 
 class PathError(UserError):
@@ -239,9 +248,30 @@ def is_model_dir(path: Path) -> bool:
     return (path / MODEL_META).is_file()
 
 
+def _report_file(path: Path) -> bool:
+    """True for a file a model directory's report folder may hold: the report, evaluate's scores, or
+    the temporary file of one of them left by a killed writer."""
+    name = path.name
+    return path.is_file() and (name in MODEL_REPORT_FILES or fnmatch.fnmatch(name, EVAL_FILES)
+                               or temp_pid(name) is not None)
+
+
+def foreign_entries(folder: Path, also: Sequence[str] = ()) -> list[str]:
+    """What `folder` (a model directory, or its staging with names `also`) holds that the program does
+    not write there, as paths relative to it; its report folder is looked into too."""
+    found = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name == "report" and entry.is_dir():
+            found += [f"report/{f.name}" for f in sorted(entry.iterdir()) if not _report_file(f)]
+        elif entry.name not in (*MODEL_ENTRIES, *also) or not entry.is_file():
+            found.append(entry.name)
+    return found
+
+
 def check_model_out(out, data=None, inputs: Sequence[Input] = (), flag: str = "--out") -> Path:
-    """The resolved model directory to write, or PathError: never a file, a folder with user files,
-    the dataset (or a folder holding it or inside it), nor a folder holding another input."""
+    """The resolved model directory to write, or PathError: never a file, a folder with user files (its
+    report folder included), the dataset (or a folder holding it or inside it), nor a folder holding
+    another input."""
     p = _check_not_empty(flag, out)
     if p.exists() and not p.is_dir():
         raise PathError(f"{flag} {p} is a file, not a model directory")
@@ -254,11 +284,14 @@ def check_model_out(out, data=None, inputs: Sequence[Input] = (), flag: str = "-
     for i in inputs:
         if is_within(i.path, p):
             raise PathError(f"{i.flag} {i.path} is inside {flag} {p}, which is replaced by the new model")
-    if p.is_dir() and (foreign := sorted(e.name for e in p.iterdir() if e.name not in MODEL_ENTRIES)):
+    if p.is_dir() and (foreign := foreign_entries(p)):
         more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
         raise PathError(f"{flag} {p} holds {', '.join(foreign[:3])}{more} beside its model: refusing to replace "
                         f"them; move them out or choose another folder")
     _check_parent(flag, p)
+    for aside in (staging_dir(p), old_beside(p)):
+        if aside.exists() and not is_leftover(aside):
+            raise PathError(f"{aside} is in the way of {flag} {p} and was not made by knyang-cam: move it")
     return resolved(p)
 
 
@@ -271,22 +304,41 @@ def _note(text: str) -> None:
     print(f"note: {text}", file=sys.stderr, flush=True)
 
 
+def is_leftover(folder: Path) -> bool:
+    """True when `folder` is a staging or set-aside folder this program made (atomic.mark_work) and
+    holds nothing but a model directory's files: only such a folder is removed or restored."""
+    return folder.is_dir() and not folder.is_symlink() and is_work(folder) and \
+        not foreign_entries(folder, also=(WORK_MARKER,))
+
+
 def recover(out: Path, note: Callable[[str], None] = _note) -> None:
     """Clean up after a training that was killed while writing `out` (call with the lock held).
 
     Staging folders for `out` of other processes are removed (with the lock held, none of them is
     still writing), and those of dead processes beside it; an old model renamed aside just before a
-    crash is put back when `out` is absent.
+    crash is put back when `out` is absent. Only folders this program made are touched (is_leftover):
+    one of such a name that it did not make is left as it is, with a note when it is named after `out`.
     """
-    for stale in out.parent.glob(".*.staging-*"):
-        pid = stale.name.rsplit("-", 1)[-1]
-        ours = stale.name.startswith(f".{out.name}.staging-")
+    for stale in sorted(out.parent.glob(".*.staging-*")):
+        m = _ASIDE.fullmatch(stale.name)
+        if m is None or m["kind"] != "staging" or int(m["pid"]) == os.getpid():
+            continue
+        ours = m["name"] == out.name
         # Beside other model directories (a retrain's new one each time) only a dead process's.
-        if stale.is_dir() and pid.isdigit() and int(pid) != os.getpid() and (ours or not pid_alive(int(pid))):
+        if not ours and pid_alive(int(m["pid"])):
+            continue
+        if is_leftover(stale):
             shutil.rmtree(stale, ignore_errors=True)
             note(f"removed {stale}, left by a training that was killed")
+        elif ours:
+            note(f"left {stale} as it is: not a staging folder knyang-cam made")
     for old in sorted(out.parent.glob(f".{glob.escape(out.name)}.old-*")):
-        if not out.exists():
+        if _ASIDE.fullmatch(old.name) is None:
+            continue
+        if not is_leftover(old):
+            note(f"left {old} as it is: not a model directory knyang-cam set aside")
+        elif not out.exists():
+            (old / WORK_MARKER).unlink()
             os.replace(old, out)
             note(f"restored {out} from {old}, left by a training that was killed")
         else:

@@ -22,6 +22,7 @@ from PIL import Image
 
 from clips import noise_frame, read_frames, write_clip
 from knyang_cam.__main__ import main as cam_main
+from knyang_cam.atomic import mark_work
 from knyang_cam.results import NOT_MINE, UNLABELED
 from train.__main__ import main as train_main
 from train.evaluate import main as evaluate_main
@@ -361,6 +362,19 @@ def test_out_onto_a_folder_of_user_files_with_a_model_json_is_refused(tmp_path, 
     assert contents(mixed) == before and (mixed / "photos").is_dir()
 
 
+def test_out_onto_a_model_directory_with_user_files_in_its_report_is_refused(tmp_path, capsys):
+    data = photos(tmp_path / "D")
+    model = tmp_path / "m"
+    (model / "report").mkdir(parents=True)
+    (model / "model.json").write_text("{}")
+    for name in ("metrics.json", "eval-D.json", "notes.txt"):
+        (model / "report" / name).write_text("keep me")
+    before = contents(model)
+    line = one_line(capsys, call(train_main, "--data", data, "--out", model, "--weights", "none"))
+    assert "holds report/notes.txt beside its model" in line, line
+    assert contents(model) == before
+
+
 def test_an_empty_out_is_refused_not_taken_for_the_default(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the default would be models/D here
     data = photos(tmp_path / "D")
@@ -512,6 +526,7 @@ def test_sigterm_during_export_removes_the_staging_folder(tmp_path, tiny_model_d
     dead.wait()
     stale = out.parent / f".m.staging-{dead.pid}"
     (stale / "report").mkdir(parents=True)
+    mark_work(stale)
     r = subprocess.run(proc.args, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert f"note: removed {stale}" in r.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 from knyang_cam import model_dir, paths
-from knyang_cam.atomic import atomic_path, temp_beside
+from knyang_cam.atomic import atomic_path, mark_work, temp_beside
 from knyang_cam.dataset import Saver
 from knyang_cam.paths import Input, PathError, UnsafeName
 
@@ -224,6 +225,10 @@ def test_model_out_replaces_only_a_model_directory_or_an_empty_folder(tmp_path):
 def test_model_entries_are_what_a_model_directory_holds():
     assert set(paths.MODEL_ENTRIES) == {model_dir.META_FILE, model_dir.KERAS_FILE, model_dir.TFLITE_FILE,
                                         model_dir.REPORT_DIR}
+    from train import report
+
+    assert set(paths.MODEL_REPORT_FILES) == {report.METRICS_FILE, report.CONFUSION_FILE, report.CURVES_FILE,
+                                             report.MISCLASSIFIED_FILE}
 
 
 def _dead_pid() -> int:
@@ -232,34 +237,62 @@ def _dead_pid() -> int:
     return proc.pid
 
 
+def leftover(folder: Path) -> Path:
+    """A staging or set-aside folder as a killed training leaves it: marked, a model's files only."""
+    (folder / "report").mkdir(parents=True)
+    (folder / "model.json").write_text("{}")
+    mark_work(folder)
+    return folder
+
+
 def test_a_killed_runs_leftovers_are_removed_by_the_next_claim(tmp_path):
     out = tmp_path / "m"
     out.mkdir()
     (out / "model.json").write_text("{}")
-    stale = tmp_path / f".m.staging-{_dead_pid()}"
-    (stale / "report").mkdir(parents=True)
+    stale = leftover(tmp_path / f".m.staging-{_dead_pid()}")
     notes = []
     with paths.claim_model_dir(out, note=notes.append):
         assert not stale.exists()
     assert len(notes) == 1 and str(stale) in notes[0]
     # Beside another model directory (a retrain's, named anew each time): a dead process's only.
-    other_dead = tmp_path / f".m-retrained-1.staging-{_dead_pid()}"
-    other_live = tmp_path / f".m-retrained-2.staging-{os.getppid()}"
-    other_dead.mkdir()
-    other_live.mkdir()
+    other_dead = leftover(tmp_path / f".m-retrained-1.staging-{_dead_pid()}")
+    other_live = leftover(tmp_path / f".m-retrained-2.staging-{os.getppid()}")
     with paths.claim_model_dir(out, note=notes.append):
         pass
     assert not other_dead.exists() and other_live.exists()
-    other_live.rmdir()
-    # Killed between the two renames of the swap: the old model is put back.
+    shutil.rmtree(other_live)
+    # Killed between the two renames of the swap: the old model is put back, unmarked.
     gone = tmp_path / "g"
-    aside = tmp_path / ".g.old-123"
-    aside.mkdir()
+    aside = leftover(tmp_path / ".g.old-123")
     (aside / "model.json").write_text("old")
     with paths.claim_model_dir(gone, note=notes.append):
         pass
     assert (gone / "model.json").read_text() == "old" and not aside.exists()
+    assert sorted(p.name for p in gone.iterdir()) == ["model.json", "report"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g", "m"]  # the lock files went with the locks
+
+
+def test_recovery_leaves_folders_it_did_not_make_as_they_were(tmp_path):
+    """Folders named like a killed training's leftovers but not made by one: a user's, unmarked, or
+    marked but holding a user's file; none is removed, restored or changed."""
+    out = tmp_path / "mycats"
+    dead = _dead_pid()
+    users = [tmp_path / f".holiday.staging-{dead}", tmp_path / f".mycats.staging-{dead}",
+             tmp_path / ".mycats.old-2023", tmp_path / ".mycats.old-backup"]
+    for folder in users:
+        folder.mkdir()
+        (folder / "photo.txt").write_text("keep me")
+    (users[2] / "model.json").write_text("{}")  # a backup of a model the user made by hand
+    marked = leftover(tmp_path / f".mycats.old-{dead}")
+    (marked / "report" / "notes.txt").write_text("keep me too")
+    before = {p: sorted(q.name for q in p.rglob("*")) for p in [*users, marked]}
+    for _ in range(2):  # out absent (a restore would happen), then present (a removal would)
+        notes = []
+        with paths.claim_model_dir(out, note=notes.append):
+            out.mkdir(exist_ok=True)
+        assert {p: sorted(q.name for q in p.rglob("*")) for p in before} == before
+        assert all("as it is" in n for n in notes) and len(notes) == 3, notes  # the ones named after out
+    assert sorted(out.iterdir()) == []
 
 
 @pytest.mark.slow

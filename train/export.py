@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from knyang_cam import model_dir, paths
-from knyang_cam.atomic import swap_dir
+from knyang_cam.atomic import mark_work, swap_dir
 from knyang_cam.model_dir import ModelInfo
 
 
@@ -86,6 +86,7 @@ def _write(model, info: ModelInfo, out: Path, write_report: Callable[[Path], Non
         shutil.rmtree(staging)
     staging.mkdir()
     try:
+        mark_work(staging)
         without_training_state(model).save(staging / model_dir.KERAS_FILE)
         (staging / model_dir.TFLITE_FILE).write_bytes(tflite if tflite is not None else tflite_bytes(model))
         model_dir.write_meta(info, staging)
