@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import WORK_MARKER, is_work, old_beside, pid_alive, temp_pid
+from .atomic import WORK_MARKER, is_work, old_beside, pid_alive, temp_beside, temp_pid
 from .errors import UserError
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv")  # containers OpenCV writes with mp4v
@@ -97,6 +97,15 @@ def _check_parent(flag: str, path: Path) -> None:
     above = _first_existing(path.parent)
     if not above.is_dir():
         raise PathError(f"cannot write {flag} {path}: {above} is a file, not a folder")
+
+
+def check_writable(flag: str, path: Path) -> None:
+    """PathError unless a file can be made in `path`'s folder, or in the nearest folder above it that
+    exists: a read-only place is found before any work, not after it."""
+    try:
+        temp_beside(_first_existing(path.parent) / "knyang-cam-probe").unlink()
+    except OSError as e:
+        raise PathError(f"cannot write {flag} {path}: {e.strerror or e}") from None
 
 
 def _check_not_empty(flag: str, path) -> Path:
@@ -289,6 +298,7 @@ def check_model_out(out, data=None, inputs: Sequence[Input] = (), flag: str = "-
         raise PathError(f"{flag} {p} holds {', '.join(foreign[:3])}{more} beside its model: refusing to replace "
                         f"them; move them out or choose another folder")
     _check_parent(flag, p)
+    check_writable(flag, p)  # its staging folder and lock file go beside it
     for aside in (staging_dir(p), old_beside(p)):
         if aside.exists() and not is_leftover(aside):
             raise PathError(f"{aside} is in the way of {flag} {p} and was not made by knyang-cam: move it")

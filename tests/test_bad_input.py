@@ -574,6 +574,49 @@ def test_evaluate_json_onto_a_folder_is_refused_before_any_work(tmp_path, capsys
     assert "would replace an input file" in line
 
 
+def test_evaluate_json_replaces_no_input_nor_the_training_report(tmp_path, capsys):
+    model = tmp_path / "m"
+    (model / "report").mkdir(parents=True)
+    (model / "model.json").write_text(json.dumps({"format": 1, "classes": ["A", "B"], "input_size": [32, 32]}))
+    (model / "model.keras").write_bytes(b"never loaded")
+    (model / "report" / "metrics.json").write_text("the training's report")
+    os.link(model / "model.json", tmp_path / "linked.json")
+    data = photos(tmp_path / "D", classes=("A", "B"))
+    before = contents(tmp_path)
+    for target in (model / "report" / "metrics.json", model / "notes.json", model / "report" / "eval.txt",
+                   tmp_path / "linked.json"):
+        line = one_line(capsys, call(evaluate_main, "--model", model, "--data", data, "--json", target))
+        assert "would replace an input file or the training report" in line, line
+    line = one_line(capsys, call(evaluate_main, "--model", model, "--data", data, "--json", data / "e.json"))
+    assert "inside the --data folder" in line
+    assert contents(tmp_path) == before
+    from train.evaluate import _check_json
+
+    _check_json(model / "report" / "eval-D.json", model, {"--data": data})  # evaluate's own place
+
+
+@pytest.fixture
+def read_only(tmp_path) -> Path:
+    """A folder no file can be made in, also by root (for whom a mode of 0o555 blocks nothing)."""
+    if os.geteuid() == 0:
+        return Path("/sys")
+    folder = tmp_path / "ro"
+    folder.mkdir(mode=0o555)
+    return folder
+
+
+def test_a_read_only_place_is_one_line_before_any_work(tmp_path, capsys, read_only):
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "model.json").write_text(json.dumps({"format": 1, "classes": ["A", "B"], "input_size": [32, 32]}))
+    (model / "model.keras").write_bytes(b"never loaded")
+    data = photos(tmp_path / "D", classes=("A", "B"))
+    line = one_line(capsys, call(evaluate_main, "--model", model, "--data", data, "--json", read_only / "e.json"))
+    assert line.startswith(f"error: cannot write --json {read_only / 'e.json'}: "), line
+    line = one_line(capsys, call(train_main, "--data", data, "--out", read_only / "cats", "--weights", "none"))
+    assert line.startswith(f"error: cannot write --out {read_only / 'cats'}: "), line
+
+
 @pytest.mark.slow
 def test_evaluate_on_a_truncated_keras_file_is_one_line(tmp_path, capsys, tiny_model_dir):
     model = Path(shutil.copytree(tiny_model_dir, tmp_path / "m"))

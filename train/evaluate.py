@@ -8,6 +8,7 @@ same `score` for report/metrics.json, so both say the same thing.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import sys
 from collections.abc import Sequence
@@ -183,8 +184,26 @@ def _load_keras(info):
     return model
 
 
+def _check_json(out: Path, model: Path, folders: dict) -> None:
+    """--json writes a file, in a place it can write, and replaces nothing it reads nor the model's
+    training report: inside the model directory only report/eval-*.json is evaluate's."""
+    from knyang_cam import model_dir, paths
+
+    paths.check_file("--json", out)
+    own = paths.resolved(out).parent == paths.resolved(model / model_dir.REPORT_DIR) and \
+        fnmatch.fnmatch(out.name, paths.EVAL_FILES)
+    network = [model / name for name in (model_dir.KERAS_FILE, model_dir.TFLITE_FILE, model_dir.META_FILE)]
+    if (paths.is_within(out, model) and not own) or any(paths.same_file(out, f) for f in network):
+        raise UserError(f"--json {out} would replace an input file or the training report of --model {model}: "
+                        f"there only {model_dir.REPORT_DIR}/{paths.EVAL_FILES} is evaluate's; choose another name")
+    for flag, folder in folders.items():
+        if folder and paths.is_within(out, folder):
+            raise UserError(f"--json {out} is inside the {flag} folder {folder}: write it somewhere else")
+    paths.check_writable("--json", out)
+
+
 def _run(args) -> int:
-    from knyang_cam import extras, model_dir, paths
+    from knyang_cam import extras, model_dir
     from knyang_cam.atomic import write_text
 
     from .data import decode_split
@@ -195,12 +214,7 @@ def _run(args) -> int:
     info = model_dir.read(args.model, need=(model_dir.KERAS_FILE,))
     name = f"eval-{Path(args.data).name}" if args.data else f"eval-unknown-{Path(args.unknown).name}"
     out = Path(args.json) if args.json else info.path / model_dir.REPORT_DIR / f"{name}.json"
-    paths.check_file("--json", out)  # before the work, not after it
-    model_files = [info.path / name for name in (model_dir.KERAS_FILE, model_dir.TFLITE_FILE, model_dir.META_FILE)]
-    inputs = [d for d in (args.data, args.unknown) if d]
-    if any(paths.same_file(out, f) for f in model_files) or \
-            (out.exists() and any(paths.is_within(out, d) for d in inputs)):
-        raise UserError(f"--json {out} would replace an input file: choose another name")
+    _check_json(out, info.path, {"--data": args.data, "--unknown": args.unknown})  # before the work, not after it
     result: dict = {"model": str(info.path)}
     model = None
     if args.data:
