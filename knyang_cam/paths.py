@@ -291,8 +291,12 @@ def check_model_out(out, data=None, inputs: Sequence[Input] = (), flag: str = "-
         raise PathError(f"{flag} {p} is a folder with files but no {MODEL_META}, not a model directory: "
                         f"refusing to replace it; choose a new folder or an existing model directory")
     for i in inputs:
+        if same_file(i.path, p):
+            raise PathError(f"{flag} {p} is the {i.flag} {i.path}: write the new model to another folder")
         if is_within(i.path, p):
             raise PathError(f"{i.flag} {i.path} is inside {flag} {p}, which is replaced by the new model")
+        if i.folder and is_within(p, i.path):
+            raise PathError(f"{flag} {p} is inside the {i.flag} folder {i.path}: choose a folder outside it")
     if p.is_dir() and (foreign := foreign_entries(p)):
         more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
         raise PathError(f"{flag} {p} holds {', '.join(foreign[:3])}{more} beside its model: refusing to replace "

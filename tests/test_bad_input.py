@@ -26,6 +26,7 @@ from knyang_cam.atomic import mark_work
 from knyang_cam.results import NOT_MINE, UNLABELED
 from train.__main__ import main as train_main
 from train.evaluate import main as evaluate_main
+from train.retrain import main as retrain_main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -627,3 +628,49 @@ def test_evaluate_on_a_truncated_keras_file_is_one_line(tmp_path, capsys, tiny_m
     line = one_line(capsys, call(evaluate_main, "--model", model, "--data", data, "--json", tmp_path / "e.json"))
     assert str(keras_file) in line and "python -m train" in line
     assert not (tmp_path / "e.json").exists()
+
+
+# ---------------------------------------------------------------- retrain
+
+def fake_model(folder: Path, classes=("Nabi", "Tori")) -> Path:
+    """A model directory whose network is never loaded: a refusal must come before any work."""
+    (folder / "report").mkdir(parents=True)
+    (folder / "model.json").write_text(json.dumps({"format": 1, "classes": list(classes), "input_size": [32, 32]}))
+    (folder / "model.keras").write_bytes(b"never loaded")
+    return folder
+
+
+def test_retrain_out_onto_its_own_model_or_into_it_is_refused_before_any_work(tmp_path, capsys):
+    model = fake_model(tmp_path / "m")
+    data = photos(tmp_path / "D")
+    before = contents(tmp_path)
+    for out in (model, f"{model}/", model / "report", model / "new"):
+        line = one_line(capsys, call(retrain_main, "--model", model, "--data", data, "--out", out))
+        assert "--model" in line and "--out" in line, line
+    assert contents(tmp_path) == before and not (model / "new").exists()
+
+
+def test_retrain_checks_every_output_before_any_work(tmp_path, capsys):
+    model = fake_model(tmp_path / "m")
+    data = photos(tmp_path / "D")
+    mine = tmp_path / "new-refused"  # where a refused model would go
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    line = one_line(capsys, call(retrain_main, "--model", model, "--data", data, "--out", tmp_path / "new"))
+    assert f"--out {mine} is a folder with files" in line, line
+    for cache, words in ((data / "cache", "--cache"), (model / "cache", "--cache")):
+        line = one_line(capsys, call(retrain_main, "--model", model, "--data", data, "--out", tmp_path / "ok",
+                                     "--cache", cache))
+        assert f"{words} {cache} is inside" in line, line
+    assert (mine / "notes.txt").read_text() == "keep me" and not (data / "cache").exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--threads", "-3"], "--threads"), (["--threads", "99999999"], "--threads"), (["--threads", "x"], "--threads"),
+    (["--max-drop", "nan"], "--max-drop"), (["--max-drop", "-1"], "--max-drop"), (["--max-drop", "1.5"], "--max-drop"),
+    (["--max-drop", "abc"], "--max-drop")])
+def test_retrain_numbers_out_of_range_are_one_line(tmp_path, capsys, args, words):
+    model = fake_model(tmp_path / "m")
+    line = one_line(capsys, call(retrain_main, "--model", model, "--data", photos(tmp_path / "D"),
+                                 "--out", tmp_path / "new", *args))
+    assert words in line and args[1] in line, line

@@ -108,7 +108,7 @@ def test_worse_model_is_refused_and_kept_aside(trained, tmp_path):
 
 def test_cli_prints_json_lines_and_exit_2_on_bad_model(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "train.retrain", "--model", str(tmp_path / "nope"),
-                           "--data", str(tmp_path), "--out", str(tmp_path / "x")],
+                           "--data", str(tmp_path / "D"), "--out", str(tmp_path / "x")],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 2
     events = [json.loads(line) for line in proc.stdout.splitlines()]

@@ -146,6 +146,12 @@ def _fit_gate(rows: np.ndarray, paths: tuple, labels: np.ndarray, n_views: int, 
                              n_classes)
 
 
+def refused_out(out: str | Path) -> Path:
+    """Where a model the accuracy check refused is written instead of `out`, for the user to look at."""
+    out = Path(out)
+    return out.with_name(out.name + "-refused")
+
+
 def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out: Path, plan: Recipe,
            cache: features.FeatureCache, others: np.ndarray, stages: Stages,
            accept: Callable[[np.ndarray, np.ndarray], tuple[bool, str]] | None = None,
@@ -258,9 +264,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
         _log(f"validation crops ({len(eval_views) - 1} per photo): accuracy {view_scores.accuracy:.3f}")
     stages.lap("evaluate")
 
-    out = Path(out)
-    if not accepted:
-        out = out.with_name(out.name + "-refused")
+    out = Path(out) if accepted else refused_out(out)
     model = familiar.gated(classifier(extractor, drop, dense), gate)
     tflite = None
     if reuse is not None:  # the live retrain: the current .tflite with the new head and gate

@@ -26,6 +26,7 @@ event ends each stage with its seconds, and "done" lists them all ("stages").
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -36,16 +37,18 @@ from pathlib import Path
 import numpy as np
 
 from knyang_cam import config as config_mod
-from knyang_cam import events, extras, model_dir
+from knyang_cam import events, extras, model_dir, paths
 from knyang_cam.config import TrainConfig
-from knyang_cam.errors import UserError
+from knyang_cam.errors import OneLineParser, UserError
 from knyang_cam.model_dir import ModelError
 
 from . import data, familiar, features, recipe, tflite_edit
 from .model import EXTRACTOR_NAME, HEAD_NAME, MIRROR_MEAN_NAME, head_layers
-from .pipeline import CHECK_ATOL, CHECK_PHOTOS, Recipe, Reuse, Stages, finish
+from .pipeline import CHECK_ATOL, CHECK_PHOTOS, Recipe, Reuse, Stages, finish, refused_out
 
 Report = Callable[[dict], None]
+# Above this TensorFlow's thread pools hang on start-up (a negative count aborts it): no CPU has more.
+MAX_THREADS = 256
 
 
 def live_recipe(cfg: TrainConfig) -> Recipe:
@@ -191,23 +194,61 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
                          result.tflite_patched)
 
 
+def _threads(text: str) -> int:
+    """--threads: 0 (all cores) to MAX_THREADS, or argparse's one-line error."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if not 0 <= n <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"give a whole number from 0 (all cores) to {MAX_THREADS}, not {text!r}")
+    return n
+
+
+def _max_drop(text: str) -> float:
+    """--max-drop: an accuracy from 0 to 1 (NaN and negatives would refuse every model), or argparse's error."""
+    try:
+        x = float(text)
+    except ValueError:
+        x = math.nan
+    if not 0 <= x <= 1:
+        raise argparse.ArgumentTypeError(f"give an accuracy drop from 0 to 1, not {text!r}")
+    return x
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The `python -m train.retrain` parser; a bad argument is argparse's usage error on stderr, exit status 2."""
+    """The `python -m train.retrain` parser; a bad argument is one `error:` line on stderr, exit status 2."""
     from .__main__ import prog_name
 
-    p = argparse.ArgumentParser(prog=prog_name("retrain"),
-                                description="Retrain only the head of MODEL on DATA (JSON lines on stdout).")
+    p = OneLineParser(prog=prog_name("retrain"),
+                      description="Retrain only the head of MODEL on DATA (JSON lines on stdout).")
     p.add_argument("--model", required=True, help="current model directory")
     p.add_argument("--data", required=True, help="dataset folder (both layouts of `python -m train`)")
     p.add_argument("--out", required=True, help="new model directory (refused models get -refused)")
     p.add_argument("--config", help="config.yaml (its train: section is used)")
-    p.add_argument("--max-drop", type=float, default=0.02,
-                   help="refuse the new model if its validation accuracy is lower by more than this")
+    p.add_argument("--max-drop", type=_max_drop, default=0.02,
+                   help="refuse the new model if its validation accuracy is lower by more than this (0..1)")
     p.add_argument("--cache", help="feature cache folder (default: train.feature_cache, else "
                                    "~/.cache/knyang-cam/features)")
-    p.add_argument("--threads", type=int, default=0,
-                   help="TensorFlow CPU threads (0: all; the app passes 0 and lowers the priority instead)")
+    p.add_argument("--threads", type=_threads, default=0,
+                   help=f"TensorFlow CPU threads, up to {MAX_THREADS} (0: all; the app passes 0 and lowers the "
+                        f"priority instead)")
     return p
+
+
+def check_outputs(model: str, data_dir: str, out: str, config: str | None, cache_flag: str,
+                  cache: Path | None) -> None:
+    """Every path the retrain writes, checked before any work: --out and its -refused twin are model
+    directories apart from --model, --data and --config; the feature cache is in none of them."""
+    inputs = [paths.Input("--model", Path(model), folder=True)]
+    if config:
+        inputs.append(paths.Input("--config", Path(config)))
+    for target in (out, refused_out(out)):
+        paths.check_model_out(target, data=data_dir, inputs=inputs)
+    for flag, folder in (("--data", data_dir), ("--model", model), ("--out", out)):
+        if cache is not None and paths.is_within(cache, folder):
+            raise paths.PathError(f"{cache_flag} {cache} is inside {flag} {folder}: keep the feature cache "
+                                  f"in a folder of its own")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -217,14 +258,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         extras.require_tensorflow("the live retrain")
         cfg = config_mod.load(args.config).train
+        cache_flag, cache = ("--cache", args.cache) if args.cache else ("train.feature_cache", cfg.feature_cache)
+        cache_dir = Path(os.path.expanduser(cache)) if cache else None
+        check_outputs(args.model, args.data, args.out, args.config, cache_flag, cache_dir)
+        extras.quiet_tensorflow()
         if args.threads:
             import tensorflow as tf
 
             tf.config.threading.set_intra_op_parallelism_threads(args.threads)
             tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-        cache = args.cache or cfg.feature_cache
         result = retrain(args.model, args.data, args.out, cfg, args.max_drop,
-                         Path(os.path.expanduser(cache)) if cache else None, events.write)
+                         cache_dir, events.write)
     except (UserError, OSError) as e:  # OSError: a folder it cannot write (a read-only models_dir), a full disk
         message = str(e) if isinstance(e, UserError) else f"cannot use {e.filename or 'a file'}: {e.strerror or e}"
         events.write(events.error(message))
@@ -235,5 +279,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.exit(main())
