@@ -118,9 +118,13 @@ def read(path: str | Path, need: tuple[str, ...] = (TFLITE_FILE,)) -> ModelInfo:
             backbone=dict(data.get("backbone") or {}),
             metrics=dict(data.get("metrics") or {}),
             created=str(data.get("created", "")),
-            familiarity=dict(data.get("familiarity") or {}),
+            # For people only (the gate is inside the network): one of another shape is not needed, so skipped.
+            familiarity=fam if isinstance(fam := data.get("familiarity"), dict) else {},
         )
-    except (KeyError, TypeError, ValueError, OverflowError) as e:
+    except KeyError as e:
+        raise ModelError(f"model metadata {meta} is invalid: missing field {e.args[0]} "
+                         f"({rebuild_hint(path)})") from None
+    except (TypeError, ValueError, OverflowError) as e:
         raise ModelError(f"model metadata {meta} is invalid: {e} ({rebuild_hint(path)})") from None
 
 

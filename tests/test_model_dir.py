@@ -81,3 +81,22 @@ def test_model_json_nested_past_the_parser_is_one_error(tmp_path):
     (tmp_path / "model.json").write_text("[" * 100_000)
     with pytest.raises(ModelError, match="unreadable: maximum recursion depth"):
         model_dir.read(tmp_path)
+
+
+@pytest.mark.parametrize("field", ["classes", "input_size"])
+def test_a_missing_field_is_named(tmp_path, field):
+    meta = {"format": 1, "classes": ["Eve", "Leo"], "input_size": [160, 160]}
+    del meta[field]
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    (tmp_path / "model.tflite").write_bytes(b"never read")
+    with pytest.raises(ModelError, match=f"is invalid: missing field {field} "):
+        model_dir.read(tmp_path)
+
+
+@pytest.mark.parametrize("familiarity", [5, "gate", [1, 2], None])
+def test_a_familiarity_entry_of_another_shape_is_skipped(tmp_path, familiarity):
+    """Readers must not need the field (docs/contracts.md): its shape does not refuse the model."""
+    meta = {"format": 1, "classes": ["Eve", "Leo"], "input_size": [160, 160], "familiarity": familiarity}
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    (tmp_path / "model.tflite").write_bytes(b"never read")
+    assert model_dir.read(tmp_path).familiarity == {}

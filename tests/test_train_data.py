@@ -147,6 +147,13 @@ def test_missing_empty_and_one_class_datasets_are_user_errors(tmp_path):
         data.find_images(tmp_path / "split")
 
 
+@pytest.mark.parametrize("layout", ["", "Train"])
+def test_class_folders_that_differ_only_in_case_are_refused(tmp_path, layout):
+    class_folders(tmp_path / "d" / layout, {"Eve": 3, "Leo": 3, "eve": 3})
+    with pytest.raises(DatasetError, match=r"class folders .*Eve and .*eve differ only in letter case"):
+        data.find_images(tmp_path / "d")
+
+
 def test_class_without_decodable_photo_is_a_user_error(tmp_path):
     class_folders(tmp_path, {"A": 3})
     (tmp_path / "B").mkdir()

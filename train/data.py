@@ -195,6 +195,13 @@ def _check_classes(root: Path, folder: Path, classes: Sequence[str]) -> None:
     spaced = [c for c in classes if c != c.strip()]
     if spaced:  # "unknown " would read as the app's unknown; the label keys refuse such names too
         raise DatasetError(f"class folder name {spaced[0]!r} in {folder} starts or ends with a space: rename it")
+    # Eve and eve would be two cats to the model, one folder on a case-insensitive disk, and the
+    # label keys' `n` refuses such a name too.
+    first: dict[str, str] = {}
+    for c in classes:
+        if (twin := first.setdefault(c.casefold(), c)) != c:
+            raise DatasetError(f"class folders {folder / twin} and {folder / c} differ only in letter case: "
+                               f"one cat, one folder; merge them")
     reserved = [c for c in classes if c.lower() in RESERVED_NAMES]
     if reserved:
         raise DatasetError(f"class folder {folder / reserved[0]} has a reserved name ({', '.join(RESERVED_NAMES)} "
