@@ -131,7 +131,8 @@ class Analyzer:
         t1 = time.perf_counter()
         in_turn = self.smoother.recent > 1
         fresh = [not t for t in self.smoother.tracked(regions)] if in_turn else [True] * len(regions)
-        views, owners = views_of(regions, self.factors, fresh, self.turn, image.shape[1], image.shape[0])
+        views, owners = views_of(regions, self.factors, fresh, self.turn, image.shape[1], image.shape[0],
+                                 self.cfg.regions.centre_view)
         self.turn += 1
         probs = surest(self.classifier.predict(crops(image, views, self.classifier.input_size)), owners, len(regions))
         predictions = self.seen_cats(self.smoother.update(regions, probs))

@@ -73,6 +73,7 @@ class RegionsConfig:
     zooms: int = field(default=3, metadata=_range(1, 6))
     zoom_step: float = field(default=0.8, metadata=_range(0.5, 0.95))
     views_in_turn: bool = True
+    centre_view: float | None = field(default=0.8, metadata=_range(0.0, 1.0))
     detect_width: int = field(default=320, metadata=_range(64, 4096))
     expand: float = field(default=1.8, metadata=_range(1.0, 4.0))
     max_regions: int = field(default=4, metadata=_range(1, 32))

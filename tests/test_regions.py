@@ -15,6 +15,7 @@ from knyang_cam.regions import (
     SeenCats,
     center_finder,
     center_region,
+    centre_square,
     crops,
     grow_box,
     make_finder,
@@ -130,6 +131,25 @@ def test_a_new_region_gets_every_view_and_a_tracked_one_one_view_in_turn():
         assert views[2].box == zoomed(regions[1:], (factors[turn % 2],), 320, 240)[0].box
         assert owners == [0, 0, 1]
     assert views_of([], factors, [], 0, 320, 240) == ([], [])
+
+
+def test_a_cat_filling_the_picture_is_also_seen_in_the_centre_square():
+    factors = (1.0, 0.8, 0.64)
+    centre = (40, 0, 240, 240)  # the centred square of a 320x240 frame
+    big = Region((100, 10, 210, 210), "detect")  # 0.875 of the height, over the frame's centre
+    views, _ = views_of([big], factors, [True], 0, 320, 240, centre_above=0.8)
+    own = [v.box for v in zoomed([big], factors, 320, 240)]
+    assert [v.box for v in views] == [own[0], centre, own[2]]  # in place of its second view
+    # Tracked, it gets the centre square in its second turn.
+    assert [views_of([big], factors, [False], t, 320, 240, 0.8)[0][0].box for t in range(3)] == \
+        [own[0], centre, own[2]]
+    # Not for a smaller cat, one beside the centre, the centre crop's own region, nor when turned off.
+    others = [Region((100, 10, 180, 180), "detect"), Region((0, 5, 150, 230), "detect"),
+              Region(centre, "center"), big]
+    for region, above in zip(others, (0.8, 0.8, 0.8, None)):
+        views, _ = views_of([region], factors, [True], 0, 320, 240, above)
+        assert [v.box for v in views] == [v.box for v in zoomed([region], factors, 320, 240)]
+    assert centre_square(big, 320, 240, 0.9) is None and centre_square(big, 320, 240, 0.85).box == centre
 
 
 def test_surest_takes_each_regions_surest_row_in_any_layout():
