@@ -30,6 +30,8 @@ FALLBACK_FPS = 30.0
 MAX_CAMERA_INDEX = 255  # Linux numbers video devices 0-255; a larger index is a typo, not a camera
 # A folder of photos has no frame rate of its own: on screen it plays as a slideshow.
 SLIDESHOW_FPS = 1.0
+# A damaged stretch of a video file longer than this many frames is taken for its end (VideoFile._next).
+MAX_UNREADABLE = 300
 # FFmpeg prints its own diagnostics ("moov atom not found") beside ours; only fatal ones, unless the
 # user asks for more. Read by OpenCV when it first uses FFmpeg, so setting it here is in time.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")
@@ -121,13 +123,30 @@ class VideoFile(Source):
         self.length = count if count > 0 else None
 
     def __iter__(self) -> Iterator[Frame]:
-        image, index = self._first, 0
+        image, index, skipped = self._first, 0, 0
         self._first = None
         while image is not None:
             yield Frame(index, index / self.fps, image)
+            image, lost = self._next(index + 1)
+            index += 1 + lost
+            skipped += lost
+        if skipped:
+            print(f"warning: {self.name}: skipped {skipped} frames that did not decode", file=sys.stderr)
+
+    def _next(self, index: int) -> tuple[np.ndarray | None, int]:
+        """The next frame that decodes, from frame `index` on, and how many did not before it; (None, 0) at the end.
+
+        A damaged stretch in the middle of a file fails to decode while the frames after it still do:
+        the file is read on while its container says frames remain (at most MAX_UNREADABLE in a row),
+        so its rest is not lost; frames that did not decode count only when a later one did.
+        """
+        for lost in range(MAX_UNREADABLE + 1):
             ok, image = self._cap.read()
-            image = image if ok else None
-            index += 1
+            if ok:
+                return image, lost
+            if self.length is None or index + lost + 1 >= self.length:
+                break
+        return None, 0
 
     def close(self) -> None:
         """Release the video file."""

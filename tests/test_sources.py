@@ -28,6 +28,31 @@ def test_video_file_every_frame_in_order_with_its_own_timing(tmp_path):
     assert all(f.status == "" for f in frames)
 
 
+def test_a_damaged_stretch_in_a_video_is_skipped_and_the_rest_still_read(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    clip = tmp_path / "c.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 15, (160, 120))
+    for i in range(90):
+        frame = np.full((120, 160, 3), i * 2, np.uint8)
+        cv2.putText(frame, str(i), (10, 60), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (255, 255, 255), 3)
+        writer.write(cv2.add(frame, rng.integers(0, 40, frame.shape, dtype=np.uint8)))
+    writer.release()
+    data = bytearray(clip.read_bytes())
+    n = len(data)
+    data[n * 4 // 10:n * 5 // 10] = rng.integers(0, 256, n * 5 // 10 - n * 4 // 10, dtype=np.uint8).tobytes()
+    clip.write_bytes(bytes(data))
+    with VideoFile(clip) as src:
+        frames = list(src)
+    indices = [f.index for f in frames]
+    # Frames on both sides of the damage, each at its own place and time in the file.
+    gap = next(i for i, (a, b) in enumerate(zip(indices, indices[1:])) if b != a + 1)
+    assert indices[:gap + 1] == list(range(gap + 1)) and 10 < gap < 60
+    assert indices[-1] == 89 and len(frames) >= 60
+    assert frames[-1].time_s == pytest.approx(89 / 15)
+    assert float(frames[-1].image.mean()) > float(frames[gap].image.mean()) + 20  # later, brighter frames
+    assert f"skipped {90 - len(frames)} frames that did not decode" in capsys.readouterr().err
+
+
 def test_missing_and_non_video_files_name_the_path(tmp_path):
     with pytest.raises(UserError, match="not found: .*nope.mp4"):
         open_source(str(tmp_path / "nope.mp4"), CameraConfig())
