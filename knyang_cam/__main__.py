@@ -66,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
         source = sources.open_source(spec, cfg.camera)
     except OSError as e:
         raise UserError(f"cannot use {e.filename or 'a path'}: {e.strerror or e}") from None
-    if not args.quiet:
+    if args.quiet:
+        # A stalled stream makes OpenCV's reader warn once per timeout (hundreds of lines in minutes);
+        # the app says itself when it reconnects or gives up.
+        sources.quiet_opencv_warnings()
+    else:
         source = console.with_progress(source, args.max_frames)
     out = open(os.devnull, "w") if args.quiet else sys.stdout
     return app.run(cfg, source, info, window=not args.headless, output=args.output, log=args.log,

@@ -87,6 +87,11 @@ def _fps_or_fallback(fps: float) -> float:
     return float(fps) if fps and np.isfinite(fps) and fps > 0 else FALLBACK_FPS
 
 
+def quiet_opencv_warnings() -> None:
+    """From now on OpenCV logs only errors (`--quiet`)."""
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
 @contextmanager
 def _quiet_opencv():
     """Silence OpenCV's own warnings while probing, so a user error stays one line."""

@@ -1,6 +1,8 @@
 """Frame sources on real files decoded by OpenCV: order, timing, errors, the camera's reconnects."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -152,3 +154,14 @@ def test_camera_keeps_newest_frame_reconnects_then_ends(tmp_path):
     # Newest-frame reading skipped frames rather than building up a backlog.
     assert len(fresh) < 2 * 24
     assert set(threading.enumerate()) <= threads_before, "the reader thread outlived the camera"
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_quiet_leaves_opencv_nothing_but_errors_to_print(quiet):
+    # A stalled stream makes OpenCV's reader thread warn on stderr once per timeout; a failed
+    # imread is the same kind of warning, raised here in a child process so the real stderr is seen.
+    code = ("from knyang_cam import sources\n"
+            f"if {quiet}: sources.quiet_opencv_warnings()\n"
+            "import cv2; cv2.imread('/nonexistent/knyang.png')")
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stderr
+    assert ("WARN" in err) is not quiet
