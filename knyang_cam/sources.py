@@ -40,6 +40,8 @@ STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
 # FFmpeg waits this long for a stream to open, or for its next packet, before giving up: long
 # enough for a camera on Wi-Fi, short enough that a wrong URL fails while the user watches.
 STREAM_TIMEOUT_S = 5.0
+# A camera waiting to reconnect hands the app a status frame this often (seconds).
+WAIT_STEP_S = 0.1
 
 LIBJPEG_NOISE = r"(Premature end of JPEG file|Corrupt JPEG data)"
 
@@ -309,7 +311,11 @@ class Camera(Source):
             for attempt in range(1, self._cfg.reconnect_attempts + 1):
                 status = f"{self.name} lost: reconnecting ({attempt}/{self._cfg.reconnect_attempts})"
                 yield Frame(index, time.monotonic() - start, last, status=status)
-                time.sleep(self._cfg.reconnect_delay_s)
+                deadline = time.monotonic() + self._cfg.reconnect_delay_s
+                while (left := deadline - time.monotonic()) > 0:
+                    time.sleep(min(left, WAIT_STEP_S))
+                    if deadline > time.monotonic():  # still waiting: the app keeps its window, keys and Ctrl-C
+                        yield Frame(index, time.monotonic() - start, last, status=status)
                 if self._reconnect():
                     break
             else:

@@ -156,6 +156,21 @@ def test_camera_keeps_newest_frame_reconnects_then_ends(tmp_path):
     assert set(threading.enumerate()) <= threads_before, "the reader thread outlived the camera"
 
 
+def test_a_camera_waiting_to_reconnect_keeps_handing_the_app_frames(tmp_path):
+    # The app notices Ctrl-C, keys and a closed window between two frames: a long reconnect delay
+    # must not keep it from them (it used to sleep the whole delay).
+    clip = brightness_clip(tmp_path / "c.mp4", n=6)
+    cam = Camera(0, CameraConfig(reconnect_attempts=1, reconnect_delay_s=5.0), opener=_file_camera(clip, 1)[0])
+    waiting = []
+    for frame in cam:
+        if frame.status:
+            waiting.append(time.monotonic())
+            if len(waiting) == 3:
+                break  # what the app does on Ctrl-C
+    cam.close()
+    assert waiting[-1] - waiting[0] < 1.0
+
+
 @pytest.mark.parametrize("quiet", [False, True])
 def test_quiet_leaves_opencv_nothing_but_errors_to_print(quiet):
     # A stalled stream makes OpenCV's reader thread warn on stderr once per timeout; a failed
