@@ -114,7 +114,8 @@ def main(argv=None) -> int:
         truth = make_clip(shuffled(photos(VALIDATION, None), 0), clip, args.seconds, fps=30.0)
         changes = sum(a != b for a, b in zip(truth, truth[1:]))
         base = config.override(config.load(), **{"app.dataset_root": str(tmp / "data"),
-                                                 "app.snapshots_dir": str(tmp / "snaps"), **settings(args.set)})
+                                                 "app.snapshots_dir": str(tmp / "snaps")})
+        base = config.with_values(base, settings(args.set))
         print(f"model {info.path} ({len(info.classes)} classes, {info.input_size[0]}px); "
               f"clip 640x480, {len(truth)} frames from {len(set(truth))} cats, {changes} changes of cat")
 

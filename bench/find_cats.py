@@ -336,7 +336,8 @@ def main(argv=None) -> int:
         print(f"model {info.path}; {len(plan)} scenes, {len(truth)} frames of 640x480 "
               f"({args.frames} per scene, pan and zoom)")
         base = config.override(config.load(), **{"app.dataset_root": str(tmp / "data"),
-                                                 "app.snapshots_dir": str(tmp / "snaps"), **settings(args.set)})
+                                                 "app.snapshots_dir": str(tmp / "snaps")})
+        base = config.with_values(base, settings(args.set))
         fps = {}
         for name in args.modes.split(","):
             crop, detector = MODES[name]

@@ -218,7 +218,8 @@ def main(argv=None) -> int:
         print(f"model {info.path.name}: bank without {', '.join(breeds)}; {len(strangers)} stranger photos, "
               f"{len(mine)} of my cats (Validation); {args.frames} frames per clip")
         base = config.override(config.load(), **{"app.dataset_root": str(tmp / "data"),
-                                                 "app.snapshots_dir": str(tmp / "snaps"), **settings(args.set)})
+                                                 "app.snapshots_dir": str(tmp / "snaps")})
+        base = config.with_values(base, settings(args.set))
         models = [("", info)]
         if args.teach:
             control = live_retrain(info, dataset_copy(tmp / "control"), tmp / "retrained")
@@ -236,7 +237,7 @@ def main(argv=None) -> int:
                 for presentation, clip, truth, crop in (("filled", tmp / "filled.mp4", filled, "center"),
                                                         ("filled", tmp / "filled.mp4", filled, "detect"),
                                                         ("off centre", tmp / "off.mp4", off, "detect")):
-                    cfg = config.override(base, **{"regions.crop": crop, **extra})
+                    cfg = config.with_values(base, {"regions.crop": crop, **extra})
                     _, records = app_run(cfg, clip, model, tmp / "log.jsonl")
                     shown = shown_names(records, len(truth))
                     f = clip_figures(records, truth, shown, args.frames)

@@ -270,10 +270,13 @@ def load(path: str | Path | None = None) -> Config:
 
 
 def override(cfg: Config, **dotted: Any) -> Config:
-    """Return `cfg` with dotted keys replaced (None values are ignored), validated."""
+    """Return `cfg` with dotted keys replaced, validated; None values are ignored (a command-line flag not given)."""
+    return with_values(cfg, {key: value for key, value in dotted.items() if value is not None})
+
+
+def with_values(cfg: Config, dotted: dict[str, Any]) -> Config:
+    """Return `cfg` with every dotted key replaced, None included where the key allows it (YAML's null), validated."""
     for key, value in dotted.items():
-        if value is None:
-            continue
         section, name = key.split(".")
         sub = getattr(cfg, section)
         f = next(f for f in dataclasses.fields(sub) if f.name == name)

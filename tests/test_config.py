@@ -86,6 +86,14 @@ def test_override_validates():
         config.override(Config(), **{"regions.crop": "nose"})
 
 
+def test_with_values_sets_null_where_a_key_allows_it():
+    # What a bench's `--set regions.centre_view=null` does: override() would skip it as a flag not given.
+    cfg = config.with_values(Config(), {"regions.centre_view": None, "smoothing.unknown_threshold": 0.7})
+    assert cfg.regions.centre_view is None and cfg.smoothing.unknown_threshold == 0.7
+    with pytest.raises(ConfigError, match="regions.zooms"):
+        config.with_values(Config(), {"regions.zooms": None})
+
+
 def test_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         Config().camera.fps = 3
