@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -94,6 +95,10 @@ def test_writes_every_file_of_the_model_directory(trained):
     assert skipped == {"empty.jpg", "broken.png"}
     assert "broken.png" in r.stderr and "empty.jpg" in r.stderr
     assert "wrote" in r.stdout and "Traceback" not in r.stderr
+    # The last line leads with what the app shows (unknown counts as wrong), the report's figure beside it.
+    named = re.search(r"validation photos named right ([0-9.]+) \(unknown counts as wrong", r.stdout)
+    assert named and float(named[1]) == pytest.approx(metrics["validation_named_right"], abs=5e-4)
+    assert f"top class alone {info.metrics['val_accuracy']:.3f}" in r.stdout
 
 
 def test_keras_and_tflite_give_the_same_probabilities(trained):

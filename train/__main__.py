@@ -81,7 +81,9 @@ def run(args: argparse.Namespace) -> int:
         result = train_model(args.data, out, args.weights, cfg.train,
                              cache_dir=Path(os.path.expanduser(cache)) if cache else None)
     test = f", test accuracy {result.test_accuracy:.3f}" if result.test_accuracy is not None else ""
-    print(f"wrote {result.out}: validation accuracy {result.val_accuracy:.3f}{test}, "
+    # Named right first: it is what the app shows; the top class alone ignores "unknown" and reads higher.
+    print(f"wrote {result.out}: validation photos named right {result.val_named_right:.3f} (unknown counts as "
+          f"wrong, one view each), top class alone {result.val_accuracy:.3f}{test}, "
           f"unknown threshold {result.unknown_threshold:.2f}, {len(result.skipped)} files skipped")
     return 0
 

@@ -49,6 +49,7 @@ class TrainResult:
     reason: str = ""
     warnings: tuple[str, ...] = ()
     tflite_patched: bool = False  # model.tflite is the current one patched (train/tflite_edit.py), not converted
+    val_named_right: float | None = None  # validation centre squares named right, unknown counting as wrong
 
 
 @dataclass
@@ -318,7 +319,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     stages.lap("export")
     computed = train_f.computed + val_f.computed + nm.computed + refit_computed
     return TrainResult(out, val_scores.accuracy, test_scores.accuracy if test_scores else None, threshold_value,
-                       skipped, dict(stages.seconds), computed, accepted, reason, warnings, patched)
+                       skipped, dict(stages.seconds), computed, accepted, reason, warnings, patched, named)
 
 
 def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainConfig,
