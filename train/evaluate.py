@@ -3,7 +3,9 @@
 `python -m train.evaluate --model DIR --data DIR` scores a model directory on any
 folder-per-class set (ROOT/<class>/* or, for a split dataset, its Validation or
 --split of choice), prints the results and writes them as JSON. Training uses the
-same `score` for report/metrics.json, so both say the same thing.
+same `score` for report/metrics.json, so both say the same thing. Each photo is read
+as the app reads it (`app_probs`: its centre square in regions.zooms views, the surest
+counting), so "named right" and "read unknown" are what the app would show.
 """
 from __future__ import annotations
 
@@ -147,22 +149,56 @@ def score_strangers(probs: np.ndarray, threshold: float, classes: Sequence[str])
             "named_as": {classes[i]: int((named == i).sum()) for i in range(len(classes)) if (named == i).any()}}
 
 
-def _strangers(folder: Path, info, model) -> dict:
-    from .data import Split, _files, decode_split
+def decode_for_app(split, info):
+    """`split` decoded with each photo kept whole, large enough for the closest of the app's views."""
+    from knyang_cam.config import RegionsConfig
+
+    from .data import decode_split
+
+    cfg = RegionsConfig()
+    closest = cfg.zoom_step ** (cfg.zooms - 1)
+    return decode_split(split, info.classes, info.input_size[0], photo_side=int(np.ceil(info.input_size[0] / closest)))
+
+
+def app_probs(model, photos, size: int) -> np.ndarray:
+    """[N, C] probabilities of whole `photos` as the app reads a photo: its centre square in the default
+    regions.zooms views, the surest one counting (knyang_cam.regions.surest). One centre square alone
+    is stricter than the app: a model's unknown cut is set for the surest of the views."""
+    from knyang_cam.config import RegionsConfig
+    from knyang_cam.regions import surest, zoom_factors
+
+    from .data import View, crop_view
     from .model import infer
+
+    cfg = RegionsConfig()
+    factors = zoom_factors(cfg.zooms, cfg.zoom_step)
+    views = np.stack([crop_view(photo, View(f), size) for photo in photos for f in factors])
+    owners = np.repeat(np.arange(len(photos)), len(factors))
+    return surest(infer(model, views.astype(np.float32)), owners, len(photos))
+
+
+def named_right(probs: np.ndarray, labels: np.ndarray, threshold: float) -> float:
+    """The share of photos whose top class is right and at least `threshold` (else the app says unknown)."""
+    return float(np.mean((probs.argmax(axis=1) == labels) & (probs.max(axis=1) >= threshold))) if len(labels) else 0.0
+
+
+def _strangers(folder: Path, info, model) -> dict:
+    from .data import Split, _files
 
     if not folder.is_dir():
         raise UserError(f"--unknown folder not found: {folder}")
     paths = _files(folder)  # every file, in any sub-folder; what does not decode is skipped
-    images = decode_split(Split(tuple(paths), (0,) * len(paths)), info.classes, info.input_size[0])
+    images = decode_for_app(Split(tuple(paths), (0,) * len(paths)), info)
     for path, why in images.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
     if not len(images.labels):
         raise UserError(f"no decodable photos in {folder}")
-    result = score_strangers(infer(model, images.pixels), info.unknown_threshold, info.classes)
+    result = score_strangers(app_probs(model, images.photos, info.input_size[0]), info.unknown_threshold,
+                             info.classes)
     named = ", ".join(f"{c} {n}" for c, n in result["named_as"].items()) or "none"
     print(f"cats the model does not know: {result['unknown']} of {result['n']} photos read unknown "
-          f"({result['unknown_share']:.0%}, threshold {info.unknown_threshold:.2f}); named: {named}")
+          f"({result['unknown_share']:.0%}, threshold {info.unknown_threshold:.2f}, as the app reads a photo); "
+          f"named: {named}")
     return result
 
 
@@ -206,9 +242,6 @@ def _run(args) -> int:
     from knyang_cam import extras, model_dir
     from knyang_cam.atomic import write_text
 
-    from .data import decode_split
-    from .model import infer
-
     extras.require_tensorflow("evaluation")
     extras.quiet_tensorflow(args.verbose)
     info = model_dir.read(args.model, need=(model_dir.KERAS_FILE,))
@@ -219,15 +252,19 @@ def _run(args) -> int:
     model = None
     if args.data:
         folder, split = _labelled_set(Path(args.data), info.classes, args.split)
-        images = decode_split(split, info.classes, info.input_size[0])
+        images = decode_for_app(split, info)
         for path, why in images.skipped:
             print(f"skipped {path}: {why}", file=sys.stderr)
         if not len(images.labels):
             raise UserError(f"no decodable photos in {folder}")
         model = _load_keras(info)
-        scores = score(infer(model, images.pixels), images.labels, info.classes)
+        probs = app_probs(model, images.photos, info.input_size[0])
+        scores = score(probs, images.labels, info.classes)
+        named = named_right(probs, images.labels, info.unknown_threshold)
+        print(f"named right {named:.4f} (unknown counts as wrong; each photo as the app reads it, the surest of "
+              f"its views), the top class alone:")
         print("\n".join(scores.lines()))
-        result.update({"data": str(folder), **scores.to_json(),
+        result.update({"data": str(folder), "named_right": round(named, 4), **scores.to_json(),
                        "skipped": [{"file": str(p), "why": w} for p, w in images.skipped]})
     if args.unknown:
         result["strangers"] = _strangers(Path(args.unknown), info, model or _load_keras(info))
