@@ -214,6 +214,16 @@ def test_strangers_are_scored_by_the_unknown_threshold():
         "n": 4, "unknown": 2, "unknown_share": 0.5, "threshold": 0.6, "named_as": {"A": 1, "B": 1}}
 
 
+def test_a_class_with_no_photo_to_score_is_shown_as_not_scored():
+    import numpy as np
+
+    from train.evaluate import score
+
+    lines = score(np.array([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0]]), np.array([0, 1]), ("A", "B", "C")).lines()
+    assert lines[2].split() == ["A", "1.000", "1.000", "1"]
+    assert lines[4].split() == ["C", "-", "-", "0"]  # not 0.000 / 0.000, which reads "always wrong"
+
+
 @pytest.mark.slow
 def test_evaluate_unknown_folder_reports_how_many_read_unknown(tmp_path, tiny_model_dir):
     import json

@@ -49,7 +49,8 @@ class Scores:
         width = max(len(c) for c in self.classes)
         out = [f"accuracy {self.accuracy:.4f} on {sum(self.support)} photos",
                f"{'class':<{width}}  precision  recall  photos"]
-        out += [f"{c:<{width}}  {p:9.3f}  {r:6.3f}  {s:6d}"
+        # A class with no photo here is not scored: its zeros would read as "always wrong".
+        out += [f"{c:<{width}}  {p:9.3f}  {r:6.3f}  {s:6d}" if s else f"{c:<{width}}  {'-':>9}  {'-':>6}  {s:6d}"
                 for c, p, r, s in zip(self.classes, self.precision, self.recall, self.support)]
         return out
 
