@@ -311,7 +311,7 @@ def views_of(regions: Sequence[Region], factors: Sequence[float], fresh: Sequenc
         centre = centre_square(region, width, height, centre_above) if len(own) > 1 else None
         if centre is not None:
             own[1] = centre
-        own = own if new else own[turn % len(own):][:1]
+        own = own if new else [own[turn % len(own)]]
         views += own
         owners += [i] * len(own)
     return views, owners

@@ -150,28 +150,31 @@ def score_strangers(probs: np.ndarray, threshold: float, classes: Sequence[str])
             "named_as": {classes[i]: int((named == i).sum()) for i in range(len(classes)) if (named == i).any()}}
 
 
-def decode_for_app(split, info):
-    """`split` decoded with each photo kept whole, large enough for the closest of the app's views."""
+def _app_factors() -> list[float]:
+    """The app's default views of a region, as sides relative to it (regions.zoom_factors: train imports
+    only the app's contract modules, so the one line is repeated here)."""
     from knyang_cam.config import RegionsConfig
 
+    cfg = RegionsConfig()
+    return [cfg.zoom_step ** k for k in range(cfg.zooms)]
+
+
+def decode_for_app(split, info):
+    """`split` decoded with each photo kept whole, large enough for the closest of the app's views."""
     from .data import decode_split
 
-    cfg = RegionsConfig()
-    closest = cfg.zoom_step ** (cfg.zooms - 1)
-    return decode_split(split, info.classes, info.input_size[0], photo_side=int(np.ceil(info.input_size[0] / closest)))
+    side = int(np.ceil(info.input_size[0] / min(_app_factors())))
+    return decode_split(split, info.classes, info.input_size[0], photo_side=side)
 
 
 def app_probs(model, photos, size: int) -> np.ndarray:
     """[N, C] probabilities of whole `photos` as the app reads a photo: its centre square in the default
     regions.zooms views, the surest one counting (as knyang_cam.regions.surest). One centre square alone
     is stricter than the app: a model's unknown cut is set for the surest of the views."""
-    from knyang_cam.config import RegionsConfig
-
     from .data import View, crop_view
     from .model import infer
 
-    cfg = RegionsConfig()
-    factors = [cfg.zoom_step ** k for k in range(cfg.zooms)]  # regions.zoom_factors; train imports no app part
+    factors = _app_factors()
     views = np.stack([crop_view(photo, View(f), size) for photo in photos for f in factors])
     probs = infer(model, views.astype(np.float32)).reshape(len(photos), len(factors), -1)
     return probs[np.arange(len(photos)), probs.max(axis=2).argmax(axis=1)]
