@@ -94,16 +94,30 @@ def test_retrain_reuses_cache_and_grows_a_new_class(trained, tmp_path):
 
 
 def test_worse_model_is_refused_and_kept_aside(trained, tmp_path):
+    import shutil
+
     from train.retrain import retrain
 
-    base, data, cache = trained
-    # A negative allowed drop demands a better model than the current one by 2.0: impossible.
-    result = retrain(base / "models" / "v1", data, tmp_path / "new", SMALL, max_drop=-2.0, cache_dir=cache)
+    base, _, cache = trained
+    classes = ("Alpha", "Beta", "Gamma")
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    for name in classes:
+        write_class(good / "Train", name, 8)
+        write_class(good / "Validation", name, 3, start=8)
+    # The same Validation photos; every training photo filed under the next cat's name.
+    shutil.copytree(good / "Validation", bad / "Validation")
+    for name, wrong in zip(classes, classes[1:] + classes[:1]):
+        shutil.copytree(good / "Train" / name, bad / "Train" / wrong)
+    first = retrain(base / "models" / "v1", good, tmp_path / "v2", SMALL, cache_dir=cache)
+    assert first.accepted and first.new_accuracy >= 0.75, first.reason
+    result = retrain(tmp_path / "v2", bad, tmp_path / "new", SMALL, cache_dir=cache)
     assert not result.accepted
     assert "refused" in result.reason
+    assert result.old_accuracy == first.new_accuracy  # the same 9 Validation photos
+    assert result.new_accuracy < result.old_accuracy - 0.5
     assert not (tmp_path / "new").exists()
     assert Path(result.out) == tmp_path / "new-refused"
-    assert model_dir.read(result.out).classes == ("Alpha", "Beta", "Gamma")
+    assert model_dir.read(result.out).classes == classes
 
 
 def test_cli_prints_json_lines_and_exit_2_on_bad_model(tmp_path):

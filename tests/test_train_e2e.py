@@ -195,6 +195,27 @@ def test_a_retrain_on_the_same_photos_gives_back_the_same_head(tmp_path):
         np.testing.assert_allclose(b, a, atol=1e-6)
 
 
+def test_a_retrain_after_adding_photos_compares_on_the_photos_held_out_both_times(tmp_path):
+    """A household without a Validation folder: the model learnt its validation photos, so a retrain is held to
+    what it scored on them at its training, photo by photo, on those still held out (not on other photos)."""
+    from knyang_cam.config import TrainConfig
+    from train.data import find_images
+    from train.pipeline import train_model
+    from train.retrain import retrain
+
+    data = make_photos(tmp_path / "cats", n=8)
+    cfg = TrainConfig(image_size=64, alpha=0.35, batch_size=8, head_epochs=20, fine_tune_epochs=0)
+    first = train_model(data, tmp_path / "first", "none", cfg, cache_dir=tmp_path / "cache")
+    before = set(find_images(data, cfg.validation_fraction, cfg.seed).validation.paths)
+    for k in range(2):  # two snapshots saved with the app's keys (its file names)
+        shutil.copy(data / "Nabi" / f"0{k}.jpg", data / "Nabi" / f"20261205-101500-00000{k}.jpg")
+    after = set(find_images(data, cfg.validation_fraction, cfg.seed).validation.paths)
+    result = retrain(tmp_path / "first", data, tmp_path / "again", cfg, cache_dir=tmp_path / "cache")
+    assert f"on the same {len(before & after)} photos (at its training)" in result.reason, result.reason
+    assert len(before & after) >= 2
+    assert result.accepted and result.old_accuracy == first.val_accuracy == 1.0, result.reason
+
+
 def test_out_into_existing_model_dir_is_replaced_when_complete(trained, tmp_path):
     out, _ = trained
     before = json.loads((out / "model.json").read_text())

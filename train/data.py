@@ -10,7 +10,7 @@ decodable) is a UserError.
 """
 from __future__ import annotations
 
-import random
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,14 +106,20 @@ def split_folder(root: Path, name: str) -> Path | None:
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic"}
 
 
+def _rank(seed: int, name: str, burst: str) -> str:
+    """A burst's place in its class's validation queue: fixed by seed, class and burst, whatever else is there."""
+    return hashlib.sha1(f"{seed}:{name}:{burst}".encode()).hexdigest()
+
+
 def _split_by_seed(by_class: dict[str, list[Path]], classes: Sequence[str],
                    fraction: float, seed: int) -> tuple[Split, Split]:
     """Hold out `fraction` of every class (at least one photo when it has two), whole bursts at a time.
 
     Photos of one burst (`1587034022066-3.jpg`, `-4.jpg`: folds.burst_of) are nearly the same
-    picture, so they go to the same side; validation then measures new pictures. Each class is
-    shuffled by its own seed, so adding a cat leaves the other cats' split as it was: a retrain
-    compares with the current model on the same photos and reuses their features.
+    picture, so they go to the same side; validation then measures new pictures. Bursts are ordered
+    by a hash of the seed, class and burst, not shuffled: adding photos or a cat moves at most the
+    bursts a new one takes the place of, so a retrain compares with the current model on mostly the
+    same photos and reuses their features (a shuffle of the grown list moved most of a small class).
     """
     from .folds import burst_of
 
@@ -125,8 +131,7 @@ def _split_by_seed(by_class: dict[str, list[Path]], classes: Sequence[str],
         photos = [f for f in by_class[name] if f.suffix.lower() in PHOTO_SUFFIXES] or by_class[name]
         for f in photos:
             bursts.setdefault(burst_of(f), []).append(f)
-        chunks = list(bursts.values())
-        random.Random(f"{seed}:{name}").shuffle(chunks)
+        chunks = [bursts[key] for key in sorted(bursts, key=lambda key: _rank(seed, name, key))]
         files = [f for chunk in chunks for f in chunk]
         n_val = min(max(1, round(len(files) * fraction)), len(files) - 1) if len(files) > 1 else 0
         held: list[Path] = []

@@ -147,6 +147,15 @@ def _fit_gate(rows: np.ndarray, paths: tuple, labels: np.ndarray, n_views: int, 
                              n_classes)
 
 
+VALIDATION_RIGHT = "validation_photos_right"  # report/metrics.json: photo (relative to the dataset) -> top class right
+
+
+def relative(path: str | Path, root: Path) -> str:
+    """A photo's name in VALIDATION_RIGHT: relative to its dataset when inside it."""
+    path = Path(path)
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
+
+
 def refused_out(out: str | Path) -> Path:
     """Where a model the accuracy check refused is written instead of `out`, for the user to look at."""
     out = Path(out)
@@ -155,13 +164,13 @@ def refused_out(out: str | Path) -> Path:
 
 def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out: Path, plan: Recipe,
            cache: features.FeatureCache, others: np.ndarray, stages: Stages,
-           accept: Callable[[np.ndarray, np.ndarray], tuple[bool, str]] | None = None,
+           accept: Callable[[np.ndarray, np.ndarray, Sequence[str]], tuple[bool, str]] | None = None,
            before: Sequence[fit.PhaseHistory] = (), extra: dict | None = None,
            info_extra: dict | None = None, progress: Callable[[str], Callable] | None = None,
            embed: features.Embed | None = None, reuse: Reuse | None = None) -> TrainResult:
     """Head, gate, scores and export on `extractor`'s (cached) features of `dataset`; writes `out`.
 
-    `accept(val_vectors, val_labels)` (the retrain's check against the current model) returns
+    `accept(val_vectors, val_labels, val_paths)` (the retrain's check against the current model) returns
     (accepted, reason); a refused model is written as `<out>-refused`. `embed` computes the
     features in place of `extractor` (the same network, on LiteRT); with `reuse` the .tflite is
     the current one patched (train/tflite_edit.py), not a new conversion.
@@ -226,7 +235,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
         crops_x = val_x[:, 1:].reshape(-1, val_x.shape[-1])
         crops_y = np.repeat(val_y, len(eval_views) - 1)
         view_scores = evaluate.score(judge(crops_x), crops_y, dataset.classes)
-    accepted, reason = accept(val_x[:, 0], val_y) if accept else (True, "")
+    accepted, reason = accept(val_x[:, 0], val_y, val_paths) if accept else (True, "")
     learnt_labels, refit_computed = train_labels, 0
     # A split made here only scores the recipe: the model then learns every photo (bench/household.py:
     # a cat of 4-26 photos loses a fifth of them to validation otherwise). A Validation folder the user
@@ -295,6 +304,9 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
         "selected_on": plan.selected_on,
         "validation_named_right": round(named, 4),
         "validation_learnt": refit,
+        # What a later retrain compares with, photo by photo, once these photos are learnt (train/retrain.py).
+        **({VALIDATION_RIGHT: {relative(p, dataset.root): bool(c) for p, c in zip(val_paths, correct)}}
+           if refit else {}),
         "skipped": [{"file": str(p), "why": w} for p, w in skipped],
         "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
         "training_views": [v.name for v in plan.head_views], "reference_views": plan.ref_views,

@@ -14,8 +14,9 @@ not_mine crops are added. The head may grow when the dataset has new class folde
 model.tflite is converted anew).
 
 The new model is accepted only when its validation accuracy is not worse than the
-current model's on the same validation photos by more than `max_drop` (for a model that learnt
-its validation photos, the figure it was scored with at its training); a refused model is still
+current model's on the same validation photos by more than `max_drop`, or by one photo where
+that is more (for a model that learnt its validation photos, what it scored on them at its
+training, on the photos that are validation photos both then and now); a refused model is still
 written (as `<out>-refused`) so the user can look at it. Like `python -m train`, a retrain on a
 split it made (no Validation folder) is scored on it, then learns every photo.
 
@@ -26,6 +27,7 @@ event ends each stage with its seconds, and "done" lists them all ("stages").
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -42,9 +44,9 @@ from knyang_cam.config import TrainConfig
 from knyang_cam.errors import OneLineParser, UserError
 from knyang_cam.model_dir import ModelError
 
-from . import data, familiar, features, recipe, tflite_edit
+from . import data, familiar, features, recipe, report, tflite_edit
 from .model import EXTRACTOR_NAME, HEAD_NAME, MIRROR_MEAN_NAME, head_layers
-from .pipeline import CHECK_ATOL, CHECK_PHOTOS, Recipe, Reuse, Stages, finish, refused_out
+from .pipeline import CHECK_ATOL, CHECK_PHOTOS, VALIDATION_RIGHT, Recipe, Reuse, Stages, finish, refused_out, relative
 
 Report = Callable[[dict], None]
 # Above this TensorFlow's thread pools hang on start-up (a negative count aborts it): no CPU has more.
@@ -75,8 +77,8 @@ class RetrainResult:
     accepted: bool
     reason: str
     classes: tuple[str, ...]
-    old_accuracy: float  # the current model on this validation split (new classes count as misses)
-    new_accuracy: float
+    old_accuracy: float  # the current model on the validation photos compared (new classes count as misses)
+    new_accuracy: float  # the new model on the same photos
     features_computed: int  # crops that ran through the backbone; the rest came from the cache
     seconds: float
     stages: dict  # seconds per stage
@@ -90,6 +92,15 @@ def _old_accuracy(old_dense, old_classes: Sequence[str], vectors: np.ndarray, la
     probs = np.asarray(old_dense(vectors))
     predicted = [old_classes[i] for i in probs.argmax(axis=1)]
     return float(np.mean([p == classes[t] for p, t in zip(predicted, labels)])) if len(labels) else 0.0
+
+
+def _earlier_right(model: Path) -> dict[str, bool]:
+    """Which validation photos the model's top class named right at its training (report/metrics.json), by name."""
+    try:
+        right = json.loads((model / model_dir.REPORT_DIR / report.METRICS_FILE).read_text()).get(VALIDATION_RIGHT)
+    except (OSError, ValueError, AttributeError):
+        return {}  # an older model or a removed report: compared on its figure alone
+    return {str(k): bool(v) for k, v in right.items()} if isinstance(right, dict) else {}
 
 
 def _litert_path(info, model, old_dense, others: np.ndarray, dataset: data.Dataset,
@@ -166,20 +177,30 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
             emit(events.progress("features", f"features ({what}): {done}/{total} new"))
         return show
 
-    old_acc = [0.0]
-    # A model that learnt its validation photos (pipeline.finish) would score them as memories: its
-    # figure is the one it was scored with, fitted without them, as the new head is here.
+    compared = {"old": 0.0, "new": 0.0}
+    # A model that learnt its validation photos (pipeline.finish) would score them as memories: it is
+    # held to what it scored at its training, fitted without them as the new head is here, on the photos
+    # that are validation photos both then and now (added photos move few: data._split_by_seed).
     metrics = info.metrics or {}
     learnt_val = metrics.get("learnt_photos", 0) > metrics.get("train_photos", 0) and "val_accuracy" in metrics
+    earlier = _earlier_right(info.path) if learnt_val else {}
 
-    def accept(val_x: np.ndarray, val_y: np.ndarray) -> tuple[bool, str]:
-        mine = float(np.mean(np.asarray(new_dense(val_x)).argmax(1) == val_y))
-        old_acc[0] = float(metrics["val_accuracy"]) if learnt_val else \
-            _old_accuracy(old_dense, info.classes, val_x, val_y, dataset.classes)
-        ok = mine >= old_acc[0] - max_drop
-        return ok, (f"validation accuracy {mine:.3f} vs current {old_acc[0]:.3f}"
-                    f"{' (at its training)' if learnt_val else ''} "
-                    f"({'accepted' if ok else f'refused: worse by more than {max_drop:.3f}'})")
+    def accept(val_x: np.ndarray, val_y: np.ndarray, val_paths: Sequence[str]) -> tuple[bool, str]:
+        right = np.asarray(new_dense(val_x)).argmax(1) == val_y
+        same = [i for i, p in enumerate(val_paths) if relative(p, dataset.root) in earlier]
+        if same:
+            old = float(np.mean([earlier[relative(val_paths[i], dataset.root)] for i in same]))
+            right, where = right[same], f" on the same {len(same)} photos (at its training)"
+        elif learnt_val:
+            old, where = float(metrics["val_accuracy"]), " (at its training, on other photos)"
+        else:
+            old, where = _old_accuracy(old_dense, info.classes, val_x, val_y, dataset.classes), ""
+        compared.update(old=old, new=float(np.mean(right)))
+        # One photo of a handful is a large share: losing one is noise, not a worse model.
+        allowed = max(max_drop, 1 / len(right))
+        ok = compared["new"] >= old - allowed - 1e-9
+        return ok, (f"validation accuracy {compared['new']:.3f} vs current {old:.3f}{where} "
+                    f"({'accepted' if ok else f'refused: worse by more than {allowed:.3f}'})")
 
     drop, new_dense = head_layers(len(dataset.classes), cfg.dropout)
     new_dense.build((None, extractor.output_shape[-1]))
@@ -188,8 +209,8 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
                     extra={"retrain": {"from": str(info.path), "data": str(dataset.root)}},
                     info_extra={"backbone": {**info.backbone, "retrained_from": str(info.path)}})
     emit(events.progress("export", f"export: {result.reason}"))
-    return RetrainResult(str(result.out), result.accepted, result.reason, dataset.classes, round(old_acc[0], 4),
-                         round(result.val_accuracy, 4), result.features_computed,
+    return RetrainResult(str(result.out), result.accepted, result.reason, dataset.classes, round(compared["old"], 4),
+                         round(compared["new"], 4), result.features_computed,
                          round(time.perf_counter() - start, 2), result.seconds, embed is not None,
                          result.tflite_patched)
 
@@ -227,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="new model directory (refused models get -refused)")
     p.add_argument("--config", help="config.yaml (its train: section is used)")
     p.add_argument("--max-drop", type=_max_drop, default=0.02,
-                   help="refuse the new model if its validation accuracy is lower by more than this (0..1)")
+                   help="refuse the new model if its validation accuracy is lower by more than this "
+                        "(0..1) and by more than one photo")
     p.add_argument("--cache", help="feature cache folder (default: train.feature_cache, else "
                                    "~/.cache/knyang-cam/features)")
     p.add_argument("--threads", type=_threads, default=0,
