@@ -76,7 +76,8 @@ class Recipe:
     ref_views: int
     val_crops: bool  # score the validation photos' crops too (EVAL_VIEWS)
     selected_on: str = ("the recipe's settings (views, head, open-set score, cut rule) were chosen on "
-                        "bench/quality.py: 5-fold cross-validation x 2 over Train and Validation together, "
+                        "the source repository's bench/quality.py: 5-fold cross-validation x 2 over Train and "
+                        "Validation together, "
                         "folds grouped by burst and near-duplicate (models/README.md), not on Validation; "
                         "the share the cut keeps, on the figures as the app sees them (each crop in "
                         "regions.zooms views, the surest counts)")
@@ -226,8 +227,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     threshold = evaluate.Threshold(
         threshold_value, f"halfway from uniform (1/{len(dataset.classes)}) to certain: a confident crop reads "
                          f"unknown exactly when its open-set score is below the gate's cut of the class the "
-                         f"head names ({gate.to_json()['cut']}); see "
-                         f"familiarity.how in model.json",
+                         f"head names (familiarity.cut and familiarity.how in model.json)",
         float(np.mean(val_probs[correct].max(1) >= threshold_value)) if correct.any() else 0.0)
     named = float(np.mean(correct & (val_probs.max(1) >= threshold_value)))
     view_scores = None
@@ -242,7 +242,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     # made is theirs to judge with, and the benches build their scenes from it: never learnt.
     refit = dataset.layout == "classes"
     if refit:
-        val_rows = views_of(val_paths, val_y, plan.head_views, "validation photos, for the model")
+        val_rows = views_of(val_paths, val_y, plan.head_views, "validation crops, for the model")
         learnt_labels = np.concatenate([train_labels, val_rows.labels[::n_views]])
         rows = np.concatenate([train_f.vectors, val_rows.vectors])
         kernel, bias, _ = _fit_head(rows, learnt_labels, n_views, cfg, len(dataset.classes), start=(kernel, bias))
@@ -269,7 +269,8 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
              f"then learnt from all {learnt} photos")
     _log("validation " + "\n".join(val_scores.lines()))
     _log(f"validation: centre squares named right (unknown counts as wrong) {named:.3f}, one view each (the app "
-         f"takes the surest of regions.zooms views: bench/quality.py); unknown cuts {gate.to_json()['cut']}")
+         f"takes the surest of regions.zooms views: python -m train.evaluate scores so); unknown cuts "
+         f"{gate.to_json()['cut']}")
     if view_scores is not None:
         _log(f"validation crops ({len(eval_views) - 1} per photo): accuracy {view_scores.accuracy:.3f}")
     stages.lap("evaluate")
