@@ -233,6 +233,40 @@ def open_camera(index: int | str, cfg: CameraConfig) -> tuple[cv2.VideoCapture, 
                     "or --source FILE")
 
 
+class _Opening:
+    """A camera's opener run on its own thread; a capture it opens after the camera was closed is released."""
+
+    def __init__(self, opener: Callable[[], tuple[cv2.VideoCapture, np.ndarray]]):
+        self.done = threading.Event()
+        self.result: tuple[cv2.VideoCapture, np.ndarray] | None = None  # None: the open failed (a UserError)
+        self.error: Exception | None = None  # anything else: a bug, raised where the camera is read
+        self._lock = threading.Lock()
+        self._abandoned = False
+        threading.Thread(target=self._run, args=(opener,), daemon=True, name="camera-open").start()
+
+    def _run(self, opener) -> None:
+        result, error = None, None
+        try:
+            result = opener()
+        except UserError:
+            pass
+        except Exception as e:  # noqa: BLE001  (handed to the reading thread)
+            error = e
+        with self._lock:
+            if self._abandoned and result is not None:
+                result[0].release()
+                result = None
+            self.result, self.error = result, error
+        self.done.set()
+
+    def abandon(self) -> None:
+        with self._lock:
+            self._abandoned = True
+            if self.result is not None:
+                self.result[0].release()
+                self.result = None
+
+
 class Camera(Source):
     """A live camera read on a thread that keeps only the newest frame (no growing lag).
 
@@ -260,6 +294,7 @@ class Camera(Source):
         self._failed = False
         self._cond = threading.Condition()
         self._stop = threading.Event()
+        self._opening: _Opening | None = None
         self._thread = self._start_reader()
 
     def _start_reader(self) -> threading.Thread:
@@ -286,14 +321,22 @@ class Camera(Source):
             image, self._newest = self._newest, None
             return image
 
-    def _reconnect(self) -> bool:
+    def _reopen(self) -> _Opening:
+        """Stop reading the lost capture and start opening it anew on a thread."""
         self._stop.set()
         self._thread.join(timeout=self.stall_s)
         self._cap.release()
-        try:
-            self._cap, first = self._opener()
-        except UserError:
+        self._opening = _Opening(self._opener)
+        return self._opening
+
+    def _adopt(self, opening: _Opening) -> bool:
+        """Read from the capture `opening` opened; False when it failed."""
+        self._opening = None
+        if opening.error is not None:
+            raise opening.error
+        if opening.result is None:
             return False
+        self._cap, first = opening.result
         self._stop.clear()
         self._failed, self._newest = False, first
         self._thread = self._start_reader()
@@ -316,7 +359,11 @@ class Camera(Source):
                     time.sleep(min(left, WAIT_STEP_S))
                     if deadline > time.monotonic():  # still waiting: the app keeps its window, keys and Ctrl-C
                         yield Frame(index, time.monotonic() - start, last, status=status)
-                if self._reconnect():
+                opening = self._reopen()
+                # A stream's open blocks up to STREAM_TIMEOUT_S: the app keeps its frames meanwhile too.
+                while not opening.done.wait(WAIT_STEP_S):
+                    yield Frame(index, time.monotonic() - start, last, status=status)
+                if self._adopt(opening):
                     break
             else:
                 self.close()
@@ -324,7 +371,9 @@ class Camera(Source):
                                  f"({self._cfg.reconnect_attempts} reconnect attempts failed)")
 
     def close(self) -> None:
-        """Stop the reader thread (waiting up to `stall_s`) and release the capture."""
+        """Stop the reader thread (waiting up to `stall_s`) and release the capture (one still opening, once open)."""
+        if self._opening is not None:
+            self._opening.abandon()
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=self.stall_s)

@@ -171,6 +171,53 @@ def test_a_camera_waiting_to_reconnect_keeps_handing_the_app_frames(tmp_path):
     assert waiting[-1] - waiting[0] < 1.0
 
 
+def test_a_camera_reopening_keeps_handing_the_app_frames(tmp_path):
+    # A stream's reopen blocks in OpenCV for up to its 5 s open timeout: it runs on a thread, so the
+    # app still gets a frame (and notices Ctrl-C) every WAIT_STEP_S meanwhile.
+    clip = brightness_clip(tmp_path / "c.mp4", n=6)
+    first, opens = _file_camera(clip, 1)
+
+    def slow_opener():
+        if opens:
+            time.sleep(1.5)  # the open that times out
+        return first()
+
+    cam = Camera(0, CameraConfig(reconnect_attempts=1, reconnect_delay_s=0.01), opener=slow_opener)
+    waiting = []
+    with pytest.raises(SourceLost):
+        for frame in cam:
+            if frame.status:
+                waiting.append(time.monotonic())
+    assert len(opens) == 2
+    assert len(waiting) >= 10 and max(np.diff(waiting)) < 0.5, np.diff(waiting)
+
+
+def test_a_camera_closed_while_reopening_releases_what_opens_later(tmp_path):
+    clip = brightness_clip(tmp_path / "c.mp4", n=6)
+    first, opens = _file_camera(clip, 2)
+    opened = []
+
+    def slow_opener():
+        if opens:
+            time.sleep(0.5)
+        cap, image = first()
+        opened.append(cap)
+        return cap, image
+
+    cam = Camera(0, CameraConfig(reconnect_attempts=1, reconnect_delay_s=0.01), opener=slow_opener)
+    statuses = 0
+    for frame in cam:
+        statuses += bool(frame.status)
+        if statuses == 3:
+            break  # what the app does on Ctrl-C, while the reopen runs
+    cam.close()
+    deadline = time.monotonic() + 5
+    while len(opened) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.1)
+    assert len(opened) == 2 and not opened[1].isOpened(), "the late capture must be released"
+
+
 @pytest.mark.parametrize("quiet", [False, True])
 def test_quiet_leaves_opencv_nothing_but_errors_to_print(quiet):
     # A stalled stream makes OpenCV's reader thread warn on stderr once per timeout; a failed
