@@ -182,10 +182,14 @@ class PhotoFolder(Source):
 
     def _decoded(self) -> Iterator[np.ndarray]:
         for path in self._paths:
-            with native_lines_dropped(LIBJPEG_NOISE):  # libjpeg warns on stderr itself about truncated photos
-                image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # honours EXIF orientation
+            why = "not a readable image"
+            try:
+                with native_lines_dropped(LIBJPEG_NOISE):  # libjpeg warns on stderr itself about truncated photos
+                    image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # honours EXIF orientation
+            except cv2.error:  # more pixels than OpenCV decodes (CV_IO_MAX_IMAGE_PIXELS): raised, not None
+                image, why = None, "too many pixels to decode"
             if image is None:
-                print(f"warning: skipping {path}: not a readable image", file=sys.stderr)
+                print(f"warning: skipping {path}: {why}", file=sys.stderr)
                 continue
             yield image
 

@@ -227,3 +227,28 @@ def test_quiet_leaves_opencv_nothing_but_errors_to_print(quiet):
             "import cv2; cv2.imread('/nonexistent/knyang.png')")
     err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stderr
     assert ("WARN" in err) is not quiet
+
+
+def test_a_photo_of_too_many_pixels_is_skipped_like_a_broken_one(tmp_path, capsys):
+    # A 100-byte PNG whose header claims 40000x40000 pixels: OpenCV raises (CV_IO_MAX_IMAGE_PIXELS)
+    # where it returns None for other undecodable files; it must not end the run with a traceback.
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 40000, 40000, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b""))
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.full((40, 40, 3), 50, np.uint8))
+    (folder / "b.png").write_bytes(bomb)
+    cv2.imwrite(str(folder / "c.png"), np.full((40, 40, 3), 150, np.uint8))
+    with open_source(str(folder), CameraConfig()) as src:
+        frames = list(src)
+    assert [round(float(f.image.mean()), -1) for f in frames] == [50, 150]
+    assert "b.png" in capsys.readouterr().err
+    (tmp_path / "only.png").write_bytes(bomb)
+    with pytest.raises(UserError, match="no readable images"):
+        open_source(str(tmp_path / "only.png"), CameraConfig())
