@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from .atomic import write_bytes
-from .overlay import UNKNOWN_COLOUR, label_colour
+from .overlay import UNKNOWN_COLOUR, _fit, label_colour
 from .results import UNKNOWN, Prediction
 from .text import put_text, text_width, widest
 
@@ -193,7 +193,11 @@ class VideoReport:
         lanes = self.classes + (UNKNOWN,)
         duration = max(self.last_time_s + 1.0 / self.fps, 1.0 / self.fps)
         px, lane_h, width = 13, 34, 1000
-        name_w = widest(lanes, px) + 24
+        # A class name is a folder name, up to 255 characters: the name column takes at most a third of
+        # the picture and a longer name is shortened (a wider column left the plot no room at all).
+        name_room = min(widest(lanes, px), width // 3)
+        names = {lane: _fit(lane, px, name_room, False, None) for lane in lanes}
+        name_w = name_room + 24
         x0, y0, plot_w = name_w, 44, width - name_w - 24
         height = y0 + lane_h * len(lanes) + 56
         bins = int(min(plot_w, max(1, round(duration * self.fps))))
@@ -213,7 +217,8 @@ class VideoReport:
             top = y0 + i * lane_h
             row = 255 * (1 - alpha[:, None]) + colour[None] * alpha[:, None]
             img[top + 2:top + lane_h - 2, x0:x0 + plot_w] = row.astype(np.uint8)[None]
-            put_text(img, lane, x0 - widest([lane], px) - 12, top + (lane_h + px) // 2, px, (30, 30, 30))
+            put_text(img, names[lane], x0 - widest([names[lane]], px) - 12, top + (lane_h + px) // 2, px,
+                     (30, 30, 30))
             cv2.line(img, (x0, top + lane_h), (x0 + plot_w - 1, top + lane_h), (221, 221, 221), 1)
         bottom = y0 + lane_h * len(lanes)
         cv2.rectangle(img, (x0, y0), (x0 + plot_w - 1, bottom), (120, 120, 120), 1)

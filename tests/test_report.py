@@ -222,3 +222,16 @@ def test_every_file_is_drawn_before_the_first_is_written(tmp_path, monkeypatch):
     paths = report.close(before_writing=lambda: folder_then.append(sorted((tmp_path / "rep").iterdir())))
     assert folder_then == [[]]  # nothing written before the hook: a run marks the folder there
     assert sorted(p.name for p in paths.values()) == ["appearances.csv", "least_confident.png", "timeline.png"]
+
+
+def test_a_class_name_as_long_as_a_folder_name_gets_a_timeline(tmp_path):
+    # Class names are folder names (up to 255 characters); a name wider than the picture left the plot
+    # a negative width and the report, drawn last, ended the run with a traceback.
+    names = ("Alpha", "Mr Whiskers the Magnificent " * 9, "Gamma")
+    report = VideoReport(tmp_path / "out", names, FPS)
+    for i in range(30):
+        report.add(i, i / FPS, frame(i), [pred_any(names[1], 0.9, names)])
+    timeline = cv2.imread(str(report.close()["timeline"]))
+    assert timeline.shape[1] == 1000
+    shaded = timeline[44 + 34 + 17, 500:970]  # the long name's lane, right half of the plot
+    assert (shaded.astype(int).sum(axis=1) < 3 * 250).all()
