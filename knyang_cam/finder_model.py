@@ -5,6 +5,7 @@ and the trainer (train/finder.py writes the directory and scores it with the sam
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,9 +46,11 @@ class FinderMeta:
         """Parse finder.json at `path`; FinderError naming the file and the rebuild command when missing or invalid."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise TypeError(f"a JSON object is expected, got {type(data).__name__}")
             fine = data.get("fine_input_size")
-            return cls(_size(data["input_size"]), float(data["threshold"]), float(data["peak"]),
-                       float(data["min_cells"]), float(data["centre_peak"]),
+            return cls(_size(data["input_size"]), _finite(data["threshold"]), _finite(data["peak"]),
+                       _finite(data["min_cells"]), _finite(data["centre_peak"]),
                        None if fine is None else _size(fine), _share(data.get("fine_below", cls.fine_below)))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise FinderError(f"cat finder metadata {path} is missing or invalid ({e}); rebuild it with "
@@ -60,6 +63,13 @@ def _size(value) -> tuple[int, int]:
     if len(size) != 2 or not all(0 < v <= 1024 and v % 16 == 0 for v in size):
         raise ValueError(f"an input size is [height, width], each a multiple of 16 up to 1024, not {list(value)}")
     return size
+
+
+def _finite(value) -> float:
+    number = float(value)
+    if not math.isfinite(number):  # NaN compares false with every score: no cat would ever be found
+        raise ValueError(f"a finite number is expected, not {value}")
+    return number
 
 
 def _share(value) -> float:

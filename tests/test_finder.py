@@ -15,7 +15,7 @@ from knyang_cam.app import Analyzer
 from knyang_cam.cat_finder import FINDER_DIR, CatFinder, boxes_from_scores
 from knyang_cam.classify import load_classifier
 from knyang_cam.config import RegionsConfig
-from knyang_cam.finder_model import META_FILE, TFLITE_FILE, Blob, FinderError, with_small_cats
+from knyang_cam.finder_model import META_FILE, TFLITE_FILE, Blob, FinderError, FinderMeta, with_small_cats
 from knyang_cam.model_dir import read as read_model
 from knyang_cam.regions import BoxTracker, CatRegions, crops, make_finder, surest, zoom_factors, zoomed
 from knyang_cam.smoothing import Smoother, iou
@@ -258,6 +258,16 @@ def test_a_finder_json_with_sizes_the_network_cannot_take_is_one_line_naming_the
     (tmp_path / TFLITE_FILE).write_bytes((FINDER_DIR / TFLITE_FILE).read_bytes())
     with pytest.raises(FinderError) as e:
         CatFinder(tmp_path)
+    assert str(tmp_path / META_FILE) in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("text", ["[192, 256]", '"finder"', "null",
+                                  '{"input_size": [192, 256], "threshold": NaN, "peak": 0.9, "min_cells": 3, '
+                                  '"centre_peak": 0.2}'])
+def test_a_finder_json_that_is_not_an_object_of_numbers_is_one_line_naming_the_file(tmp_path, text):
+    (tmp_path / META_FILE).write_text(text)
+    with pytest.raises(FinderError) as e:
+        FinderMeta.read(tmp_path / META_FILE)
     assert str(tmp_path / META_FILE) in str(e.value) and "\n" not in str(e.value)
 
 
