@@ -209,6 +209,8 @@ def _check_value(key: str, tp, value: Any, meta: dict) -> Any:
         raise ConfigError(f"config key '{key}' must be {_type_name(tp)}{extra}, got {value!r}")
     if tp is str and not value.strip():
         raise ConfigError(f"config key '{key}' is empty: give a value or leave the key out")
+    if tp is str and "\0" in value:  # a path, a font or a choice: none holds one
+        raise ConfigError(f"config key '{key}' contains a NUL character (\\0), which no path may hold")
     if tp is float and not math.isfinite(value):
         raise ConfigError(f"config key '{key}' must be a finite number, got {value!r}")
     if "choices" in meta and value not in meta["choices"]:
@@ -266,6 +268,8 @@ def load(path: str | Path | None = None) -> Config:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ConfigError(f"invalid YAML in {path}{where}: {problem}") from None
+    except RecursionError:  # `[[[[...` thousands deep: PyYAML recurses once per level
+        raise ConfigError(f"invalid YAML in {path}: nested too deeply") from None
     return from_dict(data or {})
 
 

@@ -108,6 +108,8 @@ def test_config_is_frozen():
     ("overlay:\n  font: '  '\n", r"'overlay.font' is empty"),
     ("smoothing:\n  alpha: 0.3\n  alpha: 0.4\n", r"at line 3: key 'alpha' is given twice"),
     ("app:\n  realtime: true\napp:\n  realtime: false\n", r"at line 3: key 'app' is given twice"),
+    ("app:\n  dataset_root: \"data\\0x\"\n", r"'app.dataset_root' contains a NUL character"),
+    ("[" * 5000, r"nested too deeply"),
 ])
 def test_values_that_would_be_misread_or_crash_name_the_key(tmp_path, text, words):
     p = tmp_path / "c.yaml"
