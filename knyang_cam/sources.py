@@ -392,8 +392,16 @@ def is_stream_url(spec: str) -> bool:
 
 
 def redacted(url: str) -> str:
-    """`url` without its password (rtsp://admin:secret@cam/ -> rtsp://admin:***@cam/), for messages."""
-    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@]*):[^@/]*@", r"\1:***@", url)
+    """`url` without its password (rtsp://admin:secret@cam/ -> rtsp://admin:***@cam/), for messages.
+
+    As FFmpeg reads it: the address part runs to the first `/`, `?` or `#`, the user and password to its
+    last `@` (a password may hold `@`), the user to the first `:`.
+    """
+    m = re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://([^/?#]*)", url)
+    userinfo, at, host = m.group(1).rpartition("@") if m else ("", "", "")
+    if not at or ":" not in userinfo:
+        return url
+    return f"{url[:m.start(1)]}{userinfo.split(':', 1)[0]}:***@{host}{url[m.end(1):]}"
 
 
 def open_stream(url: str) -> tuple[cv2.VideoCapture, np.ndarray]:

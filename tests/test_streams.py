@@ -88,6 +88,10 @@ def test_wrong_address_fails_up_front_in_one_line_naming_it():
 def test_passwords_stay_out_of_messages():
     assert redacted("rtsp://admin:s3cret@10.0.0.2:554/live") == "rtsp://admin:***@10.0.0.2:554/live"
     assert redacted("http://10.0.0.2/cam.ts") == "http://10.0.0.2/cam.ts"
+    # FFmpeg takes the password to the last @ of the address: none of it may show.
+    assert redacted("rtsp://admin:p@ss@10.0.0.2/live?x=a@b") == "rtsp://admin:***@10.0.0.2/live?x=a@b"
+    assert redacted("http://me@home:pw@cam:8080/") == "http://me@home:***@cam:8080/"
+    assert redacted("http://token@cam/a:b@c") == "http://token@cam/a:b@c"
 
 
 @pytest.mark.slow
