@@ -208,6 +208,11 @@ def check_app(inputs: Sequence[Input], output=None, log=None, report=None) -> Ap
         for i in inputs:
             if i.folder and same_file(report, i.path):
                 raise PathError(f"--report {report} is the {i.flag} folder: give the report its own folder")
+            # Its pictures would be read from there: as photos of a cat (a dataset's class folder), as
+            # frames (the photos' folder), as files a model directory may not hold (its report/).
+            if i.folder and is_within(report, i.path):
+                raise PathError(f"--report {report} is inside the {i.flag} folder {i.path}: "
+                                f"give the report a folder outside it")
     for n, (flag, path) in enumerate(files):
         for other_flag, other in files[:n]:
             if same_file(path, other):

@@ -125,6 +125,21 @@ def test_outputs_onto_each_other_are_refused_in_every_pair(tmp_path):
             paths.check_app([], **{k: distinct[k] for k in keys})
 
 
+def test_a_report_folder_inside_a_folder_the_app_reads_is_refused(world):
+    # The report writes PNGs: inside a dataset's class folder the next training learns them as that cat.
+    tmp, _, photos, model = world
+    dataset = tmp / "data"
+    (dataset / "Train" / "Leo").mkdir(parents=True)
+    inputs = [Input("--source", photos, folder=True), Input("--model", model, folder=True),
+              Input("dataset (app.dataset_root)", dataset, folder=True)]
+    for report, words in ((dataset / "Train" / "Leo", "dataset"), (model / "report", "--model"),
+                          (photos / "rep", "--source")):
+        line = refused(paths.check_app, inputs, report=report)
+        assert f"inside the {words}" in line, line
+    assert not list((dataset / "Train" / "Leo").iterdir()) and not (model / "report").exists()
+    paths.check_app(inputs, report=tmp / "rep")  # beside them, not in them
+
+
 def test_an_input_reached_through_a_symlink_or_hard_link_is_still_the_input(world):
     tmp, files, _, _ = world
     (tmp / "link.mp4").symlink_to(files["video"])
