@@ -44,7 +44,8 @@ def survive_broken_pipe(command: Callable[[], int]) -> int:
     """Run `command`; a reader that went away (`... | head`) ends it quietly, without a traceback."""
     try:
         status = command()
-        sys.stdout.flush()
+        if sys.stdout is not None:  # None when started with stdout closed (`>&-`): nothing to flush
+            sys.stdout.flush()
         return status
     except BrokenPipeError:
         # Python flushes stdout again at exit, which would raise once more: point it at nothing.

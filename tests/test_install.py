@@ -91,6 +91,14 @@ def test_trainer_usage_names_the_command_it_was_run_as(monkeypatch):
     assert prog_name("evaluate") == "python -m train.evaluate"
 
 
+def test_a_run_started_with_stdout_closed_ends_without_a_traceback(monkeypatch, tmp_path):
+    """`knyang-cam ... >&-` (a service with no stdout): Python sets sys.stdout to None."""
+    monkeypatch.setattr(sys, "stdout", None)
+    log = tmp_path / "l.jsonl"
+    assert main(["--source", "synthetic", "--headless", "--max-frames", "2", "--log", str(log)]) == 0
+    assert len(log.read_text().splitlines()) == 2
+
+
 @pytest.mark.slow
 def test_a_closed_pipe_ends_quietly():
     """`knyang-cam ... | head -1`: the reader goes away before the summary is printed."""
