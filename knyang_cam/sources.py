@@ -119,6 +119,13 @@ class VideoFile(Source):
         with _quiet_opencv():
             self._cap = cv2.VideoCapture(str(path))
             ok, first = self._cap.read() if self._cap.isOpened() else (False, None)
+            count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)) if self._cap.isOpened() else 0
+            # A damaged start is a damaged stretch like any other (_next): read on while the container
+            # says frames remain, so a file whose first frames do not decode is not refused whole.
+            self._lost = 0
+            while not ok and self._lost + 1 < min(count, MAX_UNREADABLE + 1):
+                self._lost += 1
+                ok, first = self._cap.read()
         if not ok:
             self._cap.release()
             raise UserError(f"cannot read {path} as a video (not a video file, or a codec "
@@ -126,11 +133,10 @@ class VideoFile(Source):
         self._first = first
         self.fps = _fps_or_fallback(self._cap.get(cv2.CAP_PROP_FPS))
         self.size = (first.shape[1], first.shape[0])
-        count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))  # from the container: an estimate
-        self.length = count if count > 0 else None
+        self.length = count if count > 0 else None  # from the container: an estimate
 
     def __iter__(self) -> Iterator[Frame]:
-        image, index, skipped = self._first, 0, 0
+        image, index, skipped = self._first, self._lost, self._lost
         self._first = None
         while image is not None:
             yield Frame(index, index / self.fps, image)

@@ -55,6 +55,24 @@ def test_a_damaged_stretch_in_a_video_is_skipped_and_the_rest_still_read(tmp_pat
     assert f"skipped {90 - len(frames)} frames that did not decode" in capsys.readouterr().err
 
 
+def test_a_video_whose_first_frame_is_damaged_is_read_from_its_first_good_one(tmp_path, capsys):
+    clip = tmp_path / "c.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 15, (160, 120))
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        writer.write(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8))
+    writer.release()
+    data = bytearray(clip.read_bytes())
+    start = data.find(b"mdat") + 4  # mp4v's moov is at the end: the first frame follows mdat's header
+    data[start:start + 2000] = rng.integers(0, 256, 2000, dtype=np.uint8).tobytes()
+    clip.write_bytes(bytes(data))
+    with VideoFile(clip) as src:
+        frames = list(src)
+    assert 0 < frames[0].index < 5 and frames[-1].index == 29 and len(frames) >= 25
+    assert frames[0].time_s == pytest.approx(frames[0].index / 15)
+    assert f"skipped {30 - len(frames)} frames that did not decode" in capsys.readouterr().err
+
+
 def test_missing_and_non_video_files_name_the_path(tmp_path):
     with pytest.raises(UserError, match="not found: .*nope.mp4"):
         open_source(str(tmp_path / "nope.mp4"), CameraConfig())
