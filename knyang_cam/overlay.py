@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from .results import SOURCES, UNKNOWN, Box, Prediction, intersection
-from .text import put_text, text_width, widest
+from .text import fit, put_text, text_width, widest
 
 # Tableau 10, BGR: distinct, and readable against the dark panels.
 PALETTE = (
@@ -246,21 +246,12 @@ def _draw_bars(img, pred: Prediction, classes: Sequence[str], sc: _Scale, font, 
             cv2.rectangle(img, (tx, ty), (tx + filled - 1, ty + th - 1), colour, -1)
         base = ty + th // 2 + px // 2
         ink = TEXT if is_winner else DIM_TEXT
-        put_text(img, _fit(name, px, name_room, is_winner, font), name_x, base, px, ink,
+        put_text(img, fit(name, px, name_room, is_winner, font), name_x, base, px, ink,
                  bold=is_winner, font=font)
         put_text(img, f"{p * 100:.0f}%", tx + tw + sc.px(6), base, px, ink, bold=is_winner)
 
 
 @lru_cache(maxsize=256)
-def _fit(text: str, px: int, room: int, bold: bool, font) -> str:
-    """`text`, shortened with an ellipsis (ASCII "..") until it fits `room` pixels."""
-    if text_width(text, px, bold, font) <= room:
-        return text
-    while len(text) > 1 and text_width(text + "..", px, bold, font) > room:
-        text = text[:-1]
-    return text + ".."
-
-
 @lru_cache(maxsize=64)
 def _dashes(start: int, stop: int, dash: int) -> np.ndarray:
     """Offsets (from `start`) of the pixels in the drawn dashes of the span [start, stop)."""
@@ -391,7 +382,7 @@ def _draw_toast(img, toast: str, sc: _Scale, font) -> None:
     H, W = img.shape[:2]
     px = max(sc.small, sc.px(16))
     pad = sc.px(10)
-    toast = _fit(toast, px, W - 2 * pad - 2 * sc.margin, True, font)
+    toast = fit(toast, px, W - 2 * pad - 2 * sc.margin, True, font)
     tw = text_width(toast, px, True, font)
     x0 = (W - tw) // 2 - pad
     y0 = round(H * 0.22)

@@ -197,3 +197,12 @@ def put_text(img: np.ndarray, text: str, x: int, y: int, px: int, colour: Colour
         keep, ink, solid = (np.ascontiguousarray(a[part]) for a in (keep, ink, solid))
     roi = img[iy0:iy1, ix0:ix1]
     roi[:] = cv2.blendLinear(roi, solid, keep, ink)
+
+
+def fit(text: str, px: int, room: int, bold: bool = False, font: str | None = None) -> str:
+    """`text`, shortened with an ellipsis (ASCII "..") until it fits `room` pixels."""
+    if text_width(text, px, bold, font) <= room:
+        return text
+    while len(text) > 1 and text_width(text + "..", px, bold, font) > room:
+        text = text[:-1]
+    return text + ".."

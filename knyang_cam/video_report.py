@@ -29,9 +29,9 @@ import cv2
 import numpy as np
 
 from .atomic import write_bytes
-from .overlay import UNKNOWN_COLOUR, _fit, label_colour
+from .overlay import UNKNOWN_COLOUR, label_colour
 from .results import UNKNOWN, Prediction
-from .text import put_text, text_width, widest
+from .text import fit, put_text, text_width, widest
 
 THUMB = (240, 180)  # contact sheet tile (width, height), the frame letterboxed into it
 SHEET_COLUMNS = 4
@@ -196,7 +196,7 @@ class VideoReport:
         # A class name is a folder name, up to 255 characters: the name column takes at most a third of
         # the picture and a longer name is shortened (a wider column left the plot no room at all).
         name_room = min(widest(lanes, px), width // 3)
-        names = {lane: _fit(lane, px, name_room, False, None) for lane in lanes}
+        names = {lane: fit(lane, px, name_room) for lane in lanes}
         name_w = name_room + 24
         x0, y0, plot_w = name_w, 44, width - name_w - 24
         height = y0 + lane_h * len(lanes) + 56
