@@ -341,6 +341,18 @@ def test_out_onto_the_dataset_is_refused_and_deletes_nothing(tmp_path, capsys): 
     assert contents(data) == before
 
 
+def test_a_feature_cache_inside_the_dataset_or_the_out_is_refused_before_any_work(tmp_path, capsys):
+    data = photos(tmp_path / "D")
+    before = contents(data)
+    out = tmp_path / "models" / "m"
+    for cache, flag in ((data / "Nabi" / "cache", "--data"), (out, "--out"), (out / "cache", "--out")):
+        (tmp_path / "c.yaml").write_text(f"train:\n  feature_cache: {cache}\n")
+        line = one_line(capsys, call(train_main, "--data", data, "--out", out, "--weights", "none",
+                                     "--config", tmp_path / "c.yaml"))
+        assert f"train.feature_cache {cache} is inside {flag}" in line, line
+    assert contents(data) == before and not out.exists()
+
+
 def test_out_onto_a_folder_of_user_files_is_refused(tmp_path, capsys):  # row 2
     data = photos(tmp_path / "D")
     mine = tmp_path / "Documents"
