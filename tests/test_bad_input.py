@@ -662,6 +662,26 @@ def test_retrain_out_onto_its_own_model_or_into_it_is_refused_before_any_work(tm
     assert contents(tmp_path) == before and not (model / "new").exists()
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_retrain_ends_in_one_error_event_and_one_line(tmp_path, capsys, monkeypatch, signum):
+    import train.retrain
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt(signum)  # what Ctrl-C, or SIGTERM through its handler, raises mid-work
+
+    monkeypatch.setattr(train.retrain, "retrain", interrupted)
+    model = fake_model(tmp_path / "m")
+    try:
+        status = call(retrain_main, "--model", model, "--data", photos(tmp_path / "D"), "--out", tmp_path / "new")
+    except KeyboardInterrupt:
+        status = None
+    out, err = capsys.readouterr()
+    assert status == 128 + signum, err
+    assert err.splitlines() == [f"error: interrupted by {signal.Signals(signum).name}; --model is unchanged"]
+    assert json.loads(out.splitlines()[-1])["event"] == "error"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back as it was
+
+
 def test_retrain_checks_every_output_before_any_work(tmp_path, capsys):
     model = fake_model(tmp_path / "m")
     data = photos(tmp_path / "D")
