@@ -145,8 +145,17 @@ def swap_dir(staging: Path, target: Path) -> None:
         if old.exists():
             shutil.rmtree(old)  # ours: paths.check_model_out refuses an unmarked one before any work
         os.replace(target, old)
-        mark_work(old)
-    (staging / WORK_MARKER).unlink()
-    os.replace(staging, target)
+    try:
+        if old is not None:
+            mark_work(old)
+        (staging / WORK_MARKER).unlink()
+        os.replace(staging, target)
+    except BaseException:
+        # Ctrl-C (or an error) between the renames: the old directory goes back in this run. Left aside, an
+        # unmarked one was never restored, and a marked one only by the next training.
+        if old is not None and not target.exists():
+            os.replace(old, target)
+            (target / WORK_MARKER).unlink(missing_ok=True)
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

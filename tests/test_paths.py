@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from knyang_cam import model_dir, paths
+from knyang_cam import atomic, model_dir, paths
 from knyang_cam.atomic import atomic_path, mark_work, temp_beside
 from knyang_cam.dataset import Saver
 from knyang_cam.paths import Input, PathError, UnsafeName
@@ -258,6 +258,34 @@ def leftover(folder: Path) -> Path:
     (folder / "model.json").write_text("{}")
     mark_work(folder)
     return folder
+
+
+@pytest.mark.parametrize("where", ["marking the old", "renaming the new in"])
+def test_ctrl_c_between_the_renames_of_a_swap_puts_the_old_model_back(tmp_path, monkeypatch, where):
+    target, staging = tmp_path / "m", tmp_path / ".m.staging-1"
+    for folder, text in ((target, "old"), (staging, "new")):
+        folder.mkdir()
+        (folder / "model.json").write_text(text)
+    mark_work(staging)
+    real_replace, real_mark = os.replace, atomic.mark_work
+
+    def replace(src, dst):
+        if where == "renaming the new in" and Path(src) == staging:
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    def mark(folder):
+        if where == "marking the old":
+            raise KeyboardInterrupt
+        real_mark(folder)
+
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    monkeypatch.setattr(atomic, "mark_work", mark)
+    with pytest.raises(KeyboardInterrupt):
+        atomic.swap_dir(staging, target)
+    assert sorted(p.name for p in target.iterdir()) == ["model.json"]
+    assert (target / "model.json").read_text() == "old"
+    assert not list(tmp_path.glob(".m.old-*"))
 
 
 def test_a_killed_runs_leftovers_are_removed_by_the_next_claim(tmp_path):
