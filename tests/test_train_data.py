@@ -147,6 +147,15 @@ def test_missing_empty_and_one_class_datasets_are_user_errors(tmp_path):
         data.find_images(tmp_path / "split")
 
 
+@pytest.mark.parametrize("split", ["Validation", "Test"])
+def test_a_validation_or_test_class_that_train_lacks_is_refused(tmp_path, split):
+    class_folders(tmp_path / "Train", {"Tom": 3, "Ann": 3})
+    class_folders(tmp_path / "Validation", {"Tom": 1, "Ann": 1})
+    class_folders(tmp_path / split, {"Tom": 1, "Extra": 2})  # scored without its Extra photos, unsaid
+    with pytest.raises(DatasetError, match=rf"{split} has classes not in Train: Extra"):
+        data.find_images(tmp_path)
+
+
 @pytest.mark.parametrize("layout", ["", "Train"])
 def test_class_folders_that_differ_only_in_case_are_refused(tmp_path, layout):
     class_folders(tmp_path / "d" / layout, {"Eve": 3, "Leo": 3, "eve": 3})

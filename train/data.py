@@ -177,10 +177,11 @@ def find_images(root: str | Path, validation_fraction: float = 0.2, seed: int = 
                 by_split[key] = class_files(d)
         classes = tuple(name for name, files in by_split["train"].items() if files)
         _check_classes(root, train_dir, classes)
-        if "validation" in by_split:
-            unknown = sorted(set(n for n, f in by_split["validation"].items() if f) - set(classes))
+        for key in ("validation", "test"):  # their photos of a cat Train lacks would be dropped unseen
+            unknown = sorted(set(n for n, f in by_split.get(key, {}).items() if f) - set(classes))
             if unknown:
-                raise DatasetError(f"{root}/Validation has classes not in Train: {', '.join(unknown)}")
+                raise DatasetError(f"{root}/{SPLIT_NAMES[key]} has classes not in Train: {', '.join(unknown)}")
+        if "validation" in by_split:
             train, validation = _labelled(by_split["train"], classes), _labelled(by_split["validation"], classes)
             layout = "split"
         else:
