@@ -147,6 +147,33 @@ def test_missing_empty_and_one_class_datasets_are_user_errors(tmp_path):
         data.find_images(tmp_path / "split")
 
 
+def test_a_layout_that_would_leave_photos_out_unseen_is_refused(tmp_path):
+    # A flat dataset with a Test folder: Test was trained as a cat (and the label keys, which see split
+    # folders, would start a Train folder that hides every photo beside it).
+    class_folders(tmp_path / "a", {"Tom": 3, "Ann": 3})
+    class_folders(tmp_path / "a" / "Test", {"Tom": 1})
+    with pytest.raises(DatasetError, match="Test has no Train folder beside it"):
+        data.find_images(tmp_path / "a")
+    # Photos beside a Train folder were left out.
+    class_folders(tmp_path / "b" / "Train", {"Tom": 3, "Ann": 3})
+    class_folders(tmp_path / "b", {"Momo": 3})
+    with pytest.raises(DatasetError, match="class folders beside its Train folder.*: Momo"):
+        data.find_images(tmp_path / "b")
+    # Train and train on a case-sensitive disk: one was left out.
+    class_folders(tmp_path / "c" / "Train", {"Tom": 3, "Ann": 3})
+    class_folders(tmp_path / "c" / "train", {"Momo": 3})
+    if len(list((tmp_path / "c").iterdir())) == 2:
+        with pytest.raises(DatasetError, match="split folders Train and train .* differ only in letter case"):
+            data.find_images(tmp_path / "c")
+    # What stays allowed: empty split folders, the reserved folders beside Train.
+    class_folders(tmp_path / "d", {"Tom": 3, "Ann": 3})
+    (tmp_path / "d" / "Test").mkdir()
+    assert data.find_images(tmp_path / "d").classes == ("Ann", "Tom")
+    class_folders(tmp_path / "e" / "Train", {"Tom": 3, "Ann": 3})
+    class_folders(tmp_path / "e", {"not_mine": 1, "unlabeled": 1})
+    assert data.find_images(tmp_path / "e").classes == ("Ann", "Tom")
+
+
 @pytest.mark.parametrize("split", ["Validation", "Test"])
 def test_a_validation_or_test_class_that_train_lacks_is_refused(tmp_path, split):
     class_folders(tmp_path / "Train", {"Tom": 3, "Ann": 3})

@@ -166,6 +166,7 @@ def find_images(root: str | Path, validation_fraction: float = 0.2, seed: int = 
     if not root.is_dir():
         raise DatasetError(f"dataset folder not found: {root} (expected {root}/<class>/*.jpg "
                            f"or {root}/Train/<class>/*.jpg)")
+    _check_split_folders(root)
     train_dir = split_folder(root, SPLIT_NAMES["train"])
     if train_dir is not None:
         by_split = {"train": class_files(train_dir)}
@@ -195,6 +196,29 @@ def find_images(root: str | Path, validation_fraction: float = 0.2, seed: int = 
     _check_classes(root, root, classes)
     train, validation = _split_by_seed(by_class, classes, validation_fraction, seed)
     return Dataset(root, "classes", classes, train, validation)
+
+
+def _check_split_folders(root: Path) -> None:
+    """The layout is one or the other: no split folder twice (Train and train), no class folder with files
+    beside a Train folder, no Validation or Test folder without one. Else photos would be left out unseen
+    (or a split folder trained as a cat named Test)."""
+    folders = _subdirs(root)
+    splits = {name.lower() for name in SPLIT_NAMES.values()}
+    for name in SPLIT_NAMES.values():
+        twins = [d.name for d in folders if d.name.lower() == name.lower()]
+        if len(twins) > 1:
+            raise DatasetError(f"split folders {' and '.join(twins)} in {root} differ only in letter case: "
+                               f"merge them into one")
+    split = [d for d in folders if d.name.lower() in splits and _files(d)]  # an empty one is no split
+    if not split:
+        return
+    if not any(d.name.lower() == SPLIT_NAMES["train"].lower() for d in split):
+        raise DatasetError(f"{split[0]} has no Train folder beside it: put the training photos in "
+                           f"{root}/Train/<cat>/, or rename {split[0].name} if it is a cat")
+    loose = [d.name for d in folders if d.name.lower() not in splits | {UNLABELED, NOT_MINE} and _files(d)]
+    if loose:
+        raise DatasetError(f"{root} has class folders beside its Train folder, which training would leave out: "
+                           f"{', '.join(loose)}; move them into {root}/Train/ (or out of the dataset)")
 
 
 def _check_classes(root: Path, folder: Path, classes: Sequence[str]) -> None:
