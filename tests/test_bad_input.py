@@ -26,6 +26,7 @@ from knyang_cam.atomic import mark_work
 from knyang_cam.results import NOT_MINE, UNLABELED
 from train.__main__ import main as train_main
 from train.evaluate import main as evaluate_main
+from train.finder import main as finder_main
 from train.retrain import main as retrain_main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -706,3 +707,31 @@ def test_retrain_numbers_out_of_range_are_one_line(tmp_path, capsys, args, words
     line = one_line(capsys, call(retrain_main, "--model", model, "--data", photos(tmp_path / "D"),
                                  "--out", tmp_path / "new", *args))
     assert words in line and args[1] in line, line
+
+
+# ---------------------------------------------------------------- python -m train.finder
+
+def test_finder_checks_its_inputs_and_every_output_before_any_work(tmp_path, capsys):
+    pets = tmp_path / "pets"
+    (pets / "annotations").mkdir(parents=True)
+    (pets / "annotations" / "foreground_polygons.json").write_text("{}")
+    weights = tmp_path / "w.weights.h5"
+    weights.write_bytes(b"never loaded")
+    cats = photos(tmp_path / "cats")
+    model = fake_model(tmp_path / "m")
+    before = contents(tmp_path)
+    ok = ["--pets", pets, "--weights", weights, "--cats", cats, "--cache", tmp_path / "cache"]
+    for args, words in (
+            (["--pets", tmp_path / "nope", "--weights", weights], "is not the Oxford-IIIT Pet sample"),
+            (["--pets", pets, "--weights", tmp_path / "nope.h5"], "--weights file not found"),
+            ([*ok, "--out", cats], "--out"),                    # the photos pasted into scenes
+            ([*ok, "--out", cats / "Nabi" / "finder"], "overlaps --cats"),
+            ([*ok, "--out", pets / "cats"], "overlaps --pets"),
+            ([*ok, "--out", model], "not a cat finder's files"),  # a model directory: its own files only
+            ([*ok, "--out", weights], "is a file"),
+            ([*ok[:-2], "--cache", cats / "Nabi", "--out", tmp_path / "f"], "--cache"),
+            ([*ok, "--out", tmp_path / "f", "--scenes", "-5"], "--scenes"),
+            ([*ok, "--out", tmp_path / "f", "--epochs", "0"], "--epochs")):
+        line = one_line(capsys, call(finder_main, *args))
+        assert words in line, line
+    assert contents(tmp_path) == before and not (tmp_path / "f").exists()

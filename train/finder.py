@@ -30,8 +30,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from knyang_cam import atomic
-from knyang_cam.errors import UserError
+from knyang_cam import atomic, paths
+from knyang_cam.errors import OneLineParser, UserError, exit_status
 from knyang_cam.finder_model import META_FILE, TFLITE_FILE, boxes_from_scores
 from knyang_cam.results import iou
 
@@ -330,8 +330,12 @@ def build_trunk(weights: str):
     path = Path(weights)
     if not path.is_file():
         raise UserError(f"weights file not found: {path} (give a MobileNetV2 no-top .weights.h5 file)")
-    base = keras.applications.MobileNetV2(input_shape=(*INPUT, 3), alpha=1.0, include_top=False,
-                                          weights=str(path))
+    try:
+        base = keras.applications.MobileNetV2(input_shape=(*INPUT, 3), alpha=1.0, include_top=False,
+                                              weights=str(path))
+    except (OSError, ValueError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"cannot load weights {path}: they are not MobileNetV2 1.0 no-top weights ({reason})") from None
     inp = keras.Input((*INPUT, 3), name="pixels")
     x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inp)
     cut = keras.Model(base.input, base.get_layer(CUT).output)
@@ -432,19 +436,68 @@ def scenes(seed: int, n: int, pets, photos) -> tuple[np.ndarray, np.ndarray, lis
     return np.stack([m[0] for m in made]), np.stack([m[1] for m in made]), [m[2] for m in made]
 
 
+def _at_least_one(text: str) -> int:
+    """--scenes, --epochs: a whole number from 1, or argparse's one-line error."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"give a whole number from 1, not {text!r}")
+    return n
+
+
+# What --out may already hold: the finder's files (and the bundled folder's README); a folder with anything
+# else is the user's, not a cat finder's.
+OUT_ENTRIES = (TFLITE_FILE, META_FILE, "README.md")
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """Every path, before any work: the inputs exist; --out is a cat finder's folder (or new) and --out and
+    --cache are outside --pets and --cats (the finder's files and 600 MB of features are never photos)."""
+    if not (args.pets / "annotations" / "foreground_polygons.json").is_file():
+        raise UserError(f"--pets {args.pets} is not the Oxford-IIIT Pet sample: it has no "
+                        f"annotations/foreground_polygons.json (give the folder with cats/, dogs/, annotations/)")
+    if not Path(args.weights).is_file():
+        raise UserError(f"--weights file not found: {args.weights} (give a MobileNetV2 1.0 no-top .weights.h5 file)")
+    if args.cats is not None and not args.cats.is_dir():
+        raise UserError(f"--cats folder not found: {args.cats}")
+    out = args.out
+    if out.exists() and not out.is_dir():
+        raise paths.PathError(f"--out {out} is a file, not a folder: give the cat finder's folder")
+    if out.is_dir():
+        foreign = sorted(e.name for e in out.iterdir() if e.name not in OUT_ENTRIES and atomic.temp_pid(e.name) is None)
+        if foreign:
+            raise paths.PathError(f"--out {out} holds {', '.join(foreign[:3])}, not a cat finder's files: "
+                                  f"choose a new folder or the cat finder's own (models/finder)")
+    for flag, folder in (("--pets", args.pets), ("--cats", args.cats), ("--weights", Path(args.weights))):
+        for what, path in (("--out", out), ("--cache", args.cache)):
+            if folder is not None and (paths.is_within(path, folder) or paths.is_within(folder, path)):
+                raise paths.PathError(f"{what} {path} overlaps {flag} {folder}: write it somewhere else")
+    if paths.is_within(args.cache, out) or paths.is_within(out, args.cache):
+        raise paths.PathError(f"--cache {args.cache} overlaps --out {out}: keep the features in a folder of their own")
+    paths.check_writable("--out", out / TFLITE_FILE)
+
+
 def main(argv=None) -> int:
-    """The `python -m train.finder` entry point: make scenes, train the head, write --out; 0, or UserError."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    """The `python -m train.finder` entry point: make scenes, train the head, write --out; 0, or 2 with one line."""
+    p = OneLineParser(prog="python -m train.finder", description=__doc__,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pets", type=Path, required=True, help="the Oxford-IIIT Pet sample (cats/, dogs/, annotations/)")
     p.add_argument("--weights", required=True, help="MobileNetV2 1.0 no-top .weights.h5")
     p.add_argument("--cats", type=Path, help="extra cat photos ROOT/<class>/*.jpg pasted whole (training photos only)")
     p.add_argument("--out", type=Path, default=Path("models/finder"))
-    p.add_argument("--scenes", type=int, default=2400)
-    p.add_argument("--epochs", type=int, default=25)
+    p.add_argument("--scenes", type=_at_least_one, default=2400)
+    p.add_argument("--epochs", type=_at_least_one, default=25)
     p.add_argument("--min-cells", type=float, default=3.0, help="smallest blob, in cells of 16x16 input pixels")
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "knyang-cam" / "finder")
     args = p.parse_args(argv)
+    return exit_status(lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    check_paths(args)
     t0 = time.perf_counter()
 
     pets = load_pets(args.pets)
@@ -495,8 +548,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main())
