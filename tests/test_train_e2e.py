@@ -363,3 +363,18 @@ def test_a_class_with_three_photos_trains_and_is_reported_thin(tmp_path):
     assert metrics["dataset"]["learnt_photos_per_class"] == {"Nabi": 8, "Tori": 3}
     assert metrics["validation_learnt"] is True
     assert any("Tori" in w for w in metrics["warnings"])
+
+
+def test_a_broken_test_photo_is_skipped_and_listed_like_the_others(tmp_path):
+    data = tmp_path / "cats"
+    make_photos(data / "Train")
+    make_photos(data / "Validation", n=2)
+    make_photos(data / "Test", n=2)
+    (data / "Test" / "Tori" / "broken.jpg").write_bytes(b"\xff\xd8 not a photo")
+    out = tmp_path / "m"
+    r = run_train("--data", data, "--out", out, "--weights", "none", "--config", small_config(tmp_path, 0))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"skipped {data / 'Test' / 'Tori' / 'broken.jpg'}" in r.stderr
+    assert "1 files skipped" in r.stdout
+    metrics = json.loads((out / "report" / "metrics.json").read_text())
+    assert [Path(s["file"]).name for s in metrics["skipped"]] == ["broken.jpg"]

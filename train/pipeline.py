@@ -254,6 +254,10 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     test_scores = None
     if dataset.test is not None and len(dataset.test):
         test_f = views_of(dataset.test.paths, dataset.test.labels, both[:1] + both[len(eval_views):][:1], "test")
+        for path, why in test_f.skipped:  # listed like the other splits' (metrics.json's skipped, the count)
+            if (path, why) not in skipped:
+                _log(f"skipped {path}: {why}")
+        skipped = tuple(dict.fromkeys(skipped + test_f.skipped))
         if len(test_f.labels):
             test_scores = evaluate.score(judge(_mirrored(test_f.vectors, 1)[:, 0]), test_f.labels[::2],
                                          dataset.classes)
