@@ -691,7 +691,8 @@ def test_retrain_checks_every_output_before_any_work(tmp_path, capsys):
     (mine / "notes.txt").write_text("keep me")
     line = one_line(capsys, call(retrain_main, "--model", model, "--data", data, "--out", tmp_path / "new"))
     assert f"--out {mine} is a folder with files" in line, line
-    for cache, words in ((data / "cache", "--cache"), (model / "cache", "--cache")):
+    for cache, words in ((data / "cache", "--cache"), (model / "cache", "--cache"),
+                         (tmp_path / "ok-refused", "--cache")):  # where a refused model would go
         line = one_line(capsys, call(retrain_main, "--model", model, "--data", data, "--out", tmp_path / "ok",
                                      "--cache", cache))
         assert f"{words} {cache} is inside" in line, line
