@@ -54,3 +54,15 @@ def test_the_one_folder_per_cat_split_keeps_bursts_together(tmp_path):
     held = {folds.burst_of(p) for p in ds.validation.paths}
     assert held and not held & {folds.burst_of(p) for p in ds.train.paths}
     assert len(ds.validation) == 6  # one whole burst of three per cat (20% of 15 photos)
+
+
+def test_validation_photos_near_training_ones_are_counted():
+    from train.pipeline import _near_training
+
+    rng = np.random.default_rng(0)
+    train = rng.normal(size=(20, 64)).astype(np.float32)  # pooled rows: average half, then max half
+    copy = train[3] + 0.05 * rng.normal(size=64).astype(np.float32)  # the same scene, a frame later
+    other = rng.normal(size=(4, 64)).astype(np.float32)
+    assert _near_training(np.vstack([copy, other]), train) == 1
+    assert _near_training(other, train) == 0
+    assert _near_training(other[:0], train) == 0

@@ -39,6 +39,9 @@ def test_training_on_shared_data_reaches_090(shared_data, shared_weights, tmp_pa
     # A Validation folder is the user's to judge with: never learnt (a split made here is, after scoring).
     assert info.metrics["learnt_photos"] == info.metrics["train_photos"] == 368
     assert metrics["validation_learnt"] is False
+    # Validation shares bursts with Train (1587034204110-28/-29): said, with the count.
+    near = [w for w in metrics["warnings"] if "near-duplicates of training photos" in w]
+    assert len(near) == 1 and 1 <= int(near[0].split()[0]) <= 10, metrics["warnings"]  # 3 here
 
 
 def test_bundled_model_names_the_validation_photos(shared_data, tmp_path):
