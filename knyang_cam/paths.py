@@ -218,10 +218,12 @@ def check_app(inputs: Sequence[Input], output=None, log=None, report=None) -> Ap
             if same_file(path, other):
                 raise PathError(f"{other_flag} and {flag} are the same file {path}: give each its own name")
         for i in inputs:
+            # Not even a new file: the folder's reader would meet it (a model directory holding it is one
+            # training refuses to replace; a class folder's is tried as a photo of that cat).
             if i.folder:
-                if path.exists() and is_within(path, i.path):
-                    raise PathError(f"{flag} {path} is a file in the {i.flag} folder {i.path}: "
-                                    f"choose a name that is not there yet, or another folder")
+                if is_within(path, i.path):
+                    raise PathError(f"{flag} {path} is in the {i.flag} folder {i.path}: "
+                                    f"choose a folder outside it")
             elif same_file(path, i.path):
                 raise PathError(f"{flag} {path} is the {i.flag} file: choose another name")
     return AppPaths(output, log, report)

@@ -77,6 +77,7 @@ def user(tmp_path):
     (["--source", "V.mp4", "--log", "V.mp4"], "is the --source file"),
     (["--source", "photos", "--report", "photos"], "is the --source folder"),
     (["--source", "photos", "--log", "photos/0.jpg"], "in the --source folder"),
+    (["--source", "photos", "--output", "photos/new.mp4"], "in the --source folder"),
     (["--source", "V.mp4", "--log", "c.yaml", "--config", "c.yaml"], "is the --config file"),
     (["--source", "V.mp4", "--output", "x.mp4", "--log", "x.mp4"], "are the same file"),  # row 5
     (["--source", "V.mp4", "--log", "rep/appearances.csv", "--report", "rep"], "are the same file"),
@@ -146,7 +147,9 @@ def test_outputs_onto_files_the_app_reads_without_a_flag_are_refused(user, capsy
     shipped = {f: f.read_bytes() for f in (ROOT / "config.yaml", ROOT / "models" / "finder" / "finder.json")}
     for args, words in (
             (["--log", ROOT / "config.yaml"], "is the config file"),
-            (["--log", ROOT / "models" / "finder" / "finder.json"], "is a file in the cat finder folder"),
+            (["--log", ROOT / "models" / "finder" / "finder.json"], "is in the cat finder folder"),
+            # New files too: a model directory holding one is a folder training refuses to replace.
+            (["--log", ROOT / "models" / "finder" / "new.jsonl"], "is in the cat finder folder"),
             (["--config", "c.yaml", "--log", "data/Train/Eve/1.jpg"], "in the dataset (app.dataset_root) folder")):
         line = one_line(capsys, call(cam_main, "--source", "V.mp4", "--model", "no-model", "--headless", *args))
         assert words in line, line
