@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -132,10 +133,16 @@ def test_wheel_installs_without_tensorflow_and_runs_the_demo_from_elsewhere(tmp_
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("not a git checkout: cannot tell the project's files from leftovers")
     src = _tree_copy(tmp_path / "src")
+    for user_model in ("mycats", "knyang-retrained-20261205-101500"):  # what training writes beside the shipped
+        (src / "models" / user_model).mkdir()
+        (src / "models" / user_model / "model.json").write_text("{}")
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
                             str(tmp_path / "dist"), str(src)], capture_output=True, text=True)
     assert build.returncode == 0, build.stderr
     (wheel,) = (tmp_path / "dist").glob("knyang_cam-*.whl")
+    models = {n.split("_bundled/models/")[1].split("/")[0] for n in zipfile.ZipFile(wheel).namelist()
+              if "_bundled/models/" in n}
+    assert models == {"README.md", "knyang.cross_validation.json", "knyang", "finder"}, models
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     bin_dir = env_dir / ("Scripts" if os.name == "nt" else "bin")
