@@ -497,7 +497,12 @@ def open_source(spec: str, cfg: CameraConfig) -> Source:
         return open_device(spec, cfg)
     path = Path(spec)
     if path.is_dir():
-        return PhotoFolder(_image_files(path.iterdir()), f"folder {path}")
+        files = _image_files(path.iterdir())
+        if not files and any(p.is_dir() for p in path.iterdir()):
+            # A dataset's layout (one folder per cat): the folder is not searched below itself.
+            raise UserError(f"no images directly in folder {path}, only in its sub-folders: "
+                            f"give a glob such as '{path / '*' / '*.jpg'}' (quoted)")
+        return PhotoFolder(files, f"folder {path}")
     if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
         return PhotoFolder([path], str(path))
     if globlib.has_magic(spec) and not path.exists():

@@ -102,6 +102,17 @@ def test_folder_sorted_skips_bad_files_and_rejects_empty(tmp_path, capsys):
         open_source(str(empty), CameraConfig())
 
 
+def test_a_folder_of_cat_folders_names_the_glob_that_reads_it(tmp_path):
+    # The layout train.evaluate --data takes: the folder itself holds no image.
+    for cat in ("Eve", "Leo"):
+        (tmp_path / "held" / cat).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "held" / cat / "1.jpg"), np.full((40, 40, 3), 90, np.uint8))
+    with pytest.raises(UserError, match=r"only in its sub-folders: give a glob such as '.*held/\*/\*\.jpg'"):
+        open_source(str(tmp_path / "held"), CameraConfig())
+    with open_source(str(tmp_path / "held" / "*" / "*.jpg"), CameraConfig()) as src:
+        assert len(list(src)) == 2
+
+
 def test_glob_and_single_image(tmp_path):
     for i in range(3):
         cv2.imwrite(str(tmp_path / f"cat{i}.png"), np.full((40, 40, 3), 60 * i, np.uint8))
