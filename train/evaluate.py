@@ -245,12 +245,13 @@ def _run(args) -> int:
     from knyang_cam import extras, model_dir
     from knyang_cam.atomic import write_text
 
-    extras.require_tensorflow("evaluation")
-    extras.quiet_tensorflow(args.verbose)
     info = model_dir.read(args.model, need=(model_dir.KERAS_FILE,))
     name = f"eval-{Path(args.data).name}" if args.data else f"eval-unknown-{Path(args.unknown).name}"
     out = Path(args.json) if args.json else info.path / model_dir.REPORT_DIR / f"{name}.json"
-    _check_json(out, info.path, {"--data": args.data, "--unknown": args.unknown})  # before the work, not after it
+    # Before the work, not after it, and before TensorFlow's import (seconds).
+    _check_json(out, info.path, {"--data": args.data, "--unknown": args.unknown})
+    extras.require_tensorflow("evaluation")
+    extras.quiet_tensorflow(args.verbose)
     result: dict = {"model": str(info.path)}
     model = None
     if args.data:
