@@ -480,7 +480,8 @@ def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
             status, ended = 128 + caught[0], f"interrupted by {signal.Signals(caught[0]).name}"
         elif s.ui.quit or s.stats.frames >= limit:
             ended = "quit" if s.ui.quit else f"stopped after --max-frames {max_frames}"
-        if teacher.job.running:  # the stack stops it next; say so rather than lose it quietly
+        # The stack stops it next; say so rather than lose it quietly (one that told its result is only exiting).
+        if teacher.job.running and not teacher.job.closing:
             ended += "; the retrain still running was stopped"
     print(s.stats.summary(ended, s.analyzer.classes), file=out, flush=True)
     if not s.stats.frames and (output or log or report):
