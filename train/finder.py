@@ -1,4 +1,4 @@
-"""Train the cat finder (knyang_cam/cat_finder.py) on scenes made from Oxford-IIIT Pet photos.
+r"""Train the cat finder (knyang_cam/cat_finder.py) on scenes made from Oxford-IIIT Pet photos.
 
     python -m train.finder --pets ../shared/data/oxford_pets \
         --weights ../shared/weights/mobilenet_v2_1.0_160_no_top.weights.h5 \

@@ -84,7 +84,9 @@ def build_base(backbone: Backbone):
         if backbone.weights == "imagenet":
             raise WeightsError(f"could not get the ImageNet MobileNetV2 weights ({reason}); without "
                                f"internet pass --weights FILE with a local no-top .weights.h5 "
-                               f"(or --weights none to train from scratch)") from None
+                               f"(MobileNetV2 alpha {backbone.alpha}, {backbone.image_size} px, "
+                               f"no top, fetched once on a machine with internet); "
+                               f"--weights none is random weights, for tests only") from None
         raise WeightsError(f"cannot load weights {weights}: they are not MobileNetV2 alpha={backbone.alpha} "
                            f"no-top weights ({reason}; train.alpha sets the width)") from None
 
