@@ -397,12 +397,19 @@ def is_stream_url(spec: str) -> bool:
     return re.match(rf"(?i)^({'|'.join(STREAM_SCHEMES)})://", spec) is not None
 
 
+# Query parameters that carry a secret in camera URLs (`/videostream.cgi?user=admin&pwd=...`, `?token=...`).
+SECRET_QUERY = re.compile(r"([?&;](?:pwd|pass|passwd|password|token|key|secret|auth|sig|signature)=)[^&#;]*",
+                          re.IGNORECASE)
+
+
 def redacted(url: str) -> str:
-    """`url` without its password (rtsp://admin:secret@cam/ -> rtsp://admin:***@cam/), for messages.
+    """`url` without its password (rtsp://admin:secret@cam/ -> rtsp://admin:***@cam/) or secret query values
+    (?pwd=secret -> ?pwd=***), for messages.
 
     As FFmpeg reads it: the address part runs to the first `/`, `?` or `#`, the user and password to its
     last `@` (a password may hold `@`), the user to the first `:`.
     """
+    url = SECRET_QUERY.sub(r"\1***", url)
     m = re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://([^/?#]*)", url)
     userinfo, at, host = m.group(1).rpartition("@") if m else ("", "", "")
     if not at or ":" not in userinfo:

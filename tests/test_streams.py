@@ -92,6 +92,10 @@ def test_passwords_stay_out_of_messages():
     assert redacted("rtsp://admin:p@ss@10.0.0.2/live?x=a@b") == "rtsp://admin:***@10.0.0.2/live?x=a@b"
     assert redacted("http://me@home:pw@cam:8080/") == "http://me@home:***@cam:8080/"
     assert redacted("http://token@cam/a:b@c") == "http://token@cam/a:b@c"
+    assert redacted("http://cam/videostream.cgi?user=admin&PWD=s3cret&rate=0") == \
+        "http://cam/videostream.cgi?user=admin&PWD=***&rate=0"
+    assert redacted("https://cam/live.m3u8?token=abc#t") == "https://cam/live.m3u8?token=***#t"
+    assert redacted("http://cam/a?keyframe=1&passenger=x") == "http://cam/a?keyframe=1&passenger=x"
 
 
 @pytest.mark.slow
