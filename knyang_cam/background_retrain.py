@@ -48,8 +48,10 @@ class BackgroundRetrain:
 
     def __init__(self, dataset_root: str | Path, models_dir: str | Path, max_drop: float = 0.02,
                  train: TrainConfig | None = None, threads: int = 0):
-        self.dataset_root = Path(dataset_root)
-        self.models_dir = Path(models_dir)
+        # Expanded here: the child gets "~/cats" as an argument, not through a shell, and the app reads
+        # back the model directory the child names.
+        self.dataset_root = Path(dataset_root).expanduser()
+        self.models_dir = Path(models_dir).expanduser()
         self.max_drop = max_drop
         self.train = train or TrainConfig()
         self.threads = threads

@@ -70,8 +70,9 @@ class Saver:
     """
 
     def __init__(self, dataset_root: str | Path, snapshots_dir: str | Path, classes: Sequence[str]):
-        self.root = Path(dataset_root)
-        self.snapshots = Path(snapshots_dir)
+        # A config's "~/cats" is the user's folder, as for every other path: not a folder named "~" here.
+        self.root = Path(dataset_root).expanduser()
+        self.snapshots = Path(snapshots_dir).expanduser()
         self.classes = tuple(classes)
         self.counts = {}
         for name in self.classes:

@@ -150,6 +150,19 @@ def test_labels_join_the_layout_the_dataset_has_so_training_still_sees_every_pho
     assert len(ds.train.paths) + len(ds.validation.paths) == {"flat": 9, "lower-case split": 10, "new": 3}[layout]
 
 
+def test_a_tilde_in_the_dataset_and_snapshot_folders_is_the_users_home(tmp_path, monkeypatch):
+    home, here = tmp_path / "home", tmp_path / "here"
+    here.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(here)
+    with Saver("~/cats", "~/snaps", ["Leo"]) as saver:
+        saver.label(0, crop())
+        saver.snapshot(np.zeros((48, 64, 3), np.uint8))
+        saver.set_aside("not_mine", crop())
+    assert len(all_files(home / "cats")) == 2 and len(all_files(home / "snaps")) == 1
+    assert not all_files(here), "nothing lands in a folder named '~' of the current folder"
+
+
 def test_a_new_models_classes_never_change_what_a_key_labels(tmp_path):
     with Saver(tmp_path / "data", tmp_path / "snaps", ["Chungdam", "Eve"]) as saver:
         assert saver.add_class("Abby") == "added Abby: key 3"

@@ -345,3 +345,32 @@ def test_t_right_after_a_swap_says_the_last_retrain_is_closing_not_running(tmp_p
     assert teacher.start(saver=None) == "the last retrain is still closing: press t again in a moment"
     job.close()
     assert not job.running and not job.closing
+
+
+def test_a_config_path_with_a_tilde_is_the_users_folder_for_the_retrain_too(tmp_path, monkeypatch):
+    """app.dataset_root: ~/cats and retrain.models_dir: ~/models: the label keys save into ~/cats, so the
+    retrain must read ~/cats (not a folder named '~' of the current one) and the app must find its model."""
+    from knyang_cam import background_retrain
+
+    home, here = tmp_path / "home", tmp_path / "here"
+    home.mkdir()
+    here.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    # A trainer that tells back the --data and --out it was given.
+    fake = tmp_path / "shadow" / background_retrain.TRAINER
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "retrain.py").write_text(
+        "import json, sys\n"
+        "a = sys.argv\n"
+        "print(json.dumps({'event': 'done', 'out': a[a.index('--out') + 1], 'accepted': True,\n"
+        "                  'reason': a[a.index('--data') + 1]}), flush=True)\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "shadow"))
+    monkeypatch.setattr(background_retrain, "_PROJECT", tmp_path / "shadow")
+    monkeypatch.chdir(here)
+    job = background_retrain.BackgroundRetrain("~/cats", "~/models")
+    assert job.start(ROOT / "models" / "knyang")
+    outcome = job.wait(timeout=60)
+    assert outcome is not None and outcome.accepted, outcome
+    assert outcome.message.endswith(str(home / "cats")), outcome.message
+    assert outcome.model.parent == home / "models"
