@@ -229,6 +229,28 @@ def check_app(inputs: Sequence[Input], output=None, log=None, report=None) -> Ap
     return AppPaths(output, log, report)
 
 
+def check_app_folders(dataset_root, snapshots_dir, model: Path, finder: Path) -> None:
+    """PathError unless the folders the label keys fill stay out of the model directories and apart.
+
+    The dataset and the snapshots are written into while the app runs: inside a model directory their
+    files make it one training refuses to replace; a model directory inside the dataset is read as a cat
+    folder (and a retrain refuses a dataset holding its --out); snapshots inside the dataset are read as
+    a cat's photos, or make a split dataset one that training refuses.
+    """
+    dataset, snaps = Path(dataset_root).expanduser(), Path(snapshots_dir).expanduser()
+    for flag, folder in (("app.dataset_root", dataset), ("app.snapshots_dir", snaps)):
+        for what, other in (("--model", model), ("cat finder", finder)):
+            if is_within(folder, other):
+                raise PathError(f"{flag} {folder} is inside the {what} folder {other}: the label keys would "
+                                f"write into a model directory; choose a folder outside it")
+    if is_within(model, dataset):
+        raise PathError(f"--model {model} is inside app.dataset_root {dataset}: training would read the "
+                        f"model directory as a cat; keep models outside the dataset")
+    if is_within(snaps, dataset) and resolved(snaps) != resolved(dataset):
+        raise PathError(f"app.snapshots_dir {snaps} is inside app.dataset_root {dataset}: training would read "
+                        f"the full frames as a cat's photos; give the snapshots a folder outside the dataset")
+
+
 def make_folder(flag: str, folder: Path) -> None:
     """Create `folder` (and parents) and prove a file can be written in it, or raise PathError."""
     try:

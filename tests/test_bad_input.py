@@ -157,6 +157,24 @@ def test_outputs_onto_files_the_app_reads_without_a_flag_are_refused(user, capsy
     assert {f: f.read_bytes() for f in shipped} == shipped
 
 
+@pytest.mark.parametrize("app_section, words", [
+    ("dataset_root: mine/data", "app.dataset_root"),                     # crops into the model directory
+    ("snapshots_dir: mine/snaps", "app.snapshots_dir"),
+    ("dataset_root: .", "--model"),                                      # the model read as a cat folder
+    ("dataset_root: data\n  snapshots_dir: data/snaps", "app.snapshots_dir"),  # full frames read as a cat
+])
+def test_label_key_folders_in_a_model_directory_or_each_other_are_refused(user, capsys, monkeypatch,
+                                                                           app_section, words):
+    monkeypatch.chdir(user)
+    (user / "mine").mkdir()  # the --model directory (it is not read: the refusal comes first)
+    (user / "bad.yaml").write_text(f"app:\n  {app_section}\n")
+    before = contents(user)
+    line = one_line(capsys, call(cam_main, "--source", "V.mp4", "--model", "mine", "--config", "bad.yaml",
+                                 "--headless"))
+    assert line.startswith(f"error: {words} ") and "inside" in line, line
+    assert contents(user) == before
+
+
 @pytest.mark.parametrize("flag", ["--output", "--log", "--report", "--source", "--model"])
 def test_a_name_too_long_for_the_file_system_is_one_line(user, capsys, monkeypatch, flag):
     monkeypatch.chdir(user)
