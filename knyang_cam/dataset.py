@@ -94,6 +94,11 @@ class Saver:
         same = [c for c in self.classes if c.lower() == name.lower()]  # one folder on macOS and Windows
         if same:
             return f"{same[0]} is already key {self.classes.index(same[0]) + 1}"
+        at = classes_folder(self.root)
+        if name.lower() in SPLITS and at == self.root:
+            # Flat layout: ROOT/Train/ (or Validation/, Test/) with a photo in it turns the dataset into a split
+            # one: the next crops go to ROOT/Train/<cat>/ and training refuses the class folders beside it.
+            return f"not added: {name} is a split folder's name ({', '.join(SPLIT_NAMES.values())}) in {self.root}"
         try:
             folder = class_dir(self.root, name)
             folder.mkdir(parents=True, exist_ok=True)

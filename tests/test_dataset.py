@@ -170,3 +170,26 @@ def test_a_new_models_classes_never_change_what_a_key_labels(tmp_path):
         assert saver.add_class("eve ") == "Eve is already key 2"
         saver.set_classes(("Abby", "Chungdam", "Eve", "Zed"))  # a retrained model's classes, sorted
         assert saver.classes == ("Chungdam", "Eve", "Abby", "Zed")
+
+
+@pytest.mark.parametrize("name", ["Train", "validation", "TEST"])
+def test_a_split_folders_name_is_no_new_cat_of_a_flat_dataset(tmp_path, name):
+    from train import data
+
+    root = tmp_path / "data"
+    for cat in ("Eve", "Leo"):
+        (root / cat).mkdir(parents=True)
+        for k in range(3):
+            cv2.imwrite(str(root / cat / f"{k}.jpg"), crop(40 * k))
+    with Saver(root, tmp_path / "snaps", ["Eve", "Leo"]) as saver:
+        assert saver.add_class(name).startswith(f"not added: {name} is a split folder's name")
+        saver.label(2, crop())  # no key 3
+        saver.label(0, crop())
+    assert len(list((root / "Eve").glob("*.jpg"))) == 4, "the flat dataset's layout is kept"
+    assert data.find_images(root, 0.25, 0).classes == ("Eve", "Leo")
+
+
+def test_a_split_layouts_class_may_be_named_like_a_split(tmp_path):
+    with Saver(tmp_path / "data", tmp_path / "snaps", ["Eve", "Leo"]) as saver:
+        assert saver.add_class("Test") == "added Test: key 3"  # data/Train/Test/: a cat like any other
+
