@@ -99,6 +99,13 @@ class Saver:
             # Flat layout: ROOT/Train/ (or Validation/, Test/) with a photo in it turns the dataset into a split
             # one: the next crops go to ROOT/Train/<cat>/ and training refuses the class folders beside it.
             return f"not added: {name} is a split folder's name ({', '.join(SPLIT_NAMES.values())}) in {self.root}"
+        try:  # a folder of the dataset that is no key yet (a cat the model does not know) in another letter case
+            twin = next((d.name for d in at.iterdir() if d.is_dir() and d.name != name
+                         and d.name.lower() == name.lower()), None)
+        except OSError:
+            twin = None
+        if twin:
+            return f"not added: {at / twin} differs only in letter case: type {twin}"
         try:
             folder = class_dir(self.root, name)
             folder.mkdir(parents=True, exist_ok=True)
