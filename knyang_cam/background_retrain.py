@@ -133,13 +133,20 @@ class BackgroundRetrain:
         if done is None:
             return Outcome(False, f"retraining failed (exit status {code})" + (f": {last_line}" if last_line else ""))
         if done["event"] == events.ERROR:
-            return Outcome(False, f"retraining failed: {done['message']}")
+            return Outcome(False, f"retraining failed: {self._in_app_terms(done['message'])}")
         if done["accepted"]:
             timed = done.get("stages") or {}
             # What no stage covers: the child's start (Python, TensorFlow's import).
             stages = ", ".join(f"{k} {v:.1f} s" for k, v in {"start": seconds - sum(timed.values()), **timed}.items())
             return Outcome(True, f"new model in {seconds:.0f} s ({stages}): {done['reason']}", Path(done["out"]))
         return Outcome(False, f"new model kept aside in {done['out']}: {done['reason']}")
+
+    def _in_app_terms(self, message: str) -> str:
+        """The trainer's message with the settings the app user gave in place of its flags, which they never typed."""
+        for flag, setting in (("--data", "app.dataset_root"), ("--out", "the new model folder in retrain.models_dir"),
+                              ("--model", "the current model")):
+            message = message.replace(f"{flag} ", f"{setting} ")
+        return message
 
     def poll(self) -> Outcome | None:
         """The finished retrain's outcome, once; None while running or idle."""

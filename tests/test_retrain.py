@@ -319,6 +319,19 @@ def test_a_retrain_that_dies_without_an_event_is_told_by_its_last_stderr_line(tm
     assert outcome.message.endswith("RuntimeError: the trainer is broken"), outcome.message
 
 
+def test_a_failed_retrain_names_the_app_settings_not_the_trainers_flags(tmp_path):
+    from knyang_cam.background_retrain import BackgroundRetrain
+
+    dataset = tmp_path / "cats.txt"  # app.dataset_root pointing at a file
+    dataset.write_text("not a folder")
+    job = BackgroundRetrain(dataset, tmp_path / "models")
+    assert job.start(ROOT / "models" / "knyang")
+    outcome = job.wait(timeout=180)
+    assert outcome is not None and not outcome.accepted
+    assert f"app.dataset_root {dataset} is a file" in outcome.message, outcome.message
+    assert "--data" not in outcome.message
+
+
 def test_t_right_after_a_swap_says_the_last_retrain_is_closing_not_running(tmp_path, monkeypatch):
     from knyang_cam import background_retrain
 
