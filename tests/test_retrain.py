@@ -301,16 +301,26 @@ def test_a_retrain_that_would_forget_cats_the_model_knows_is_refused(tmp_path):
     assert "would forget them" in event["message"] and not (tmp_path / "new").exists()
 
 
+def _shadow_trainer(tmp_path, monkeypatch, init: str, retrain: str | None = None, cwd: Path | None = None):
+    """The app's trainer package replaced by one of `init` and `retrain.py` source (what a real one
+    cannot be made to do on cue: die on import, tell its result and linger); python -m looks in `cwd`."""
+    from knyang_cam import background_retrain
+
+    fake = tmp_path / "shadow" / background_retrain.TRAINER
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(init)
+    if retrain is not None:
+        (fake / "retrain.py").write_text(retrain)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "shadow"))
+    monkeypatch.setattr(background_retrain, "_PROJECT", tmp_path / "shadow")
+    monkeypatch.chdir(cwd or tmp_path)
+
+
 def test_a_retrain_that_dies_without_an_event_is_told_by_its_last_stderr_line(tmp_path, monkeypatch):
     from knyang_cam import background_retrain
 
-    # A trainer that cannot even start (its package is shadowed by one that raises on import).
-    fake = tmp_path / "shadow" / background_retrain.TRAINER
-    fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text("raise RuntimeError('the trainer is broken')\n")
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "shadow"))
-    monkeypatch.setattr(background_retrain, "_PROJECT", tmp_path / "shadow")
-    monkeypatch.chdir(tmp_path)  # python -m looks in the current folder first
+    # A trainer that cannot even start (its package raises on import).
+    _shadow_trainer(tmp_path, monkeypatch, "raise RuntimeError('the trainer is broken')\n")
     job = background_retrain.BackgroundRetrain(tmp_path / "data", tmp_path / "models")
     assert job.start(ROOT / "models" / "knyang")
     outcome = job.wait(timeout=120)
@@ -336,16 +346,10 @@ def test_t_right_after_a_swap_says_the_last_retrain_is_closing_not_running(tmp_p
     from knyang_cam import background_retrain
 
     # A trainer that tells its result at once, then takes a while to exit, as TensorFlow's teardown does.
-    fake = tmp_path / "shadow" / background_retrain.TRAINER
-    fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text("")
-    (fake / "retrain.py").write_text(
-        "import json, sys, time\n"
-        "print(json.dumps({'event': 'done', 'out': 'x', 'accepted': False, 'reason': 'test'}), flush=True)\n"
-        "time.sleep(30)\n")
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "shadow"))
-    monkeypatch.setattr(background_retrain, "_PROJECT", tmp_path / "shadow")
-    monkeypatch.chdir(tmp_path)
+    _shadow_trainer(tmp_path, monkeypatch, "", "import json, sys, time\n"
+                    "print(json.dumps({'event': 'done', 'out': 'x', 'accepted': False, 'reason': 'test'}),\n"
+                    "      flush=True)\n"
+                    "time.sleep(30)\n")
     job = background_retrain.BackgroundRetrain(tmp_path / "data", tmp_path / "models")
     assert job.start(ROOT / "models" / "knyang") and not job.closing
     deadline = time.monotonic() + 60
@@ -370,17 +374,10 @@ def test_a_config_path_with_a_tilde_is_the_users_folder_for_the_retrain_too(tmp_
     here.mkdir()
     monkeypatch.setenv("HOME", str(home))
     # A trainer that tells back the --data and --out it was given.
-    fake = tmp_path / "shadow" / background_retrain.TRAINER
-    fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text("")
-    (fake / "retrain.py").write_text(
-        "import json, sys\n"
-        "a = sys.argv\n"
-        "print(json.dumps({'event': 'done', 'out': a[a.index('--out') + 1], 'accepted': True,\n"
-        "                  'reason': a[a.index('--data') + 1]}), flush=True)\n")
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "shadow"))
-    monkeypatch.setattr(background_retrain, "_PROJECT", tmp_path / "shadow")
-    monkeypatch.chdir(here)
+    _shadow_trainer(tmp_path, monkeypatch, "", "import json, sys\n"
+                    "a = sys.argv\n"
+                    "print(json.dumps({'event': 'done', 'out': a[a.index('--out') + 1], 'accepted': True,\n"
+                    "                  'reason': a[a.index('--data') + 1]}), flush=True)\n", cwd=here)
     job = background_retrain.BackgroundRetrain("~/cats", "~/models")
     assert job.start(ROOT / "models" / "knyang")
     outcome = job.wait(timeout=60)
