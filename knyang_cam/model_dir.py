@@ -44,6 +44,9 @@ class ModelInfo:
             raise ValueError("a model needs at least two classes")
         if len(set(self.classes)) != len(self.classes):
             raise ValueError(f"duplicate class names: {self.classes}")
+        # A blank name draws as nothing and a control character breaks the log's lines and the drawn text.
+        if bad := [c for c in self.classes if not c.strip() or any(ord(ch) < 32 or ord(ch) == 127 for ch in c)]:
+            raise ValueError(f"class name {bad[0]!r} is blank or holds a control character")
         if reserved := [c for c in self.classes if c.lower() in RESERVED_NAMES]:
             raise ValueError(f"class {reserved[0]!r} has a reserved name ({', '.join(RESERVED_NAMES)})")
         if not all(0 < v <= MAX_INPUT_SIDE for v in self.input_size):

@@ -67,6 +67,9 @@ def test_written_files_are_readable_by_others(tiny_model_dir):
     ({"classes": "abcde"}, "classes must be a list of names"),
     ({"classes": [1, 2]}, "classes must be a list of names"),
     ({"classes": ["Eve", "Unknown"]}, "class 'Unknown' has a reserved name"),
+    ({"classes": ["Eve", " "]}, "class name ' ' is blank"),
+    ({"classes": ["Eve", "Le\u0000o"]}, "holds a control character"),
+    ({"classes": ["Eve", "Le\no"]}, "holds a control character"),
     ({"format": True}, "format True, expected 1"),
 ])
 def test_model_json_values_outside_the_contract_are_refused(tmp_path, change, words):
