@@ -251,7 +251,6 @@ def _draw_bars(img, pred: Prediction, classes: Sequence[str], sc: _Scale, font, 
         put_text(img, f"{p * 100:.0f}%", tx + tw + sc.px(6), base, px, ink, bold=is_winner)
 
 
-@lru_cache(maxsize=256)
 @lru_cache(maxsize=64)
 def _dashes(start: int, stop: int, dash: int) -> np.ndarray:
     """Offsets (from `start`) of the pixels in the drawn dashes of the span [start, stop)."""

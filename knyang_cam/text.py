@@ -199,6 +199,7 @@ def put_text(img: np.ndarray, text: str, x: int, y: int, px: int, colour: Colour
     roi[:] = cv2.blendLinear(roi, solid, keep, ink)
 
 
+@lru_cache(maxsize=256)  # drawn every frame, for each class's bar: the same few names and rooms
 def fit(text: str, px: int, room: int, bold: bool = False, font: str | None = None) -> str:
     """`text`, shortened with an ellipsis (ASCII "..") until it fits `room` pixels."""
     if text_width(text, px, bold, font) <= room:
