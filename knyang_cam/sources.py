@@ -118,22 +118,18 @@ class VideoFile(Source):
             raise UserError(f"video file not found: {path}")
         with _quiet_opencv():
             self._cap = cv2.VideoCapture(str(path))
-            ok, first = self._cap.read() if self._cap.isOpened() else (False, None)
             count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)) if self._cap.isOpened() else 0
-            # A damaged start is a damaged stretch like any other (_next): read on while the container
-            # says frames remain, so a file whose first frames do not decode is not refused whole.
-            self._lost = 0
-            while not ok and self._lost + 1 < min(count, MAX_UNREADABLE + 1):
-                self._lost += 1
-                ok, first = self._cap.read()
-        if not ok:
+            self.length = count if count > 0 else None  # from the container: an estimate
+            # A damaged start is a damaged stretch like any other, so a file whose first frames do not
+            # decode is not refused whole.
+            first, self._lost = self._next(0) if self._cap.isOpened() else (None, 0)
+        if first is None:
             self._cap.release()
             raise UserError(f"cannot read {path} as a video (not a video file, or a codec "
                             "OpenCV/FFmpeg cannot decode)")
         self._first = first
         self.fps = _fps_or_fallback(self._cap.get(cv2.CAP_PROP_FPS))
         self.size = (first.shape[1], first.shape[0])
-        self.length = count if count > 0 else None  # from the container: an estimate
 
     def __iter__(self) -> Iterator[Frame]:
         image, index, skipped = self._first, self._lost, self._lost
