@@ -187,9 +187,10 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
 
     def accept(val_x: np.ndarray, val_y: np.ndarray, val_paths: Sequence[str]) -> tuple[bool, str]:
         right = np.asarray(new_dense(val_x)).argmax(1) == val_y
-        same = [i for i, p in enumerate(val_paths) if relative(p, dataset.root) in earlier]
+        names = [relative(p, dataset.root) for p in val_paths]
+        same = [i for i, name in enumerate(names) if name in earlier]
         if same:
-            old = float(np.mean([earlier[relative(val_paths[i], dataset.root)] for i in same]))
+            old = float(np.mean([earlier[names[i]] for i in same]))
             right, where = right[same], f" on the same {len(same)} photos (at its training)"
         elif learnt_val:
             old, where = float(metrics["val_accuracy"]), " (at its training, on other photos)"
