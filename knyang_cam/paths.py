@@ -251,6 +251,14 @@ def check_app_folders(dataset_root, snapshots_dir, model: Path, finder: Path) ->
                         f"the full frames as a cat's photos; give the snapshots a folder outside the dataset")
 
 
+def check_cache(flag: str, cache: Path | None, folders: Sequence[tuple[str, Path]]) -> None:
+    """PathError when the feature cache (`flag`: the setting that named it) is inside one of the `folders`:
+    written during training, it would become a photo of a cat, or a file of the user's in a model folder."""
+    for what, folder in folders:
+        if cache is not None and is_within(cache, folder):
+            raise PathError(f"{flag} {cache} is inside {what} {folder}: keep the feature cache in a folder of its own")
+
+
 def make_folder(flag: str, folder: Path) -> None:
     """Create `folder` (and parents) and prove a file can be written in it, or raise PathError."""
     try:

@@ -72,12 +72,8 @@ def run(args: argparse.Namespace) -> int:
         inputs.append(paths.Input("--weights", Path(args.weights)))
     out = paths.check_model_out(out, data=args.data, inputs=inputs)
     cache_dir = Path(os.path.expanduser(cache)) if cache else None
-    # The cache is written during the training: inside --data it would become a photo of a cat to the next
-    # run, inside --out a file of the user's that the export refuses to replace (after all the work).
-    for flag, folder in (("--data", args.data), ("--out", out)):
-        if cache_dir is not None and paths.is_within(cache_dir, folder):
-            raise paths.PathError(f"train.feature_cache {cache_dir} is inside {flag} {folder}: keep the "
-                                  f"feature cache in a folder of its own")
+    # Inside --out the cache would be a file of the user's that the export refuses to replace (after all the work).
+    paths.check_cache("train.feature_cache", cache_dir, (("--data", args.data), ("--out", out)))
     # The dataset is checked before TensorFlow is imported: its errors come in a second, not after
     # the backbone's start-up, and without TensorFlow's lines around them.
     _check_decodable(data.find_images(args.data, cfg.train.validation_fraction, cfg.train.seed))

@@ -268,10 +268,8 @@ def check_outputs(model: str, data_dir: str, out: str, config: str | None, cache
         inputs.append(paths.Input("--config", Path(config)))
     for target in (out, refused_out(out)):
         paths.check_model_out(target, data=data_dir, inputs=inputs)
-    for flag, folder in (("--data", data_dir), ("--model", model), ("--out", out), ("--out's twin", refused_out(out))):
-        if cache is not None and paths.is_within(cache, folder):
-            raise paths.PathError(f"{cache_flag} {cache} is inside {flag} {folder}: keep the feature cache "
-                                  f"in a folder of its own")
+    paths.check_cache(cache_flag, cache, (("--data", data_dir), ("--model", model), ("--out", out),
+                                          ("--out's twin", refused_out(out))))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
