@@ -50,7 +50,7 @@ def _positive_int(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Check the paths, read the model, open the source, run the loop; the exit status, or UserError for bad input."""
-    from . import app, config, console, model_dir, paths, sources
+    from . import app, config, console, model_dir, opencv_log, paths, sources
 
     if not args.source.strip():
         raise UserError("--source is empty: give a camera index, a video file, a folder or a glob")
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if args.quiet:
         # A stalled stream makes OpenCV's reader warn once per timeout (hundreds of lines in minutes);
         # the app says itself when it reconnects or gives up.
-        sources.quiet_opencv_warnings()
+        opencv_log.quiet()
     else:
         source = console.with_progress(source, args.max_frames)
     out = open(os.devnull, "w") if args.quiet else sys.stdout

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from . import opencv_log
 from .atomic import temp_beside
 from .errors import OutputError, UserError
 from .paths import is_stream, make_folder, sweep_temp
@@ -25,19 +25,8 @@ from .results import Prediction
 MIN_VIDEO_SIDE = 2  # OpenCV's mp4v writer refuses 1-pixel frames
 
 
-@contextmanager
-def _opencv_silent():
-    logging = cv2.utils.logging
-    level = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        logging.setLogLevel(level)
-
-
 def _plays(path: Path) -> bool:
-    with _opencv_silent():
+    with opencv_log.silent():
         cap = cv2.VideoCapture(str(path))
         try:
             return cap.isOpened() and cap.read()[0]
@@ -90,7 +79,7 @@ class VideoSink:
             raise UserError(f"the frames are {size[0]}x{size[1]} pixels, too small to write as a video "
                             f"(at least {MIN_VIDEO_SIDE}x{MIN_VIDEO_SIDE}): leave out --output")
         self._file = _Pending(self.path, "--output")
-        with _opencv_silent():  # OpenCV's own failure text is several lines
+        with opencv_log.silent():  # OpenCV's own failure text is several lines
             self._writer = cv2.VideoWriter(str(self._file.tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
         if not self._writer.isOpened():
             self._file.finish(keep=False)
@@ -101,7 +90,7 @@ class VideoSink:
         """Append one BGR frame; a frame of another size is letterboxed to the video's."""
         if (frame.shape[1], frame.shape[0]) != self.size:
             frame = letterbox(frame, self.size)
-        with _opencv_silent():  # a failed write (disk full) is found when the video is finalised
+        with opencv_log.silent():  # a failed write (disk full) is found when the video is finalised
             self._writer.write(frame)
         self.frames += 1
 
@@ -111,7 +100,7 @@ class VideoSink:
         VideoWriter reports no failed write, so the finished file is opened again first: a video
         that does not play (disk full) is an OutputError and never replaces an earlier file.
         """
-        with _opencv_silent():
+        with opencv_log.silent():
             self._writer.release()
         keep = keep and self.frames > 0  # a video of no frame does not play: the earlier file stays
         if keep and self._file.tmp is not None and not _plays(self._file.tmp):

@@ -14,13 +14,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from . import opencv_log
 from .config import CameraConfig
 from .errors import UserError, native_lines_dropped
 from .paths import is_camera_index
@@ -89,23 +89,6 @@ def _fps_or_fallback(fps: float) -> float:
     return float(fps) if fps and np.isfinite(fps) and fps > 0 else FALLBACK_FPS
 
 
-def quiet_opencv_warnings() -> None:
-    """From now on OpenCV logs only errors (`--quiet`)."""
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-
-
-@contextmanager
-def _quiet_opencv():
-    """Silence OpenCV's own warnings while probing, so a user error stays one line."""
-    logging = cv2.utils.logging
-    level = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        logging.setLogLevel(level)
-
-
 # ---------------------------------------------------------------- files
 
 class VideoFile(Source):
@@ -116,7 +99,7 @@ class VideoFile(Source):
         path = Path(path)
         if not path.is_file():
             raise UserError(f"video file not found: {path}")
-        with _quiet_opencv():
+        with opencv_log.silent():
             self._cap = cv2.VideoCapture(str(path))
             count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)) if self._cap.isOpened() else 0
             self.length = count if count > 0 else None  # from the container: an estimate
@@ -224,7 +207,7 @@ def open_camera(index: int | str, cfg: CameraConfig) -> tuple[cv2.VideoCapture, 
     tried = []
     for backend, backend_name in _camera_backends():
         tried.append(backend_name)
-        with _quiet_opencv():
+        with opencv_log.silent():
             cap = cv2.VideoCapture(index, backend)
             if cap.isOpened():
                 cap.set(cv2.CAP_PROP_FRAME_WIDTH, cfg.width)
@@ -417,7 +400,7 @@ def open_stream(url: str) -> tuple[cv2.VideoCapture, np.ndarray]:
     """Open a network stream through FFmpeg and read one frame, or raise UserError naming it."""
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(STREAM_TIMEOUT_S * 1000),
               cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(STREAM_TIMEOUT_S * 1000)]
-    with _quiet_opencv():
+    with opencv_log.silent():
         cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
         ok, frame = cap.read() if cap.isOpened() else (False, None)
     if ok:

@@ -251,8 +251,8 @@ def test_a_camera_closed_while_reopening_releases_what_opens_later(tmp_path):
 def test_quiet_leaves_opencv_nothing_but_errors_to_print(quiet):
     # A stalled stream makes OpenCV's reader thread warn on stderr once per timeout; a failed
     # imread is the same kind of warning, raised here in a child process so the real stderr is seen.
-    code = ("from knyang_cam import sources\n"
-            f"if {quiet}: sources.quiet_opencv_warnings()\n"
+    code = ("from knyang_cam import opencv_log\n"
+            f"if {quiet}: opencv_log.quiet()\n"
             "import cv2; cv2.imread('/nonexistent/knyang.png')")
     err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stderr
     assert ("WARN" in err) is not quiet
