@@ -114,8 +114,48 @@ def _check_not_empty(flag: str, path) -> Path:
     return Path(path).expanduser()
 
 
+# Names of this process's open descriptors: /dev/stdout is a link to /proc/self/fd/1, which is a link to whatever
+# the shell redirected it to, a regular file too (`> run.txt`).
+_STD_NAMES = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+_FD_NAME = re.compile(r"/(?:dev/fd|proc/(?:self|thread-self|(?P<pid>\d+))/fd)/(?P<fd>\d+)")
+_MAX_LINKS = 40  # as the kernel's ELOOP
+
+
+def descriptor(path: str | os.PathLike) -> int | None:
+    """The descriptor number `path` names (/dev/stdout, /dev/fd/3, /proc/self/fd/1, or a link to one), or None.
+
+    Followed link by link, not resolved: resolving /dev/stdout when the shell sent stdout to a file gives that
+    file, and a file is replaced through a temporary one beside it, here a temporary one in /dev renamed over
+    /dev/stdout (as root) or refused; neither writes where the user asked.
+    """
+    p = os.path.abspath(os.path.expanduser(path))
+    for _ in range(_MAX_LINKS):
+        if p in _STD_NAMES:
+            return _STD_NAMES[p]
+        m = _FD_NAME.fullmatch(p)
+        if m and m["pid"] in (None, str(os.getpid())):
+            return int(m["fd"])
+        if not os.path.islink(p):
+            return None
+        p = os.path.normpath(os.path.join(os.path.dirname(p), os.readlink(p)))
+    return None
+
+
+def is_open(fd: int) -> bool:
+    """True when descriptor `fd` is open in this process."""
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
 def is_stream(path: Path) -> bool:
-    """An existing device or pipe (/dev/stdout, a FIFO): written directly, there is nothing to replace."""
+    """An open descriptor's name (/dev/stdout), an existing device or pipe (a FIFO): written directly, there
+    is nothing to replace."""
+    fd = descriptor(path)
+    if fd is not None:
+        return is_open(fd)
     return path.exists() and not path.is_file() and not path.is_dir()
 
 
@@ -128,6 +168,9 @@ def check_file(flag: str, path, suffixes: Sequence[str] | None = None, streams: 
         raise PathError(f"{flag} {p} is a folder: give a file name, e.g. {p / example}")
     if streams and is_stream(p):
         return p
+    if (fd := descriptor(p)) is not None:
+        why = "a descriptor, not a file" if is_open(fd) else f"descriptor {fd}, which is not open"
+        raise PathError(f"{flag} {p} names {why}: give a file name")
     if p.exists() and not p.is_file():
         raise PathError(f"{flag} {p} is not a regular file (a device or a pipe): give a file name")
     if suffixes and p.suffix.lower() not in suffixes:

@@ -19,7 +19,7 @@ import numpy as np
 from . import opencv_log
 from .atomic import temp_beside
 from .errors import OutputError, UserError
-from .paths import is_stream, make_folder, sweep_temp
+from .paths import descriptor, is_stream, make_folder, sweep_temp
 from .results import Prediction
 
 MIN_VIDEO_SIDE = 2  # OpenCV's mp4v writer refuses 1-pixel frames
@@ -148,9 +148,17 @@ class JsonlLog:
         self._pending = None if is_stream(self.path) else _Pending(self.path, "--log")
         self.lines = 0
         try:
-            self._file = open(self._pending.tmp if self._pending else self.path, "wb", buffering=0)
+            self._file = self._open()
         except OSError as e:
             raise UserError(f"cannot write --log {self.path}: {e.strerror or e}") from None
+
+    def _open(self):
+        if self._pending:
+            return open(self._pending.tmp, "wb", buffering=0)
+        fd = descriptor(self.path)
+        # The descriptor itself, not the file it points at opened anew: the two would each keep their own
+        # place in a redirected stdout and write over each other's lines.
+        return open(os.dup(fd), "wb", buffering=0) if fd is not None else open(self.path, "wb", buffering=0)
 
     def write(self, record: dict) -> None:
         """Append `record` as one JSON line in one write; OutputError when the write fails."""

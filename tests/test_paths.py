@@ -171,6 +171,37 @@ def test_a_log_may_be_a_stream_but_a_video_may_not(tmp_path):
     assert "not a regular file" in refused(paths.check_app, [], output="/dev/full")
 
 
+def test_a_log_to_a_redirected_stdout_is_written_through_the_descriptor(tmp_path):
+    # `--log /dev/stdout > run.txt`: /dev/stdout leads to a regular file; replacing it through a temporary
+    # file beside it meant a file renamed over /dev/stdout (as root), or a refusal.
+    from knyang_cam.sinks import JsonlLog
+
+    target = tmp_path / "run.txt"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        (tmp_path / "mylog").symlink_to(f"/dev/fd/{fd}")
+        for name in (f"/dev/fd/{fd}", f"/proc/self/fd/{fd}", tmp_path / "mylog"):
+            assert paths.descriptor(name) == fd
+            assert paths.check_app([], log=name).log == Path(name)
+        os.write(fd, b"start\n")
+        with JsonlLog(f"/dev/fd/{fd}") as log:
+            log.write({"frame": 0})
+            os.write(fd, b"between\n")  # the app's own lines share the descriptor: none overwrites another
+            log.write({"frame": 1})
+        os.write(fd, b"end\n")
+    finally:
+        os.close(fd)
+    assert target.read_text() == 'start\n{"frame": 0}\nbetween\n{"frame": 1}\nend\n'
+    assert paths.descriptor("/dev/stdout") == 1 and paths.descriptor(target) is None
+
+
+def test_a_closed_descriptor_or_a_video_to_one_is_refused():
+    fd = os.open(os.devnull, os.O_WRONLY)
+    os.close(fd)
+    assert f"descriptor {fd}, which is not open" in refused(paths.check_app, [], log=f"/dev/fd/{fd}")
+    assert "names a descriptor, not a file" in refused(paths.check_app, [], output="/dev/fd/2")
+
+
 def test_report_folder_holds_only_what_the_app_wrote(tmp_path):
     mine = tmp_path / "photos"
     mine.mkdir()
