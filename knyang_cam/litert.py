@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from .paths import utf8_name
+
 
 @contextlib.contextmanager
 def native_stderr_silenced():
@@ -32,8 +34,10 @@ def interpreter(model: Path | bytes, threads: int):
     LiteRT's own lines on stderr; raises ValueError with the first line of why it did not load."""
     from ai_edge_litert.interpreter import Interpreter
 
-    source = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
     try:
+        if not isinstance(model, bytes) and not utf8_name(model):
+            model = Path(model).read_bytes()  # LiteRT takes such a path for a TypeError
+        source = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
         with native_stderr_silenced():
             interp = Interpreter(**source, num_threads=threads)
             interp.allocate_tensors()

@@ -87,6 +87,25 @@ def plain_child(root: str | os.PathLike, name: str) -> Path:
     return target
 
 
+def utf8_name(path: str | os.PathLike) -> bool:
+    """True when `path` encodes as UTF-8.
+
+    A name holding other bytes (copied from an old Windows share or zip: `caf\\xe9.jpg`) reaches Python with
+    lone surrogates in it, which OpenCV's bindings answer with a crash (SIGSEGV) and LiteRT's with a
+    TypeError: such a path is read through Python, or refused, before it gets there.
+    """
+    try:
+        os.fspath(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(path: str | os.PathLike) -> str:
+    """`path` for a message, its bytes that are not UTF-8 written as `\\xe9`."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def _first_existing(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
@@ -238,6 +257,9 @@ def check_app(inputs: Sequence[Input], output=None, log=None, report=None) -> Ap
     files: list[tuple[str, Path]] = []
     if output is not None:
         output = check_file("--output", output, VIDEO_SUFFIXES)
+        if not utf8_name(output):  # OpenCV writes the video under that name
+            raise PathError(f"--output {printable(output)} is not a valid UTF-8 name, which OpenCV cannot write: "
+                            f"choose another name")
         files.append(("--output", output))
     if log is not None:
         log = check_file("--log", log, streams=True)

@@ -23,7 +23,7 @@ import numpy as np
 from . import opencv_log
 from .config import CameraConfig
 from .errors import UserError, native_lines_dropped
-from .paths import is_camera_index
+from .paths import is_camera_index, printable, utf8_name
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 FALLBACK_FPS = 30.0
@@ -99,6 +99,9 @@ class VideoFile(Source):
         path = Path(path)
         if not path.is_file():
             raise UserError(f"video file not found: {path}")
+        if not utf8_name(path):
+            raise UserError(f"cannot read {printable(path)} as a video: its name is not valid UTF-8, which "
+                            "OpenCV cannot open; rename it")
         with opencv_log.silent():
             self._cap = cv2.VideoCapture(str(path))
             count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)) if self._cap.isOpened() else 0
@@ -170,7 +173,9 @@ class PhotoFolder(Source):
             why = "not a readable image"
             try:
                 with native_lines_dropped(LIBJPEG_NOISE):  # libjpeg warns on stderr itself about truncated photos
-                    image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # honours EXIF orientation
+                    image = _read_photo(path)
+            except OSError as e:
+                image, why = None, f"cannot read it: {e.strerror or e}"
             except cv2.error:  # more pixels than OpenCV decodes (CV_IO_MAX_IMAGE_PIXELS): raised, not None
                 image, why = None, "too many pixels to decode"
             if image is None:
@@ -186,6 +191,16 @@ class PhotoFolder(Source):
             yield Frame(index, index / self.fps, image)
             image = next(images, None)
             index += 1
+
+
+def _read_photo(path: Path) -> np.ndarray | None:
+    """The BGR image in `path` (EXIF orientation honoured), or None when it does not decode."""
+    if utf8_name(path):
+        return cv2.imread(str(path), cv2.IMREAD_COLOR)  # a truncated JPEG gives what it holds, the rest grey
+    # cv2.imread crashes on a name that is not UTF-8: read by Python, decoded from memory (where a
+    # truncated JPEG does not decode at all).
+    data = np.fromfile(path, np.uint8)
+    return cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
 
 
 def _image_files(paths) -> list[Path]:
