@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +24,9 @@ from .paths import descriptor, is_stream, make_folder, sweep_temp
 from .results import Prediction
 
 MIN_VIDEO_SIDE = 2  # OpenCV's mp4v writer refuses 1-pixel frames
+# OpenCV hands FFmpeg the frame rate as n / 10^k, to 0.001, and MPEG-4 refuses n over 65535: outside these
+# (a time-lapse at one frame in 1000 s, a file whose rate is its time base, 90000) the writer does not open.
+MIN_WRITER_FPS, MAX_WRITER_FPS = 0.002, 65535.0
 
 
 def _plays(path: Path) -> bool:
@@ -79,8 +83,12 @@ class VideoSink:
             raise UserError(f"the frames are {size[0]}x{size[1]} pixels, too small to write as a video "
                             f"(at least {MIN_VIDEO_SIDE}x{MIN_VIDEO_SIDE}): leave out --output")
         self._file = _Pending(self.path, "--output")
+        rate = writer_fps(fps)
+        if not MIN_WRITER_FPS <= fps <= MAX_WRITER_FPS:
+            print(f"warning: --output {self.path}: the video writer takes {MIN_WRITER_FPS:g} to {MAX_WRITER_FPS:g} "
+                  f"frames per second, not the source's {fps:g}: written at {rate:g}", file=sys.stderr)
         with opencv_log.silent():  # OpenCV's own failure text is several lines
-            self._writer = cv2.VideoWriter(str(self._file.tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+            self._writer = cv2.VideoWriter(str(self._file.tmp), cv2.VideoWriter_fourcc(*"mp4v"), rate, size)
         if not self._writer.isOpened():
             self._file.finish(keep=False)
             raise UserError(f"cannot write output video {self.path}: OpenCV cannot open a "
@@ -114,6 +122,16 @@ class VideoSink:
 
     def __exit__(self, exc_type, *exc):
         self.close(_keep(exc_type))
+
+
+def writer_fps(fps: float) -> float:
+    """The frame rate nearest `fps` that the mp4v writer opens with (MIN_WRITER_FPS, MAX_WRITER_FPS): the fewer
+    decimals the faster it is, as n / 10^k must stay within 65535."""
+    fps = min(max(fps, MIN_WRITER_FPS), MAX_WRITER_FPS)
+    for digits in (3, 2, 1):
+        if round(fps * 10 ** digits) <= MAX_WRITER_FPS:
+            return round(fps, digits)
+    return float(round(fps))
 
 
 def letterbox(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -1,0 +1,28 @@
+"""The video sink on frame rates its mp4v writer does not take as they are."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from clips import read_frames
+from knyang_cam.sinks import MAX_WRITER_FPS, MIN_WRITER_FPS, VideoSink, writer_fps
+
+
+@pytest.mark.parametrize("fps, warned", [(0.001, True), (90000.0, True), (7000.123, False), (29.97, False)])
+def test_a_video_is_written_at_any_source_frame_rate(tmp_path, capsys, fps, warned):
+    # A time-lapse at one frame in 1000 s, or a file that reports its time base (90000) as its rate, made the
+    # writer refuse to open: --output was refused, naming the frame size.
+    out = tmp_path / "o.mp4"
+    with VideoSink(out, fps, (64, 48)) as sink:
+        for level in (40, 120, 200):
+            sink.write(np.full((48, 64, 3), level, np.uint8))
+    assert len(read_frames(out)) == 3
+    err = capsys.readouterr().err
+    assert (f"not the source's {fps:g}: written at {writer_fps(fps):g}" in err) == warned
+    assert err.count("\n") == warned
+
+
+def test_writer_rate_is_the_nearest_it_takes():
+    assert writer_fps(0.001) == MIN_WRITER_FPS and writer_fps(1e6) == MAX_WRITER_FPS
+    assert writer_fps(29.97) == 29.97 and writer_fps(24000 / 1001) == 23.976
+    assert writer_fps(7000.123) == 7000.0 and writer_fps(6553.4) == 6553.4 and writer_fps(6553.55) == 6554.0
