@@ -43,7 +43,10 @@ STREAM_TIMEOUT_S = 5.0
 # A camera waiting to reconnect hands the app a status frame this often (seconds).
 WAIT_STEP_S = 0.1
 
-LIBJPEG_NOISE = r"(Premature end of JPEG file|Corrupt JPEG data)"
+# What the image libraries print on stderr themselves while a photo decodes: libjpeg about a truncated photo,
+# libpng about a chunk it skips ("iCCP: known incorrect sRGB profile", common in photos from the web) or a
+# photo it gives up on. The app says itself, in one line, when a photo is skipped.
+DECODER_NOISE = r"(Premature end of JPEG file|Corrupt JPEG data|libpng (warning|error): )"
 
 
 class SourceLost(Exception):
@@ -172,7 +175,8 @@ class PhotoFolder(Source):
         for path in self._paths:
             why = "not a readable image"
             try:
-                with native_lines_dropped(LIBJPEG_NOISE):  # libjpeg warns on stderr itself about truncated photos
+                # OpenCV logs a TIFF it cannot read in lines of its own (several for one photo).
+                with native_lines_dropped(DECODER_NOISE), _quiet_opencv():
                     image = _read_photo(path)
             except OSError as e:
                 image, why = None, f"cannot read it: {e.strerror or e}"

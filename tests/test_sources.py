@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import cv2
@@ -337,3 +339,19 @@ def test_a_network_in_a_folder_whose_name_is_not_utf8_loads(tmp_path):
     folder.mkdir()
     shutil.copy(bundled.path(bundled.FINDER_DIR) / "finder.tflite", folder / "finder.tflite")
     assert litert.interpreter(folder / "finder.tflite", 1).get_input_details()
+
+
+def test_image_libraries_own_lines_stay_off_stderr(tmp_path, capfd):
+    # libpng warns on stderr itself about a chunk it skips (a photo from the web with an odd colour profile)
+    # and OpenCV logs a TIFF it cannot read in several lines: each photo is one line of ours, or none.
+    png = cv2.imencode(".png", np.full((40, 60, 3), 90, np.uint8))[1].tobytes()
+    idat = png.find(b"IDAT") - 4
+    body = b"iCCP" + b"bogus\0\0" + zlib.compress(b"\0" * 200)
+    iccp = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+    (tmp_path / "a-profile.png").write_bytes(png[:idat] + iccp + png[idat:])
+    tiff = cv2.imencode(".tif", np.full((200, 300, 3), 90, np.uint8))[1].tobytes()
+    (tmp_path / "b-truncated.tif").write_bytes(tiff[:len(tiff) // 3])
+    with open_source(str(tmp_path), CameraConfig()) as src:
+        assert len(list(src)) == 1
+    err = capfd.readouterr().err
+    assert err.splitlines() == [f"warning: skipping {tmp_path / 'b-truncated.tif'}: not a readable image"]
