@@ -502,7 +502,9 @@ def open_source(spec: str, cfg: CameraConfig) -> Source:
         return open_device(spec, cfg)
     path = Path(spec)
     if path.is_dir():
-        files = _image_files(path.iterdir())
+        # Hidden files are left out as in a dataset: macOS puts a `._IMG_1.jpg` of metadata beside each photo
+        # it copies to a USB stick or a network share, each of which was a warning.
+        files = _image_files(p for p in path.iterdir() if not p.name.startswith("."))
         if not files and any(p.is_dir() for p in path.iterdir()):
             # A dataset's layout (one folder per cat): the folder is not searched below itself.
             raise UserError(f"no images directly in folder {path}, only in its sub-folders: "

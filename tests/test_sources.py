@@ -355,3 +355,12 @@ def test_image_libraries_own_lines_stay_off_stderr(tmp_path, capfd):
         assert len(list(src)) == 1
     err = capfd.readouterr().err
     assert err.splitlines() == [f"warning: skipping {tmp_path / 'b-truncated.tif'}: not a readable image"]
+
+
+def test_a_folder_leaves_out_hidden_files(tmp_path, capsys):
+    # What macOS writes beside each photo it copies to a USB stick: `._NAME`, metadata, not a photo.
+    cv2.imwrite(str(tmp_path / "IMG_1.jpg"), np.full((40, 60, 3), 90, np.uint8))
+    (tmp_path / "._IMG_1.jpg").write_bytes(b"\0\5\26\7" + bytes(200))
+    with open_source(str(tmp_path), CameraConfig()) as src:
+        assert len(list(src)) == 1
+    assert capsys.readouterr().err == ""
