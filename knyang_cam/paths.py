@@ -217,11 +217,13 @@ def check_report_dir(flag: str, path) -> Path:
 
 @dataclass(frozen=True)
 class Input:
-    """A path the run reads and its command-line `flag`; `folder`: a directory no output may be written into."""
+    """A path the run reads and its command-line `flag`; `folder`: a directory no output may be written into;
+    `pattern`: a glob (`path`) that no output may match."""
 
     flag: str
     path: Path
     folder: bool = False
+    pattern: bool = False
 
 
 @dataclass(frozen=True)
@@ -248,8 +250,13 @@ def source_inputs(spec: str) -> list[Input]:
     if p.exists():
         return [Input("--source", p)]
     if glob.has_magic(spec):
-        return [Input("--source", Path(f)) for f in glob.glob(spec)]
+        return [Input("--source", Path(spec), pattern=True)] + [Input("--source", Path(f)) for f in glob.glob(spec)]
     return []
+
+
+def matches(pattern: Path, path: Path) -> bool:
+    """True when glob `pattern` takes in `path`, once it exists."""
+    return Path(os.path.abspath(path)).match(os.path.abspath(pattern))
 
 
 def check_app(inputs: Sequence[Input], output=None, log=None, report=None) -> AppPaths:
@@ -285,7 +292,13 @@ def check_app(inputs: Sequence[Input], output=None, log=None, report=None) -> Ap
         for i in inputs:
             # Not even a new file: the folder's reader would meet it (a model directory holding it is one
             # training refuses to replace; a class folder's is tried as a photo of that cat).
-            if i.folder:
+            if i.pattern:
+                # As for a folder, even a new file: the report's pictures in the glob's reach were read as
+                # photos by the next run (or made it refuse its outputs as inputs).
+                if matches(i.path, path):
+                    raise PathError(f"{flag} {path} is one of the files {i.flag} '{i.path}' names: "
+                                    f"choose a place the glob does not reach")
+            elif i.folder:
                 if is_within(path, i.path):
                     raise PathError(f"{flag} {path} is in the {i.flag} folder {i.path}: "
                                     f"choose a folder outside it")

@@ -202,6 +202,22 @@ def test_a_closed_descriptor_or_a_video_to_one_is_refused():
     assert "names a descriptor, not a file" in refused(paths.check_app, [], output="/dev/fd/2")
 
 
+def test_no_output_lands_where_a_glob_source_would_read_it(tmp_path):
+    # `--source 'shots/*.png' --report shots` was let through once; the next run read the report's pictures
+    # as photos, or refused them as its inputs in a line that did not say why.
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    (shots / "a.png").write_bytes(b"png")
+    spec = str(shots / "*.png")
+    assert "timeline.png is one of the files --source" in refused(paths.check_app, paths.source_inputs(spec),
+                                                                report=shots)
+    assert "is one of the files" in refused(paths.check_app, paths.source_inputs(str(shots / "*")),
+                                            log=shots / "run.jsonl")
+    paths.check_app(paths.source_inputs(spec), output=shots / "run.mp4", log=shots / "run.jsonl",
+                    report=shots / "report")  # out of the glob's reach: *.png does not go into folders
+    assert not paths.matches(Path("photos/*/*.jpg"), Path("photos/report/timeline.png"))
+
+
 def test_report_folder_holds_only_what_the_app_wrote(tmp_path):
     mine = tmp_path / "photos"
     mine.mkdir()
