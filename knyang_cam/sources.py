@@ -176,7 +176,7 @@ class PhotoFolder(Source):
             why = "not a readable image"
             try:
                 # OpenCV logs a TIFF it cannot read in lines of its own (several for one photo).
-                with native_lines_dropped(DECODER_NOISE), _quiet_opencv():
+                with native_lines_dropped(DECODER_NOISE), opencv_log.silent():
                     image = _read_photo(path)
             except OSError as e:
                 image, why = None, f"cannot read it: {e.strerror or e}"
