@@ -32,10 +32,13 @@ def _figure(width: float, height: float):
 
 
 def _save(fig, path: Path) -> None:
+    """Lay `fig` out and write it to `path`."""
     # A class name in a script DejaVu Sans lacks (Hangul, kana) draws as boxes; matplotlib would also warn
-    # once per letter, burying the summary line under dozens of lines.
+    # once per letter, burying the summary line under dozens of lines. The layout measures the names too,
+    # so it runs under the same filter.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Glyph .* missing from")
+        fig.tight_layout()
         fig.savefig(path)
 
 
@@ -69,7 +72,6 @@ def plot_confusion(path: Path, scores: Scores) -> None:
         for j in range(n):
             ax.text(j, i, str(counts[i, j]), ha="center", va="center",
                     color="white" if counts[i, j] > counts.max() / 2 else "black")
-    fig.tight_layout()
     _save(fig, path)
 
 
@@ -91,7 +93,6 @@ def plot_curves(path: Path, phases: Sequence[PhaseHistory]) -> None:
         ax.set_title(key)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
     _save(fig, path)
 
 
@@ -112,7 +113,6 @@ def plot_misclassified(path: Path, pixels: np.ndarray, labels: np.ndarray, probs
         ax.set_title(f"{classes[labels[i]]} -> {classes[pred]} {probs[i, pred]:.2f}\n"
                      f"{_shortened(Path(paths[i]).name)}", fontsize=7)
         ax.axis("off")
-    fig.tight_layout()
     _save(fig, path)
     return fig
 

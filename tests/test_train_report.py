@@ -1,0 +1,32 @@
+"""The training report's figures (train/report.py) for class names in any script."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from train import evaluate, report  # noqa: E402
+
+NAMES = ("Mochi", "나비", "Zoë")
+
+
+def scores() -> evaluate.Scores:
+    labels = np.array([0, 1, 2, 1])
+    probs = np.eye(3)[[0, 1, 1, 2]]
+    return evaluate.score(probs, labels, NAMES)
+
+
+def test_a_korean_class_name_prints_no_matplotlib_warning(tmp_path):
+    # A user's 나비 once made `python -m train` print four lines of UserWarning and source code
+    # (fig.tight_layout() measured the names outside the filter that kept savefig quiet).
+    pixels = np.zeros((2, 32, 32, 3), np.uint8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report.plot_confusion(tmp_path / "c.png", scores())
+        report.plot_misclassified(tmp_path / "m.png", pixels, np.array([1, 2]), np.eye(3)[[2, 1]], NAMES,
+                                  ["a.jpg", "b.jpg"])
+    assert [str(w.message) for w in caught] == []
+    assert (tmp_path / "c.png").stat().st_size > 0 and (tmp_path / "m.png").stat().st_size > 0
