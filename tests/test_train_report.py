@@ -30,3 +30,22 @@ def test_a_korean_class_name_prints_no_matplotlib_warning(tmp_path):
                                   ["a.jpg", "b.jpg"])
     assert [str(w.message) for w in caught] == []
     assert (tmp_path / "c.png").stat().st_size > 0 and (tmp_path / "m.png").stat().st_size > 0
+
+
+def rendered(char: str) -> np.ndarray:
+    fig = report._figure(1, 1)
+    fig.text(0.5, 0.5, char, fontsize=40, ha="center", va="center")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())
+
+
+def test_hangul_in_the_figures_is_drawn_with_glyphs_not_boxes():
+    from knyang_cam import text
+
+    if text.font_for("나비") is None:
+        pytest.skip("no font with Hangul on this machine (install fonts-nanum or fonts-noto-cjk)")
+    # DejaVu Sans, matplotlib's default, has no Hangul: 나 and 비 both came out as the same empty box.
+    na, bi = (report.in_any_script(rendered)(c) for c in "나비")
+    assert not np.array_equal(na, bi)

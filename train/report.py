@@ -1,13 +1,15 @@
 """The report/ folder of a model directory: metrics.json and three figures.
 
 Figures are drawn with matplotlib's object API (Figure + Agg canvas), never
-pyplot, so nothing here needs a display or changes global plotting state.
+pyplot, so nothing here needs a display; the fallback fonts for class names
+in other scripts are set only while a figure is drawn (`in_any_script`).
 """
 from __future__ import annotations
 
+import functools
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,41 @@ MISCLASSIFIED_FILE = "misclassified.png"
 MAX_MISCLASSIFIED = 36
 
 
+# Font files with Hangul and other CJK scripts (those knyang_cam/text.py draws names with), tried letter by
+# letter after matplotlib's DejaVu Sans, which lacks them: a cat named 나비 drew as two boxes in confusion.png.
+FALLBACK_FONTS = ("NotoSansCJK-Regular.ttc", "NotoSansCJKkr-Regular.otf", "NotoSansKR-Regular.ttf",
+                  "NotoSansKR-Regular.otf", "NanumGothic.ttf", "NanumBarunGothic.ttf", "malgun.ttf",
+                  "AppleSDGothicNeo.ttc", "AppleGothic.ttf", "unifont.ttf", "unifont.otf")
+
+
+@functools.lru_cache(maxsize=1)
+def _families() -> tuple[str, ...]:
+    """DejaVu Sans, then the family names of the installed FALLBACK_FONTS."""
+    from matplotlib import font_manager
+
+    files = {Path(f).name: f for f in font_manager.findSystemFonts()}
+    found = []
+    for name in (n for n in FALLBACK_FONTS if n in files):
+        try:
+            # Added by file: matplotlib's own font list is cached once, often before fonts-nanum was installed.
+            font_manager.fontManager.addfont(files[name])
+            found.append(font_manager.FontProperties(fname=files[name]).get_name())
+        except (OSError, RuntimeError, ValueError):  # an unreadable font file is no fallback, not a failed training
+            continue
+    return ("DejaVu Sans",) + tuple(dict.fromkeys(found))
+
+
+def in_any_script(draw: Callable) -> Callable:
+    """`draw` with the fallback fonts in force: a figure's texts take their font when created or drawn."""
+    @functools.wraps(draw)
+    def drawn(*args, **kwargs):
+        from matplotlib import rc_context
+
+        with rc_context({"font.family": list(_families())}):
+            return draw(*args, **kwargs)
+    return drawn
+
+
 def _figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -33,7 +70,7 @@ def _figure(width: float, height: float):
 
 def _save(fig, path: Path) -> None:
     """Lay `fig` out and write it to `path`."""
-    # A class name in a script DejaVu Sans lacks (Hangul, kana) draws as boxes; matplotlib would also warn
+    # A class name in a script no installed font has draws as boxes; matplotlib would also warn
     # once per letter, burying the summary line under dozens of lines. The layout measures the names too,
     # so it runs under the same filter.
     with warnings.catch_warnings():
@@ -56,6 +93,7 @@ def write_metrics(path: Path, validation: Scores, threshold: Threshold,
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+@in_any_script
 def plot_confusion(path: Path, scores: Scores) -> None:
     """Draw the confusion counts of `scores` (rows true, columns predicted) as a PNG at `path`."""
     n = len(scores.classes)
@@ -75,6 +113,7 @@ def plot_confusion(path: Path, scores: Scores) -> None:
     _save(fig, path)
 
 
+@in_any_script
 def plot_curves(path: Path, phases: Sequence[PhaseHistory]) -> None:
     """Accuracy and loss per epoch, the phases one after another on a shared epoch axis."""
     fig = _figure(10, 4)
@@ -96,6 +135,7 @@ def plot_curves(path: Path, phases: Sequence[PhaseHistory]) -> None:
     _save(fig, path)
 
 
+@in_any_script
 def plot_misclassified(path: Path, pixels: np.ndarray, labels: np.ndarray, probs: np.ndarray,
                        classes: Sequence[str], paths: Sequence[Path]):
     """Tile up to MAX_MISCLASSIFIED photos whose argmax is wrong, titled true -> predicted, as a PNG at `path`;
