@@ -329,3 +329,18 @@ def test_the_config_allows_every_training_view_and_no_more():
     bounds = {f.name: f.metadata["range"] for f in fields(TrainConfig) if f.name in ("head_views", "reference_views")}
     assert bounds == {"head_views": (1, len(TRAIN_VIEWS)), "reference_views": (1, len(TRAIN_VIEWS))}
     assert TrainConfig().head_views == len(TRAIN_VIEWS)
+
+
+@pytest.mark.parametrize("layout", ["", "Train"])
+def test_an_empty_class_folder_is_named_in_a_warning(tmp_path, layout):
+    # A folder made for a cat and left empty (or holding only .DS_Store) was dropped without a word.
+    from train.pipeline import left_out
+
+    folder = class_folders(tmp_path / layout, {"Tom": 3, "Ann": 3}) / "Empty Cat"
+    folder.mkdir()
+    (folder / ".DS_Store").write_bytes(b"\0")
+    ds = data.find_images(tmp_path, 0.2, 0)
+    assert ds.classes == ("Ann", "Tom") and ds.empty == (folder,)
+    [warning] = left_out(ds)
+    assert str(folder) in warning and "add its photos or remove the folder" in warning
+    assert left_out(data.find_images(class_folders(tmp_path / "full", {"A": 2, "B": 2}))) == ()

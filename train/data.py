@@ -57,6 +57,8 @@ class Dataset:
     train: Split
     validation: Split
     test: Split | None = None
+    # Class folders without a file, which are no class: said so, since the user made each for a cat.
+    empty: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -190,12 +192,17 @@ def find_images(root: str | Path, validation_fraction: float = 0.2, seed: int = 
             train, validation = _split_by_seed(by_split["train"], classes, validation_fraction, seed)
             layout = "classes"
         test = _labelled(by_split["test"], classes) if "test" in by_split else None
-        return Dataset(root, layout, classes, train, validation, test)
+        return Dataset(root, layout, classes, train, validation, test, _empty(train_dir, by_split["train"]))
     by_class = class_files(root)
     classes = tuple(name for name, files in by_class.items() if files)
     _check_classes(root, root, classes)
     train, validation = _split_by_seed(by_class, classes, validation_fraction, seed)
-    return Dataset(root, "classes", classes, train, validation)
+    return Dataset(root, "classes", classes, train, validation, empty=_empty(root, by_class))
+
+
+def _empty(folder: Path, by_class: dict[str, list[Path]]) -> tuple[Path, ...]:
+    """The class folders in `folder` that hold no file (hidden ones aside)."""
+    return tuple(folder / name for name, files in by_class.items() if not files)
 
 
 def _check_split_folders(root: Path) -> None:

@@ -169,6 +169,18 @@ def _near_training(val_rows: np.ndarray, train_rows: np.ndarray) -> int:
     return int(((val @ train.T).max(axis=1) >= folds.NEAR_DUPLICATE).sum())
 
 
+def left_out(dataset: data.Dataset) -> tuple[str, ...]:
+    """A warning per class folder without photos: the model will not know that cat, which nothing else says."""
+    return tuple(f"class folder {folder} has no photos, so the model will not know that cat: add its photos "
+                 f"or remove the folder" for folder in dataset.empty)
+
+
+def thin(classes: Sequence[str], counts: Sequence[int]) -> tuple[str, ...]:
+    """A warning per class with fewer than THIN_CLASS photos to learn from, with the number."""
+    return tuple(f"class {c} has only {n} photos to learn from (fewer than {THIN_CLASS}): its figures rest "
+                 f"on little; add photos" for c, n in zip(classes, counts) if n < THIN_CLASS)
+
+
 def refused_out(out: str | Path) -> Path:
     """Where a model the accuracy check refused is written instead of `out`, for the user to look at."""
     out = Path(out)
@@ -276,8 +288,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
             _log("test " + test_scores.lines()[0])
     learnt = len(learnt_labels)
     counts = np.bincount(learnt_labels, minlength=len(dataset.classes))
-    warnings = tuple(f"class {c} has only {n} photos to learn from (fewer than {THIN_CLASS}): its figures rest "
-                     f"on little; add photos" for c, n in zip(dataset.classes, counts) if n < THIN_CLASS)
+    warnings = left_out(dataset) + thin(dataset.classes, counts)
     copies = _near_training(val_x[:, 0], train_f.vectors[::n_views])
     if copies:
         warnings += (f"{copies} of {len(val_y)} validation photos are near-duplicates of training photos (the "
