@@ -344,3 +344,11 @@ def test_an_empty_class_folder_is_named_in_a_warning(tmp_path, layout):
     [warning] = left_out(ds)
     assert str(folder) in warning and "add its photos or remove the folder" in warning
     assert left_out(data.find_images(class_folders(tmp_path / "full", {"A": 2, "B": 2}))) == ()
+
+
+def test_a_thin_class_is_warned_with_its_number_of_photos():
+    from train.pipeline import thin
+
+    one, three = thin(("Pharaoh", "Zoe", "Big"), [1, 3, 10])
+    assert one.startswith("class Pharaoh has only 1 photo to learn from (fewer than 10)")
+    assert three.startswith("class Zoe has only 3 photos to learn from")

@@ -177,8 +177,8 @@ def left_out(dataset: data.Dataset) -> tuple[str, ...]:
 
 def thin(classes: Sequence[str], counts: Sequence[int]) -> tuple[str, ...]:
     """A warning per class with fewer than THIN_CLASS photos to learn from, with the number."""
-    return tuple(f"class {c} has only {n} photos to learn from (fewer than {THIN_CLASS}): its figures rest "
-                 f"on little; add photos" for c, n in zip(classes, counts) if n < THIN_CLASS)
+    return tuple(f"class {c} has only {n} photo{'' if n == 1 else 's'} to learn from (fewer than {THIN_CLASS}): its "
+                 f"figures rest on little; add photos" for c, n in zip(classes, counts) if n < THIN_CLASS)
 
 
 def refused_out(out: str | Path) -> Path:
