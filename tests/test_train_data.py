@@ -352,3 +352,20 @@ def test_a_thin_class_is_warned_with_its_number_of_photos():
     one, three = thin(("Pharaoh", "Zoe", "Big"), [1, 3, 10])
     assert one.startswith("class Pharaoh has only 1 photo to learn from (fewer than 10)")
     assert three.startswith("class Zoe has only 3 photos to learn from")
+
+
+def test_the_same_photo_in_two_cats_folders_is_named_in_a_warning(tmp_path):
+    # A photo copied into the wrong cat's folder was learnt as both cats without a word.
+    from train.pipeline import in_two_classes
+
+    root = tmp_path
+    paths = [photo(root / cat / f"{k}.jpg", (10 * k, 100, 200 if cat == "Cleo" else 0))
+             for cat in ("Mochi", "Cleo") for k in range(2)]
+    copy = root / "Cleo" / "oops.jpg"
+    copy.write_bytes((root / "Mochi" / "1.jpg").read_bytes())
+    same_cat = root / "Mochi" / "again.jpg"
+    same_cat.write_bytes((root / "Mochi" / "0.jpg").read_bytes())  # twice in one cat: no mislabel
+    paths = paths[:2] + [same_cat] + paths[2:] + [copy]
+    [warning] = in_two_classes(paths, [0, 0, 0, 1, 1, 1], ("Mochi", "Cleo"))
+    assert warning == (f"the same photo is in two cats' folders: {root / 'Mochi' / '1.jpg'} (Mochi) and {copy} "
+                       f"(Cleo); keep it in the right cat's folder only")

@@ -181,6 +181,22 @@ def thin(classes: Sequence[str], counts: Sequence[int]) -> tuple[str, ...]:
                  f"figures rest on little; add photos" for c, n in zip(classes, counts) if n < THIN_CLASS)
 
 
+def in_two_classes(paths: Sequence[Path], labels: Sequence[int], classes: Sequence[str]) -> tuple[str, ...]:
+    """A warning per photo whose very bytes are also in another cat's folder (of the decoded photos `paths`).
+
+    A photo copied into the wrong cat's folder is a label the model learns both ways, and nothing
+    else points at it: the confusion it causes looks like two cats that are hard to tell apart.
+    """
+    first: dict[str, tuple[Path, int]] = {}
+    found = []
+    for path, label in zip(paths, labels):
+        seen, seen_label = first.setdefault(features.file_key(Path(path)), (path, label))
+        if seen_label != label:
+            found.append(f"the same photo is in two cats' folders: {seen} ({classes[seen_label]}) and {path} "
+                         f"({classes[label]}); keep it in the right cat's folder only")
+    return tuple(found)
+
+
 def refused_out(out: str | Path) -> Path:
     """Where a model the accuracy check refused is written instead of `out`, for the user to look at."""
     out = Path(out)
@@ -288,7 +304,8 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
             _log("test " + test_scores.lines()[0])
     learnt = len(learnt_labels)
     counts = np.bincount(learnt_labels, minlength=len(dataset.classes))
-    warnings = left_out(dataset) + thin(dataset.classes, counts)
+    warnings = left_out(dataset) + thin(dataset.classes, counts) + in_two_classes(
+        train_f.paths[::n_views] + val_paths, np.concatenate([train_labels, val_y]), dataset.classes)
     copies = _near_training(val_x[:, 0], train_f.vectors[::n_views])
     if copies:
         warnings += (f"{copies} of {len(val_y)} validation photos are near-duplicates of training photos (the "
