@@ -369,3 +369,14 @@ def test_the_same_photo_in_two_cats_folders_is_named_in_a_warning(tmp_path):
     [warning] = in_two_classes(paths, [0, 0, 0, 1, 1, 1], ("Mochi", "Cleo"))
     assert warning == (f"the same photo is in two cats' folders: {root / 'Mochi' / '1.jpg'} (Mochi) and {copy} "
                        f"(Cleo); keep it in the right cat's folder only")
+
+
+def test_a_heic_photo_is_skipped_with_what_to_do(tmp_path):
+    # "cannot identify image file" told an iPhone user nothing: HEIC is read only with a plugin we do not ship.
+    heic = tmp_path / "IMG_8888.HEIC"
+    heic.write_bytes(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + bytes(200))
+    jpeg = photo(tmp_path / "IMG_0001.heic", fmt="JPEG")  # a JPEG named .heic reads as what it is
+    images = data.decode_split(data.Split((heic, jpeg), (0, 1)), ("A", "B"), 32)
+    [(path, reason)] = images.skipped
+    assert path == heic and "HEIC" in reason and "JPEG" in reason
+    assert images.paths == (jpeg,)

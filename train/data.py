@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from knyang_cam.errors import UserError
 from knyang_cam.results import NOT_MINE, RESERVED_NAMES, SPLIT_NAMES, UNLABELED
@@ -354,7 +354,7 @@ def decode_split(split: Split, classes: Sequence[str], size: int,
             labels.append(label)
             paths.append(path)
         except DECODE_ERRORS as e:
-            skipped.append((path, why(e)))
+            skipped.append((path, why(e, path)))
         if progress is not None:
             progress(i + 1, len(split))
     array = np.stack(pixels) if pixels else np.zeros((0, size, size, 3), np.uint8)
@@ -424,8 +424,17 @@ def low_quality(square: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(small, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
 
 
-def why(e: Exception) -> str:
-    """The reason listed for a skipped file: the first line of `e` (its type name when empty), PIL's suffix cut."""
+# Phones save HEIC; Pillow reads it only with a plugin (pillow-heif) that is not installed with knyang-cam.
+HEIC_SUFFIXES = (".heic", ".heif")
+HEIC_WHY = ("a HEIC photo, which is not read here: save it as JPEG (iPhone: Settings > Camera > Formats > "
+            "Most Compatible)")
+
+
+def why(e: Exception, path: str | Path | None = None) -> str:
+    """The reason listed for a skipped file: the first line of `e` (its type name when empty), PIL's suffix cut;
+    for a HEIC `path` Pillow cannot identify, what to do instead."""
+    if isinstance(e, UnidentifiedImageError) and path is not None and Path(path).suffix.lower() in HEIC_SUFFIXES:
+        return HEIC_WHY
     text = str(e).splitlines()[0] if str(e) else type(e).__name__
     return text.replace(" (PIL.UnidentifiedImageError)", "")
 

@@ -162,7 +162,7 @@ def features_for(paths: Sequence[Path], labels: Sequence[int], extractor, backbo
         try:
             pix = images.pixels[decoded[path]] if path in decoded else load_image(path, backbone.image_size)
         except DECODE_ERRORS as e:
-            skipped.append((Path(path), why(e)))
+            skipped.append((Path(path), why(e, path)))
             continue
         todo.append(i)
         todo_pixels.append(pix)
@@ -209,7 +209,7 @@ def view_features_for(paths: Sequence[Path], labels: Sequence[int], extractor, b
             try:
                 photo = images.photos[have[path]] if path in have else load_photo(path, photo_side)
             except DECODE_ERRORS as e:
-                skipped.append((Path(path), why(e)))
+                skipped.append((Path(path), why(e, path)))
                 continue
             for key, view, hit in zip(keys, views, hits):
                 if hit is None:
