@@ -49,3 +49,16 @@ def test_hangul_in_the_figures_is_drawn_with_glyphs_not_boxes():
     # DejaVu Sans, matplotlib's default, has no Hangul: 나 and 비 both came out as the same empty box.
     na, bi = (report.in_any_script(rendered)(c) for c in "나비")
     assert not np.array_equal(na, bi)
+
+
+def test_the_per_class_table_lines_up_with_korean_names():
+    import unicodedata
+
+    def width(text):
+        return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+                   for c in text)
+
+    decomposed = "Zoe\u0308"  # how a macOS folder name spells Zoë
+    header, *rows = evaluate.score(np.eye(3), np.arange(3), ("Mochi", "나비", decomposed)).lines()[1:]
+    # Each line is as wide on a terminal as the header: the figures stand under their titles.
+    assert {width(r) for r in rows} == {width(header)}, rows

@@ -13,6 +13,7 @@ import argparse
 import fnmatch
 import json
 import sys
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,13 +47,26 @@ class Scores:
 
     def lines(self) -> list[str]:
         """The scores as terminal lines: the accuracy and photo count, then one row per class."""
-        width = max(len(c) for c in self.classes)
+        width = max(_columns(c) for c in self.classes)
         out = [f"accuracy {self.accuracy:.4f} on {sum(self.support)} photos",
-               f"{'class':<{width}}  precision  recall  photos"]
+               f"{_padded('class', width)}  precision  recall  photos"]
         # A class with no photo here is not scored: its zeros would read as "always wrong".
-        out += [f"{c:<{width}}  {p:9.3f}  {r:6.3f}  {s:6d}" if s else f"{c:<{width}}  {'-':>9}  {'-':>6}  {s:6d}"
+        out += [f"{_padded(c, width)}  {p:9.3f}  {r:6.3f}  {s:6d}" if s
+                else f"{_padded(c, width)}  {'-':>9}  {'-':>6}  {s:6d}"
                 for c, p, r, s in zip(self.classes, self.precision, self.recall, self.support)]
         return out
+
+
+def _columns(text: str) -> int:
+    """The terminal columns `text` takes: a wide letter (Hangul, kanji) takes two and a combining accent (a
+    macOS folder name's decomposed ë) none, so len() misaligned such a class's row."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+               for c in text)
+
+
+def _padded(text: str, width: int) -> str:
+    """`text` with spaces after it to fill `width` terminal columns."""
+    return text + " " * max(0, width - _columns(text))
 
 
 def score(probs: np.ndarray, labels: np.ndarray, classes: Sequence[str]) -> Scores:
