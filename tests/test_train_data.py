@@ -380,3 +380,19 @@ def test_a_heic_photo_is_skipped_with_what_to_do(tmp_path):
     [(path, reason)] = images.skipped
     assert path == heic and "HEIC" in reason and "JPEG" in reason
     assert images.paths == (jpeg,)
+
+
+@pytest.mark.parametrize("layout", ["", "Train"])
+def test_photos_beside_the_class_folders_are_named_in_a_warning(tmp_path, layout):
+    # Photos dropped next to the cats' folders were left out without a word.
+    from train.pipeline import outside_classes
+
+    folder = class_folders(tmp_path / layout, {"Tom": 3, "Ann": 3})
+    for name in ("IMG_1.JPG", "IMG_2.png"):
+        photo(folder / name)
+    (folder / "Thumbs.db").write_bytes(b"\0")  # not a photo: no warning of its own
+    ds = data.find_images(tmp_path, 0.2, 0)
+    assert ds.loose == (folder / "IMG_1.JPG", folder / "IMG_2.png")
+    assert outside_classes(ds) == (f"2 photos directly in {folder} (such as IMG_1.JPG) are in no cat's folder "
+                                   f"and left out of training: move each into its cat's folder",)
+    assert outside_classes(data.find_images(class_folders(tmp_path / "tidy", {"A": 2, "B": 2}))) == ()

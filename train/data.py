@@ -59,6 +59,8 @@ class Dataset:
     test: Split | None = None
     # Class folders without a file, which are no class: said so, since the user made each for a cat.
     empty: tuple[Path, ...] = ()
+    # Photos beside the class folders, in no class: said so, since the user put them there to be learnt.
+    loose: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -192,12 +194,19 @@ def find_images(root: str | Path, validation_fraction: float = 0.2, seed: int = 
             train, validation = _split_by_seed(by_split["train"], classes, validation_fraction, seed)
             layout = "classes"
         test = _labelled(by_split["test"], classes) if "test" in by_split else None
-        return Dataset(root, layout, classes, train, validation, test, _empty(train_dir, by_split["train"]))
+        return Dataset(root, layout, classes, train, validation, test, _empty(train_dir, by_split["train"]),
+                       _loose(root) + _loose(train_dir))
     by_class = class_files(root)
     classes = tuple(name for name, files in by_class.items() if files)
     _check_classes(root, root, classes)
     train, validation = _split_by_seed(by_class, classes, validation_fraction, seed)
-    return Dataset(root, "classes", classes, train, validation, empty=_empty(root, by_class))
+    return Dataset(root, "classes", classes, train, validation, empty=_empty(root, by_class), loose=_loose(root))
+
+
+def _loose(folder: Path) -> tuple[Path, ...]:
+    """The files named as photos directly in `folder` (Thumbs.db, notes.txt and the like are no one's photos)."""
+    return tuple(sorted(p for p in folder.iterdir()
+                        if p.is_file() and _visible(p) and p.suffix.lower() in PHOTO_SUFFIXES))
 
 
 def _empty(folder: Path, by_class: dict[str, list[Path]]) -> tuple[Path, ...]:

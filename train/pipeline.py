@@ -175,6 +175,16 @@ def left_out(dataset: data.Dataset) -> tuple[str, ...]:
                  f"or remove the folder" for folder in dataset.empty)
 
 
+def outside_classes(dataset: data.Dataset) -> tuple[str, ...]:
+    """A warning per folder with photos directly in it, beside the class folders: the model learns none of them."""
+    folders: dict[Path, list[Path]] = {}
+    for photo in dataset.loose:
+        folders.setdefault(photo.parent, []).append(photo)
+    return tuple(f"{len(photos)} photo{'' if len(photos) == 1 else 's'} directly in {folder} (such as "
+                 f"{photos[0].name}) {'is' if len(photos) == 1 else 'are'} in no cat's folder and left out of "
+                 f"training: move each into its cat's folder" for folder, photos in folders.items())
+
+
 def thin(classes: Sequence[str], counts: Sequence[int]) -> tuple[str, ...]:
     """A warning per class with fewer than THIN_CLASS photos to learn from, with the number."""
     return tuple(f"class {c} has only {n} photo{'' if n == 1 else 's'} to learn from (fewer than {THIN_CLASS}): its "
@@ -304,7 +314,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
             _log("test " + test_scores.lines()[0])
     learnt = len(learnt_labels)
     counts = np.bincount(learnt_labels, minlength=len(dataset.classes))
-    warnings = left_out(dataset) + thin(dataset.classes, counts) + in_two_classes(
+    warnings = left_out(dataset) + outside_classes(dataset) + thin(dataset.classes, counts) + in_two_classes(
         train_f.paths[::n_views] + val_paths, np.concatenate([train_labels, val_y]), dataset.classes)
     copies = _near_training(val_x[:, 0], train_f.vectors[::n_views])
     if copies:
