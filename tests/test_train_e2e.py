@@ -162,6 +162,8 @@ def test_failed_imagenet_download_names_weights_file(tmp_path):
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "--weights FILE" in errors[0], r.stderr[-2000:]
     assert not (tmp_path / "m").exists()
+    # stdout is for the one summary line; Keras' "Downloading data from ..." is what it does: stderr.
+    assert r.stdout == "" and "Downloading data from" in r.stderr
 
 
 def test_missing_weights_file_is_a_user_error(tmp_path):

@@ -8,7 +8,9 @@ while the top of the base is fine-tuned on a few hundred photos.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import sys
 import warnings
 import weakref
 from collections.abc import Callable
@@ -75,8 +77,10 @@ def build_base(backbone: Backbone):
                                f".weights.h5 file, or --weights imagenet / none)")
         weights = str(path)
     try:
-        with warnings.catch_warnings():  # a file of another network: Keras warns once per layer it skips
-            warnings.simplefilter("ignore")
+        # Keras prints "Downloading data from ..." and its progress bar on stdout, which holds only the
+        # summary line; what training does goes to stderr.
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+            warnings.simplefilter("ignore")  # a file of another network: Keras warns once per layer it skips
             return keras.applications.MobileNetV2(input_shape=shape, alpha=backbone.alpha,
                                                   include_top=False, weights=weights, name=BASE_NAME)
     except Exception as e:  # Keras raises a zoo of types for a failed download or a bad file
