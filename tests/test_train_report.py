@@ -62,3 +62,9 @@ def test_the_per_class_table_lines_up_with_korean_names():
     header, *rows = evaluate.score(np.eye(3), np.arange(3), ("Mochi", "나비", decomposed)).lines()[1:]
     # Each line is as wide on a terminal as the header: the figures stand under their titles.
     assert {width(r) for r in rows} == {width(header)}, rows
+
+
+def test_the_per_class_table_lines_up_when_the_names_are_shorter_than_its_title():
+    header, *rows = evaluate.score(np.eye(2), np.arange(2), ("A", "Bo")).lines()[1:]
+    assert {len(r) for r in rows} == {len(header)}, [header, *rows]
+    assert all(r.index(".") == header.index("precision") + len("precision") - 4 for r in rows)

@@ -47,7 +47,7 @@ class Scores:
 
     def lines(self) -> list[str]:
         """The scores as terminal lines: the accuracy and photo count, then one row per class."""
-        width = max(_columns(c) for c in self.classes)
+        width = max(_columns(c) for c in ("class", *self.classes))  # the title may be the widest
         out = [f"accuracy {self.accuracy:.4f} on {sum(self.support)} photos",
                f"{_padded('class', width)}  precision  recall  photos"]
         # A class with no photo here is not scored: its zeros would read as "always wrong".
