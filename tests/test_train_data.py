@@ -396,3 +396,33 @@ def test_photos_beside_the_class_folders_are_named_in_a_warning(tmp_path, layout
     assert outside_classes(ds) == (f"2 photos directly in {folder} (such as IMG_1.JPG) are in no cat's folder "
                                    f"and left out of training: move each into its cat's folder",)
     assert outside_classes(data.find_images(class_folders(tmp_path / "tidy", {"A": 2, "B": 2}))) == ()
+
+
+def test_a_class_whose_training_photos_do_not_decode_names_them(tmp_path):
+    # A cat of two photos, one truncated: when the split held out the good one, the error said only
+    # "no decodable image for class B", and the user saw a good photo of B in its folder.
+    class_folders(tmp_path / "Train", {"A": 3})
+    class_folders(tmp_path / "Validation", {"A": 1, "B": 1})
+    full = photo(tmp_path / "x.jpg", size=(300, 300)).read_bytes()
+    broken = tmp_path / "Train" / "B" / "IMG_2.jpg"
+    broken.parent.mkdir()
+    broken.write_bytes(full[: len(full) // 2])
+    ds = data.find_images(tmp_path)
+    images = data.decode_split(ds.train, ds.classes, 32)
+    with pytest.raises(DatasetError) as e:
+        data.require_every_class(images.labels, ds.classes, "training", tmp_path, images.skipped, ds.train)
+    assert str(e.value).startswith(f"no decodable image for class B in the training split of {tmp_path}: "
+                                   f"{broken} does not decode (")
+    assert str(e.value).endswith("): replace or remove it, or add JPEG/PNG photos")
+
+
+@pytest.mark.slow  # a python -m train subprocess
+def test_the_cli_names_a_class_s_training_files_that_do_not_decode(tmp_path):
+    class_folders(tmp_path / "Train", {"A": 3})
+    class_folders(tmp_path / "Validation", {"A": 1, "B": 1})
+    broken = tmp_path / "Train" / "B" / "IMG_2.jpg"
+    broken.parent.mkdir()
+    broken.write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    r = run_train("--data", tmp_path, "--weights", "none", "--out", tmp_path.parent / f"{tmp_path.name}-m")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert f"{broken} does not decode (" in r.stderr and "replace or remove it" in r.stderr

@@ -95,18 +95,18 @@ def _check_decodable(dataset) -> None:
     """Every class has a training photo whose header reads, so a class of broken files fails at once."""
     from PIL import Image
 
-    from .data import DECODE_ERRORS, DatasetError
+    from .data import DECODE_ERRORS, no_decodable, why
 
     for label, name in enumerate(dataset.classes):
+        bad = []
         for path in (p for p, y in zip(dataset.train.paths, dataset.train.labels) if y == label):
             try:
                 with Image.open(path):
                     break
-            except DECODE_ERRORS:
-                continue
+            except DECODE_ERRORS as e:
+                bad.append((path, why(e, path)))
         else:
-            raise DatasetError(f"no decodable image for class {name} in the training split of {dataset.root}: "
-                               f"add JPEG/PNG photos or remove the folder")
+            raise no_decodable([name], "training", dataset.root, bad)
 
 
 def _interrupt(signum, _frame):

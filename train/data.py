@@ -448,13 +448,30 @@ def why(e: Exception, path: str | Path | None = None) -> str:
     return text.replace(" (PIL.UnidentifiedImageError)", "")
 
 
-def require_every_class(labels: np.ndarray, classes: Sequence[str], what: str, root: Path) -> None:
-    """Training needs at least one decodable photo of every class."""
+def require_every_class(labels: np.ndarray, classes: Sequence[str], what: str, root: Path,
+                        skipped: Sequence[tuple[Path, str]] = (), split: Split | None = None) -> None:
+    """Training needs at least one decodable photo of every class; the error names the class's `skipped`
+    files of `split`."""
     counts = np.bincount(labels, minlength=len(classes))
     empty = [name for name, n in zip(classes, counts) if n == 0]
     if empty:
-        raise DatasetError(f"no decodable image for class {', '.join(empty)} in the {what} "
-                           f"split of {root}: add JPEG/PNG photos or remove the folder")
+        owner = dict(zip(split.paths, split.labels)) if split is not None else {}
+        labels_of_empty = {classes.index(c) for c in empty}
+        raise no_decodable(empty, what, root, [(p, w) for p, w in skipped if owner.get(Path(p)) in labels_of_empty])
+
+
+def no_decodable(classes: Sequence[str], what: str, root: Path, bad: Sequence[tuple[Path, str]]) -> DatasetError:
+    """The error for `classes` without a decodable photo in the `what` split, naming their files that failed
+    and why: a truncated photo looks like a photo in the folder, so "no decodable image" alone puzzled."""
+    where = f"no decodable image for class {', '.join(classes)} in the {what} split of {root}"
+    if not bad:
+        return DatasetError(f"{where}: add JPEG/PNG photos or remove the folder")
+    path, reason = bad[0]
+    reason = reason.replace(f" '{path}'", "")  # PIL's message repeats the path
+    if len(bad) == 1:
+        return DatasetError(f"{where}: {path} does not decode ({reason}): replace or remove it, or add JPEG/PNG photos")
+    return DatasetError(f"{where}: its {len(bad)} files there do not decode, such as {path} ({reason}): replace or "
+                        f"remove them, or add JPEG/PNG photos")
 
 
 def not_mine_files(root: str | Path) -> list[Path]:

@@ -213,7 +213,7 @@ def fine_tune(network, dataset, cfg, progress: Progress | None = None) -> PhaseH
     size = cfg.image_size
     train = decode_split(dataset.train, dataset.classes, size, photo_side=PHOTO_SCALE * size)
     val = decode_split(dataset.validation, dataset.classes, size)
-    require_every_class(train.labels, dataset.classes, "training", dataset.root)
+    require_every_class(train.labels, dataset.classes, "training", dataset.root, train.skipped, dataset.train)
     n_classes = len(dataset.classes)
     dense = network.model.get_layer("probs")
     kernel, bias, _ = fit_softmax(infer(network.features, train.pixels, cfg.batch_size), train.labels, n_classes,

@@ -239,7 +239,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     n_views = len(plan.head_views)
     kept = tuple(dict.fromkeys(train_f.paths))
     train_labels = train_f.labels[::n_views]
-    data.require_every_class(train_labels, dataset.classes, "training", dataset.root)
+    data.require_every_class(train_labels, dataset.classes, "training", dataset.root, train_f.skipped, dataset.train)
     eval_views = recipe.EVAL_VIEWS if plan.val_crops else recipe.EVAL_VIEWS[:1]
     both = eval_views + tuple(recipe.mirror(v) for v in eval_views)
     val_f = views_of(dataset.validation.paths, dataset.validation.labels, both, "validation crops")
