@@ -426,3 +426,12 @@ def test_the_cli_names_a_class_s_training_files_that_do_not_decode(tmp_path):
     r = run_train("--data", tmp_path, "--weights", "none", "--out", tmp_path.parent / f"{tmp_path.name}-m")
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert f"{broken} does not decode (" in r.stderr and "replace or remove it" in r.stderr
+
+
+def test_one_cat_s_folder_as_the_dataset_says_to_give_the_folder_above(tmp_path):
+    # --data ../house/Mochi (a cat's folder) was told to put each cat's photos in ../house/Mochi/<name>/.
+    mochi = class_folders(tmp_path / "house", {"Mochi": 3, "Tom": 2}) / "Mochi"
+    with pytest.raises(DatasetError) as e:
+        data.find_images(mochi)
+    assert str(e.value) == (f"{mochi} holds 3 photos but no class folders: give --data the folder that holds one "
+                            f"folder per cat (such as {mochi.parent}), or put each cat's photos in {mochi}/<name>/")

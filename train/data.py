@@ -263,6 +263,10 @@ def _check_classes(root: Path, folder: Path, classes: Sequence[str]) -> None:
                                f"learns from both: put each cat's photos in {folder}/<name>/ (for the `t` "
                                f"retrain, set app.dataset_root to the dataset the model was trained on, "
                                f"README: Teach it live)")
+        if folder == root and (photos := _loose(folder)):  # most likely one cat's folder, not the one above it
+            raise DatasetError(f"{folder} holds {len(photos)} photo{'' if len(photos) == 1 else 's'} but no class "
+                               f"folders: give --data the folder that holds one folder per cat (such as "
+                               f"{folder.parent}), or put each cat's photos in {folder}/<name>/")
         raise DatasetError(f"no class folders with files in {folder}: put each cat's photos in "
                            f"{folder}/<name>/")
     if len(classes) == 1:
