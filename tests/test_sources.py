@@ -1,6 +1,7 @@
 """Frame sources on real files decoded by OpenCV: order, timing, errors, the camera's reconnects."""
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import struct
@@ -179,7 +180,8 @@ def test_camera_keeps_newest_frame_reconnects_then_ends(tmp_path):
             got.append(frame)
             time.sleep(0.02)  # a slow consumer: the reader thread must drop, not queue, frames
     fresh = [f for f in got if not f.status]
-    statuses = [f.status for f in got if f.status]
+    # One status per wait, however many frames it took: a loaded machine's slower reopen hands out more.
+    statuses = [status for status, _ in itertools.groupby(f.status for f in got) if status]
     assert [f.index for f in fresh] == list(range(len(fresh)))
     # One reopen succeeded (the file plays again), then both attempts of the second loss failed.
     assert len(opens) == 4
