@@ -458,7 +458,9 @@ def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
                     if frame is None:
                         break
                     s.frame = frame
-                    if frame.status:  # a camera reconnecting: say so; there is nothing new to analyse
+                    # A camera reconnecting (say so) or waiting for its next frame: nothing new to analyse,
+                    # but the window, keys and Ctrl-C are served meanwhile.
+                    if frame.status or frame.waiting:
                         outputs.show(draw(s, frame.image, frame.status))
                         s.ui.notify(s.apply(handle_key(keys(1), s.ui)), cfg.overlay.toast_s)
                         continue

@@ -63,6 +63,10 @@ class Frame:
     # Non-empty while a camera is reconnecting: `image` is then the last good frame,
     # re-sent only so the window can say so; it is not a new frame to process.
     status: str = ""
+    # True while a live source waits for its next frame (none came within WAIT_STEP_S): `image` is the
+    # last good frame, handed out so the app keeps its window, keys and Ctrl-C through a stall that
+    # has not yet been taken for a lost camera; it is not a new frame to process either.
+    waiting: bool = False
 
 
 class Source:
@@ -322,12 +326,13 @@ class Camera(Source):
                 self._newest = image
                 self._cond.notify()
 
-    def _next_image(self) -> np.ndarray | None:
-        """The newest unseen frame, or None when the camera failed or stalled."""
+    def _next_image(self) -> tuple[np.ndarray | None, bool]:
+        """(the newest unseen frame or None, whether the reader failed), after waiting at most WAIT_STEP_S:
+        the caller decides when a wait has become a stall, so it never blocks the app longer than that."""
         with self._cond:
-            self._cond.wait_for(lambda: self._newest is not None or self._failed, timeout=self.stall_s)
+            self._cond.wait_for(lambda: self._newest is not None or self._failed, timeout=WAIT_STEP_S)
             image, self._newest = self._newest, None
-            return image
+            return image, self._failed
 
     def _reopen(self) -> _Opening:
         """Stop reading the lost capture and start opening it anew on a thread."""
@@ -352,12 +357,16 @@ class Camera(Source):
 
     def __iter__(self) -> Iterator[Frame]:
         start, index, last = time.monotonic(), 0, None
+        seen = time.monotonic()  # when the last frame came: no frame for stall_s is a lost camera
         while True:
-            image = self._next_image()
+            image, failed = self._next_image()
             if image is not None:
-                last = image
-                yield Frame(index, time.monotonic() - start, image)
+                last, seen = image, time.monotonic()
+                yield Frame(index, seen - start, image)
                 index += 1
+                continue
+            if not failed and time.monotonic() - seen < self.stall_s:
+                yield Frame(index, time.monotonic() - start, last, waiting=True)
                 continue
             for attempt in range(1, self._cfg.reconnect_attempts + 1):
                 status = f"{self.name} lost: reconnecting ({attempt}/{self._cfg.reconnect_attempts})"
@@ -372,6 +381,7 @@ class Camera(Source):
                 while not opening.done.wait(WAIT_STEP_S):
                     yield Frame(index, time.monotonic() - start, last, status=status)
                 if self._adopt(opening):
+                    seen = time.monotonic()
                     break
             else:
                 self.close()

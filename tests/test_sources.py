@@ -179,7 +179,7 @@ def test_camera_keeps_newest_frame_reconnects_then_ends(tmp_path):
         for frame in cam:
             got.append(frame)
             time.sleep(0.02)  # a slow consumer: the reader thread must drop, not queue, frames
-    fresh = [f for f in got if not f.status]
+    fresh = [f for f in got if not f.status and not f.waiting]
     # One status per wait, however many frames it took: a loaded machine's slower reopen hands out more.
     statuses = [status for status, _ in itertools.groupby(f.status for f in got) if status]
     assert [f.index for f in fresh] == list(range(len(fresh)))
@@ -226,6 +226,43 @@ def test_a_camera_reopening_keeps_handing_the_app_frames(tmp_path):
                 waiting.append(time.monotonic())
     assert len(opens) == 2
     assert len(waiting) >= 10 and max(np.diff(waiting)) < 0.5, np.diff(waiting)
+
+
+class _StalledCapture:
+    """A capture that gives one frame, then blocks in read() like a stream whose server froze."""
+
+    def __init__(self, image):
+        self._image, self._released = image, threading.Event()
+
+    def get(self, prop):
+        return 15.0
+
+    def read(self):
+        self._released.wait(timeout=3.0)  # FFmpeg's read timeout
+        return False, None
+
+    def release(self):
+        self._released.set()
+
+
+def test_a_stalled_camera_keeps_handing_the_app_frames_before_it_is_taken_for_lost():
+    # A frozen stream blocks OpenCV's read for up to its 5 s timeout, and a camera is not taken for lost
+    # before stall_s: the app must still get a frame every WAIT_STEP_S meanwhile, or its window, keys and
+    # Ctrl-C freeze for seconds (q took 4.6 s to quit a stalled HTTP stream).
+    image = np.full((240, 320, 3), 90, np.uint8)
+    cam = Camera(0, CameraConfig(reconnect_attempts=1, reconnect_delay_s=0.01),
+                 opener=lambda: (_StalledCapture(image), image))
+    got, started = [], time.monotonic()
+    for frame in cam:
+        got.append((time.monotonic(), frame))
+        if time.monotonic() - started > 1.0:
+            break  # what the app does on Ctrl-C
+    cam.close()
+    assert not got[0][1].waiting and got[0][1].status == ""
+    waiting = [(t, f) for t, f in got[1:]]
+    assert waiting and all(f.waiting and f.status == "" and f.image is image and f.index == 1 for _, f in waiting)
+    times = [started] + [t for t, _ in got]
+    assert max(np.diff(times)) < 0.5, np.diff(times)
 
 
 def test_a_camera_closed_while_reopening_releases_what_opens_later(tmp_path):
