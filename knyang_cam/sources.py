@@ -42,6 +42,9 @@ STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
 STREAM_TIMEOUT_S = 5.0
 # A camera waiting to reconnect hands the app a status frame this often (seconds).
 WAIT_STEP_S = 0.1
+# How long closing a camera waits for its reader thread: one stuck in a stalled stream's read (up to
+# STREAM_TIMEOUT_S) is left to release its capture itself, so Ctrl-C or q end the run at once.
+CLOSE_WAIT_S = 0.5
 
 # What the image libraries print on stderr themselves while a photo decodes: libjpeg about a truncated photo,
 # libpng about a chunk it skips ("iCCP: known incorrect sRGB profile", common in photos from the web) or a
@@ -305,26 +308,35 @@ class Camera(Source):
         self._newest: np.ndarray | None = first
         self._failed = False
         self._cond = threading.Condition()
-        self._stop = threading.Event()
         self._opening: _Opening | None = None
         self._thread = self._start_reader()
 
     def _start_reader(self) -> threading.Thread:
-        thread = threading.Thread(target=self._read_loop, args=(self._cap,), daemon=True,
+        # Each reader has its own stop flag: a lost one still blocked in read() must not read on
+        # when the next reader starts.
+        self._stop = threading.Event()
+        thread = threading.Thread(target=self._read_loop, args=(self._cap, self._stop), daemon=True,
                                   name="camera-reader")
         thread.start()
         return thread
 
-    def _read_loop(self, cap: cv2.VideoCapture) -> None:
-        while not self._stop.is_set():
-            ok, image = cap.read()
-            with self._cond:
-                if not ok:
-                    self._failed = True
+    def _read_loop(self, cap: cv2.VideoCapture, stop: threading.Event) -> None:
+        """Read `cap` until `stop` or a failed read, then release it: the reader owns its capture, since
+        releasing it from another thread while read() blocks (a stalled stream) frees what FFmpeg still uses."""
+        try:
+            while not stop.is_set():
+                ok, image = cap.read()
+                with self._cond:
+                    if stop.is_set():
+                        return  # a frame of a capture already given up is not the newest
+                    if not ok:
+                        self._failed = True
+                        self._cond.notify()
+                        return
+                    self._newest = image
                     self._cond.notify()
-                    return
-                self._newest = image
-                self._cond.notify()
+        finally:
+            cap.release()
 
     def _next_image(self) -> tuple[np.ndarray | None, bool]:
         """(the newest unseen frame or None, whether the reader failed), after waiting at most WAIT_STEP_S:
@@ -335,11 +347,16 @@ class Camera(Source):
             return image, self._failed
 
     def _reopen(self) -> _Opening:
-        """Stop reading the lost capture and start opening it anew on a thread."""
+        """Stop reading the lost capture and start opening it anew on a thread, which first waits (up to
+        `stall_s`) for the old reader to release it: a device is opened once at a time."""
         self._stop.set()
-        self._thread.join(timeout=self.stall_s)
-        self._cap.release()
-        self._opening = _Opening(self._opener)
+        lost, opener = self._thread, self._opener
+
+        def reopen():
+            lost.join(timeout=self.stall_s)
+            return opener()
+
+        self._opening = _Opening(reopen)
         return self._opening
 
     def _adopt(self, opening: _Opening) -> bool:
@@ -350,7 +367,6 @@ class Camera(Source):
         if opening.result is None:
             return False
         self._cap, first = opening.result
-        self._stop.clear()
         self._failed, self._newest = False, first
         self._thread = self._start_reader()
         return True
@@ -389,13 +405,13 @@ class Camera(Source):
                                  f"({self._cfg.reconnect_attempts} reconnect attempts failed)")
 
     def close(self) -> None:
-        """Stop the reader thread (waiting up to `stall_s`) and release the capture (one still opening, once open)."""
+        """Stop the reader thread, which releases the capture (one still opening, once open); waits at most
+        CLOSE_WAIT_S for it: a reader blocked in a stalled stream's read releases it when the read times out."""
         if self._opening is not None:
             self._opening.abandon()
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=self.stall_s)
-        self._cap.release()
+            self._thread.join(timeout=CLOSE_WAIT_S)
 
 
 # ---------------------------------------------------------------- network cameras

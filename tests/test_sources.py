@@ -233,15 +233,19 @@ class _StalledCapture:
 
     def __init__(self, image):
         self._image, self._released = image, threading.Event()
+        self.reading = self.released_while_reading = False
 
     def get(self, prop):
         return 15.0
 
     def read(self):
+        self.reading = True
         self._released.wait(timeout=3.0)  # FFmpeg's read timeout
+        self.reading = False
         return False, None
 
     def release(self):
+        self.released_while_reading |= self.reading  # FFmpeg would free what the read still uses
         self._released.set()
 
 
@@ -263,6 +267,26 @@ def test_a_stalled_camera_keeps_handing_the_app_frames_before_it_is_taken_for_lo
     assert waiting and all(f.waiting and f.status == "" and f.image is image and f.index == 1 for _, f in waiting)
     times = [started] + [t for t, _ in got]
     assert max(np.diff(times)) < 0.5, np.diff(times)
+
+
+def test_closing_a_stalled_camera_neither_waits_for_its_read_nor_releases_under_it():
+    # Ctrl-C or q during a stall: close() used to join the reader for stall_s (the app took 4.2 s to end
+    # on a SIGSTOPped stream), then release the capture while read() still ran in it.
+    image = np.full((240, 320, 3), 90, np.uint8)
+    cap = _StalledCapture(image)
+    cam = Camera(0, CameraConfig(), opener=lambda: (cap, image))
+    frames = iter(cam)
+    next(frames)
+    while not cap.reading:
+        time.sleep(0.01)
+    t0 = time.monotonic()
+    cam.close()
+    assert time.monotonic() - t0 < 1.0
+    deadline = time.monotonic() + 5
+    while cap.reading and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.1)
+    assert cap._released.is_set() and not cap.released_while_reading
 
 
 def test_a_camera_closed_while_reopening_releases_what_opens_later(tmp_path):

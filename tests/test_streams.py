@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -143,3 +145,36 @@ def test_the_app_refuses_a_wrong_address_in_one_line(capsys):
 def test_a_missing_device_is_named(tmp_path):
     with pytest.raises(UserError, match=r"no camera device /dev/video97 \(`ls /dev/video\*` lists"):
         open_source("/dev/video97", CameraConfig())
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_the_app_at_once_while_the_stream_stalls(stream_server, tmp_path):
+    """A frozen server (SIGSTOP) blocks FFmpeg's read for its 5 s timeout: the app must still notice
+    Ctrl-C within a moment, and end with a complete log and a playable video."""
+    url, server = stream_server
+    log, video = tmp_path / "log.jsonl", tmp_path / "out.mp4"
+    app = subprocess.Popen([sys.executable, "-m", "knyang_cam", "--source", url, "--headless",
+                            "--log", str(log), "--output", str(video)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and app.poll() is None:
+        if sum(p.read_text().count("\n") for p in tmp_path.glob(".log.tmp-*")) >= 10:
+            break
+        time.sleep(0.1)
+    os.kill(server.pid, signal.SIGSTOP)
+    try:
+        time.sleep(1.0)  # the last frames already on their way are read; then nothing comes
+        app.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        out, err = app.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+    assert app.returncode == 130, err
+    assert took < 2.5, f"Ctrl-C took {took:.1f} s to end the run during a stall"
+    assert "interrupted by SIGINT" in out
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(records) >= 10 and [r["frame"] for r in records] == list(range(len(records)))
+    cap = cv2.VideoCapture(str(video))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == len(records)
+    cap.release()
