@@ -7,7 +7,7 @@ Exit statuses (README lists them):
 0 the source ended, `q`/Esc, the window was closed, or --max-frames was reached;
 2 a user error (raised as UserError before the loop starts);
 3 the camera stopped delivering frames and reconnecting failed;
-128 + signal number when interrupted: 130 for Ctrl-C (SIGINT), 143 for SIGTERM.
+128 + signal number when interrupted: 130 for Ctrl-C (SIGINT), 143 for SIGTERM, 129 for SIGHUP.
 """
 from __future__ import annotations
 
@@ -207,7 +207,7 @@ class Window:
 
 @contextmanager
 def caught_signals():
-    """Turn SIGINT/SIGTERM into a flag the loop checks between frames, for a clean end."""
+    """Turn SIGINT/SIGTERM/SIGHUP into a flag the loop checks between frames, for a clean end."""
     caught: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield caught
@@ -218,7 +218,10 @@ def caught_signals():
             raise KeyboardInterrupt(signum)
         caught.append(signum)
 
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    # SIGHUP too (not on Windows): closing the terminal or a dropped SSH session sends it, and its default
+    # kills the run with its video unfinished and its log under a temporary name the next run sweeps away.
+    stops = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
+    old = {s: signal.signal(s, on_signal) for s in stops}
     try:
         yield caught
     finally:

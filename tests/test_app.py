@@ -235,7 +235,7 @@ def test_camera_lost_ends_cleanly_with_its_own_status(tmp_path, cfg, model):
     assert f"{len(records)} frames" in summary
 
 
-@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_signal_mid_run_ends_cleanly(tmp_path, tiny_model_dir, signum, status):
     log, out = tmp_path / "log.jsonl", tmp_path / "out.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "knyang_cam", "--source", "synthetic", "--headless",
