@@ -198,11 +198,21 @@ class Window:
 
     def closed(self) -> bool:
         """The user closed the window with the title bar's button."""
-        return self.shown and cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1
+        if not self.shown:
+            return False
+        try:
+            return cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1
+        except cv2.error:
+            # OpenCV's Qt backend drops its GUI with the last window the window manager closed, and then
+            # raises ("NULL guiReceiver") for it: the window is gone, which ends the run like `q`.
+            return True
 
     def close(self) -> None:
         """Destroy the window; the run's ExitStack calls it once, at the end."""
-        cv2.destroyWindow(WINDOW)
+        try:
+            cv2.destroyWindow(WINDOW)
+        except cv2.error:
+            pass  # already closed by the window manager (see closed): nothing left to destroy
 
 
 @contextmanager
