@@ -476,6 +476,8 @@ def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
                     if frame.status or frame.waiting:
                         outputs.show(draw(s, frame.image, frame.status))
                         s.ui.notify(s.apply(handle_key(keys(1), s.ui)), cfg.overlay.toast_s)
+                        # A window closed while the camera is away ends the run now, not after the reconnect.
+                        s.ui.quit = s.ui.quit or outputs.window_closed()
                         continue
                     s.predictions, detect_ms, infer_ms = s.analyzer(frame.image)
                 for message in saver.poll() + [teacher.auto_start(saver)]:

@@ -333,3 +333,48 @@ def test_x_key_in_the_loop_saves_the_crop_as_not_mine(tmp_path, cfg, model):
     (saved,) = (tmp_path / "data" / "not_mine").glob("*.jpg")
     assert cv2.imread(str(saved)).shape == (240, 240, 3)  # the centre crop at frame resolution
     assert not (tmp_path / "data" / "Train").exists()
+
+
+def test_a_window_closed_while_the_camera_reconnects_ends_the_run_at_once(tmp_path, cfg, model, monkeypatch):
+    # The loop looked at the window only after a new frame: closed during a reconnect (here 3 attempts
+    # 5 s apart) the run went on until the camera was given up, and then ended with status 3.
+    clip = noise_clip(tmp_path / "cam.mp4", n=10)
+
+    def opener():
+        """A real capture that runs dry after the clip's frames; reopening fails."""
+        if (tmp_path / "opened").exists():
+            raise UserError("camera gone")
+        (tmp_path / "opened").touch()
+        cap = cv2.VideoCapture(str(clip))
+        return cap, cap.read()[1]
+
+    class ClosedOnReconnect:
+        """A window the user closes as soon as it says the camera is lost."""
+
+        def __init__(self):
+            self.status_shown = False
+
+        def show(self, image):
+            pass
+
+        def closed(self):
+            return self.status_shown
+
+        def close(self):
+            pass
+
+    window = ClosedOnReconnect()
+    real_draw = app.draw
+
+    def draw(s, image, status=""):
+        window.status_shown |= bool(status)
+        return real_draw(s, image, status)
+
+    monkeypatch.setattr(app, "Window", lambda: window)
+    monkeypatch.setattr(app, "draw", draw)
+    camera = Camera(0, CameraConfig(reconnect_attempts=3, reconnect_delay_s=5.0), opener=opener)
+    started = time.monotonic()
+    status, summary = run(cfg, camera, model, window=True, keys=app.no_keys, log=str(tmp_path / "log.jsonl"))
+    assert status == app.EXIT_OK and "quit" in summary
+    assert time.monotonic() - started < 5
+    assert len(read_log(tmp_path / "log.jsonl")) >= 1
