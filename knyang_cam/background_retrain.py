@@ -27,8 +27,7 @@ from .config import TrainConfig
 # The trainer beside this package: `train` in a clone (so the app and the trainer are the same
 # tree), `knyang_train` where a wheel installed it (pyproject.toml maps train/ to that name).
 _PROJECT = bundled.CLONE_ROOT
-TRAINER = "train" if bundled.root() == _PROJECT and (_PROJECT / "train" / "retrain.py").is_file() \
-    else "knyang_train"
+TRAINER = bundled.trainer_package()
 # Lower priority than the live loop: the retrain may use every core, but only what the loop leaves.
 STDERR_FILE = "stderr.txt"  # the child's stderr, in its scratch folder
 NICENESS = 10

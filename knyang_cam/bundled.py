@@ -30,6 +30,20 @@ def root() -> Path:
     return Path(str(resources.files(__package__).joinpath("_bundled")))
 
 
+def trainer_package() -> str:
+    """The trainer beside this package: `train` in a clone, `knyang_train` where a wheel installed it."""
+    return "train" if root() == CLONE_ROOT and (CLONE_ROOT / "train" / "retrain.py").is_file() else "knyang_train"
+
+
+def trainer_command(module: str = "") -> str:
+    """How a user runs the trainer (or its `module`, e.g. "finder") here: an installed wheel has no
+    `train` module (`python -m train` would run a user's own train.py), it has `knyang-train`."""
+    package = trainer_package()
+    if not module:
+        return "python -m train" if package == "train" else "knyang-train"
+    return f"python -m {package}.{module}"
+
+
 def path(relative: str | Path) -> Path:
     """`relative` (e.g. "models/knyang") inside the bundled files."""
     return root() / relative

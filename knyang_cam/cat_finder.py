@@ -61,11 +61,11 @@ class _Pass:
                 self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as reason:
             raise FinderError(f"cannot load the cat finder {file} at {size[1]}x{size[0]}: {reason}; rebuild it "
-                              f"with python -m train.finder") from None
+                              f"with {bundled.trainer_command('finder')}") from None
         inp, out = self._interp.get_input_details()[0], self._interp.get_output_details()[0]
         if list(inp["shape"][1:]) != [*size, 3]:
             raise FinderError(f"{file} takes {list(inp['shape'][1:])}, not the input_size {list(size)} that "
-                              f"{directory / META_FILE} says; rebuild it with python -m train.finder")
+                              f"{directory / META_FILE} says; rebuild it with {bundled.trainer_command('finder')}")
         self._size = size
         self._in, self._out = inp["index"], out["index"]
 

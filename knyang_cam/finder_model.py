@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import bundled
 from .errors import UserError
 from .results import intersection
 
@@ -54,7 +55,7 @@ class FinderMeta:
                        None if fine is None else _size(fine), _share(data.get("fine_below", cls.fine_below)))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise FinderError(f"cat finder metadata {path} is missing or invalid ({e}); rebuild it with "
-                              f"python -m train.finder") from None
+                              f"{bundled.trainer_command('finder')}") from None
 
 
 def _size(value) -> tuple[int, int]:

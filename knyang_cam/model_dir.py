@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import bundled
 from .errors import UserError
 from .results import RESERVED_NAMES
 
@@ -19,7 +20,7 @@ TFLITE_FILE = "model.tflite"
 META_FILE = "model.json"
 REPORT_DIR = "report"
 MAX_INPUT_SIDE = 4096  # pixels; more is a broken file, not a network
-REBUILD = "python -m train --data DATASET_DIR --out {path}"
+REBUILD = "{trainer} --data DATASET_DIR --out {path}"  # python -m train, or knyang-train installed
 
 
 class ModelError(UserError):
@@ -80,7 +81,7 @@ class ModelInfo:
 
 def rebuild_hint(path: Path) -> str:
     """The "rebuild it with: python -m train ..." clause for error messages about the model at `path`."""
-    return "rebuild it with: " + REBUILD.format(path=path)
+    return "rebuild it with: " + REBUILD.format(trainer=bundled.trainer_command(), path=path)
 
 
 def read(path: str | Path, need: tuple[str, ...] = (TFLITE_FILE,)) -> ModelInfo:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from knyang_cam import model_dir
+from knyang_cam.errors import UserError
 from knyang_cam.model_dir import ModelError
 from tests.conftest import TINY_CLASSES
 
@@ -35,6 +36,19 @@ def test_keras_and_tflite_agree(tiny_model_dir):
 def test_missing_dir_names_rebuild_command(tmp_path):
     with pytest.raises(ModelError, match=r"model directory not found: .*python -m train"):
         model_dir.read(tmp_path / "nope")
+
+
+def test_installed_the_rebuild_command_is_the_installed_trainer(tmp_path, monkeypatch):
+    """A wheel has no `train` module (`python -m train` fails, or runs a user's own train.py)."""
+    from knyang_cam import bundled
+    from knyang_cam.cat_finder import CatFinder
+
+    monkeypatch.setattr(bundled, "root", lambda: tmp_path / "site-packages" / "knyang_cam" / "_bundled")
+    with pytest.raises(ModelError) as e:
+        model_dir.read(tmp_path / "nope")
+    assert str(e.value).endswith(f"(rebuild it with: knyang-train --data DATASET_DIR --out {tmp_path / 'nope'})")
+    with pytest.raises(UserError, match=r"rebuild it with python -m knyang_train\.finder$"):
+        CatFinder(tmp_path / "nope")
 
 
 @pytest.mark.slow  # tiny_model_dir is built with Keras
