@@ -337,15 +337,17 @@ def check_cache(flag: str, cache: Path | None, folders: Sequence[tuple[str, Path
             raise PathError(f"{flag} {cache} is inside {what} {folder}: keep the feature cache in a folder of its own")
 
 
-def make_folder(flag: str, folder: Path) -> None:
-    """Create `folder` (and parents) and prove a file can be written in it, or raise PathError."""
+def make_folder(flag: str, folder: Path, file: Path | None = None) -> None:
+    """Create `folder` (and parents) and prove a file can be written in it, or raise PathError naming
+    `file` (the one the user gave, in `folder`) where there is one: `--log run.jsonl` named as `.` is unclear."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".knyang-cam-probe-{os.getpid()}"
         probe.touch()
         probe.unlink()
     except OSError as e:
-        raise PathError(f"cannot write {flag} {folder}: {e.strerror or e}") from None
+        where = folder if file is None else f"{file} (its folder {folder})"
+        raise PathError(f"cannot write {flag} {where}: {e.strerror or e}") from None
 
 
 def mark_report(folder: Path) -> None:

@@ -47,7 +47,7 @@ class _Pending:
 
     def __init__(self, path: Path, flag: str):
         self.path, self.flag = path, flag
-        make_folder(flag, path.parent)
+        make_folder(flag, path.parent, path)
         sweep_temp(path)
         try:
             self.tmp = temp_beside(path)

@@ -1,11 +1,14 @@
 """The video sink on frame rates its mp4v writer does not take as they are."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from clips import read_frames
-from knyang_cam.sinks import MAX_WRITER_FPS, MIN_WRITER_FPS, VideoSink, writer_fps
+from knyang_cam.errors import UserError
+from knyang_cam.sinks import MAX_WRITER_FPS, MIN_WRITER_FPS, JsonlLog, VideoSink, writer_fps
 
 
 @pytest.mark.parametrize("fps, warned", [(0.001, True), (90000.0, True), (7000.123, False), (29.97, False)])
@@ -26,3 +29,10 @@ def test_writer_rate_is_the_nearest_it_takes():
     assert writer_fps(0.001) == MIN_WRITER_FPS and writer_fps(1e6) == MAX_WRITER_FPS
     assert writer_fps(29.97) == 29.97 and writer_fps(24000 / 1001) == 23.976
     assert writer_fps(7000.123) == 7000.0 and writer_fps(6553.4) == 6553.4 and writer_fps(6553.55) == 6554.0
+
+
+def test_an_unwritable_folder_names_the_file_the_user_gave():
+    # `--log run.jsonl` in a read-only folder said "cannot write --log .": the user typed a file name.
+    named = r"^cannot write --log /proc/knyang-cam/run\.jsonl \(its folder /proc/knyang-cam\): "
+    with pytest.raises(UserError, match=named):
+        JsonlLog(Path("/proc/knyang-cam/run.jsonl"))
