@@ -481,7 +481,9 @@ def check_paths(args: argparse.Namespace) -> None:
 
 def main(argv=None) -> int:
     """The `python -m train.finder` entry point: make scenes, train the head, write --out; 0, or 2 with one line."""
-    p = OneLineParser(prog="python -m train.finder", description=__doc__,
+    from .__main__ import prog_name
+
+    p = OneLineParser(prog=prog_name("finder"), description=__doc__,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pets", type=Path, required=True, help="the Oxford-IIIT Pet sample (cats/, dogs/, annotations/)")
     p.add_argument("--weights", required=True, help="MobileNetV2 1.0 no-top .weights.h5")

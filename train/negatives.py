@@ -109,7 +109,9 @@ def build(pets: Path, weights: str, out: Path = BANK_FILE, merge: float | None =
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The `python -m train.negatives` entry point: build the bank into --out; 0 (SystemExit without photos)."""
-    p = argparse.ArgumentParser(prog="python -m train.negatives", description=__doc__.splitlines()[0])
+    from .__main__ import prog_name
+
+    p = argparse.ArgumentParser(prog=prog_name("negatives"), description=__doc__.splitlines()[0])
     p.add_argument("--pets", type=Path, required=True, help="folder with cats/ and dogs/ photos")
     p.add_argument("--weights", required=True, help="the backbone's no-top .weights.h5")
     p.add_argument("--out", type=Path, default=BANK_FILE)
