@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from knyang_cam.errors import OneLineParser, UserError, exit_status
@@ -110,8 +110,25 @@ def _check_decodable(dataset) -> None:
 
 
 def _interrupt(signum, _frame):
-    # SIGTERM unwinds like Ctrl-C, so the export's staging folder is removed on the way out.
     raise KeyboardInterrupt(signum)
+
+
+def until_interrupted(work: Callable[[], int], say: Callable[[str], None]) -> int:
+    """`work()`'s exit status; on Ctrl-C or SIGTERM, `say("interrupted by SIGTERM")` and 128 + the signal.
+
+    SIGTERM (the app stopping its retrain, a system shutdown) unwinds like Ctrl-C, so staging folders are
+    removed on the way out.
+    """
+    old = signal.signal(signal.SIGTERM, _interrupt) if threading.current_thread() is threading.main_thread() else None
+    try:
+        return work()
+    except KeyboardInterrupt as e:
+        signum = e.args[0] if e.args else signal.SIGINT
+        say(f"interrupted by {signal.Signals(signum).name}")
+        return 128 + signum
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -119,17 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from knyang_cam.errors import survive_broken_pipe
 
     args = build_parser().parse_args(argv)
-    old = signal.signal(signal.SIGTERM, _interrupt) if threading.current_thread() is threading.main_thread() else None
-    try:
-        return survive_broken_pipe(lambda: exit_status(lambda: run(args)))
-    except KeyboardInterrupt as e:
-        signum = e.args[0] if e.args else signal.SIGINT
-        print(f"error: interrupted by {signal.Signals(signum).name}; the previous model directory "
-              f"(if any) is unchanged", file=sys.stderr)
-        return 128 + signum
-    finally:
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
+    return until_interrupted(
+        lambda: survive_broken_pipe(lambda: exit_status(lambda: run(args))),
+        lambda why: print(f"error: {why}; the previous model directory (if any) is unchanged", file=sys.stderr))
 
 
 if __name__ == "__main__":

@@ -273,27 +273,18 @@ def check_outputs(model: str, data_dir: str, out: str, config: str | None, cache
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The `python -m train.retrain` entry point: JSON events on stdout; 0 accepted, 1 refused, 2 error event."""
-    import signal
-    import threading
-
-    from .__main__ import _interrupt
+    """The `python -m train.retrain` entry point: JSON events on stdout; 0 accepted, 1 refused, 2 error event,
+    128 + signal when interrupted (Ctrl-C, SIGTERM)."""
+    from .__main__ import until_interrupted
 
     args = build_parser().parse_args(argv)
-    # SIGTERM (the app stopping its child, a system shutdown) unwinds like Ctrl-C: the staging folder goes,
-    # and both end in one error event and one line, as python -m train does.
-    old = signal.signal(signal.SIGTERM, _interrupt) if threading.current_thread() is threading.main_thread() else None
-    try:
-        return _run(args)
-    except KeyboardInterrupt as e:
-        signum = e.args[0] if e.args else signal.SIGINT
-        message = f"interrupted by {signal.Signals(signum).name}; --model is unchanged"
+
+    def say(why: str) -> None:  # one error event for the app, one line for a person
+        message = f"{why}; --model is unchanged"
         events.write(events.error(message))
         print(f"error: {message}", file=sys.stderr)
-        return 128 + signum
-    finally:
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
+
+    return until_interrupted(lambda: _run(args), say)
 
 
 def _run(args: argparse.Namespace) -> int:
