@@ -203,6 +203,11 @@ def find_images(root: str | Path, validation_fraction: float = 0.2, seed: int = 
     return Dataset(root, "classes", classes, train, validation, empty=_empty(root, by_class), loose=_loose(root))
 
 
+def n_photos(n: int) -> str:
+    """"1 photo", "3 photos": for the trainer's messages."""
+    return f"{n} photo{'' if n == 1 else 's'}"
+
+
 def _loose(folder: Path) -> tuple[Path, ...]:
     """The files named as photos directly in `folder` (Thumbs.db, notes.txt and the like are no one's photos)."""
     return tuple(sorted(p for p in folder.iterdir()
@@ -264,7 +269,7 @@ def _check_classes(root: Path, folder: Path, classes: Sequence[str]) -> None:
                                f"retrain, set app.dataset_root to the dataset the model was trained on, "
                                f"README: Teach it live)")
         if folder == root and (photos := _loose(folder)):  # most likely one cat's folder, not the one above it
-            raise DatasetError(f"{folder} holds {len(photos)} photo{'' if len(photos) == 1 else 's'} but no class "
+            raise DatasetError(f"{folder} holds {n_photos(len(photos))} but no class "
                                f"folders: give --data the folder that holds one folder per cat (such as "
                                f"{folder.parent}), or put each cat's photos in {folder}/<name>/")
         raise DatasetError(f"no class folders with files in {folder}: put each cat's photos in "

@@ -180,14 +180,14 @@ def outside_classes(dataset: data.Dataset) -> tuple[str, ...]:
     folders: dict[Path, list[Path]] = {}
     for photo in dataset.loose:
         folders.setdefault(photo.parent, []).append(photo)
-    return tuple(f"{len(photos)} photo{'' if len(photos) == 1 else 's'} directly in {folder} (such as "
+    return tuple(f"{data.n_photos(len(photos))} directly in {folder} (such as "
                  f"{photos[0].name}) {'is' if len(photos) == 1 else 'are'} in no cat's folder and left out of "
                  f"training: move each into its cat's folder" for folder, photos in folders.items())
 
 
 def thin(classes: Sequence[str], counts: Sequence[int]) -> tuple[str, ...]:
     """A warning per class with fewer than THIN_CLASS photos to learn from, with the number."""
-    return tuple(f"class {c} has only {n} photo{'' if n == 1 else 's'} to learn from (fewer than {THIN_CLASS}): its "
+    return tuple(f"class {c} has only {data.n_photos(n)} to learn from (fewer than {THIN_CLASS}): its "
                  f"figures rest on little; add photos" for c, n in zip(classes, counts) if n < THIN_CLASS)
 
 
