@@ -24,8 +24,7 @@ import yaml
 from . import bundled, events
 from .config import TrainConfig
 
-# The trainer beside this package: `train` in a clone (so the app and the trainer are the same
-# tree), `knyang_train` where a wheel installed it (pyproject.toml maps train/ to that name).
+# The clone goes on the child's path, so the app and the trainer it runs are the same tree.
 _PROJECT = bundled.CLONE_ROOT
 TRAINER = bundled.trainer_package()
 # Lower priority than the live loop: the retrain may use every core, but only what the loop leaves.

@@ -31,7 +31,8 @@ def root() -> Path:
 
 
 def trainer_package() -> str:
-    """The trainer beside this package: `train` in a clone, `knyang_train` where a wheel installed it."""
+    """The trainer beside this package: `train` in a clone, `knyang_train` where a wheel installed it
+    (pyproject.toml maps train/ to that name)."""
     return "train" if root() == CLONE_ROOT and (CLONE_ROOT / "train" / "retrain.py").is_file() else "knyang_train"
 
 
