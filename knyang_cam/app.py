@@ -338,7 +338,8 @@ class Outputs:
         if planned.report:
             from .video_report import VideoReport
 
-            paths.make_folder("--report", planned.report)  # an unwritable place is found before the first frame
+            # An unwritable place is found before the first frame.
+            self.report_made = paths.make_folder("--report", planned.report)
             for name in paths.REPORT_FILES:
                 paths.sweep_temp(planned.report / name)
             self.report = VideoReport(planned.report, classes, source.fps)
@@ -351,6 +352,8 @@ class Outputs:
                 self.report.close(before_writing=lambda: paths.mark_report(self.report.out_dir))
             except OSError as e:
                 raise OutputError(f"cannot write --report {self.report.out_dir}: {e.strerror or e}") from None
+        else:
+            paths.remove_made(self.report.out_dir, self.report_made)
         return False
 
     def record(self, frame: Frame, predictions: list[Prediction], shown, timing_ms: dict) -> float:

@@ -337,9 +337,13 @@ def check_cache(flag: str, cache: Path | None, folders: Sequence[tuple[str, Path
             raise PathError(f"{flag} {cache} is inside {what} {folder}: keep the feature cache in a folder of its own")
 
 
-def make_folder(flag: str, folder: Path, file: Path | None = None) -> None:
+def make_folder(flag: str, folder: Path, file: Path | None = None) -> Path | None:
     """Create `folder` (and parents) and prove a file can be written in it, or raise PathError naming
-    `file` (the one the user gave, in `folder`) where there is one: `--log run.jsonl` named as `.` is unclear."""
+    `file` (the one the user gave, in `folder`) where there is one: `--log run.jsonl` named as `.` is unclear.
+
+    Returns the outermost folder it created (None: all were there), for `remove_made`.
+    """
+    made = next((p for p in (*reversed(folder.parents), folder) if not p.exists()), None)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".knyang-cam-probe-{os.getpid()}"
@@ -348,6 +352,21 @@ def make_folder(flag: str, folder: Path, file: Path | None = None) -> None:
     except OSError as e:
         where = folder if file is None else f"{file} (its folder {folder})"
         raise PathError(f"cannot write {flag} {where}: {e.strerror or e}") from None
+    return made
+
+
+def remove_made(folder: Path, made: Path | None) -> None:
+    """Remove `folder` and its parents up to `made` (make_folder's) while they are empty: a run that
+    wrote nothing leaves no empty folders behind."""
+    if made is None:
+        return
+    for p in (folder, *folder.parents):
+        try:
+            p.rmdir()
+        except OSError:  # not empty (another run's file, the user's), or gone
+            return
+        if p == made:
+            return
 
 
 def mark_report(folder: Path) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 from . import opencv_log
 from .atomic import temp_beside
 from .errors import OutputError, UserError
-from .paths import descriptor, is_stream, make_folder, sweep_temp
+from .paths import descriptor, is_stream, make_folder, remove_made, sweep_temp
 from .results import Prediction
 
 MIN_VIDEO_SIDE = 2  # OpenCV's mp4v writer refuses 1-pixel frames
@@ -47,7 +47,7 @@ class _Pending:
 
     def __init__(self, path: Path, flag: str):
         self.path, self.flag = path, flag
-        make_folder(flag, path.parent, path)
+        self.made = make_folder(flag, path.parent, path)
         sweep_temp(path)
         try:
             self.tmp = temp_beside(path)
@@ -60,6 +60,7 @@ class _Pending:
         tmp, self.tmp = self.tmp, None
         if not keep:
             tmp.unlink(missing_ok=True)
+            remove_made(self.path.parent, self.made)
             return
         try:
             os.replace(tmp, self.path)

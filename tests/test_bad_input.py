@@ -214,6 +214,24 @@ def test_a_run_that_ends_before_its_first_frame_keeps_the_earlier_outputs(user, 
     assert "0 frames" in out.getvalue() and "left as they were" in out.getvalue()
 
 
+def test_a_run_that_writes_nothing_leaves_no_empty_folders(user, monkeypatch):
+    # Outputs asked for in folders that are not there yet: made to prove they can be written, and taken
+    # away again when the run ends before its first frame; a folder that was there stays.
+    import io
+
+    from knyang_cam import app, config, model_dir
+    from knyang_cam.sources import Synthetic
+
+    monkeypatch.chdir(user)
+    (user / "kept").mkdir()
+    before = sorted(p.relative_to(user) for p in user.rglob("*"))
+    status = app.run(config.load(), Synthetic(count=0), model_dir.read(ROOT / "models" / "knyang"),
+                     output=str(user / "new" / "a" / "run.mp4"), log=str(user / "new" / "b" / "run.jsonl"),
+                     report=str(user / "kept" / "rep" / "deeper"), out=io.StringIO())
+    assert status == 0
+    assert sorted(p.relative_to(user) for p in user.rglob("*")) == before
+
+
 def test_an_empty_source_is_not_the_current_folder(user, capsys, monkeypatch):
     monkeypatch.chdir(user / "photos")
     line = one_line(capsys, call(cam_main, "--source", "", "--model", "no-model", "--headless"))
