@@ -441,24 +441,57 @@ def redacted(url: str) -> str:
     return f"{url[:m.start(1)]}{userinfo.split(':', 1)[0]}:***@{host}{url[m.end(1):]}"
 
 
-def open_stream(url: str) -> tuple[cv2.VideoCapture, np.ndarray]:
+# A still-image URL is fetched at most this often (seconds): a camera's snapshot page is not a video server.
+SNAPSHOT_EVERY_S = 0.1
+
+
+class _Snapshots:
+    """An IP camera's still-image URL (`/snapshot.jpg`, `/cgi-bin/snapshot.cgi`) read as a capture: each
+    read fetches the picture anew. FFmpeg reads such a URL as a video of one frame, which would end after
+    that frame and be reconnected as a lost camera, "reconnecting" on screen, over and over."""
+
+    def __init__(self, url: str, params: list[int]):
+        self._url, self._params, self._last = url, params, time.monotonic()
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        time.sleep(max(0.0, self._last + SNAPSHOT_EVERY_S - time.monotonic()))
+        self._last = time.monotonic()
+        with opencv_log.silent():
+            cap = cv2.VideoCapture(self._url, cv2.CAP_FFMPEG, self._params)
+            try:
+                return cap.read() if cap.isOpened() else (False, None)
+            finally:
+                cap.release()
+
+    def get(self, prop: int) -> float:
+        return 1 / SNAPSHOT_EVERY_S if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def release(self) -> None:
+        pass
+
+
+def open_stream(url: str) -> tuple[cv2.VideoCapture | _Snapshots, np.ndarray]:
     """Open a network stream through FFmpeg and read one frame, or raise UserError naming it."""
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(STREAM_TIMEOUT_S * 1000),
               cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(STREAM_TIMEOUT_S * 1000)]
     with opencv_log.silent():
         cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
         ok, frame = cap.read() if cap.isOpened() else (False, None)
-    if ok:
-        return cap, frame
+        # A still image ends after its frame (its frame count is no sure sign: FFmpeg guesses it from the size).
+        again, newer = cap.read() if ok else (False, None)
+    if again:
+        return cap, newer
     cap.release()
+    if ok:
+        return _Snapshots(url, params), frame
     raise UserError(f"cannot open stream {redacted(url)}: no answer within {STREAM_TIMEOUT_S:g} s, "
                     "or not a video stream OpenCV/FFmpeg can read; check the address, port, path "
                     "and password (try it with ffplay or VLC)")
 
 
 class Stream(Camera):
-    """A network camera (RTSP, HTTP(S) MPEG-TS or MJPEG, ...) read like a webcam: newest frame
-    on a thread, the same reconnect policy, SourceLost when it stays away."""
+    """A network camera (RTSP, HTTP(S) MPEG-TS or MJPEG, a still-image URL fetched again and again, ...)
+    read like a webcam: newest frame on a thread, the same reconnect policy, SourceLost when it stays away."""
 
     # A read blocks up to STREAM_TIMEOUT_S before FFmpeg gives up; the reader must be allowed that.
     stall_s = STREAM_TIMEOUT_S + 1.0

@@ -1,4 +1,5 @@
-"""Network cameras: a real MPEG-TS stream served on 127.0.0.1 by an FFmpeg process, read by the app."""
+"""Network cameras: a real MPEG-TS stream served on 127.0.0.1 by an FFmpeg process, read by the app; a
+camera's still-image URL served by Python's own HTTP server."""
 from __future__ import annotations
 
 import json
@@ -8,15 +9,18 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from knyang_cam.config import CameraConfig
 from knyang_cam.errors import UserError
-from knyang_cam.sources import SourceLost, Stream, open_source, redacted
+from knyang_cam.sources import SNAPSHOT_EVERY_S, SourceLost, Stream, open_source, redacted
 
 
 def _free_port() -> int:
@@ -79,6 +83,55 @@ def test_stream_is_read_like_a_camera_and_ends_with_source_lost(stream_server):
                 server.kill()  # the camera goes away mid-run
     assert frames >= 10
     assert statuses == [f"{url} lost: reconnecting (1/1)"]
+
+
+@pytest.fixture
+def snapshot_server():
+    """An IP camera's /snapshot.jpg on 127.0.0.1: a JPEG one shade brighter at each request; yields (url, server)."""
+    class Snapshot(BaseHTTPRequestHandler):
+        shade = 0
+
+        def do_GET(self):
+            Snapshot.shade += 1
+            ok, jpeg = cv2.imencode(".jpg", np.full((120, 160, 3), Snapshot.shade * 8 % 256, np.uint8))
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(jpeg)))
+            self.end_headers()
+            self.wfile.write(jpeg.tobytes())
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Snapshot)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/snapshot.jpg", server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_still_image_url_is_fetched_again_for_every_frame(snapshot_server):
+    # FFmpeg reads a snapshot URL as a one-frame video: without fetching it again, every frame after the
+    # first came from a reconnect, with "reconnecting" on screen between them.
+    url, server = snapshot_server
+    src = open_source(url, CameraConfig(reconnect_attempts=1, reconnect_delay_s=0.05))
+    assert isinstance(src, Stream) and src.size == (160, 120) and src.fps == 1 / SNAPSHOT_EVERY_S
+    shades, statuses, start = [], [], time.monotonic()
+    with pytest.raises(SourceLost, match="snapshot.jpg"), src:
+        for frame in src:
+            if frame.status:
+                statuses.append(frame.status)
+            elif not frame.waiting:
+                shades.append(int(frame.image[60, 80, 0]))
+                if len(shades) == 6:
+                    elapsed = time.monotonic() - start
+                    server.shutdown()  # the camera goes away
+                    server.server_close()
+    assert len(set(shades)) == 6, shades  # a new picture each time
+    assert elapsed >= 4 * SNAPSHOT_EVERY_S  # fetched no faster than the camera is asked to serve
+    assert statuses == [f"{url} lost: reconnecting (1/1)"]  # only once the camera was gone
 
 
 def test_wrong_address_fails_up_front_in_one_line_naming_it():
