@@ -5,12 +5,14 @@ and tested on plain arrays. Everything scales with the frame size (320x240 to
 1920x1080) from one unit, `_Scale`.
 
 Layout: each region's box with its name and confidence in large type beside the box
-(above it, else below, else at its side: never over the cat); the confidence bars of the
-largest region in the corner that covers no cat (compact when every corner would); "no cat"
-when there is no region. Bars are drawn for one prediction only: with several cats each box
-carries its own name and confidence, and a panel per cat would cover the picture. The window
-adds the HUD (`Hud`): a dark strip at the top (FPS, stage timings, crop mode, saved counts),
-one at the bottom (status line, key hint), toasts and the help; a recording leaves it out.
+(above it, else below, else at its side: never over the cat nor another cat's name; a long name
+shortened to half the frame); the confidence bars of the largest region in the corner that covers
+no cat (compact, in a corner or between the cats, when every corner would; left out where even
+that covers a found cat or a name); "no cat" when there is no region. Bars are drawn for one
+prediction only: with several cats each box carries its own name and confidence, and a panel per
+cat would cover the picture. The window adds the HUD (`Hud`): a dark strip at the top (FPS,
+stage timings, crop mode, saved counts), one at the bottom (status line, key hint), toasts and
+the help; a recording leaves it out.
 """
 from __future__ import annotations
 
@@ -168,43 +170,54 @@ def _label_zone(box: Box, sc: _Scale) -> Box:
 
 
 def bar_tracks(shape, classes: Sequence[str], font: str | None = None, boxes: Sequence[Box] = (),
-               hud: bool = True) -> list[Box]:
-    """Where the confidence bars go for a frame of `shape` with regions at `boxes`: one
-    (x, y, w, h) per class.
+               hud: bool = True, labels: Sequence[Box] = ()) -> list[Box]:
+    """Where the confidence bars go for a frame of `shape` with regions at `boxes` and their
+    labels drawn at `labels`: one (x, y, w, h) per class.
 
     The panel goes to the corner of the frame (between the HUD strips when `hud`) that covers
-    the least of the regions and their labels; when every corner would cover a cat, it shrinks.
-    Rows shrink to fit the height, so 20 classes fit on a 320x240 frame. The class names are
-    drawn left of the tracks (a column as wide as the longest name, up to 40% of the panel),
-    the percentages right of them.
+    the least of the regions and their labels; when every corner would cover a cat, it shrinks,
+    and goes to a corner or, failing that, a place between the cats that covers none. Rows shrink
+    to fit the height, so 20 classes fit on a 320x240 frame. The class names are drawn left of the
+    tracks (a column as wide as the longest name, up to 40% of the panel), the percentages right of them.
     """
-    return list(_bar_layout(tuple(shape[:2]), tuple(classes), font, tuple(map(tuple, boxes)), hud)[1])
+    return list(_bar_layout(tuple(shape[:2]), tuple(classes), font, tuple(map(tuple, boxes)), hud,
+                            tuple(map(tuple, labels)))[1])
 
 
 @lru_cache(maxsize=64)
 def _bar_layout(shape: tuple[int, int], classes: tuple[str, ...], font: str | None,
-                boxes: tuple[Box, ...], hud: bool) -> tuple[Box, tuple[Box, ...]]:
+                boxes: tuple[Box, ...], hud: bool, labels: tuple[Box, ...] = ()) -> tuple[Box, tuple[Box, ...]]:
     """The panel (x, y, w, h) and the tracks of `bar_tracks`, cached: they only change with the
-    frame size, classes or boxes."""
+    frame size, classes, boxes or labels."""
     h, w = shape[:2]
     sc = _Scale.of(shape)
     top = (sc.line * 2 if hud else 0) + sc.margin  # below the tallest top strip (with saved counts)
     bottom = h - (sc.line * 2 if hud else 0) - sc.margin
-    zones = [_label_zone(b, sc) for b in boxes]
+    zones = [_label_zone(b, sc) for b in boxes] + list(labels)
     best = None
-    for rank, compact in enumerate((False, True)):
+    # The full panel in a corner; else the compact one in a corner; else the compact one between the
+    # cats (four cats in the four corners leave the middle free). The first place that covers least wins.
+    for rank, (compact, anywhere) in enumerate(((False, False), (True, False), (True, True))):
         layout = _panel(sc, w, top, bottom, classes, font, compact)
         pw, ph = layout[0], layout[1]
-        for corner, (x0, y0) in enumerate(((sc.margin, bottom - ph), (w - sc.margin - pw, bottom - ph),
-                                           (sc.margin, top), (w - sc.margin - pw, top))):
+        for x0, y0 in _panel_places(sc, w, top, bottom, pw, ph, anywhere):
             covered = sum(intersection((x0, y0, pw, ph), z) for z in zones)
-            key = (covered, rank, corner)
-            if best is None or key < best[0]:
-                best = (key, x0, y0, layout)
+            if best is None or (covered, rank) < best[0]:
+                best = ((covered, rank), x0, y0, layout)
         if best[0][0] == 0:
             break
     _, x0, y0, (pw, ph, rows) = best
     return (x0, y0, pw, ph), tuple((x0 + x, y0 + y, bw, bh) for x, y, bw, bh in rows)
+
+
+def _panel_places(sc: _Scale, w: int, top: int, bottom: int, pw: int, ph: int,
+                  anywhere: bool) -> tuple[tuple[int, int], ...]:
+    """Top-left corners for a pw x ph panel: the frame's four corners, bottom ones first; with
+    `anywhere`, a 5 x 5 grid between them, bottom row first."""
+    left, right, low = sc.margin, w - sc.margin - pw, bottom - ph
+    if not anywhere:
+        return (left, low), (right, low), (left, top), (right, top)
+    return tuple((left + (right - left) * i // 4, low - (low - top) * j // 4) for j in range(5) for i in range(5))
 
 
 def _panel(sc: _Scale, w: int, top: int, bottom: int, classes: tuple[str, ...], font, compact: bool):
@@ -228,8 +241,9 @@ def _row_px(row: int) -> int:
     return max(4, round(row * 0.55))
 
 
-def _draw_bars(img, pred: Prediction, classes: Sequence[str], sc: _Scale, font, boxes, hud: bool) -> None:
-    (x0, y0, pw, ph), tracks = _bar_layout(img.shape[:2], tuple(classes), font, tuple(boxes), hud)
+def _draw_bars(img, pred: Prediction, classes: Sequence[str], sc: _Scale, font, panel: Box,
+               tracks: Sequence[Box]) -> None:
+    x0, y0, pw, ph = panel
     row = tracks[1][1] - tracks[0][1] if len(tracks) > 1 else ph
     px = _row_px(row)
     name_x = x0 + sc.px(6)
@@ -276,26 +290,30 @@ def _dashed_rect(img, box: Box, colour, thickness: int, dash: int) -> None:
         seg[on_y, :] = colour
 
 
-def _label_place(box: Box, size: tuple[int, int], shape, top: int, bottom: int) -> tuple[int, int]:
+def _label_place(box: Box, size: tuple[int, int], shape, top: int, bottom: int,
+                 avoid: Sequence[Box] = ()) -> tuple[int, int]:
     """Top-left corner of a label of `size` for a region at `box`, off the cat: above the box,
-    else below it, else beside it, else (a box as high as the frame) in its top corner."""
+    else below it, else beside it, else (a box as high as the frame) in its top corner.
+
+    Of the places inside the frame, the first that covers the least of `avoid` (the cats' boxes and
+    the labels already drawn) wins, so the labels of two cats side by side do not print over each other.
+    """
     H, W = shape[:2]
     x, y, w, h = box
     lw, lh = size
     cx = min(max(0, x), max(0, W - lw))
-    if y - lh >= top:
-        return cx, y - lh
-    if y + h + lh <= H - bottom:
-        return cx, y + h
     cy = min(max(top, y), max(top, H - bottom - lh))
-    if x - lw >= 0:
-        return x - lw, cy
-    if x + w + lw <= W:
-        return x + w, cy
-    return cx, cy
+    places = [(cx, y - lh) if y - lh >= top else None,
+              (cx, y + h) if y + h + lh <= H - bottom else None,
+              (x - lw, cy) if x - lw >= 0 else None,
+              (x + w, cy) if x + w + lw <= W else None]
+    places = [p for p in places if p is not None] + [(cx, cy)]
+    return min(places, key=lambda p: sum(intersection((*p, lw, lh), a) for a in avoid))
 
 
-def _draw_region(img, pred: Prediction, classes, sc: _Scale, top: int, bottom: int, font) -> None:
+def _draw_region(img, pred: Prediction, classes, sc: _Scale, top: int, bottom: int, font,
+                 avoid: Sequence[Box] = ()) -> Box:
+    """Draw the region's box and its label (placed clear of `avoid`); returns the label's (x, y, w, h)."""
     colour = label_colour(pred.label, classes)
     x, y, w, h = pred.region.box
     thickness = sc.px(3)
@@ -304,20 +322,30 @@ def _draw_region(img, pred: Prediction, classes, sc: _Scale, top: int, bottom: i
     else:
         cv2.rectangle(img, (x, y), (x + w - 1, y + h - 1), colour, thickness)
     px = sc.label_px(w)
-    text = pred.label if pred.label == UNKNOWN else f"{pred.label} {pred.confidence * 100:.0f}%"
     pad = max(2, px // 3)
+    W = img.shape[1]
+    # A long name is shortened ("Sir Reginald Fl.. 80%") to half the frame, or the box's width when
+    # wider (a 160 px frame still shows "Chungdam 80%"): it must not cover the picture, nor push its
+    # confidence out of the frame.
+    room = min(W, max(w, W // 2, sc.px(160))) - 2 * pad
+    suffix = "" if pred.label == UNKNOWN else f" {pred.confidence * 100:.0f}%"
+    text = fit(pred.label, px, room, True, font, suffix)
     tw = text_width(text, px, True, font)
     # The center crop says so beside the name: the whole middle is classified, not a found cat.
+    # Where the frame has no room for it (a narrow frame), the dashed box alone says so.
     tag = "center crop" if pred.region.source == "center" else ""
     tag_px = sc.small
     tag_w = text_width(tag, tag_px) + 2 * pad if tag else 0
     lw, lh = tw + 2 * pad, px + 2 * pad
-    cx, cy = _label_place(pred.region.box, (lw + tag_w, lh), img.shape, top, bottom)
+    if lw + tag_w > W:
+        tag, tag_w = "", 0
+    cx, cy = _label_place(pred.region.box, (lw + tag_w, lh), img.shape, top, bottom, avoid)
     cv2.rectangle(img, (cx, cy), (cx + lw - 1, cy + lh - 1), colour, -1)
     put_text(img, text, cx + pad, cy + pad + px, px, _ink_on(colour), bold=True, font=font)
     if tag:
         _darken(img, cx + lw, cy, cx + lw + tag_w, cy + lh)
         put_text(img, tag, cx + lw + pad, cy + (lh + tag_px) // 2, tag_px, colour)
+    return cx, cy, lw + tag_w, lh
 
 
 def _draw_no_cat(img, sc: _Scale, top: int) -> None:
@@ -430,8 +458,10 @@ def draw(frame: np.ndarray, predictions: Sequence[Prediction], classes: Sequence
     top, bottom = _top_height(sc, hud), _bottom_height(sc, hud)
     # Smaller regions last, so a small face inside a big box keeps its label visible.
     ordered = sorted(predictions, key=lambda p: p.region.box[2] * p.region.box[3], reverse=True)
+    boxes = [p.region.box for p in ordered]
+    labels: list[Box] = []
     for pred in ordered:
-        _draw_region(img, pred, classes, sc, top, bottom, font)
+        labels.append(_draw_region(img, pred, classes, sc, top, bottom, font, boxes + labels))
     if hud is not None:
         _draw_top(img, hud, sc, font)
         _draw_bottom(img, hud, sc, font)
@@ -439,7 +469,12 @@ def draw(frame: np.ndarray, predictions: Sequence[Prediction], classes: Sequence
     if not ordered:
         _draw_no_cat(img, sc, top)
     elif bars and len(ordered[0].probs) == len(classes):
-        _draw_bars(img, ordered[0], classes, sc, font, [p.region.box for p in ordered], hud is not None)
+        panel, tracks = _bar_layout(img.shape[:2], classes, font, tuple(boxes), hud is not None, tuple(labels))
+        # Where even the compact panel would cover a found cat or a name (a small frame, cats all over it),
+        # it is left out: each box carries its name and confidence. The centre square may be covered.
+        found = [p.region.box for p in ordered if p.region.source == "detect"]
+        if not any(intersection(panel, r) for r in found + labels):
+            _draw_bars(img, ordered[0], classes, sc, font, panel, tracks)
     if hud is not None and hud.toast:
         _draw_toast(img, hud.toast, sc, font)
     if hud is not None and hud.show_help:

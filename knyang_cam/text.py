@@ -200,10 +200,11 @@ def put_text(img: np.ndarray, text: str, x: int, y: int, px: int, colour: Colour
 
 
 @lru_cache(maxsize=256)  # drawn every frame, for each class's bar: the same few names and rooms
-def fit(text: str, px: int, room: int, bold: bool = False, font: str | None = None) -> str:
-    """`text`, shortened with an ellipsis (ASCII "..") until it fits `room` pixels."""
-    if text_width(text, px, bold, font) <= room:
-        return text
-    while len(text) > 1 and text_width(text + "..", px, bold, font) > room:
+def fit(text: str, px: int, room: int, bold: bool = False, font: str | None = None, suffix: str = "") -> str:
+    """`text` + `suffix`, `text` shortened with an ellipsis (ASCII "..") until the whole fits `room`
+    pixels: a suffix such as a confidence (" 80%") is kept whole."""
+    if text_width(text + suffix, px, bold, font) <= room:
+        return text + suffix
+    while len(text) > 1 and text_width(text + ".." + suffix, px, bold, font) > room:
         text = text[:-1]
-    return text + ".."
+    return text + ".." + suffix

@@ -338,3 +338,76 @@ def test_glyph_check_tells_fonts_with_and_without_a_script():
     assert text._has_glyph(latin, ord("é")) and text._has_glyph(latin, ord("Ж"))
     assert not text._has_glyph(latin, ord("나"))  # DejaVu has no Hangul
     assert text.font_for("나비") != latin
+
+
+def _chip(out, colour, box):
+    """The (x0, y0, x1, y1) extent of `colour` outside `box` (the region's label chip), or None."""
+    mask = np.all(out == colour, axis=2)
+    x, y, w, h = box
+    mask[max(0, y - 4):y + h + 4, max(0, x - 4):x + w + 4] = False  # the box's own outline
+    ys, xs = np.nonzero(mask)
+    return (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) if len(xs) else None
+
+
+def test_labels_of_cats_side_by_side_do_not_print_over_each_other():
+    w, h = 720, 1280  # a phone held upright: two cats close together, their tops level
+    a = pred((0.85, 0.05, 0.05, 0.05), box=(178, 550, 180, 180), source="detect")
+    b = pred((0.05, 0.05, 0.85, 0.05), box=(362, 555, 180, 180), source="detect")
+    alone = draw(frame(w, h, GREY), [a], CLASSES, bars=False)
+    both = draw(frame(w, h, GREY), [a, b], CLASSES, bars=False)
+    ax0, ay0, ax1, ay1 = _chip(alone, class_colour(0), a.region.box)
+    # The first cat's label is whole (its name and confidence), not half covered by its neighbour's.
+    np.testing.assert_array_equal(both[ay0:ay1, ax0:ax1], alone[ay0:ay1, ax0:ax1])
+    bx0, by0, bx1, by1 = _chip(both, class_colour(2), b.region.box)
+    assert bx1 <= ax0 or bx0 >= ax1 or by1 <= ay0 or by0 >= ay1  # the second's label is elsewhere
+    assert _interior_untouched(both, a.region.box, 5) and _interior_untouched(both, b.region.box, 5)
+
+
+@pytest.mark.parametrize("source", ["detect", "center"])
+def test_a_long_name_is_shortened_and_keeps_its_confidence_in_the_frame(source):
+    w, h = 640, 480
+    classes = ("Sir Reginald Fluffington-Whiskerbottom the Third of Mapleshire", "Eve", "Hwamok", "Leo")
+    box = (80, 0, 480, 480) if source == "center" else (250, 150, 150, 150)
+    p = pred((0.8, 0.1, 0.05, 0.05), box=box, source=source, classes=classes)
+    out = draw(frame(w, h, GREY), [p], classes, bars=False)
+    x0, _, x1, _ = _chip(out, class_colour(0), box)
+    assert x1 - x0 <= w * 0.6  # not a band across the whole picture
+    assert x1 < w - 1  # ends inside the frame: " 80%" is not cut off at its edge
+
+
+def test_the_center_crop_tag_is_left_out_where_the_frame_has_no_room_for_it():
+    w, h = 160, 120
+    p = pred((0.1, 0.8, 0.05, 0.05), box=(20, 0, 120, 120), source="center")
+    out = draw(frame(w, h, GREY), [p], CLASSES, bars=False)
+    assert (out[:, w - 4:] == GREY).all()  # no text or panel running off the right edge
+
+
+def _drawn_by_regions(img, preds):
+    """What the regions put on a GREY frame (boxes, labels) and the cats inside the boxes."""
+    mask = np.any(img != GREY, axis=2)
+    for x, y, w, h in boxes(preds):
+        mask[max(0, y):y + h, max(0, x):x + w] = True
+    return mask
+
+
+@pytest.mark.parametrize("size, cats", [
+    ((640, 480), [(x, y, 200, 150) for x in (10, 430) for y in (40, 290)]),  # one in every corner
+    ((160, 120), [(40, 40, 40, 40), (82, 42, 40, 40)]),  # two close cats on a small frame
+    ((320, 240), [(106, 80, 80, 80), (223, 120, 40, 40)]),  # a wide label beside a small cat
+])
+def test_the_bars_cover_no_cat_and_no_label(size, cats):
+    w, h = size
+    preds = [pred((0.1, 0.6, 0.2, 0.1), box=b, source="detect") for b in cats]
+    without = draw(frame(w, h, GREY), preds, CLASSES, bars=False)
+    with_bars = draw(frame(w, h, GREY), preds, CLASSES)
+    bars = np.any(with_bars != without, axis=2)
+    assert not (bars & _drawn_by_regions(without, preds)).any()
+
+
+def test_the_compact_bars_go_between_cats_in_every_corner():
+    w, h = 640, 480
+    cats = [pred((0.1, 0.6, 0.2, 0.1), box=(x, y, 200, 150), source="detect") for x in (10, 430) for y in (40, 290)]
+    out = draw(frame(w, h, GREY), cats, CLASSES)
+    runs = filled_runs(out, CLASSES, cats, hud=False)
+    assert runs[1][1] == class_colour(1)  # drawn, with the winner highlighted
+
