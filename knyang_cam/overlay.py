@@ -44,6 +44,8 @@ NO_CAT = "no cat"
 
 HINT = ("q quit  space pause  s snapshot  1-9 label  u unlabeled  x not mine  n new cat  t retrain  c crop  "
         "b bars  h help")
+SHORT_HINT = "q quit  h help"  # where the whole hint would not be legible (a 320x240 window)
+MIN_HINT_PX = 6  # the smallest cap height the hint is drawn at; below it the short hint
 HELP = (
     ("q / Esc", "quit"),
     ("space", "pause / resume"),
@@ -366,8 +368,14 @@ def _timing_text(hud: Hud) -> str:
 
 
 def _fit_px(text: str, px: int, room: int, font=None) -> int:
-    """The cap height at which `text` fits `room` pixels: `px` or smaller, never below 4."""
-    return max(4, min(px, px * room // max(1, text_width(text, px, font=font))))
+    """The cap height at which `text` fits `room` pixels: `px` or smaller, never below 4.
+
+    Stepped down rather than scaled: Hershey text is relatively wider at small sizes (its strokes
+    do not thin below one pixel), so a proportional guess came out too wide and was cut off."""
+    px = max(4, min(px, px * room // max(1, text_width(text, px, font=font))))
+    while px > 4 and text_width(text, px, font=font) > room:
+        px -= 1
+    return px
 
 
 def _draw_top(img, hud: Hud, sc: _Scale, font) -> None:
@@ -400,9 +408,11 @@ def _draw_bottom(img, hud: Hud, sc: _Scale, font) -> None:
         put_text(img, hud.status, sc.margin, status_y, sc.small, STATUS_COLOUR, font=font)
     else:
         _darken(img, 0, H - sc.line, W, H)
-    # The hint shrinks rather than loses its last keys on narrow frames.
-    put_text(img, HINT, sc.margin, status_y + sc.line, _fit_px(HINT, sc.small, W - 2 * sc.margin),
-             DIM_TEXT)
+    # The hint shrinks rather than loses its last keys on narrow frames; where it would be too small
+    # to read, it says only how to quit and where the keys are listed.
+    room = W - 2 * sc.margin
+    hint = HINT if _fit_px(HINT, sc.small, room) >= MIN_HINT_PX else SHORT_HINT
+    put_text(img, hint, sc.margin, status_y + sc.line, _fit_px(hint, sc.small, room), DIM_TEXT)
 
 
 def _draw_toast(img, toast: str, sc: _Scale, font) -> None:

@@ -411,3 +411,10 @@ def test_the_compact_bars_go_between_cats_in_every_corner():
     runs = filled_runs(out, CLASSES, cats, hud=False)
     assert runs[1][1] == class_colour(1)  # drawn, with the winner highlighted
 
+
+def test_a_narrow_window_shows_a_short_hint_rather_than_a_cut_one():
+    w, h = 320, 240
+    out = draw(frame(w, h, GREY), [], CLASSES, HUD)
+    line = out[h - 15:, :]  # the key hint's row
+    assert (line[:, w - 6:].max(axis=2) < 60).all()  # nothing bright at the right edge: the hint ends inside
+    assert (line.max(axis=2) > 150).sum() > 20  # ... and a hint is there
