@@ -367,13 +367,29 @@ def _timing_text(hud: Hud) -> str:
     return "   ".join(parts)
 
 
-def _fit_px(text: str, px: int, room: int, font=None) -> int:
-    """The cap height at which `text` fits `room` pixels: `px` or smaller, never below 4.
+def _line_width(parts: Sequence[str], px: int, font=None) -> int:
+    """The width of `parts` drawn one after another, three spaces apart (as `_put_parts` does)."""
+    return sum(text_width(p, px, font=font) for p in parts) + text_width("   ", px) * (len(parts) - 1)
+
+
+def _put_parts(img, parts: Sequence[str], x: int, y: int, px: int, colour, font=None) -> None:
+    """`parts` left to right, three spaces apart, each drawn on its own: each finds a font with all
+    its glyphs, where one font for the whole line ("나비 1   Åsa 2") would draw some as boxes."""
+    gap = text_width("   ", px)
+    for part in parts:
+        put_text(img, part, x, y, px, colour, font=font)
+        x += text_width(part, px, font=font) + gap
+
+
+def _fit_px(text: str | Sequence[str], px: int, room: int, font=None) -> int:
+    """The cap height at which `text` (or parts, as `_line_width` measures them) fits `room` pixels:
+    `px` or smaller, never below 4.
 
     Stepped down rather than scaled: Hershey text is relatively wider at small sizes (its strokes
     do not thin below one pixel), so a proportional guess came out too wide and was cut off."""
-    px = max(4, min(px, px * room // max(1, text_width(text, px, font=font))))
-    while px > 4 and text_width(text, px, font=font) > room:
+    parts = (text,) if isinstance(text, str) else tuple(text)
+    px = max(4, min(px, px * room // max(1, _line_width(parts, px, font))))
+    while px > 4 and _line_width(parts, px, font) > room:
         px -= 1
     return px
 
@@ -394,9 +410,10 @@ def _draw_top(img, hud: Hud, sc: _Scale, font) -> None:
     timing = _timing_text(hud)
     put_text(img, timing, sc.margin, base, _fit_px(timing, sc.small, room), TEXT, volatile=True)
     if hud.saved_counts:
-        counts = "saved  " + "   ".join(f"{k} {v}" for k, v in hud.saved_counts.items())
-        put_text(img, counts, sc.margin, base + sc.line,
-                 _fit_px(counts, sc.small, W - 2 * sc.margin, font), DIM_TEXT, font=font)
+        # A long name is shortened, so that the other classes' counts still fit the line.
+        counts = ["saved"] + [f"{fit(k, sc.small, sc.px(120), font=font)} {v}" for k, v in hud.saved_counts.items()]
+        _put_parts(img, counts, sc.margin, base + sc.line, _fit_px(counts, sc.small, W - 2 * sc.margin, font),
+                   DIM_TEXT, font)
 
 
 def _draw_bottom(img, hud: Hud, sc: _Scale, font) -> None:

@@ -207,4 +207,4 @@ def fit(text: str, px: int, room: int, bold: bool = False, font: str | None = No
         return text + suffix
     while len(text) > 1 and text_width(text + ".." + suffix, px, bold, font) > room:
         text = text[:-1]
-    return text + ".." + suffix
+    return text.rstrip() + ".." + suffix  # "Sir Reginald..", not "Sir Reginald .."

@@ -418,3 +418,22 @@ def test_a_narrow_window_shows_a_short_hint_rather_than_a_cut_one():
     line = out[h - 15:, :]  # the key hint's row
     assert (line[:, w - 6:].max(axis=2) < 60).all()  # nothing bright at the right edge: the hint ends inside
     assert (line.max(axis=2) > 150).sum() > 20  # ... and a hint is there
+
+
+def test_saved_counts_of_names_in_different_scripts_are_drawn_with_glyphs_not_boxes():
+    path = text.font_for("나비")
+    if path is None or not has_glyph(path, "나"):
+        pytest.skip("no font with Hangul on this machine (install fonts-nanum or fonts-noto-cjk)")
+    # No one font need have Hangul and "Å" together: the whole line in one font drew 나비 as two boxes,
+    # the same boxes as 비나.
+    one = draw(frame(value=GREY), [], CLASSES, Hud(saved_counts={"나비": 1, "Ångström": 2}))
+    two = draw(frame(value=GREY), [], CLASSES, Hud(saved_counts={"비나": 1, "Ångström": 2}))
+    assert not np.array_equal(one, two)
+
+
+def test_a_long_name_leaves_room_for_the_other_saved_counts():
+    counts = {"Sir Reginald Fluffington-Whiskerbottom the Third of Mapleshire": 1, "Eve": 2, "Leo": 3}
+    out = draw(frame(320, 240, GREY), [], CLASSES, Hud(saved_counts=counts))
+    line = out[17:34]  # the second line of the top strip
+    assert (line[:, -8:].max(axis=2) < 60).all()  # the line ends inside the frame
+    assert (line.max(axis=2) > 150).any(axis=1).sum() >= 10  # at its legible size, not shrunk to 4 px
