@@ -247,9 +247,11 @@ class VideoReport:
             r, c = divmod(k, cols)
             x, y = c * tw, r * (th + cap_h)
             sheet[y:y + th, x:x + tw] = cand.thumb
-            # Long names get a smaller type rather than a cut-off percentage.
+            # Long names get a smaller type rather than a cut-off percentage; one too long even
+            # then is shortened before its percentage.
             px = max(6, min(11, 11 * (tw - 8) // max(1, text_width(cand.caption, 11))))
-            put_text(sheet, cand.caption, x + 4, y + th + 18, px, (235, 235, 235))
+            head, pct = cand.caption.rsplit(" ", 1)
+            put_text(sheet, fit(head, px, tw - 8, suffix=" " + pct), x + 4, y + th + 18, px, (235, 235, 235))
             cv2.rectangle(sheet, (x, y), (x + tw - 1, y + th + cap_h - 1), (80, 80, 80), 1)
         return sheet
 

@@ -235,3 +235,15 @@ def test_a_class_name_as_long_as_a_folder_name_gets_a_timeline(tmp_path):
     assert timeline.shape[1] == 1000
     shaded = timeline[44 + 34 + 17, 500:970]  # the long name's lane, right half of the plot
     assert (shaded.astype(int).sum(axis=1) < 3 * 250).all()
+
+
+def test_a_long_name_in_a_caption_is_shortened_before_its_percentage(tmp_path):
+    classes = ("Sir Reginald Fluffington-Whiskerbottom the Third of Mapleshire", "Eve")
+    report = VideoReport(tmp_path, classes, FPS)
+    report.add(0, 0.0, frame(0), [pred_any(classes[0], 0.42, classes)])
+    sheet = cv2.imread(str(report.close()["least_confident"]))
+    caption = sheet[180:180 + 26, :]
+    assert sheet.shape[1] == 240
+    # The caption ends inside the tile (with "42%"), not cut off at its right edge.
+    assert (caption[3:-3, 240 - 6:240 - 1].max(axis=2) < 120).all()
+    assert (caption.max(axis=2) > 200).sum() > 50
