@@ -354,6 +354,19 @@ def test_a_thin_class_is_warned_with_its_number_of_photos():
     assert three.startswith("class Zoe has only 3 photos to learn from")
 
 
+def test_a_class_missing_from_validation_is_named_in_a_warning(tmp_path):
+    # A Validation folder without one of the cats scored the others 1.000 and that cat not at all, without a word.
+    from train.pipeline import unmeasured
+
+    class_folders(tmp_path / "Train", {"Leo": 3, "Ming": 3, "Eve": 3})
+    class_folders(tmp_path / "Validation", {"Leo": 1, "Ming": 1})
+    ds = data.find_images(tmp_path)
+    [warning] = unmeasured(ds, ds.validation.labels)
+    assert warning.startswith("class Eve has no validation photos") and str(tmp_path / "Validation" / "Eve") in warning
+    flat = data.find_images(class_folders(tmp_path / "flat", {"A": 1, "B": 3}))
+    assert unmeasured(flat, flat.validation.labels) == ()  # a class of one photo: `thin` says so
+
+
 def test_the_same_photo_in_two_cats_folders_is_named_in_a_warning(tmp_path):
     # A photo copied into the wrong cat's folder was learnt as both cats without a word.
     from train.pipeline import in_two_classes

@@ -18,6 +18,7 @@ import numpy as np
 
 from knyang_cam.config import TrainConfig
 from knyang_cam.model_dir import ModelInfo
+from knyang_cam.results import SPLIT_NAMES
 
 from . import data, evaluate, familiar, features, fit, folds, negatives, recipe, report, tflite_edit
 from .export import tflite_bytes, write_model_dir
@@ -191,6 +192,21 @@ def thin(classes: Sequence[str], counts: Sequence[int]) -> tuple[str, ...]:
                  f"figures rest on little; add photos" for c, n in zip(classes, counts) if n < THIN_CLASS)
 
 
+def unmeasured(dataset: data.Dataset, val_labels: Sequence[int]) -> tuple[str, ...]:
+    """A warning per class without a decodable photo in the user's Validation folder, naming where they go.
+
+    Its row reads "-" and the accuracy says nothing of it, so a cat left out of Validation went unscored
+    without a word (a live retrain's new cat too). Split by seed, only a one-photo class has none: `thin` names it.
+    """
+    if dataset.layout != "split":
+        return ()
+    folder = data.split_folder(dataset.root, SPLIT_NAMES["validation"])
+    counts = np.bincount(np.asarray(val_labels, np.int64), minlength=len(dataset.classes))
+    return tuple(f"class {c} has no validation photos: the validation figures say nothing of it; put a few "
+                 f"of its photos (not those in Train) in {folder / c}" for c, n in zip(dataset.classes, counts)
+                 if n == 0)
+
+
 def in_two_classes(paths: Sequence[Path], labels: Sequence[int], classes: Sequence[str]) -> tuple[str, ...]:
     """A warning per photo whose very bytes are also in another cat's folder (of the decoded photos `paths`).
 
@@ -314,8 +330,9 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
             _log("test " + test_scores.lines()[0])
     learnt = len(learnt_labels)
     counts = np.bincount(learnt_labels, minlength=len(dataset.classes))
-    warnings = left_out(dataset) + outside_classes(dataset) + thin(dataset.classes, counts) + in_two_classes(
-        train_f.paths[::n_views] + val_paths, np.concatenate([train_labels, val_y]), dataset.classes)
+    warnings = (left_out(dataset) + outside_classes(dataset) + thin(dataset.classes, counts)
+                + unmeasured(dataset, val_y) + in_two_classes(train_f.paths[::n_views] + val_paths,
+                                                              np.concatenate([train_labels, val_y]), dataset.classes))
     copies = _near_training(val_x[:, 0], train_f.vectors[::n_views])
     if copies:
         warnings += (f"{copies} of {len(val_y)} validation photos are near-duplicates of training photos (the "
