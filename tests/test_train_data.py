@@ -179,8 +179,9 @@ def test_a_validation_or_test_class_that_train_lacks_is_refused(tmp_path, split)
     class_folders(tmp_path / "Train", {"Tom": 3, "Ann": 3})
     class_folders(tmp_path / "Validation", {"Tom": 1, "Ann": 1})
     class_folders(tmp_path / split, {"Tom": 1, "Extra": 2})  # scored without its Extra photos, unsaid
-    with pytest.raises(DatasetError, match=rf"{split} has classes not in Train: Extra"):
+    with pytest.raises(DatasetError, match=rf"{split} has classes not in Train: Extra") as e:
         data.find_images(tmp_path)
+    assert f"add photos of it to {tmp_path / 'Train' / 'Extra'}/" in str(e.value)  # what to do, not only what is wrong
 
 
 @pytest.mark.parametrize("layout", ["", "Train"])

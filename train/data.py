@@ -185,7 +185,11 @@ def find_images(root: str | Path, validation_fraction: float = 0.2, seed: int = 
         for key in ("validation", "test"):  # their photos of a cat Train lacks would be dropped unseen
             unknown = sorted(set(n for n, f in by_split.get(key, {}).items() if f) - set(classes))
             if unknown:
-                raise DatasetError(f"{root}/{SPLIT_NAMES[key]} has classes not in Train: {', '.join(unknown)}")
+                folder = split_folder(root, SPLIT_NAMES[key])
+                into = train_dir / unknown[0] if len(unknown) == 1 else f"{train_dir}/<name>"
+                raise DatasetError(f"{folder} has classes not in Train: {', '.join(unknown)}; a cat is learnt "
+                                   f"from {train_dir} only: add photos of it to {into}/, or move its folder out "
+                                   f"of {folder}")
         if "validation" in by_split:
             train, validation = _labelled(by_split["train"], classes), _labelled(by_split["validation"], classes)
             layout = "split"
