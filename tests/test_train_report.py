@@ -51,6 +51,13 @@ def test_hangul_in_the_figures_is_drawn_with_glyphs_not_boxes():
     assert not np.array_equal(na, bi)
 
 
+def test_a_class_without_photos_is_not_scored_in_the_json_either():
+    # report/metrics.json gave a cat left out of Validation recall 0.0 while the printed table said "-".
+    per_class = evaluate.score(np.eye(3)[[0, 1]], np.array([0, 1]), NAMES).to_json()["per_class"]
+    assert per_class["Zoë"] == {"precision": None, "recall": None, "support": 0}
+    assert per_class["Mochi"] == {"precision": 1.0, "recall": 1.0, "support": 1}
+
+
 def test_the_per_class_table_lines_up_with_korean_names():
     import unicodedata
 

@@ -35,11 +35,14 @@ class Scores:
     confusion: tuple[tuple[int, ...], ...]  # rows: true class, columns: predicted class
 
     def to_json(self) -> dict:
-        """The scores as metrics JSON: accuracy, n, per-class figures (rounded to 4 places), confusion matrix."""
+        """The scores as metrics JSON: accuracy, n, per-class figures (rounded to 4 places; null for a class with
+        no photo here, as `lines` shows "-"), confusion matrix."""
         return {
             "accuracy": round(self.accuracy, 4),
             "n": int(sum(self.support)),
-            "per_class": {c: {"precision": round(p, 4), "recall": round(r, 4), "support": s}
+            # A cat without validation photos got recall 0.0 here, "always wrong", where the table said "-".
+            "per_class": {c: {"precision": round(p, 4) if s else None, "recall": round(r, 4) if s else None,
+                              "support": s}
                           for c, p, r, s in zip(self.classes, self.precision, self.recall, self.support)},
             "confusion_matrix": {"rows": "true class", "columns": "predicted class",
                                  "classes": list(self.classes), "counts": [list(r) for r in self.confusion]},
