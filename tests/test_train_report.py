@@ -32,6 +32,28 @@ def test_a_korean_class_name_prints_no_matplotlib_warning(tmp_path):
     assert (tmp_path / "c.png").stat().st_size > 0 and (tmp_path / "m.png").stat().st_size > 0
 
 
+def test_misclassified_titles_of_long_class_names_stay_in_their_tiles(tmp_path):
+    # A household of dog breeds' names: "american_pit_bull_terrier -> german_shorthaired 0.66" ran into the
+    # next tile's title and the figure's top edge cut the first line off.
+    n = 5
+    pixels = np.zeros((n, 32, 32, 3), np.uint8)
+    names = ("american_pit_bull_terrier", "german_shorthaired", "english_cocker_spaniel")
+    probs = np.tile([[0.2, 0.7, 0.1]], (n, 1))
+    fig = report.plot_misclassified(tmp_path / "m.png", pixels, np.zeros(n, int), probs, names,
+                                    [f"{names[0]}_{i}.jpg" for i in range(n)])
+    renderer = fig.canvas.get_renderer()
+    titles = [ax.title.get_window_extent(renderer) for ax in fig.axes]
+    assert all(fig.bbox.y0 <= t.y0 and t.y1 <= fig.bbox.y1 for t in titles)
+    for ax, title in zip(fig.axes, titles):  # within its own tile's width: never into the neighbour's
+        tile = ax.get_window_extent(renderer)
+        assert title.width <= tile.width * 1.1, ax.title.get_text()
+    for a, b in zip(titles, titles[1:]):
+        assert a.x1 <= b.x0 or abs(a.y0 - b.y0) > 1
+    none = report.plot_misclassified(tmp_path / "none.png", pixels[:1], np.ones(1, int), probs[:1], names, ["a.jpg"])
+    [text] = [t.get_window_extent(none.canvas.get_renderer()) for t in none.texts]
+    assert none.bbox.x0 + 10 <= text.x0 and text.x1 <= none.bbox.x1 - 10
+
+
 def rendered(char: str) -> np.ndarray:
     fig = report._figure(1, 1)
     fig.text(0.5, 0.5, char, fontsize=40, ha="center", va="center")

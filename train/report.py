@@ -76,6 +76,9 @@ def _save(fig, path: Path) -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Glyph .* missing from")
         fig.tight_layout()
+        # Again, from where the first pass put the axes: it measured the misclassified tiles' titles
+        # where they were before, and the top row's ran off the figure's top edge.
+        fig.tight_layout()
         fig.savefig(path)
 
 
@@ -145,12 +148,14 @@ def plot_misclassified(path: Path, pixels: np.ndarray, labels: np.ndarray, probs
     rows = max(1, -(-len(wrong) // cols))
     fig = _figure(2.4 * cols, 2.6 * rows)
     if not len(wrong):
-        fig.text(0.5, 0.5, "no misclassified validation photos", ha="center", va="center")
+        # Two lines: one ran from edge to edge of the tile.
+        fig.text(0.5, 0.5, "no misclassified\nvalidation photos", ha="center", va="center")
     for k, i in enumerate(wrong):
         ax = fig.add_subplot(rows, cols, k + 1)
         ax.imshow(pixels[i])
         pred = int(probs[i].argmax())
-        ax.set_title(f"{classes[labels[i]]} -> {classes[pred]} {probs[i, pred]:.2f}\n"
+        # A line each, each shortened: two long names on one line ran into the next tile's title.
+        ax.set_title(f"{_shortened(classes[labels[i]])} ->\n{_shortened(classes[pred])} {probs[i, pred]:.2f}\n"
                      f"{_shortened(Path(paths[i]).name)}", fontsize=7)
         ax.axis("off")
     _save(fig, path)
