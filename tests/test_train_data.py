@@ -140,8 +140,9 @@ def test_missing_empty_and_one_class_datasets_are_user_errors(tmp_path):
     with pytest.raises(DatasetError, match="no class folders"):
         data.find_images(tmp_path / "empty")
     class_folders(tmp_path / "one", {"Solo": 3})
-    with pytest.raises(DatasetError, match=r"only one class \(Solo\)"):
+    with pytest.raises(DatasetError, match=r"only one class \(Solo\)") as e:
         data.find_images(tmp_path / "one")
+    assert "with one cat, add a folder of another cat" in str(e.value)  # a household of one has something to do
     class_folders(tmp_path / "split" / "Train", {"Solo": 3})
     with pytest.raises(DatasetError, match="only one class"):
         data.find_images(tmp_path / "split")

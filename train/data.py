@@ -279,8 +279,11 @@ def _check_classes(root: Path, folder: Path, classes: Sequence[str]) -> None:
         raise DatasetError(f"no class folders with files in {folder}: put each cat's photos in "
                            f"{folder}/<name>/")
     if len(classes) == 1:
-        raise DatasetError(f"only one class ({classes[0]}) in {folder}: a classifier needs photos "
-                           f"of at least two cats, one folder each")
+        # "Photos of at least two cats" left a household of one cat nothing to do. A second cat's folder works:
+        # strangers are turned away by the familiarity gate, which needs no class of theirs.
+        raise DatasetError(f"only one class ({classes[0]}) in {folder}: a model tells cats apart, so it needs "
+                           f"photos of at least two cats, one folder each; with one cat, add a folder of another "
+                           f"cat (a neighbour's, a friend's): cats it knows neither of still read unknown")
 
 
 def _reduced(img: Image.Image, size: int) -> Image.Image:
