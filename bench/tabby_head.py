@@ -12,8 +12,12 @@ averaged with its mirror image as the model does. Three questions:
   2. Does the head's L2, its steps, square-rooted or average-only features, or a
      nearest-neighbour vote help?
   3. Does fine-tuning blocks 13-16 (BatchNorm frozen, Adam 1e-4, started from the
-     fitted head) on the cached block_12 maps help, and after how many epochs?
-Prints figures only (about 25 min on a 2-core CPU).
+     fitted head) on the cached block_12 maps help, and after how many epochs? Judged on
+     the last epoch's weights, on the mean of every epoch's weights so far (stochastic
+     weight averaging: one epoch's weights swing from one tabby to the other), and on
+     that mean with the numpy head refitted on the moved features (what `python -m train`
+     does after its fine-tuning phase).
+Prints figures only (about 25 min on a 2-core CPU; --fine-tune-only about 10 min a repeat).
 """
 from __future__ import annotations
 
@@ -42,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                                             "mobilenet_v2_1.0_160_no_top.weights.h5"))
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--repeats", type=int, default=2, help="fold seeds for the frozen figures (fine-tuning: the first)")
-    p.add_argument("--epochs", type=int, default=4, help="fine-tuning epochs, judged after each")
+    p.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs, judged after each")
+    p.add_argument("--fine-tune-only", action="store_true", help="skip questions 1-2; fine-tune on every repeat")
     p.add_argument("--limit", type=int, default=0, help="every Nth photo only (a quick check of the script)")
     return p
 
@@ -115,46 +120,67 @@ def frozen(x, y, fold_sets, l2=0.01, steps=300, knn=0.0):
     return np.array(res)
 
 
-def fine_tuned(feats, y, fid, weights: str, epochs: int):
-    """judge() per fold after 0..epochs epochs of fine-tuning the top blocks: [epochs + 1, folds, 4]."""
+def fine_tuned(feats, y, fid, weights: str, epochs: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """judge() per fold after 1..epochs epochs of fine-tuning the top blocks, by way of judging.
+
+    {"last": [epochs, folds, 4], "averaged": the same, "averaged, head refitted": [1, folds, 4] (at the end)}.
+    """
+    folds = [_fine_tune_fold(feats, y, fid != f, fid == f, weights, epochs, seed * 100 + int(f))
+             for f in np.unique(fid)]
+    return {k: np.array([f[k] for f in folds]).transpose(1, 0, 2) for k in folds[0]}
+
+
+def _fine_tune_fold(feats, y, tr, te, weights: str, epochs: int, seed: int) -> dict[str, list]:
     import keras
 
     from train import recipe
     from train.model import Backbone, build_base, infer
 
     x, maps = feats["out_relu"], feats["maps"]
-    res = []
-    for f in np.unique(fid):
-        tr, te = fid != f, fid == f
-        base = build_base(Backbone(weights, 160))
-        top = keras.Model(base.get_layer(SPLIT).output, base.output)
-        for layer in top.layers:
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.trainable = False
-        inp = keras.Input(maps.shape[2:])
-        m = top(inp, training=False)
-        pooled = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling2D()(m),
-                                             keras.layers.GlobalMaxPooling2D()(m)])
-        dense = keras.layers.Dense(5, activation="softmax")
-        model, pooler = keras.Model(inp, dense(keras.layers.Dropout(0.2)(pooled))), keras.Model(inp, pooled)
-        kernel, bias, _, labels = fit_head(x[tr], y[tr])
-        dense.set_weights([kernel, bias])
-        model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy")
-        train_maps = maps[tr][:, :N_TRAIN].astype(np.float32).reshape((-1,) + maps.shape[2:])
-        test_maps = maps[te].astype(np.float32).reshape((-1,) + maps.shape[2:])
-        per_epoch = []
-        for e in range(epochs + 1):
-            if e:
-                model.fit(train_maps, labels, batch_size=32, epochs=1, verbose=0, shuffle=True,
-                          sample_weight=recipe.class_weights(labels, 5)[labels])
-            ev = held_out(infer(pooler, test_maps, 64).reshape(te.sum(), -1, pooled.shape[-1]))
-            kernel, bias = dense.get_weights()
-            p = recipe.softmax(ev.reshape(-1, ev.shape[-1]) @ kernel + bias).reshape(ev.shape[0], ev.shape[1], 5)
-            per_epoch.append(judge(p, y[te]))
-        res.append(per_epoch)
-        print(f"  fine-tuned fold {f}: centre by epoch {[round(float(r[0]), 3) for r in per_epoch]}",
-              file=sys.stderr, flush=True)
-    return np.array(res).transpose(1, 0, 2)
+    keras.utils.set_random_seed(seed)
+    base = build_base(Backbone(weights, 160))
+    top = keras.Model(base.get_layer(SPLIT).output, base.output)
+    for layer in top.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+    inp = keras.Input(maps.shape[2:])
+    m = top(inp, training=False)
+    pooled = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling2D()(m),
+                                         keras.layers.GlobalMaxPooling2D()(m)])
+    dense = keras.layers.Dense(5, activation="softmax")
+    model, pooler = keras.Model(inp, dense(keras.layers.Dropout(0.2)(pooled))), keras.Model(inp, pooled)
+    kernel, bias, _, labels = fit_head(x[tr], y[tr])
+    dense.set_weights([kernel, bias])
+    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy")
+    train_maps = maps[tr][:, :N_TRAIN].astype(np.float32).reshape((-1,) + maps.shape[2:])
+    test_maps = maps[te].astype(np.float32).reshape((-1,) + maps.shape[2:])
+
+    def judged(refit: bool = False):
+        ev = held_out(infer(pooler, test_maps, 64).reshape(te.sum(), -1, pooled.shape[-1]))
+        k, b = dense.get_weights()
+        if refit:
+            k, b, _, _ = fit_head(infer(pooler, train_maps, 64).reshape(tr.sum(), N_TRAIN, -1), y[tr])
+        p = recipe.softmax(ev.reshape(-1, ev.shape[-1]) @ k + b).reshape(ev.shape[0], ev.shape[1], 5)
+        return judge(p, y[te])
+
+    variables, mean = model.trainable_weights, None
+    out = {"last": [], "averaged": [], "averaged, head refitted": []}
+    for e in range(1, epochs + 1):
+        model.fit(train_maps, labels, batch_size=32, epochs=1, verbose=0, shuffle=True,
+                  sample_weight=recipe.class_weights(labels, 5)[labels])
+        now = [v.numpy() for v in variables]
+        mean = now if mean is None else [(a * (e - 1) + b) / e for a, b in zip(mean, now)]
+        out["last"].append(judged())
+        for v, a in zip(variables, mean):
+            v.assign(a)
+        out["averaged"].append(judged())
+        if e == epochs:
+            out["averaged, head refitted"].append(judged(refit=True))
+        for v, a in zip(variables, now):
+            v.assign(a)
+    print(f"  fine-tuned (seed {seed}): centre by epoch, last {[round(float(r[0]), 3) for r in out['last']]}, "
+          f"averaged {[round(float(r[0]), 3) for r in out['averaged']]}", file=sys.stderr, flush=True)
+    return out
 
 
 def line(name: str, r: np.ndarray) -> str:
@@ -179,6 +205,9 @@ def main(argv=None) -> int:
     fold_sets = [folds.grouped_folds(gid, y, args.folds, seed) for seed in range(args.repeats)]
     print(f"grouped {args.folds} folds x {args.repeats}, top class alone, mean +- SD over folds")
     print(line("last layer (the shipped features)", frozen(last, y, fold_sets)))
+    if args.fine_tune_only:
+        fine_tune_lines(feats, y, fold_sets, args)
+        return 0
     for name in LAYERS[1:]:
         print(line(f"  + {name}", frozen(np.concatenate([last, feats[name]], -1), y, fold_sets)))
     for l2 in (0.001, 0.1, 1.0):
@@ -187,9 +216,17 @@ def main(argv=None) -> int:
     print(line("square-rooted features", frozen(np.sqrt(np.maximum(last, 0)), y, fold_sets)))
     print(line("average pooling only", frozen(last[..., :last.shape[-1] // 2], y, fold_sets)))
     print(line("head and nearest-crop vote, half each", frozen(last, y, fold_sets, knn=0.5)))
-    for e, r in enumerate(fine_tuned(feats, y, fold_sets[0], args.weights, args.epochs)):
-        print(line(f"fine-tuned from block_13, epoch {e}", r))
+    fine_tune_lines(feats, y, fold_sets[:1], args)
     return 0
+
+
+def fine_tune_lines(feats, y, fold_sets, args) -> None:
+    """Fine-tuning's lines, over the folds of every fold set given."""
+    runs = [fine_tuned(feats, y, fid, args.weights, args.epochs, seed) for seed, fid in enumerate(fold_sets)]
+    for name in runs[0]:
+        for e, r in enumerate(np.concatenate([run[name] for run in runs], 1)):
+            epoch = args.epochs if name.endswith("refitted") else e + 1
+            print(line(f"fine-tuned, {name}, epoch {epoch}", r))
 
 
 if __name__ == "__main__":
