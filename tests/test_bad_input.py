@@ -381,6 +381,15 @@ def test_out_onto_the_dataset_is_refused_and_deletes_nothing(tmp_path, capsys): 
     assert contents(data) == before
 
 
+def test_one_photo_per_cat_is_refused_before_any_work_saying_why(tmp_path, capsys):
+    # Each cat's only photo is learnt, none is left to check the model: said at once, not after the backbone
+    # has started and computed every crop (and not as photos that "do not decode").
+    data = photos(tmp_path / "D", n=1)
+    line = one_line(capsys, call(train_main, "--data", data, "--out", tmp_path / "m", "--weights", "none"))
+    assert "no validation photos" in line and "every cat has one photo" in line, line
+    assert not (tmp_path / "m").exists()
+
+
 def test_a_feature_cache_inside_the_dataset_or_the_out_is_refused_before_any_work(tmp_path, capsys):
     data = photos(tmp_path / "D")
     before = contents(data)

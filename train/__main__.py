@@ -92,10 +92,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_decodable(dataset) -> None:
-    """Every class has a training photo whose header reads, so a class of broken files fails at once."""
+    """Every class has a training photo whose header reads, so a class of broken files fails at once; there
+    is a validation photo at all (one photo per cat leaves none to hold out)."""
     from PIL import Image
 
-    from .data import DECODE_ERRORS, no_decodable, why
+    from .data import DECODE_ERRORS, DatasetError, no_decodable, why
+
+    if not len(dataset.validation):
+        raise DatasetError(f"no validation photos in {dataset.root}: every cat has one photo, and that one is "
+                           f"learnt; add photos (at least two of a cat, one is held out to check the model) or a "
+                           f"Validation folder")
 
     for label, name in enumerate(dataset.classes):
         bad = []
