@@ -711,6 +711,15 @@ def test_retrain_out_onto_its_own_model_or_into_it_is_refused_before_any_work(tm
     assert contents(tmp_path) == before and not (model / "new").exists()
 
 
+@pytest.mark.parametrize("layout", ["", "Train"])
+def test_a_retrain_on_a_dataset_of_one_of_its_cats_names_the_cat_it_would_forget(tmp_path, capsys, layout):
+    # Refused as "a household of one cat" before, which sent the user to add a neighbour's cat.
+    model = fake_model(tmp_path / "m")
+    photos(tmp_path / "D" / layout, classes=("Nabi",))
+    line = one_line(capsys, call(retrain_main, "--model", model, "--data", tmp_path / "D", "--out", tmp_path / "new"))
+    assert "has no photos of Tori, which the current model knows" in line, line
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_retrain_ends_in_one_error_event_and_one_line(tmp_path, capsys, monkeypatch, signum):
     import train.retrain

@@ -161,6 +161,13 @@ def _labelled(by_class: dict[str, list[Path]], classes: Sequence[str]) -> Split:
     return Split(tuple(paths), tuple(labels))
 
 
+def class_names(root: str | Path) -> tuple[str, ...]:
+    """The classes with files in `root`'s Train folder (or `root` itself), without find_images' checks."""
+    root = Path(root)
+    files = class_files(split_folder(root, SPLIT_NAMES["train"]) or root)
+    return tuple(name for name, f in files.items() if f)
+
+
 def find_images(root: str | Path, validation_fraction: float = 0.2, seed: int = 0) -> Dataset:
     """List the dataset's files per split and class; nothing is decoded yet."""
     root = Path(root)
