@@ -13,7 +13,10 @@ Two guards against flicker, both cheap at 150 FPS:
 - hold: a new decision is shown only after it has been the decision for `hold`
   frames in a row, so one wild frame (a confident wrong score that drags the
   average below the threshold) never reaches the screen. A new track shows its
-  first decision at once.
+  first decision at once. A shown name that was not the decision for `hold` frames
+  in a row goes to `unknown` when no other decision held that long: another cat
+  hovering at the threshold in its place (unknown, its name, unknown...) once kept
+  the old name on screen for as long as it hovered.
 
 One cat is in one place: within a frame, a name goes to one region only (with
 `exclusive`). The names go to the regions together: the assignment of distinct
@@ -54,6 +57,7 @@ class _Track:
     label: str = UNKNOWN  # shown
     pending: str = UNKNOWN  # a decision differing from `label`, waiting out `hold`
     pending_n: int = 0
+    lost_n: int = 0  # frames in a row whose decision was not `label`, whatever it was
     recent: deque = field(default_factory=deque)  # the last `recent` frames' raw probabilities
 
 
@@ -250,7 +254,7 @@ class Smoother:
             if i not in assigned or (track.label != UNKNOWN and self.classes.index(track.label) in taken):
                 # A new region shows its first decision at once; a name another region took this
                 # frame is a certain error: no hold for it either.
-                track.label, track.pending_n = decision, 0
+                track.label, track.pending_n, track.lost_n = decision, 0, 0
             else:
                 self._advance(track, decision)
             if self.exclusive:
@@ -258,7 +262,7 @@ class Smoother:
                 if shown >= 0 and any(claim[j] >= 0 and claim[j] != shown and not apart[i, j] for j in decided):
                     # Over a surer region that shows another name: a part of that cat, which alone
                     # reads as another, or two cats the finder could not part; either way no name.
-                    track.label, track.pending_n, shown = UNKNOWN, 0, -1
+                    track.label, track.pending_n, track.lost_n, shown = UNKNOWN, 0, 0, -1
                 claim[i] = shown
                 decided.append(i)
         self._tracks = [t for t in self._tracks if self._frame - t.last_seen < self.forget_after]
@@ -291,14 +295,19 @@ class Smoother:
 
     def _advance(self, track: _Track, decision: str) -> None:
         if decision == track.label:
-            track.pending_n = 0
+            track.pending_n = track.lost_n = 0
             return
+        track.lost_n += 1
         if decision == track.pending and track.pending_n:
             track.pending_n += 1
         else:
             track.pending, track.pending_n = decision, 1
         if track.pending_n >= self.hold:
-            track.label, track.pending_n = decision, 0
+            track.label, track.pending_n, track.lost_n = decision, 0, 0
+        elif track.lost_n >= self.hold:
+            # The name lost `hold` frames in a row, to decisions that keep changing (another cat hovering
+            # at the threshold: unknown, its name, unknown...): none is shown yet, and neither is the old name.
+            track.label, track.lost_n = UNKNOWN, 0
 
     def _prediction(self, region: Region, track: _Track, given: np.ndarray) -> Prediction:
         # The confidence shown is that of the shown name (under hysteresis it may trail the best);

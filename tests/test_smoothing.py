@@ -110,6 +110,16 @@ def test_hold_needs_consecutive_frames():
     assert labels(sm, rows) == ["Alpha"] * 8 + ["Beta"]
 
 
+def test_a_name_that_keeps_losing_goes_even_when_what_beats_it_changes():
+    # Another cat in the old one's place, hovering at the threshold: the decision alternates between
+    # unknown and its name, neither for `hold` frames in a row; the old name must not stay meanwhile.
+    sm = Smoother(CLASSES, alpha=1.0, hold=2, hysteresis=0.0, unknown_threshold=0.6)
+    rows = [one_hot(0)] * 3 + [one_hot(1, 0.62), one_hot(1, 0.58)] * 4
+    shown = labels(sm, rows)
+    assert shown[:4] == ["Alpha"] * 4  # one frame of another decision never shows
+    assert "Alpha" not in shown[4:] and set(shown[4:]) <= {UNKNOWN, "Beta"}
+
+
 def test_entering_a_label_needs_the_full_threshold():
     sm = Smoother(CLASSES, alpha=1.0, unknown_threshold=0.6)
     assert labels(sm, [one_hot(0, 0.58)] * 3) == [UNKNOWN] * 3
