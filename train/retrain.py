@@ -160,9 +160,9 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
         dataset = data.find_images(data_dir, cfg.validation_fraction, cfg.seed)
     except data.DatasetError:
         # A dataset of one of the model's cats is refused as a household of one, which misleads here: the
-        # user pointed the retrain at the wrong dataset.
-        if Path(data_dir).is_dir():
-            _refuse_forgetting(info.classes, data.class_names(data_dir), Path(data_dir))
+        # user pointed the retrain at the wrong dataset. One with none of them has its own, surer message.
+        if Path(data_dir).is_dir() and (present := data.class_names(data_dir)):
+            _refuse_forgetting(info.classes, present, Path(data_dir))
         raise
     _refuse_forgetting(info.classes, dataset.classes, dataset.root)
     import keras
