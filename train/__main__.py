@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     paths.check_cache("train.feature_cache", cache_dir, (("--data", args.data), ("--out", out)))
     # The dataset is checked before TensorFlow is imported: its errors come in a second, not after
     # the backbone's start-up, and without TensorFlow's lines around them.
-    _check_decodable(data.find_images(args.data, cfg.train.validation_fraction, cfg.train.seed))
+    _check_dataset(data.find_images(args.data, cfg.train.validation_fraction, cfg.train.seed))
     extras.quiet_tensorflow(args.verbose)
     with paths.claim_model_dir(out):
         from .pipeline import train_model
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_decodable(dataset) -> None:
+def _check_dataset(dataset) -> None:
     """Every class has a training photo whose header reads, so a class of broken files fails at once; there
     is a validation photo at all (one photo per cat leaves none to hold out)."""
     from PIL import Image

@@ -142,13 +142,6 @@ def _litert_path(info, model, old_dense, others: np.ndarray, dataset: data.Datas
     return (Reuse(current, old) if same_gate else None), embed
 
 
-def _refuse_forgetting(known, present, root: Path) -> None:
-    if forgotten := [c for c in known if c not in present]:
-        raise UserError(f"{root} has no photos of {', '.join(forgotten)}, which the current model knows: "
-                        f"a retrain on it would forget them; set app.dataset_root to the dataset the model was "
-                        f"trained on (README: Teach it live), or train a new model with python -m train")
-
-
 def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: TrainConfig,
             max_drop: float = 0.02, cache_dir: Path | None = None,
             emit: Report = lambda event: None) -> RetrainResult:
@@ -156,15 +149,15 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
     start = time.perf_counter()
     stages = Stages(lambda name, s: emit(events.progress(name, f"{name} done ({s:.1f} s)")))
     info = model_dir.read(current, need=(model_dir.KERAS_FILE,))
-    try:
-        dataset = data.find_images(data_dir, cfg.validation_fraction, cfg.seed)
-    except data.DatasetError:
-        # A dataset of one of the model's cats is refused as a household of one, which misleads here: the
-        # user pointed the retrain at the wrong dataset. One with none of them has its own, surer message.
-        if Path(data_dir).is_dir() and (present := data.class_names(data_dir)):
-            _refuse_forgetting(info.classes, present, Path(data_dir))
-        raise
-    _refuse_forgetting(info.classes, dataset.classes, dataset.root)
+    # Before find_images' own checks: a dataset of one of the model's cats would be refused as a household of
+    # one, which misleads here (the retrain was pointed at the wrong dataset). One with none of the model's
+    # cats (not_mine crops alone) is left to find_images' surer message.
+    present = data.class_names(data_dir) if Path(data_dir).is_dir() else ()
+    if present and (forgotten := [c for c in info.classes if c not in present]):
+        raise UserError(f"{Path(data_dir)} has no photos of {', '.join(forgotten)}, which the current model knows: "
+                        f"a retrain on it would forget them; set app.dataset_root to the dataset the model was "
+                        f"trained on (README: Teach it live), or train a new model with python -m train")
+    dataset = data.find_images(data_dir, cfg.validation_fraction, cfg.seed)
     import keras
 
     model = keras.models.load_model(info.keras_path, compile=False)
