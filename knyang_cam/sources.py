@@ -102,7 +102,7 @@ def _fps_or_fallback(fps: float) -> float:
 # ---------------------------------------------------------------- files
 
 class VideoFile(Source):
-    """Every frame of a video file, in order, timed by the file's own frame rate."""
+    """Every frame of a video file, in order, at its time in the file."""
 
     def __init__(self, path: str | Path):
         self.name = str(path)
@@ -119,6 +119,11 @@ class VideoFile(Source):
             # A damaged start is a damaged stretch like any other, so a file whose first frames do not
             # decode is not refused whole.
             first, self._lost = self._next(0) if self._cap.isOpened() else (None, 0)
+            # A frame's time is its timestamp in the file counted from the first frame's (FFmpeg's stream start
+            # may lie before it, as in an mkv remuxed from an mp4): a phone's or screen recorder's video has a
+            # variable frame rate, where the frame index over the average rate drifts (a frame at 59 s was
+            # logged at 30 s).
+            self._origin_ms = self._cap.get(cv2.CAP_PROP_POS_MSEC) if first is not None else 0.0
         if first is None:
             self._cap.release()
             raise UserError(f"cannot read {path} as a video (not a video file, or a codec "
@@ -130,13 +135,21 @@ class VideoFile(Source):
     def __iter__(self) -> Iterator[Frame]:
         image, index, skipped = self._first, self._lost, self._lost
         self._first = None
+        time_s = index / self.fps
         while image is not None:
-            yield Frame(index, index / self.fps, image)
+            yield Frame(index, time_s, image)
             image, lost = self._next(index + 1)
-            index += 1 + lost
             skipped += lost
+            index, time_s = index + 1 + lost, self._time(index + 1 + lost, index, time_s)
         if skipped:
             print(f"warning: {self.name}: skipped {skipped} frames that did not decode", file=sys.stderr)
+
+    def _time(self, index: int, last_index: int, last_s: float) -> float:
+        """Frame `index`'s time, just read: its timestamp from the first frame's, or, where that does not come
+        after frame `last_index`'s `last_s` (a raw .h264 stream reads 0 throughout), the frames between at the
+        file's rate."""
+        time_s = self._lost / self.fps + (self._cap.get(cv2.CAP_PROP_POS_MSEC) - self._origin_ms) / 1000
+        return time_s if time_s > last_s else last_s + (index - last_index) / self.fps
 
     def _next(self, index: int) -> tuple[np.ndarray | None, int]:
         """The next frame that decodes, from frame `index` on, and how many did not before it; (None, 0) at the end.

@@ -36,6 +36,37 @@ def test_video_file_every_frame_in_order_with_its_own_timing(tmp_path):
     assert all(f.status == "" for f in frames)
 
 
+def _ffmpeg(*args: str) -> None:
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed (apt-get install ffmpeg): no such video to test with")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+
+
+def test_a_variable_frame_rate_video_is_timed_by_its_own_timestamps(tmp_path):
+    # A phone's or screen recorder's video: five frames, nothing for 20 s (a still screen), five more.
+    # The average rate is 0.48 fps, which put the frame at 20.5 s at 10.5 s.
+    clip = tmp_path / "screen.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=1", "-vf", "setpts='(N/10+20*gte(N,5))/TB'",
+            "-vsync", "vfr", "-c:v", "mpeg4", str(clip))
+    with VideoFile(clip) as src:
+        frames = list(src)
+    assert [f.index for f in frames] == list(range(10))
+    assert [f.time_s for f in frames] == pytest.approx([0, 0.1, 0.2, 0.3, 0.4, 20.5, 20.6, 20.7, 20.8, 20.9], abs=1e-3)
+
+
+def test_a_raw_stream_without_timestamps_is_timed_by_its_frame_rate(tmp_path):
+    # FFmpeg reads no time for a raw H.264 stream's frames (0 for each): they follow at its rate.
+    if shutil.which("ffmpeg") and "libx264" not in subprocess.run(["ffmpeg", "-hide_banner", "-encoders"],
+                                                                  capture_output=True, text=True).stdout:
+        pytest.skip("this ffmpeg has no H.264 encoder (libx264)")
+    clip = tmp_path / "camera.h264"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=1", "-c:v", "libx264", "-f", "h264", str(clip))
+    with VideoFile(clip) as src:
+        frames = list(src)
+    assert len(frames) == 25
+    assert [f.time_s for f in frames] == pytest.approx([i / 25 for i in range(25)])
+
+
 def test_a_damaged_stretch_in_a_video_is_skipped_and_the_rest_still_read(tmp_path, capsys):
     rng = np.random.default_rng(0)
     clip = tmp_path / "c.mp4"
