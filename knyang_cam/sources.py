@@ -32,6 +32,9 @@ MAX_CAMERA_INDEX = 255  # Linux numbers video devices 0-255; a larger index is a
 SLIDESHOW_FPS = 1.0
 # A damaged stretch of a video file longer than this many frames is taken for its end (VideoFile._next).
 MAX_UNREADABLE = 300
+# FFmpeg's tty demuxer reads a text file of these names as a video of its text drawn in a console font: a
+# README.txt given as --source by mistake (or as a list of files) ran as 200 frames of "cats", exit status 0.
+TEXT_SUFFIXES = {".txt", ".nfo", ".asc", ".ans", ".art", ".diz", ".ice", ".vt"}
 # FFmpeg prints its own diagnostics ("moov atom not found") beside ours; only fatal ones, unless the
 # user asks for more. Read by OpenCV when it first uses FFmpeg, so setting it here is in time.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")
@@ -112,6 +115,9 @@ class VideoFile(Source):
         if not utf8_name(path):
             raise UserError(f"cannot read {printable(path)} as a video: its name is not valid UTF-8, which "
                             "OpenCV cannot open; rename it")
+        if path.suffix.lower() in TEXT_SUFFIXES:
+            raise UserError(f"{path} is a text file, not a video: give a video file, a folder of images or a "
+                            "glob such as 'photos/*.jpg' (quoted)")
         with opencv_log.silent():
             self._cap = cv2.VideoCapture(str(path))
             count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)) if self._cap.isOpened() else 0

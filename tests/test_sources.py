@@ -119,6 +119,15 @@ def test_missing_and_non_video_files_name_the_path(tmp_path):
         open_source(str(junk), CameraConfig())
 
 
+def test_a_text_file_is_not_read_as_a_video_of_its_text(tmp_path):
+    # FFmpeg reads these as a video of the text drawn in a console font: frames of "cats", exit status 0.
+    for name in ("files.txt", "README.NFO"):
+        text = tmp_path / name
+        text.write_text("photos/a.jpg\nphotos/b.jpg\n" * 200)
+        with pytest.raises(UserError, match=f"{name} is a text file, not a video"):
+            open_source(str(text), CameraConfig())
+
+
 def test_folder_sorted_skips_bad_files_and_rejects_empty(tmp_path, capsys):
     folder = tmp_path / "photos"
     folder.mkdir()
