@@ -595,4 +595,8 @@ def open_source(spec: str, cfg: CameraConfig) -> Source:
         if not files:
             raise UserError(f"no image files match {spec}")
         return PhotoFolder(files, spec)
+    numbered = re.compile(r"%0?\d*d")  # FFmpeg's name for an image sequence (frame_%04d.png)
+    if numbered.search(path.name) and not path.exists():
+        raise UserError(f"no file {spec}: an image sequence is read from a glob, not a numbered name; "
+                        f"give '{path.parent / numbered.sub('*', path.name)}' (quoted)")
     return VideoFile(path)

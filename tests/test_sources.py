@@ -128,6 +128,15 @@ def test_a_text_file_is_not_read_as_a_video_of_its_text(tmp_path):
             open_source(str(text), CameraConfig())
 
 
+def test_an_image_sequence_named_as_ffmpeg_does_names_the_glob_that_reads_it(tmp_path):
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"frame_{i:04d}.png"), np.full((40, 40, 3), 90, np.uint8))
+    with pytest.raises(UserError, match=r"image sequence .*give '.*/frame_\*\.png' \(quoted\)"):
+        open_source(str(tmp_path / "frame_%04d.png"), CameraConfig())
+    with open_source(str(tmp_path / "frame_*.png"), CameraConfig()) as src:
+        assert len(list(src)) == 3
+
+
 def test_folder_sorted_skips_bad_files_and_rejects_empty(tmp_path, capsys):
     folder = tmp_path / "photos"
     folder.mkdir()
