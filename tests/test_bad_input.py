@@ -27,6 +27,7 @@ from knyang_cam.results import NOT_MINE, UNLABELED
 from train.__main__ import main as train_main
 from train.evaluate import main as evaluate_main
 from train.finder import main as finder_main
+from train.negatives import main as negatives_main
 from train.retrain import main as retrain_main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -793,3 +794,25 @@ def test_finder_checks_its_inputs_and_every_output_before_any_work(tmp_path, cap
         line = one_line(capsys, call(finder_main, *args))
         assert words in line, line
     assert contents(tmp_path) == before and not (tmp_path / "f").exists()
+
+
+# ---------------------------------------------------------------- python -m train.negatives
+
+def test_negatives_checks_its_inputs_and_its_output_before_any_work(tmp_path, capsys):
+    pets = tmp_path / "pets"
+    for kind in ("cats", "dogs"):
+        (pets / kind).mkdir(parents=True)
+        cv2.imwrite(str(pets / kind / "a.jpg"), noise_frame(1))
+    weights = tmp_path / "w.weights.h5"
+    weights.write_bytes(b"never loaded")
+    before = contents(tmp_path)
+    for args, words in (
+            (["--pets", tmp_path / "nope", "--weights", weights], "has no photos in cats/ or dogs/"),
+            (["--pets", pets, "--weights", tmp_path / "nope.h5"], "--weights file not found"),
+            (["--pets", pets, "--weights", weights, "--out", tmp_path], "is a folder"),
+            (["--pets", pets, "--weights", weights, "--out", pets / "cats" / "bank.npz"], "inside --pets"),
+            (["--pets", pets, "--weights", weights, "--out", weights], "is the --weights file"),
+            (["--pets", pets, "--weights", weights, "--out", weights.with_suffix(".npz"), "--bogus"], "--bogus")):
+        line = one_line(capsys, call(negatives_main, *args))
+        assert words in line, line
+    assert contents(tmp_path) == before

@@ -14,7 +14,6 @@ Rebuild the .npz (python -m train.negatives --pets ../shared/data/oxford_pets --
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,15 +87,36 @@ def for_extractor(extractor, identity: str, cache, merge: float, batch_size: int
     return bank
 
 
+def check_paths(pets: Path, weights: str, out: Path) -> list[Path]:
+    """The photos under --pets (cats/, dogs/), once every path is checked, before TensorFlow loads: --weights
+    exists; --out is a file of its own, neither the --weights file nor among the photos, in a folder that can
+    be written."""
+    from knyang_cam import paths
+    from knyang_cam.errors import UserError
+
+    files = photos(pets)
+    if not files:
+        raise UserError(f"--pets {pets} has no photos in cats/ or dogs/ (give the Oxford-IIIT Pet sample, "
+                        f"e.g. ../shared/data/oxford_pets)")
+    if weights not in ("imagenet", "none") and not Path(weights).is_file():
+        raise UserError(f"--weights file not found: {weights} (give the backbone's no-top .weights.h5 file)")
+    if out.is_dir():
+        raise paths.PathError(f"--out {out} is a folder: give the bank's file, e.g. {BANK_FILE.name}")
+    if paths.is_within(out, pets):
+        raise paths.PathError(f"--out {out} is inside --pets {pets}: write the bank outside the photos")
+    if Path(weights).exists() and paths.same_file(out, weights):
+        raise paths.PathError(f"--out {out} is the --weights file: write the bank to a file of its own")
+    paths.check_writable("--out", out)
+    return files
+
+
 def build(pets: Path, weights: str, out: Path = BANK_FILE, merge: float | None = None) -> int:
     """Compute and write the bank for `weights` from the cats/ and dogs/ photos under `pets`."""
     from knyang_cam.atomic import atomic_path
 
     from . import recipe
 
-    files = sorted(p for kind in ("cats", "dogs") for p in (pets / kind).glob("*.jpg"))
-    if not files:
-        raise SystemExit(f"no photos in {pets}/cats or {pets}/dogs")
+    files = check_paths(pets, weights, out)
     bank, identity, crops = rows(files, weights, merge)
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as fh:
@@ -108,15 +128,18 @@ def build(pets: Path, weights: str, out: Path = BANK_FILE, merge: float | None =
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The `python -m train.negatives` entry point: build the bank into --out; 0 (SystemExit without photos)."""
+    """The `python -m train.negatives` entry point: build the bank into --out; 0, or 2 with one line."""
+    from knyang_cam.errors import OneLineParser, exit_status
+
     from .__main__ import prog_name
 
-    p = argparse.ArgumentParser(prog=prog_name("negatives"), description=__doc__.splitlines()[0])
+    p = OneLineParser(prog=prog_name("negatives"), description=__doc__.splitlines()[0])
     p.add_argument("--pets", type=Path, required=True, help="folder with cats/ and dogs/ photos")
     p.add_argument("--weights", required=True, help="the backbone's no-top .weights.h5")
-    p.add_argument("--out", type=Path, default=BANK_FILE)
+    p.add_argument("--out", type=Path, default=BANK_FILE, help="the bank file to write (default: the trainer's "
+                   f"own {BANK_FILE.name}, which training reads)")
     args = p.parse_args(argv)
-    return build(args.pets, args.weights, args.out)
+    return exit_status(lambda: build(args.pets, args.weights, args.out))
 
 
 if __name__ == "__main__":
