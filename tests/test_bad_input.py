@@ -796,6 +796,17 @@ def test_finder_checks_its_inputs_and_every_output_before_any_work(tmp_path, cap
     assert contents(tmp_path) == before and not (tmp_path / "f").exists()
 
 
+
+@pytest.mark.parametrize("main", [cam_main, train_main, evaluate_main, retrain_main, finder_main, negatives_main])
+def test_every_option_in_help_says_what_it_is(capsys, main):
+    """--help is where a new user looks: an option listed bare (`--out OUT`) says neither what it is nor its default."""
+    assert call(main, "--help") == 0
+    lines = capsys.readouterr().out.split("options:")[1].splitlines()
+    bare = [line.strip() for line, after in zip(lines, lines[1:] + [""])
+            if line.startswith("  -") and "  " not in line.strip() and not after.startswith(" " * 6)]
+    assert not bare, bare
+
+
 # ---------------------------------------------------------------- python -m train.negatives
 
 def test_negatives_checks_its_inputs_and_its_output_before_any_work(tmp_path, capsys):

@@ -488,12 +488,16 @@ def main(argv=None) -> int:
     p.add_argument("--pets", type=Path, required=True, help="the Oxford-IIIT Pet sample (cats/, dogs/, annotations/)")
     p.add_argument("--weights", required=True, help="MobileNetV2 1.0 no-top .weights.h5")
     p.add_argument("--cats", type=Path, help="extra cat photos ROOT/<class>/*.jpg pasted whole (training photos only)")
-    p.add_argument("--out", type=Path, default=Path("models/finder"))
-    p.add_argument("--scenes", type=_at_least_one, default=2400)
-    p.add_argument("--epochs", type=_at_least_one, default=25)
-    p.add_argument("--min-cells", type=float, default=3.0, help="smallest blob, in cells of 16x16 input pixels")
-    p.add_argument("--seed", type=int, default=1337)
-    p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "knyang-cam" / "finder")
+    p.add_argument("--out", type=Path, default=Path("models/finder"),
+                   help="the cat finder's folder to write (default: %(default)s, the one the app uses)")
+    p.add_argument("--scenes", type=_at_least_one, default=2400, help="training scenes to make (default: %(default)s)")
+    p.add_argument("--epochs", type=_at_least_one, default=25, help="epochs of the head (default: %(default)s)")
+    p.add_argument("--min-cells", type=float, default=3.0,
+                   help="smallest blob, in cells of 16x16 input pixels (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=1337,
+                   help="seed of the scenes, the held-out split and the head (default: %(default)s)")
+    p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "knyang-cam" / "finder",
+                   help="folder for the scenes' backbone features (default: %(default)s)")
     args = p.parse_args(argv)
     return exit_status(lambda: _run(args))
 
