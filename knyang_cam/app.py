@@ -1,6 +1,6 @@
 """The live loop: source -> regions -> one batched classification -> smoothing -> overlay -> outputs.
 
-Keys come from a key provider, a callable like `cv2.waitKey(delay_ms) -> code or -1`,
+Keys come from a key provider, a callable like `cv2.waitKeyEx(delay_ms) -> code or -1`,
 so tests drive every key without a display.
 
 Exit statuses (README lists them):
@@ -44,6 +44,12 @@ WINDOW = "knyang-cam"
 KEY_ESC = 27
 KEY_ENTER = (10, 13)
 KEY_BACKSPACE = (8, 127)
+# cv2.waitKeyEx's codes beyond ASCII. X11 windows give keysyms (GTK adds the modifiers above bit 16): the
+# editing keys are mapped to their ASCII codes, the rest (arrows, F keys) do nothing, where their low byte
+# would have typed a letter (Left is 0xFF51, 'Q'). OpenCV's Qt window (opencv-python's on Linux) gives every
+# letter in lower case, Shift held or not, and Shift itself as a key: it makes the next typed letter a capital.
+X11_KEYS = {0xFF08: 8, 0xFF0D: 13, 0xFF8D: 13, 0xFF1B: KEY_ESC}
+KEY_SHIFT = (0xFFE1, 0xFFE2)
 STAGES = ("capture", "detect", "infer", "draw")
 
 KeyProvider = Callable[[int], int]
@@ -78,6 +84,7 @@ class Controls:
     paused: bool = False
     quit: bool = False
     typing: str | None = None  # the new cat's name while `n` collects it
+    shift: bool = False  # the last key was Shift (X11_KEYS)
     toast: str = ""
     toast_until: float = 0.0
 
@@ -299,7 +306,11 @@ def handle_key(key: int, ui: Controls) -> Action | None:
     """The action `key` asks for, or None; while a new cat's name is typed, keys edit the name."""
     if key == -1:
         return None
-    key &= 0xFF
+    key = X11_KEYS.get(key & 0xFFFF, key & 0xFFFF)
+    if key in KEY_SHIFT:
+        return Action("shift")
+    if key > 0xFF:
+        return None
     if ui.typing is not None:
         if key in KEY_ENTER:
             return Action("add_class")
@@ -405,6 +416,7 @@ class Session:
         if action is None:
             return ""
         ui, do = self.ui, action.do
+        shift, ui.shift = ui.shift, do == "shift"
         if do == "quit":
             ui.quit = True
         elif do in ("pause", "bars", "help"):
@@ -417,7 +429,7 @@ class Session:
         elif do == "new_cat":
             ui.typing = ""
         elif do == "type":
-            ui.typing += action.arg
+            ui.typing += action.arg.upper() if shift else action.arg
         elif do == "backspace":
             ui.typing = ui.typing[:-1]
         elif do == "cancel_typing":
@@ -462,7 +474,7 @@ def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
                     record_hud)
         print(console.start_line(model.path, model.classes, classifier.backend, source, s.ui.crop_mode),
               file=out, flush=True)
-        keys = keys or (cv2.waitKey if window else no_keys)
+        keys = keys or (cv2.waitKeyEx if window else no_keys)
         realtime = cfg.app.realtime if cfg.app.realtime is not None else window
         pace, frames = Pacer(source.fps if realtime and not source.live else None), iter(source)
         try:

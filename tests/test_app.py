@@ -325,6 +325,21 @@ def test_keys_map_to_actions_and_typing_edits_the_name():
     assert app.handle_key(13, ui) == app.Action("add_class")
 
 
+def test_a_name_typed_in_an_x11_window_keeps_its_capitals_and_arrow_keys_type_nothing(tmp_path):
+    """cv2.waitKeyEx's codes as OpenCV's windows on X11 give them: the Qt one (opencv-python's) reports
+    Shift as a key and every letter in lower case; GTK the letter in its case, modifiers above bit 16.
+    Masked to a byte, Left (0xFF51) typed a 'Q' and 'Tom' was saved as 'tom'."""
+    shift, left, backspace, enter, gtk_shift_mask = 0xFFE1, 0xFF51, 0xFF08, 0xFF0D, 1 << 16
+    s = session_with(tmp_path, [])
+    qt = [ord("n"), shift, ord("t"), ord("o"), ord("m"), left, ord("x"), backspace, enter]
+    gtk = [ord("n"), shift | gtk_shift_mask, ord("E") | gtk_shift_mask, ord("v"), ord("e"), enter]
+    for key in qt + gtk:
+        s.apply(app.handle_key(key, s.ui))
+    s.saver.close()
+    assert s.saver.classes[-2:] == ("Tom", "Eve")
+    assert app.handle_key(left, s.ui) is None and app.handle_key(0xFF1B, s.ui) == app.Action("quit")
+
+
 @pytest.mark.slow
 def test_x_key_in_the_loop_saves_the_crop_as_not_mine(tmp_path, cfg, model):
     clip = cat_clip(tmp_path / "cat.mp4", n=5)
