@@ -50,7 +50,7 @@ def _positive_int(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Check the paths, read the model, open the source, run the loop; the exit status, or UserError for bad input."""
-    from . import app, config, console, model_dir, opencv_log, paths, sources
+    from . import app, config, console, model_dir, opencv_log, paths, sources, text
 
     if not args.source.strip():
         raise UserError("--source is empty: give a camera index, a video file, a folder or a glob")
@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         if value is not None and not value.strip():
             raise UserError(f"{flag} is empty: give a path, or leave {flag} out for the default")
     cfg = config.override(config.load(args.config), **{"regions.crop": args.crop, "app.realtime": args.realtime})
+    text.check_font(cfg.overlay.font)
     try:  # a name too long for the file system, a folder that cannot be listed: one line, not a traceback
         model = resolve(args.model or cfg.app.model)
         spec = str(bundled.path(bundled.DEMO_CLIP)) if args.source == "demo" else args.source

@@ -23,6 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .errors import UserError
+
 Colour = tuple[int, int, int]  # BGR
 
 _CV_FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -101,14 +103,28 @@ def font_for(text: str, configured: str | None = None) -> Path | None:
     which means Pillow's built-in font.
     """
     candidates: list[Path] = []
-    if configured and Path(configured).is_file():
-        candidates.append(Path(configured))
+    if configured and Path(configured).expanduser().is_file():
+        candidates.append(Path(configured).expanduser())
     candidates += system_fonts()[:_MAX_FONTS_CHECKED]
     needed = {ord(c) for c in text if not c.isspace()}
     for path in candidates:
         if all(_has_glyph(path, code) for code in needed):
             return path
     return candidates[0] if candidates else None
+
+
+def check_font(configured: str | None) -> None:
+    """UserError unless `configured` (overlay.font; `~` is the home folder) is a font file Pillow reads: a
+    wrong path was passed over in silence, and the names it was set for still showed as boxes."""
+    if configured is None:
+        return
+    path = Path(configured).expanduser()
+    try:
+        _pil_font(path, 24)
+    except OSError:
+        what = "not a font file Pillow can read" if path.is_file() else "no such file"
+        raise UserError(f"config key 'overlay.font' = '{configured}': {what} (give a TTF/OTF file, "
+                        f"or null to search the system's fonts)") from None
 
 
 @lru_cache(maxsize=64)

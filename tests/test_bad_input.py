@@ -176,6 +176,16 @@ def test_label_key_folders_in_a_model_directory_or_each_other_are_refused(user, 
     assert contents(user) == before
 
 
+@pytest.mark.parametrize("font, words", [("~/no-such-font.ttf", "no such file"),
+                                         ("c.yaml", "not a font file Pillow can read")])
+def test_an_overlay_font_that_is_no_font_file_is_one_line(user, capsys, monkeypatch, font, words):
+    """A wrong overlay.font was passed over in silence: the run went on with the names it was set for as boxes."""
+    monkeypatch.chdir(user)
+    (user / "font.yaml").write_text(f"overlay:\n  font: {font}\n")
+    line = one_line(capsys, call(cam_main, "--source", "V.mp4", "--config", "font.yaml", "--headless"))
+    assert line.startswith(f"error: config key 'overlay.font' = '{font}': {words}"), line
+
+
 @pytest.mark.parametrize("flag", ["--output", "--log", "--report", "--source", "--model"])
 def test_a_name_too_long_for_the_file_system_is_one_line(user, capsys, monkeypatch, flag):
     monkeypatch.chdir(user)
