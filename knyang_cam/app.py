@@ -31,11 +31,11 @@ from .classify import load_classifier
 from .config import Config
 from .cuts import CutDetector
 from .dataset import Saver
-from .errors import OutputError, UserError
+from .errors import EXIT_BROKEN_PIPE, OutputError, UserError
 from .model_dir import ModelError, ModelInfo
 from .regions import SeenCats, crops, make_finder, surest, views_of, zoom_factors
 from .results import NOT_MINE, UNKNOWN, UNLABELED, Prediction
-from .sinks import JsonlLog, VideoSink, log_record
+from .sinks import JsonlLog, LogReaderGone, VideoSink, log_record
 from .smoothing import Smoother
 from .sources import Frame, Source, SourceLost
 
@@ -508,6 +508,8 @@ def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
                 s.ui.quit = s.ui.quit or outputs.window_closed()
         except SourceLost as e:
             status, ended = EXIT_CAMERA_LOST, str(e)
+        except LogReaderGone as e:
+            status, ended = EXIT_BROKEN_PIPE, str(e)
         if caught:
             status, ended = 128 + caught[0], f"interrupted by {signal.Signals(caught[0]).name}"
         elif s.ui.quit or s.stats.frames >= limit:

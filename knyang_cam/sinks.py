@@ -154,6 +154,11 @@ def log_record(index: int, time_s: float, predictions: Sequence[Prediction], cla
             "timing_ms": {k: round(v, 3) for k, v in timing_ms.items()}}
 
 
+class LogReaderGone(Exception):
+    """The reader of a piped --log (`--log /dev/stdout | head`) closed it: the run ends there, like the end of its
+    input, and the other outputs are kept; a full disk is an OutputError instead, which discards them."""
+
+
 class JsonlLog:
     """The prediction log, one JSON object per line.
 
@@ -180,9 +185,12 @@ class JsonlLog:
         return open(os.dup(fd), "wb", buffering=0) if fd is not None else open(self.path, "wb", buffering=0)
 
     def write(self, record: dict) -> None:
-        """Append `record` as one JSON line in one write; OutputError when the write fails."""
+        """Append `record` as one JSON line in one write; LogReaderGone when the pipe's reader left, OutputError
+        when the write fails otherwise."""
         try:
             self._file.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+        except BrokenPipeError:
+            raise LogReaderGone(f"the reader of --log {self.path} went away") from None
         except OSError as e:
             raise OutputError(f"cannot write --log {self.path}: {e.strerror or e}") from None
         self.lines += 1

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -241,6 +242,39 @@ def test_a_run_that_writes_nothing_leaves_no_empty_folders(user, monkeypatch):
                      report=str(user / "kept" / "rep" / "deeper"), out=io.StringIO())
     assert status == 0
     assert sorted(p.relative_to(user) for p in user.rglob("*")) == before
+
+
+def test_a_log_whose_reader_went_away_ends_the_run_and_keeps_the_video(user, monkeypatch):
+    # `--log /dev/stdout | head`: the reader closing the pipe is the end of the run (status 141, as other
+    # tools end), not a failed write that discards the video made so far.
+    import io
+
+    from knyang_cam import app, config, model_dir
+    from knyang_cam.errors import EXIT_BROKEN_PIPE
+    from knyang_cam.sources import Synthetic
+
+    monkeypatch.chdir(user)
+    read_end, write_end = os.pipe()
+    reader = os.fdopen(read_end, "rb")
+    lines = []
+
+    def head():  # reads three lines, then leaves
+        lines.extend(reader.readline() for _ in range(3))
+        reader.close()
+
+    thread = threading.Thread(target=head)
+    thread.start()
+    out = io.StringIO()
+    try:
+        status = app.run(config.load(), Synthetic(count=200), model_dir.read(ROOT / "models" / "knyang"),
+                         output=str(user / "run.mp4"), log=f"/dev/fd/{write_end}", out=out)
+    finally:
+        os.close(write_end)
+        thread.join()
+    assert all(json.loads(line) for line in lines)
+    assert status == EXIT_BROKEN_PIPE
+    assert "the reader of --log" in out.getvalue(), out.getvalue()
+    assert (user / "run.mp4").is_file() and cv2.VideoCapture(str(user / "run.mp4")).read()[0]
 
 
 def test_an_empty_source_is_not_the_current_folder(user, capsys, monkeypatch):
@@ -549,6 +583,7 @@ def test_a_second_training_onto_the_same_out_is_refused(tmp_path):
     out = tmp_path / "m"
     holder = subprocess.Popen([sys.executable, "-c", f"""
 import sys
+import threading
 from knyang_cam import paths
 with paths.claim_model_dir({str(out)!r}):
     print("held", flush=True)
