@@ -10,7 +10,9 @@ import venv
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from knyang_cam import __version__, bundled, extras
 from knyang_cam.__main__ import main
@@ -299,5 +301,24 @@ def test_training_starts_without_tensorflow_noise(tmp_path):
                         "--weights", "none", "--config", str(small_config(tmp_path, 0))],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
+    for noise in ("cuInit", "absl::InitializeLog", "cuda_platform", "oneDNN", "I0000", "E0000"):
+        assert noise not in r.stderr, noise
+
+
+@pytest.mark.slow
+def test_the_bank_builder_starts_without_tensorflow_noise(tmp_path, shared_weights):
+    """python -m train.negatives is quiet like python -m train (train.finder shares its switch)."""
+    pets = tmp_path / "pets"
+    for kind in ("cats", "dogs"):
+        (pets / kind).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(np.random.default_rng(i).integers(0, 255, (120, 160, 3), np.uint8)).save(
+                pets / kind / f"{kind}{i}.jpg")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    r = subprocess.run([sys.executable, "-m", "train.negatives", "--pets", str(pets), "--weights",
+                        str(shared_weights), "--out", str(tmp_path / "bank.npz")],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "bank.npz").is_file()
     for noise in ("cuInit", "absl::InitializeLog", "cuda_platform", "oneDNN", "I0000", "E0000"):
         assert noise not in r.stderr, noise

@@ -27,10 +27,10 @@ from .model import Backbone, infer
 PHOTO_SCALE = 2
 
 
-def default_cache_dir() -> Path:
-    """`$XDG_CACHE_HOME/knyang-cam/features` (~/.cache/... when unset); not created here."""
+def default_cache_dir(kind: str = "features") -> Path:
+    """`$XDG_CACHE_HOME/knyang-cam/<kind>` (~/.cache/... when unset); not created here."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "knyang-cam" / "features"
+    return Path(base) / "knyang-cam" / kind
 
 
 KEY_PREFIX = "sha256:"  # every cache key starts with a file_key

@@ -32,9 +32,11 @@ import numpy as np
 
 from knyang_cam import atomic, paths
 from knyang_cam.errors import OneLineParser, UserError, exit_status
+from knyang_cam.extras import quiet_tensorflow
 from knyang_cam.finder_model import META_FILE, TFLITE_FILE, boxes_from_scores
 from knyang_cam.results import iou
 
+from .features import default_cache_dir
 from .scenes import synthetic_background
 
 INPUT = (192, 256)  # (height, width): 640x480 frames shrink 2.5x; a cat a quarter of it high spans 3 cells
@@ -496,9 +498,11 @@ def main(argv=None) -> int:
                    help="smallest blob, in cells of 16x16 input pixels (default: %(default)s)")
     p.add_argument("--seed", type=int, default=1337,
                    help="seed of the scenes, the held-out split and the head (default: %(default)s)")
-    p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "knyang-cam" / "finder",
+    p.add_argument("--cache", type=Path, default=default_cache_dir("finder"),
                    help="folder for the scenes' backbone features (default: %(default)s)")
+    p.add_argument("--verbose", action="store_true", help="keep TensorFlow's own start-up log")
     args = p.parse_args(argv)
+    quiet_tensorflow(args.verbose)
     return exit_status(lambda: _run(args))
 
 

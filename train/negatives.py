@@ -129,6 +129,7 @@ def build(pets: Path, weights: str, out: Path = BANK_FILE, merge: float | None =
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The `python -m train.negatives` entry point: build the bank into --out; 0, or 2 with one line."""
+    from knyang_cam import extras
     from knyang_cam.errors import OneLineParser, exit_status
 
     from .__main__ import prog_name
@@ -138,7 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--weights", required=True, help="the backbone's no-top .weights.h5")
     p.add_argument("--out", type=Path, default=BANK_FILE, help="the bank file to write (default: the trainer's "
                    f"own {BANK_FILE.name}, which training reads)")
+    p.add_argument("--verbose", action="store_true", help="keep TensorFlow's own start-up log")
     args = p.parse_args(argv)
+    extras.quiet_tensorflow(args.verbose)
     return exit_status(lambda: build(args.pets, args.weights, args.out))
 
 
