@@ -68,7 +68,7 @@ def scripted(keys: Iterable) -> KeyProvider:
 
 
 def no_keys(delay_ms: int) -> int:
-    """The key provider without a window: waits `delay_ms` like cv2.waitKey and never has a key (-1)."""
+    """The key provider without a window: waits `delay_ms` like cv2.waitKeyEx and never has a key (-1)."""
     if delay_ms > 1:
         time.sleep(delay_ms / 1000)
     return -1
@@ -199,7 +199,7 @@ class Window:
         self.shown = False
 
     def show(self, image: np.ndarray) -> None:
-        """Put `image` (BGR) in the window; it is painted at the next cv2.waitKey."""
+        """Put `image` (BGR) in the window; it is painted at the next cv2.waitKeyEx."""
         cv2.imshow(WINDOW, image)
         self.shown = True
 

@@ -340,6 +340,22 @@ def test_a_name_typed_in_an_x11_window_keeps_its_capitals_and_arrow_keys_type_no
     assert app.handle_key(left, s.ui) is None and app.handle_key(0xFF1B, s.ui) == app.Action("quit")
 
 
+def test_keys_that_type_no_character_do_nothing_and_modifier_bits_are_ignored():
+    # cv2.waitKeyEx's codes, as OpenCV's Qt backend gives them on X11 (its X keysym) and GTK's (keysym, with the
+    # modifier state above it: 0x10 is Num Lock). Through cv2.waitKey's low byte, Left typed an upper-case Q into
+    # a new cat's name and Insert (0xFF63) switched the crop like `c`.
+    left, home, insert, f1, num_lock = 0xFF51, 0xFF50, 0xFF63, 0xFFBE, 0x10 << 16
+    ui = app.Controls("center", True)
+    assert [app.handle_key(k, ui) for k in (left, home, insert, f1)] == [None] * 4
+    assert app.handle_key(num_lock | ord("q"), ui) == app.Action("quit")
+    ui.typing = "Mi"
+    assert [app.handle_key(k, ui) for k in (left, home, insert, f1)] == [None] * 4
+    assert app.handle_key(num_lock | ord("n"), ui) == app.Action("type", "n")
+    assert app.handle_key(num_lock | 0xFF08, ui) == app.Action("backspace")  # GTK's BackSpace
+    assert app.handle_key(0xFF8D, ui) == app.Action("add_class")  # the keypad's Enter
+    assert app.handle_key(num_lock | 27, ui) == app.Action("cancel_typing")
+
+
 @pytest.mark.slow
 def test_x_key_in_the_loop_saves_the_crop_as_not_mine(tmp_path, cfg, model):
     clip = cat_clip(tmp_path / "cat.mp4", n=5)

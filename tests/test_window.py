@@ -120,3 +120,58 @@ def test_window_shows_the_frame_and_the_bars(tmp_path, display, tiny_model_dir):
         assert track[filled:].all(), f"bar of {name} is not a filled part followed by the track"
         assert abs(filled - probs[name] * bw) <= 3, (name, filled, probs[name] * bw)
         assert not np.all(row[:filled] == overlay.TRACK_COLOUR, axis=1).any()
+
+
+def x_keyboard(display: str):
+    """press(keysym name): a real key press and release on `display` through the XTest extension, with the
+    pointer over the window's corner (without a window manager the focus follows the pointer)."""
+    import ctypes
+    import ctypes.util
+
+    xlib, xtst = (ctypes.util.find_library(n) for n in ("X11", "Xtst"))
+    if not (xlib and xtst):
+        pytest.skip("libX11 or libXtst is not installed")
+    x, t = ctypes.cdll.LoadLibrary(xlib), ctypes.cdll.LoadLibrary(xtst)
+    x.XOpenDisplay.restype, x.XStringToKeysym.restype = ctypes.c_void_p, ctypes.c_ulong
+    x.XKeysymToKeycode.argtypes, x.XFlush.argtypes = [ctypes.c_void_p, ctypes.c_ulong], [ctypes.c_void_p]
+    t.XTestFakeKeyEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_ulong]
+    t.XTestFakeMotionEvent.argtypes = [ctypes.c_void_p] + [ctypes.c_int] * 3 + [ctypes.c_ulong]
+    conn = x.XOpenDisplay(display.encode())
+    t.XTestFakeMotionEvent(conn, -1, 50, 50, 0)
+    x.XFlush(conn)
+    time.sleep(0.5)  # the focus moves to the window under the pointer
+
+    def press(name: str) -> None:
+        code = x.XKeysymToKeycode(conn, x.XStringToKeysym(name.encode()))
+        t.XTestFakeKeyEvent(conn, code, 1, 0)
+        t.XTestFakeKeyEvent(conn, code, 0, 0)
+        x.XFlush(conn)
+        time.sleep(0.4)  # OpenCV's window keeps only the last key pressed between two waits for a key
+
+    return press
+
+
+def test_keys_that_type_no_character_leave_the_new_cats_name_and_the_crop_alone(tmp_path, display, tiny_model_dir):
+    # Through cv2.waitKey's low byte, Left arrived as an upper-case Q and Insert as `c`: this name became
+    # "zQ" and the crop switched to detect, which found no cat to label in the noise.
+    clip = write_clip(tmp_path / "still.mp4", [noise_frame(7, *SIZE)] * 300, fps=20)
+    data = tmp_path / "data"
+    config = tmp_path / "config.yaml"
+    config.write_text(json.dumps({"app": {"dataset_root": str(data), "snapshots_dir": str(tmp_path / "snaps")}}))
+    app = subprocess.Popen([sys.executable, "-m", "knyang_cam", "--source", str(clip), "--model",
+                            str(tiny_model_dir), "--config", str(config)], cwd=ROOT,
+                           env={**os.environ, "DISPLAY": display}, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and locate(screenshot(display), noise_frame(7, *SIZE))[0] < 0.9:
+            time.sleep(0.3)
+        press = x_keyboard(display)
+        for key in ("n", "z", "Left", "Home", "Insert", "Return", "4", "q"):
+            press(key)
+        stdout, stderr = app.communicate(timeout=30)
+    finally:
+        app.kill()
+    assert "Traceback" not in stderr and "; quit" in stdout, stdout + stderr
+    assert [p.relative_to(data).as_posix() for p in data.rglob("*.jpg")] == \
+        [f"Train/z/{p.name}" for p in (data / "Train" / "z").glob("*.jpg")] != []
