@@ -104,8 +104,9 @@ class Saver:
                          and d.name.lower() == name.lower()), None)
         except OSError:
             twin = None
-        if twin:
-            return f"not added: {at / twin} differs only in letter case: type {twin}"
+        # The folder's own spelling: OpenCV's Qt window (Linux wheels) gives letters in lower case only (Shift is lost),
+        # so "type Nabi" could never be done, and nabi beside Nabi would make every retrain refuse the dataset.
+        name = twin or name
         try:
             folder = class_dir(self.root, name)
             folder.mkdir(parents=True, exist_ok=True)
