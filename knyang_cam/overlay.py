@@ -447,11 +447,13 @@ def _draw_toast(img, toast: str, sc: _Scale, font) -> None:
 def _draw_help(img, label_keys: Sequence[str], sc: _Scale, font) -> None:
     H, W = img.shape[:2]
     px = max(sc.small, sc.px(13))
-    line = round(px * 1.9)
     rows = list(HELP) + [(str(i + 1), name) for i, name in enumerate(label_keys[:9])]
+    pad = sc.px(16)
+    # Smaller type where the rows would not fit: at 640x480, keys 7 to 9 of a household of nine fell off the frame.
+    px = max(6, min(px, int((H - 2 * sc.margin - 2 * pad) / ((len(rows) + 4 / 3) * 1.9))))
+    line = round(px * 1.9)
     key_w = widest([k for k, _ in rows], px, True) + sc.px(16)
     text_w = widest([v for _, v in rows], px, False, font)
-    pad = sc.px(16)
     pw = min(W - 2 * sc.margin, key_w + text_w + 2 * pad)
     ph = min(H - 2 * sc.margin, line * (len(rows) + 1) + 2 * pad)
     x0, y0 = (W - pw) // 2, (H - ph) // 2

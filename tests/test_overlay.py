@@ -4,7 +4,7 @@ import sys
 import numpy as np
 import pytest
 
-from knyang_cam import text
+from knyang_cam import overlay, text
 from knyang_cam.overlay import BAR_COLOUR, HINT, TRACK_COLOUR, UNKNOWN_COLOUR, Hud, bar_tracks, class_colour, draw
 from knyang_cam.results import UNKNOWN, Prediction, Region
 
@@ -167,6 +167,16 @@ def test_hud_fields_change_the_image(change):
     base = draw(frame(value=90), p, CLASSES, HUD)
     fields = {**{f: getattr(HUD, f) for f in ("fps", "timing_ms")}, **change}
     assert np.any(draw(frame(value=90), p, CLASSES, Hud(**fields)) != base)
+
+
+@pytest.mark.parametrize("cats", [3, 9])
+def test_the_help_lists_every_key_and_every_number_keys_cat(cats):
+    # The keys' column, one line each: the eleven keys, then 1 to `cats`. At 640x480 a household of nine
+    # lost keys 7 to 9 below the frame's edge (the type did not shrink to fit).
+    names = tuple(f"Cat{i}" for i in range(1, cats + 1))
+    shown = draw(frame(value=255), [], names, Hud(show_help=True, label_keys=names))
+    rows = np.all(shown == overlay.STATUS_COLOUR, axis=2).any(axis=1)
+    assert int(rows[0] + np.sum(rows[1:] & ~rows[:-1])) == 11 + cats
 
 
 def _bar_pixels(img, classes, preds):
