@@ -74,12 +74,7 @@ class Saver:
         self.root = Path(dataset_root).expanduser()
         self.snapshots = Path(snapshots_dir).expanduser()
         self.classes = tuple(classes)
-        self.counts = {}
-        for name in self.classes:
-            try:
-                self.counts[name] = _count_images(class_dir(self.root, name))
-            except UnsafeName:
-                self.counts[name] = 0
+        self.counts = {name: self._count(name) for name in self.classes}
         self.labelled = 0  # crops saved under a class name: what retrain.auto_after counts
         self._jobs: queue.Queue = queue.Queue()
         self._messages: queue.Queue = queue.Queue()
@@ -119,11 +114,19 @@ class Saver:
         n = len(self.classes)
         return f"added {name}: key {n}" if n <= 9 else f"added {name} (only 1-9 have keys)"
 
+    def _count(self, name: str) -> int:
+        """The photos in class `name`'s folder now (0 for a name that is no plain folder name)."""
+        try:
+            return _count_images(class_dir(self.root, name))
+        except UnsafeName:
+            return 0
+
     def set_classes(self, classes: Sequence[str]) -> None:
         """A new model's classes that have no key yet get the next ones: a key never changes its cat."""
-        self.classes += tuple(c for c in classes if c not in self.classes)
-        for name in self.classes:
-            self.counts.setdefault(name, 0)
+        new = tuple(c for c in classes if c not in self.classes)
+        self.classes += new
+        for name in new:  # a cat the retrain found in the dataset has its photos there already
+            self.counts[name] = self._count(name)
 
     def snapshot(self, frame: np.ndarray) -> None:
         """Queue a copy of the whole `frame` (BGR) to save under the snapshots folder; poll() reports it."""

@@ -172,6 +172,19 @@ def test_a_new_models_classes_never_change_what_a_key_labels(tmp_path):
         assert saver.classes == ("Chungdam", "Eve", "Abby", "Zed")
 
 
+def test_a_cat_a_retrained_model_brings_counts_the_photos_its_folder_holds(tmp_path):
+    # Zed's photos were put in the dataset by hand; the retrain learnt him. The HUD said "Zed 0" and the next
+    # label "saved Zed (1)" beside his three photos.
+    for k in range(3):
+        (tmp_path / "data" / "Train" / "Zed").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp_path / "data" / "Train" / "Zed" / f"{k}.jpg"), crop())
+    with Saver(tmp_path / "data", tmp_path / "snaps", ["Chungdam", "Eve"]) as saver:
+        saver.set_classes(("Chungdam", "Eve", "Zed"))
+        assert saver.counts["Zed"] == 3
+        saver.label(2, crop())
+    assert saver.poll() == ["saved Zed (4)"]
+
+
 @pytest.mark.parametrize("name", ["Train", "validation", "TEST"])
 def test_a_split_folders_name_is_no_new_cat_of_a_flat_dataset(tmp_path, name):
     from train import data
