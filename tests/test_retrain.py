@@ -342,6 +342,17 @@ def test_a_failed_retrain_names_the_app_settings_not_the_trainers_flags(tmp_path
     assert "--data" not in outcome.message
 
 
+def test_a_retrain_on_a_dataset_root_not_made_yet_names_the_setting(tmp_path):
+    from knyang_cam.background_retrain import BackgroundRetrain
+
+    # A first `t` before any crop was labelled: it read "dataset folder not found: data/mycats", not which setting.
+    job = BackgroundRetrain(tmp_path / "mycats", tmp_path / "models")
+    assert job.start(ROOT / "models" / "knyang")
+    outcome = job.wait(timeout=180)
+    assert outcome is not None and not outcome.accepted
+    assert f"retraining failed: app.dataset_root {tmp_path / 'mycats'} not found" in outcome.message, outcome.message
+
+
 def test_t_right_after_a_swap_says_the_last_retrain_is_closing_not_running(tmp_path, monkeypatch):
     from knyang_cam import background_retrain
 

@@ -131,7 +131,7 @@ def test_undecodable_files_are_skipped_and_listed(tmp_path):
 
 
 def test_missing_empty_and_one_class_datasets_are_user_errors(tmp_path):
-    with pytest.raises(DatasetError, match="dataset folder not found"):
+    with pytest.raises(DatasetError, match="--data .*nope not found"):
         data.find_images(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="no class folders"):

@@ -175,7 +175,8 @@ def find_images(root: str | Path, validation_fraction: float = 0.2, seed: int = 
         raise DatasetError(f"--data {root} is a file: give the dataset folder ({root.parent}/<class>/*.jpg "
                            f"or .../Train/<class>/*.jpg)")
     if not root.is_dir():
-        raise DatasetError(f"dataset folder not found: {root} (expected {root}/<class>/*.jpg "
+        # Named by its flag, like the file above: the live retrain says app.dataset_root in its place.
+        raise DatasetError(f"--data {root} not found (expected {root}/<class>/*.jpg "
                            f"or {root}/Train/<class>/*.jpg)")
     _check_split_folders(root)
     train_dir = split_folder(root, SPLIT_NAMES["train"])
