@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -340,6 +341,31 @@ def test_a_failed_retrain_names_the_app_settings_not_the_trainers_flags(tmp_path
     assert outcome is not None and not outcome.accepted
     assert f"app.dataset_root {dataset} is a file" in outcome.message, outcome.message
     assert "--data" not in outcome.message
+
+
+def test_a_model_directory_that_does_not_fit_on_the_disk_is_named(trained, tmp_path):
+    # RLIMIT_FSIZE fails a write past its size like a full disk (EFBIG), and Keras's save then names no file:
+    # the retrain's error event read "cannot use a file: No space left on device".
+    base, _, _ = trained
+    script = textwrap.dedent(f"""
+        import resource, signal, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        import keras
+        from knyang_cam import model_dir
+        from train.export import write_model_dir
+        info = model_dir.read({str(base / "models" / "v1")!r})
+        model = keras.models.load_model(info.keras_path, compile=False)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16_000, 16_000))
+        try:
+            write_model_dir(model, info, {str(tmp_path / "v2")!r}, tflite=info.tflite_path.read_bytes())
+        except OSError as e:
+            print(e.filename, e.strerror)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert result.stdout == f"{tmp_path / 'v2'} File too large\n", result.stdout + result.stderr
+    assert list(tmp_path.iterdir()) == [], "no staging folder is left"
 
 
 def test_a_retrain_on_a_dataset_root_not_made_yet_names_the_setting(tmp_path):

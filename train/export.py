@@ -56,7 +56,13 @@ def write_model_dir(model, info: ModelInfo, out: str | Path,
     train/tflite_edit.py); without it `model` is converted.
     """
     with paths.claim_model_dir(paths.check_model_out(out)) as target, _sigterm_unwinds():
-        _write(model, info, target, write_report, tflite)
+        try:
+            _write(model, info, target, write_report, tflite)
+        except OSError as e:
+            if e.filename is not None:
+                raise
+            # Keras names no file when the disk fills up: the live retrain said "cannot use a file", not where.
+            raise OSError(e.errno, e.strerror, str(out)) from e
     return Path(out)
 
 
