@@ -99,8 +99,9 @@ class Saver:
                          and d.name.lower() == name.lower()), None)
         except OSError:
             twin = None
-        # The folder's own spelling: OpenCV's Qt window (Linux wheels) gives letters in lower case only (Shift is lost),
-        # so "type Nabi" could never be done, and nabi beside Nabi would make every retrain refuse the dataset.
+        # The folder's own spelling: a name typed in the window is easily in another case (OpenCV's Qt window gives
+        # a capital only for the letter right after Shift), and nabi beside Nabi would make every retrain refuse
+        # the dataset.
         name = twin or name
         try:
             folder = class_dir(self.root, name)

@@ -215,7 +215,7 @@ def test_a_new_cat_in_another_letter_case_than_a_folder_of_the_dataset_is_that_f
         (root / "Train" / cat).mkdir(parents=True)
         cv2.imwrite(str(root / "Train" / cat / "0.jpg"), crop())
     with Saver(root, tmp_path / "snaps", ["Eve", "Leo"]) as saver:
-        # The window types letters in lower case only: it was refused with "type Nabi", which no key could do.
+        # A name typed in the window is easily in another case: it was refused with "type Nabi".
         assert saver.add_class("nabi") == "added Nabi: key 3"
         assert saver.counts["Nabi"] == 1
         saver.label(2, crop())
