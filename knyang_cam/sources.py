@@ -107,6 +107,8 @@ def _fps_or_fallback(fps: float) -> float:
 class VideoFile(Source):
     """Every frame of a video file, in order, at its time in the file."""
 
+    max_unreadable = MAX_UNREADABLE
+
     def __init__(self, path: str | Path):
         self.name = str(path)
         path = Path(path)
@@ -118,8 +120,13 @@ class VideoFile(Source):
         if path.suffix.lower() in TEXT_SUFFIXES:
             raise UserError(f"{path} is a text file, not a video: give a video file, a folder of images or a "
                             "glob such as 'photos/*.jpg' (quoted)")
+        self._open(str(path), f"cannot read {path} as a video (not a video file, or a codec "
+                              "OpenCV/FFmpeg cannot decode)")
+
+    def _open(self, target: str, failure: str, params: Sequence[int] = ()) -> None:
+        """Open `target` and read its first frame, or raise UserError(`failure`)."""
         with opencv_log.silent():
-            self._cap = cv2.VideoCapture(str(path))
+            self._cap = cv2.VideoCapture(target, cv2.CAP_ANY, list(params))
             count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)) if self._cap.isOpened() else 0
             self.length = count if count > 0 else None  # from the container: an estimate
             # A damaged start is a damaged stretch like any other, so a file whose first frames do not
@@ -132,8 +139,7 @@ class VideoFile(Source):
             self._origin_ms = self._cap.get(cv2.CAP_PROP_POS_MSEC) if first is not None else 0.0
         if first is None:
             self._cap.release()
-            raise UserError(f"cannot read {path} as a video (not a video file, or a codec "
-                            "OpenCV/FFmpeg cannot decode)")
+            raise UserError(failure)
         self._first = first
         self.fps = _fps_or_fallback(self._cap.get(cv2.CAP_PROP_FPS))
         self.size = (first.shape[1], first.shape[0])
@@ -161,10 +167,10 @@ class VideoFile(Source):
         """The next frame that decodes, from frame `index` on, and how many did not before it; (None, 0) at the end.
 
         A damaged stretch in the middle of a file fails to decode while the frames after it still do:
-        the file is read on while its container says frames remain (at most MAX_UNREADABLE in a row),
+        the file is read on while its container says frames remain (at most max_unreadable in a row),
         so its rest is not lost; frames that did not decode count only when a later one did.
         """
-        for lost in range(MAX_UNREADABLE + 1):
+        for lost in range(self.max_unreadable + 1):
             ok, image = self._cap.read()
             if ok:
                 return image, lost
@@ -317,11 +323,11 @@ class Camera(Source):
 
     def __init__(self, index: int | str, cfg: CameraConfig,
                  opener: Callable[[], tuple[cv2.VideoCapture, np.ndarray]] | None = None,
-                 name: str | None = None):
+                 name: str | None = None, opened: tuple[cv2.VideoCapture, np.ndarray] | None = None):
         self.name = name or f"camera {index}"
         self._cfg = cfg
         self._opener = opener or (lambda: open_camera(index, cfg))
-        self._cap, first = self._opener()
+        self._cap, first = opened or self._opener()
         self.fps = _fps_or_fallback(self._cap.get(cv2.CAP_PROP_FPS))
         self.size = (first.shape[1], first.shape[0])
         self._newest: np.ndarray | None = first
@@ -489,10 +495,13 @@ class _Snapshots:
         pass
 
 
+STREAM_PARAMS = (cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(STREAM_TIMEOUT_S * 1000),
+                 cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(STREAM_TIMEOUT_S * 1000))
+
+
 def open_stream(url: str) -> tuple[cv2.VideoCapture | _Snapshots, np.ndarray]:
     """Open a network stream through FFmpeg and read one frame, or raise UserError naming it."""
-    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(STREAM_TIMEOUT_S * 1000),
-              cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(STREAM_TIMEOUT_S * 1000)]
+    params = list(STREAM_PARAMS)
     with opencv_log.silent():
         cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
         ok, frame = cap.read() if cap.isOpened() else (False, None)
@@ -515,8 +524,32 @@ class Stream(Camera):
     # A read blocks up to STREAM_TIMEOUT_S before FFmpeg gives up; the reader must be allowed that.
     stall_s = STREAM_TIMEOUT_S + 1.0
 
-    def __init__(self, url: str, cfg: CameraConfig):
-        super().__init__(url, cfg, opener=lambda: open_stream(url), name=redacted(url))
+    def __init__(self, url: str, cfg: CameraConfig, opened: tuple[cv2.VideoCapture, np.ndarray] | None = None):
+        super().__init__(url, cfg, opener=lambda: open_stream(url), name=redacted(url), opened=opened)
+
+
+class Recording(VideoFile):
+    """A video with a length of its own served over the network (http://host/clip.ts, a finished .m3u8
+    playlist): read like a file, every frame in order to its end. Read as a camera, only the newest frame
+    was kept and its end was taken for a lost camera: reconnecting played it again from the start, forever."""
+
+    live = False
+    # A read that fails may be a lost connection waiting out its timeout: the first one ends the video.
+    max_unreadable = 0
+
+    def __init__(self, url: str):
+        self.name = redacted(url)
+        self._open(url, f"cannot read {self.name}: it stopped answering, or is not a video OpenCV/FFmpeg "
+                        "can decode", STREAM_PARAMS)
+
+
+def open_network(url: str, cfg: CameraConfig) -> Stream | Recording:
+    """A live camera at `url`, or a recording when FFmpeg gives it a length."""
+    cap, first = open_stream(url)
+    if cap.get(cv2.CAP_PROP_FRAME_COUNT) > 0:  # a live camera's count is unknown: 0 or negative
+        cap.release()
+        return Recording(url)
+    return Stream(url, cfg, opened=(cap, first))
 
 
 def open_device(path: str, cfg: CameraConfig) -> Camera:
@@ -572,7 +605,7 @@ def open_source(spec: str, cfg: CameraConfig) -> Source:
     if spec == "synthetic":
         return Synthetic(cfg.width, cfg.height, cfg.fps)
     if is_stream_url(spec):
-        return Stream(spec, cfg)
+        return open_network(spec, cfg)
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+://", spec):
         raise UserError(f"unsupported stream address {redacted(spec)}: use one of "
                         f"{', '.join(s + '://' for s in STREAM_SCHEMES)}")

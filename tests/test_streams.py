@@ -11,7 +11,8 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from functools import partial
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
@@ -20,7 +21,7 @@ import pytest
 
 from knyang_cam.config import CameraConfig
 from knyang_cam.errors import UserError
-from knyang_cam.sources import SNAPSHOT_EVERY_S, SourceLost, Stream, open_source, redacted
+from knyang_cam.sources import SNAPSHOT_EVERY_S, Recording, SourceLost, Stream, open_source, redacted
 
 
 def _free_port() -> int:
@@ -132,6 +133,32 @@ def test_a_still_image_url_is_fetched_again_for_every_frame(snapshot_server):
     assert len(set(shades)) == 6, shades  # a new picture each time
     assert elapsed >= 4 * SNAPSHOT_EVERY_S  # fetched no faster than the camera is asked to serve
     assert statuses == [f"{url} lost: reconnecting (1/1)"]  # only once the camera was gone
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_a_finished_playlist_is_read_like_a_file_to_its_end(tmp_path):
+    # A VOD .m3u8 (or a video file on a web server) was read as a camera: the newest frame only, and its
+    # end taken for a lost camera, whose reconnect played it again from the start, forever.
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed (apt-get install ffmpeg): no playlist to serve")
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=160x120:rate=10", "-t", "3", "-c:v", "mpeg2video", "-f", "hls", "-hls_time", "1",
+                    "-hls_playlist_type", "vod", str(tmp_path / "vod.m3u8")], check=True)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/vod.m3u8"
+    try:
+        with open_source(url, CameraConfig(reconnect_attempts=1, reconnect_delay_s=0.05)) as src:
+            assert isinstance(src, Recording) and not src.live and src.fps == 10 and src.name == url
+            frames = [frame.index for frame, _ in zip(src, range(100))]  # ends at the end, no SourceLost
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert frames == list(range(30))
 
 
 def test_wrong_address_fails_up_front_in_one_line_naming_it():
