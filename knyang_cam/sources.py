@@ -279,6 +279,7 @@ class _Opening:
     def __init__(self, opener: Callable[[], tuple[cv2.VideoCapture, np.ndarray]]):
         self.done = threading.Event()
         self.result: tuple[cv2.VideoCapture, np.ndarray] | None = None  # None: the open failed (a UserError)
+        self.refusal: UserError | None = None  # why, for a first open; a reconnect only counts the attempt
         self.error: Exception | None = None  # anything else: a bug, raised where the camera is read
         self._lock = threading.Lock()
         self._abandoned = False
@@ -288,8 +289,8 @@ class _Opening:
         result, error = None, None
         try:
             result = opener()
-        except UserError:
-            pass
+        except UserError as e:
+            self.refusal = e
         except Exception as e:  # noqa: BLE001  (handed to the reading thread)
             error = e
         with self._lock:
@@ -544,8 +545,19 @@ class Recording(VideoFile):
 
 
 def open_network(url: str, cfg: CameraConfig) -> Stream | Recording:
-    """A live camera at `url`, or a recording when FFmpeg gives it a length."""
-    cap, first = open_stream(url)
+    """A live camera at `url`, or a recording when FFmpeg gives it a length. The first connect runs on a
+    thread, so Ctrl-C ends it at once instead of after FFmpeg's timeout."""
+    opening = _Opening(lambda: open_stream(url))
+    try:
+        opening.done.wait()
+    except KeyboardInterrupt:
+        opening.abandon()
+        raise
+    if opening.error is not None:
+        raise opening.error
+    if opening.result is None:
+        raise opening.refusal
+    cap, first = opening.result
     if cap.get(cv2.CAP_PROP_FRAME_COUNT) > 0:  # a live camera's count is unknown: 0 or negative
         cap.release()
         return Recording(url)

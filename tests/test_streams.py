@@ -222,6 +222,30 @@ def test_the_app_refuses_a_wrong_address_in_one_line(capsys):
     assert "secret" not in err
 
 
+@pytest.mark.slow
+def test_ctrl_c_ends_the_app_at_once_while_a_stream_connects(tmp_path):
+    """A camera that takes the connection and never answers: FFmpeg's open waits out its 5 s timeout, and
+    Ctrl-C waited with it."""
+    with socket.socket() as camera:
+        camera.bind(("127.0.0.1", 0))
+        camera.listen()
+        camera.settimeout(60)
+        app = subprocess.Popen([sys.executable, "-m", "knyang_cam", "--source",
+                                f"http://127.0.0.1:{camera.getsockname()[1]}/video.mjpg", "--headless",
+                                "--log", str(tmp_path / "log.jsonl")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        connection, _ = camera.accept()
+        with connection:
+            time.sleep(0.5)
+            app.send_signal(signal.SIGINT)
+            sent = time.monotonic()
+            _, err = app.communicate(timeout=60)
+            took = time.monotonic() - sent
+    assert app.returncode == 130, err
+    assert took < 2.0, f"Ctrl-C took {took:.1f} s to end the run during a connect"
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_missing_device_is_named(tmp_path):
     with pytest.raises(UserError, match=r"no camera device /dev/video97 \(`ls /dev/video\*` lists"):
         open_source("/dev/video97", CameraConfig())
