@@ -24,6 +24,7 @@ from . import opencv_log
 from .config import CameraConfig
 from .errors import UserError, native_lines_dropped
 from .paths import is_camera_index, printable, utf8_name
+from .stream_answer import what_answers
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 FALLBACK_FPS = 30.0
@@ -502,7 +503,7 @@ STREAM_PARAMS = (cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(STREAM_TIMEOUT_S * 1000),
 
 def open_stream(url: str) -> tuple[cv2.VideoCapture | _Snapshots, np.ndarray]:
     """Open a network stream through FFmpeg and read one frame, or raise UserError naming it."""
-    params = list(STREAM_PARAMS)
+    params, started = list(STREAM_PARAMS), time.monotonic()
     with opencv_log.silent():
         cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
         ok, frame = cap.read() if cap.isOpened() else (False, None)
@@ -513,9 +514,11 @@ def open_stream(url: str) -> tuple[cv2.VideoCapture | _Snapshots, np.ndarray]:
     cap.release()
     if ok:
         return _Snapshots(url, params), frame
-    raise UserError(f"cannot open stream {redacted(url)}: no answer within {STREAM_TIMEOUT_S:g} s, "
-                    "or not a video stream OpenCV/FFmpeg can read; check the address, port, path "
-                    "and password (try it with ffplay or VLC)")
+    # One that took FFmpeg's whole timeout would take it again.
+    why = what_answers(url, STREAM_TIMEOUT_S) if time.monotonic() - started < STREAM_TIMEOUT_S else None
+    raise UserError(f"cannot open stream {redacted(url)}: " + (why or (
+        f"no answer within {STREAM_TIMEOUT_S:g} s, or not a video stream OpenCV/FFmpeg can read; check the "
+        "address, port, path and password (try it with ffplay or VLC)")))
 
 
 class Stream(Camera):

@@ -2,6 +2,7 @@
 camera's still-image URL served by Python's own HTTP server."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -167,6 +168,66 @@ def test_wrong_address_fails_up_front_in_one_line_naming_it():
         open_source(url, CameraConfig())
     with pytest.raises(UserError, match="unsupported stream address ftp://"):
         open_source("ftp://example.invalid/cam", CameraConfig())
+
+
+@pytest.fixture
+def locked_camera():
+    """A camera on 127.0.0.1 that wants admin:s3cret (HTTP basic), then has only /video.mjpg, a web page; yields its
+    host:port."""
+    class Locked(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.headers.get("Authorization") != "Basic " + base64.b64encode(b"admin:s3cret").decode():
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="camera"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif self.path.partition("?")[0] != "/video.mjpg":
+                self.send_error(404)
+            else:  # the camera's web page, not its stream
+                page = b"<html><body>Live view</body></html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Locked)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("address, why", [
+    ("http://{camera}/video.mjpg", "the camera asks for a user name and password (401): put them in the address, "
+                                   "http://USER:PASSWORD@{camera}/video.mjpg"),
+    ("http://admin:wrong@{camera}/video.mjpg", "the camera refused the user name and password in the address "
+                                               "(401): check them"),
+    ("http://admin:s3cret@{camera}/videostream.cgi?pwd=wrong", "the camera has no /videostream.cgi (404 Not "
+                                                               "Found): check the path in its manual"),
+    # FFmpeg reads a %-escaped password: so does the look at what the camera answers (right, but a wrong path).
+    ("http://admin:s3c%72et@{camera}/cam.cgi?pwd=wrong", "the camera has no /cam.cgi (404 Not Found): check the "
+                                                         "path in its manual"),
+    ("http://admin:s3cret@{camera}/video.mjpg?pwd=wrong", "it answers with a page (text/html), not a video stream: "
+                                                          "check the path"),
+    ("rtsp://127.0.0.1:{free}/live", "nothing answers on port {free} of 127.0.0.1: check the port, and that the "
+                                     "camera's server is on"),
+])
+def test_a_stream_that_cannot_open_says_what_the_camera_answered(locked_camera, address, why):
+    # It said "no answer within 5 s, or not a video stream" for a camera that answered at once that the
+    # password was wrong, or that it has no such path.
+    free = _free_port()
+    url, why = address.format(camera=locked_camera, free=free), why.format(camera=locked_camera, free=free)
+    started = time.monotonic()
+    with pytest.raises(UserError) as refused:
+        open_source(url, CameraConfig())
+    assert str(refused.value) == f"cannot open stream {redacted(url)}: {why}"
+    assert "wrong" not in str(refused.value) and time.monotonic() - started < 4
 
 
 def test_passwords_stay_out_of_messages():

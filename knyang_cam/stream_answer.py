@@ -1,0 +1,63 @@
+"""What a network camera answered, in words, for the message when FFmpeg could not open it: FFmpeg only
+says that it failed, while a wrong password, a wrong path and a camera that is off each need another fix."""
+from __future__ import annotations
+
+import socket
+import ssl
+import urllib.error
+import urllib.request
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+DEFAULT_PORTS = {"http": 80, "https": 443, "rtsp": 554, "rtsps": 322, "rtmp": 1935}
+
+
+def what_answers(url: str, timeout_s: float) -> str | None:
+    """Why `url` gave no video and what to do, as far as a plain connection tells; None where it cannot tell
+    (a UDP scheme, a camera that answers with something FFmpeg does not read as video)."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), parts.hostname
+    try:
+        port = parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        return "its port is not a number from 0 to 65535"
+    if not host or port is None:
+        return None
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except socket.gaierror:
+        return f"no host is named {host}: check the address"
+    except ConnectionRefusedError:
+        return f"nothing answers on port {port} of {host}: check the port, and that the camera's server is on"
+    except OSError:
+        return f"no answer from {host}:{port} within {timeout_s:g} s: is the camera on and on this network?"
+    return _http_answer(parts, timeout_s) if scheme in ("http", "https") else None
+
+
+def _http_answer(parts, timeout_s: float) -> str | None:
+    plain = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+    if parts.username is not None:
+        # FFmpeg sends them %-decoded (p%40ss is p@ss), as a browser does.
+        passwords.add_password(None, plain, unquote(parts.username), unquote(parts.password or ""))
+    # FFmpeg does not check a camera's certificate (most are self-signed): neither does this.
+    insecure = ssl.create_default_context()
+    insecure.check_hostname, insecure.verify_mode = False, ssl.CERT_NONE
+    opener = urllib.request.build_opener(urllib.request.HTTPBasicAuthHandler(passwords),
+                                         urllib.request.HTTPDigestAuthHandler(passwords),
+                                         urllib.request.HTTPSHandler(context=insecure))
+    try:
+        with opener.open(plain, timeout=timeout_s) as answer:
+            kind = answer.headers.get_content_type()
+    except urllib.error.HTTPError as e:
+        if e.code == 401:
+            return ("the camera refused the user name and password in the address (401): check them" if parts.username
+                    else "the camera asks for a user name and password (401): put them in the address, "
+                         f"{parts.scheme}://USER:PASSWORD@{parts.netloc}{parts.path}")
+        if e.code == 404:
+            return f"the camera has no {parts.path or '/'} (404 Not Found): check the path in its manual"
+        return f"the camera answered {e.code} {e.reason}: try the address in a browser or VLC"
+    except (OSError, ValueError):  # a timeout, a dropped connection, a reply that is not HTTP
+        return None
+    if not kind.startswith(("text/", "application/json", "application/xml")):
+        return None  # something FFmpeg could not read as video, which a look at its type does not explain
+    return f"it answers with a page ({kind}), not a video stream: check the path"
