@@ -24,7 +24,7 @@ from . import opencv_log
 from .config import CameraConfig
 from .errors import UserError, native_lines_dropped
 from .paths import is_camera_index, printable, utf8_name
-from .stream_answer import what_answers
+from .stream_answer import http_answer, unreachable
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 FALLBACK_FPS = 30.0
@@ -515,7 +515,8 @@ def open_stream(url: str) -> tuple[cv2.VideoCapture | _Snapshots, np.ndarray]:
     if ok:
         return _Snapshots(url, params), frame
     # One that took FFmpeg's whole timeout would take it again.
-    why = what_answers(url, STREAM_TIMEOUT_S) if time.monotonic() - started < STREAM_TIMEOUT_S else None
+    why = (unreachable(url, STREAM_TIMEOUT_S) or http_answer(url, STREAM_TIMEOUT_S)
+           if time.monotonic() - started < STREAM_TIMEOUT_S else None)
     raise UserError(f"cannot open stream {redacted(url)}: " + (why or (
         f"no answer within {STREAM_TIMEOUT_S:g} s, or not a video stream OpenCV/FFmpeg can read; check the "
         "address, port, path and password (try it with ffplay or VLC)")))
@@ -529,7 +530,17 @@ class Stream(Camera):
     stall_s = STREAM_TIMEOUT_S + 1.0
 
     def __init__(self, url: str, cfg: CameraConfig, opened: tuple[cv2.VideoCapture, np.ndarray] | None = None):
-        super().__init__(url, cfg, opener=lambda: open_stream(url), name=redacted(url), opened=opened)
+        super().__init__(url, cfg, opener=lambda: _reopen_stream(url), name=redacted(url), opened=opened)
+
+
+def _reopen_stream(url: str) -> tuple[cv2.VideoCapture | _Snapshots, np.ndarray]:
+    """open_stream once a plain connection finds the camera back. OpenCV holds one lock over each FFmpeg
+    open, which every other open waits for (finishing --output reads the video back): a reconnect to a camera
+    that is off waited out its timeout there and held up Ctrl-C or q for as long. Not on the first open:
+    a server of one client (`ffmpeg -listen 1`) would give its one connection to the probe."""
+    if why := unreachable(url, STREAM_TIMEOUT_S):
+        raise UserError(f"cannot open stream {redacted(url)}: {why}")
+    return open_stream(url)
 
 
 class Recording(VideoFile):

@@ -1,27 +1,32 @@
-"""What a network camera answered, in words, for the message when FFmpeg could not open it: FFmpeg only
-says that it failed, while a wrong password, a wrong path and a camera that is off each need another fix."""
+"""What a network camera answers, in words, for the message when no video comes from it: FFmpeg only says
+that it failed, while a wrong password, a wrong path and a camera that is off each need another fix."""
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import urllib.error
 import urllib.request
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-DEFAULT_PORTS = {"http": 80, "https": 443, "rtsp": 554, "rtsps": 322, "rtmp": 1935}
+# Schemes FFmpeg reads over TCP, with their usual ports; udp:// and srt:// are UDP, where a TCP look tells nothing.
+TCP_PORTS = {"http": 80, "https": 443, "rtsp": 554, "rtsps": 322, "rtmp": 1935, "tcp": None}
 
 
-def what_answers(url: str, timeout_s: float) -> str | None:
-    """Why `url` gave no video and what to do, as far as a plain connection tells; None where it cannot tell
-    (a UDP scheme, a camera that answers with something FFmpeg does not read as video)."""
+def unreachable(url: str, timeout_s: float) -> str | None:
+    """Why nothing can be read from `url` (no such host, nothing on its port, no answer) and what to do; None
+    when it takes a connection, or where a plain connection cannot tell (udp://, srt://)."""
     parts = urlsplit(url)
     scheme, host = parts.scheme.lower(), parts.hostname
+    if scheme not in TCP_PORTS:
+        return None
     try:
-        port = parts.port or DEFAULT_PORTS.get(scheme)
+        port = parts.port or TCP_PORTS[scheme]
     except ValueError:
         return "its port is not a number from 0 to 65535"
-    if not host or port is None:
-        return None
+    if not host or port is None or (scheme in ("http", "https") and os.environ.get("http_proxy")
+                                    and not urllib.request.proxy_bypass(host)):
+        return None  # FFmpeg reaches it through the proxy (http_proxy, for https too)
     try:
         socket.create_connection((host, port), timeout=timeout_s).close()
     except socket.gaierror:
@@ -30,10 +35,15 @@ def what_answers(url: str, timeout_s: float) -> str | None:
         return f"nothing answers on port {port} of {host}: check the port, and that the camera's server is on"
     except OSError:
         return f"no answer from {host}:{port} within {timeout_s:g} s: is the camera on and on this network?"
-    return _http_answer(parts, timeout_s) if scheme in ("http", "https") else None
+    return None
 
 
-def _http_answer(parts, timeout_s: float) -> str | None:
+def http_answer(url: str, timeout_s: float) -> str | None:
+    """What an HTTP(S) camera answered where FFmpeg found no video, and what to do: a user name and password
+    wanted or refused, no such path, a page that is not video; None where it cannot tell (or not HTTP)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return None
     plain = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
     passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
     if parts.username is not None:

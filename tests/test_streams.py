@@ -23,6 +23,7 @@ import pytest
 from knyang_cam.config import CameraConfig
 from knyang_cam.errors import UserError
 from knyang_cam.sources import SNAPSHOT_EVERY_S, Recording, SourceLost, Stream, open_source, redacted
+from knyang_cam.stream_answer import unreachable
 
 
 def _free_port() -> int:
@@ -230,6 +231,13 @@ def test_a_stream_that_cannot_open_says_what_the_camera_answered(locked_camera, 
     assert "wrong" not in str(refused.value) and time.monotonic() - started < 4
 
 
+def test_a_udp_stream_is_not_looked_for_over_tcp():
+    # Nothing listens for TCP on a UDP stream's port: a TCP look would call it off, and refuse every reconnect.
+    port = _free_port()
+    assert unreachable(f"udp://127.0.0.1:{port}", 1) is None and unreachable(f"srt://127.0.0.1:{port}", 1) is None
+    assert unreachable(f"tcp://127.0.0.1:{port}", 1).startswith(f"nothing answers on port {port} of 127.0.0.1")
+
+
 def test_passwords_stay_out_of_messages():
     assert redacted("rtsp://admin:s3cret@10.0.0.2:554/live") == "rtsp://admin:***@10.0.0.2:554/live"
     assert redacted("http://10.0.0.2/cam.ts") == "http://10.0.0.2/cam.ts"
@@ -340,6 +348,64 @@ def test_ctrl_c_ends_the_app_at_once_while_the_stream_stalls(stream_server, tmp_
     assert "interrupted by SIGINT" in out
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(records) >= 10 and [r["frame"] for r in records] == list(range(len(records)))
+    cap = cv2.VideoCapture(str(video))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == len(records)
+    cap.release()
+
+
+@pytest.fixture
+def unplugged_camera():
+    """An MJPEG camera on 127.0.0.1 that serves 20 frames, then is as if unplugged: its connections are never
+    answered (a full backlog drops them); yields (url, an Event set when it went away)."""
+    camera = socket.socket()
+    camera.bind(("127.0.0.1", 0))
+    camera.listen(0)
+    port, gone, fillers = camera.getsockname()[1], threading.Event(), []
+
+    def serve():
+        client, _ = camera.accept()
+        with client:
+            client.recv(4096)
+            client.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n")
+            for shade in range(20):
+                jpeg = cv2.imencode(".jpg", np.full((120, 160, 3), shade * 10, np.uint8))[1].tobytes()
+                client.sendall(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%b\r\n"
+                               % (len(jpeg), jpeg))
+                time.sleep(0.1)
+            for _ in range(3):  # never accepted: the backlog is full, and the next connection is dropped
+                filler = socket.socket()
+                filler.setblocking(False)
+                filler.connect_ex(("127.0.0.1", port))
+                fillers.append(filler)
+        gone.set()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{port}/video.mjpg", gone
+    finally:
+        for sock in [camera, *fillers]:
+            sock.close()
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_the_app_at_once_while_a_camera_that_is_off_reconnects(unplugged_camera, tmp_path):
+    """OpenCV holds one lock over each FFmpeg open: finishing --output (which reads the video back) waited for
+    a reconnect to a camera that is off to time out, up to 5 s after Ctrl-C."""
+    url, gone = unplugged_camera
+    log, video = tmp_path / "log.jsonl", tmp_path / "out.mp4"
+    app = subprocess.Popen([sys.executable, "-m", "knyang_cam", "--source", url, "--headless",
+                            "--log", str(log), "--output", str(video)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert gone.wait(60)
+    time.sleep(1.5)  # the stream ended, reconnect_delay_s (0.5 s) passed: the reconnect waits for an answer
+    app.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    out, err = app.communicate(timeout=60)
+    took = time.monotonic() - sent
+    assert app.returncode == 130, err
+    assert took < 1.5, f"Ctrl-C took {took:.1f} s to end the run during a reconnect"
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert records and [r["frame"] for r in records] == list(range(len(records)))
     cap = cv2.VideoCapture(str(video))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == len(records)
     cap.release()
