@@ -514,12 +514,14 @@ def open_stream(url: str) -> tuple[cv2.VideoCapture | _Snapshots, np.ndarray]:
     cap.release()
     if ok:
         return _Snapshots(url, params), frame
-    # One that took FFmpeg's whole timeout would take it again.
-    why = (unreachable(url, STREAM_TIMEOUT_S) or http_answer(url, STREAM_TIMEOUT_S)
-           if time.monotonic() - started < STREAM_TIMEOUT_S else None)
-    raise UserError(f"cannot open stream {redacted(url)}: " + (why or (
-        f"no answer within {STREAM_TIMEOUT_S:g} s, or not a video stream OpenCV/FFmpeg can read; check the "
-        "address, port, path and password (try it with ffplay or VLC)")))
+    if time.monotonic() - started >= STREAM_TIMEOUT_S:  # FFmpeg waited out its timeout: a second look would too
+        why = (f"no answer within {STREAM_TIMEOUT_S:g} s: check the address and port, and that the camera is on "
+               "(try it with ffplay or VLC)")
+    else:
+        why = (unreachable(url, STREAM_TIMEOUT_S) or http_answer(url, STREAM_TIMEOUT_S)
+               or "it answers, but with no video OpenCV/FFmpeg can read: check the path and password "
+                  "(try it with ffplay or VLC)")
+    raise UserError(f"cannot open stream {redacted(url)}: {why}")
 
 
 class Stream(Camera):

@@ -218,6 +218,9 @@ def locked_camera():
                                                           "check the path"),
     ("rtsp://127.0.0.1:{free}/live", "nothing answers on port {free} of 127.0.0.1: check the port, and that the "
                                      "camera's server is on"),
+    # It answers at once, with an error FFmpeg does not pass on (here: not RTSP at all).
+    ("rtsp://admin:wrong@{camera}/live", "it answers, but with no video OpenCV/FFmpeg can read: check the path "
+                                         "and password (try it with ffplay or VLC)"),
 ])
 def test_a_stream_that_cannot_open_says_what_the_camera_answered(locked_camera, address, why):
     # It said "no answer within 5 s, or not a video stream" for a camera that answered at once that the
