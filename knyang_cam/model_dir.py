@@ -23,6 +23,11 @@ MAX_INPUT_SIDE = 4096  # pixels; more is a broken file, not a network
 REBUILD = "{trainer} --data DATASET_DIR --out {path}"  # python -m train, or knyang-train installed
 
 
+def has_control(name: str) -> bool:
+    """Whether a class name holds a control character (NUL, a newline, a tab, DEL)."""
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
+
+
 class ModelError(UserError):
     """A missing, unreadable or inconsistent model directory; its one line names the rebuild command (exit 2)."""
 
@@ -46,7 +51,7 @@ class ModelInfo:
         if len(set(self.classes)) != len(self.classes):
             raise ValueError(f"duplicate class names: {self.classes}")
         # A blank name draws as nothing and a control character breaks the log's lines and the drawn text.
-        if bad := [c for c in self.classes if not c.strip() or any(ord(ch) < 32 or ord(ch) == 127 for ch in c)]:
+        if bad := [c for c in self.classes if not c.strip() or has_control(c)]:
             raise ValueError(f"class name {bad[0]!r} is blank or holds a control character")
         if reserved := [c for c in self.classes if c.lower() in RESERVED_NAMES]:
             raise ValueError(f"class {reserved[0]!r} has a reserved name ({', '.join(RESERVED_NAMES)})")

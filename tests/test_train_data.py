@@ -192,6 +192,14 @@ def test_class_folders_that_differ_only_in_case_are_refused(tmp_path, layout):
         data.find_images(tmp_path / "d")
 
 
+@pytest.mark.parametrize("name", ["a\nb", "tab\there"])
+def test_a_class_folder_name_with_a_control_character_is_refused(tmp_path, name):
+    # model.json refuses it at the export, after the whole training, with a traceback.
+    class_folders(tmp_path, {"Leo": 3, name: 3})
+    with pytest.raises(DatasetError, match="holds a control character"):
+        data.find_images(tmp_path)
+
+
 def test_class_without_decodable_photo_is_a_user_error(tmp_path):
     class_folders(tmp_path, {"A": 3})
     (tmp_path / "B").mkdir()

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from knyang_cam.errors import UserError
+from knyang_cam.model_dir import has_control
 from knyang_cam.results import NOT_MINE, RESERVED_NAMES, SPLIT_NAMES, UNLABELED
 
 from . import scenes
@@ -258,6 +259,10 @@ def _check_classes(root: Path, folder: Path, classes: Sequence[str]) -> None:
     spaced = [c for c in classes if c != c.strip()]
     if spaced:  # "unknown " would read as the app's unknown; the label keys refuse such names too
         raise DatasetError(f"class folder name {spaced[0]!r} in {folder} starts or ends with a space: rename it")
+    # model.json refuses such a name (it breaks the log's lines), which would come only at the export.
+    if control := [c for c in classes if has_control(c)]:
+        raise DatasetError(f"class folder name {control[0]!r} in {folder} holds a control character (a newline, "
+                           f"a tab): rename it")
     # Eve and eve would be two cats to the model, one folder on a case-insensitive disk, and the
     # label keys' `n` refuses such a name too.
     first: dict[str, str] = {}
