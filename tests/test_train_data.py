@@ -192,6 +192,14 @@ def test_class_folders_that_differ_only_in_case_are_refused(tmp_path, layout):
         data.find_images(tmp_path / "d")
 
 
+@pytest.mark.parametrize("layout", ["", "Train"])
+def test_class_folders_that_differ_only_in_unicode_normalisation_are_refused(tmp_path, layout):
+    # One name typed here (NFC), one copied from a Mac (NFD): drawn alike, they were trained as two cats.
+    class_folders(tmp_path / "d" / layout, {"Zo\u00eb": 3, "Leo": 3, "Zoe\u0308": 3})
+    with pytest.raises(DatasetError, match=r"class folders .*Zo.* and .*Zo.* differ only in how their accents"):
+        data.find_images(tmp_path / "d")
+
+
 @pytest.mark.parametrize("name", ["a\nb", "tab\there"])
 def test_a_class_folder_name_with_a_control_character_is_refused(tmp_path, name):
     # model.json refuses it at the export, after the whole training, with a traceback.

@@ -11,6 +11,7 @@ decodable) is a UserError.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,10 +266,12 @@ def _check_classes(root: Path, folder: Path, classes: Sequence[str]) -> None:
                            f"a tab): rename it")
     # Eve and eve would be two cats to the model, one folder on a case-insensitive disk, and the
     # label keys' `n` refuses such a name too.
+    # Zoë typed on Linux and Zoë copied from a Mac (NFC, NFD) are drawn alike but were two cats.
     first: dict[str, str] = {}
     for c in classes:
-        if (twin := first.setdefault(c.casefold(), c)) != c:
-            raise DatasetError(f"class folders {folder / twin} and {folder / c} differ only in letter case: "
+        if (twin := first.setdefault(unicodedata.normalize("NFC", c).casefold(), c)) != c:
+            how = "letter case" if twin.casefold() == c.casefold() else "how their accents are encoded (NFC, NFD)"
+            raise DatasetError(f"class folders {folder / twin} and {folder / c} differ only in {how}: "
                                f"one cat, one folder; merge them")
     reserved = [c for c in classes if c.lower() in RESERVED_NAMES]
     if reserved:
