@@ -668,6 +668,33 @@ write_model_dir(build_tiny_model(2), info, info.path, report)
     assert proc.returncode != 0 and sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
+def test_disk_full_during_export_is_one_line_exit_1_and_keeps_the_old_model(tmp_path, tiny_model_dir):
+    out = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, out)
+    before = contents(out)
+    # The report is written last, into the staging folder, past a file size limit: a disk that fills up then.
+    script = f"""
+import resource, signal, sys
+sys.path.insert(0, {str(ROOT / 'tests')!r})
+from conftest import build_tiny_model
+from knyang_cam.errors import exit_status
+from knyang_cam.model_dir import ModelInfo
+from train.export import write_model_dir
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (10_000_000, 10_000_000))
+info = ModelInfo(path={str(out)!r}, classes=("A", "B"), input_size=(64, 64), unknown_threshold=0.5)
+sys.exit(exit_status(lambda: write_model_dir(build_tiny_model(2), info, info.path,
+                                             lambda report: (report / "big").write_bytes(bytes(20_000_000))) and 0))
+"""
+    r = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert r.stderr.splitlines()[-1] == f"error: cannot write the model directory {out}: File too large; the " \
+                                        f"previous one (if any) is unchanged"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"] and contents(out) == before
+
+
 # ---------------------------------------------------------------- evaluate
 
 def test_evaluate_json_onto_a_folder_is_refused_before_any_work(tmp_path, capsys):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from knyang_cam import model_dir, paths
 from knyang_cam.atomic import mark_work, swap_dir
+from knyang_cam.errors import OutputError
 from knyang_cam.model_dir import ModelInfo
 
 
@@ -58,11 +59,9 @@ def write_model_dir(model, info: ModelInfo, out: str | Path,
     with paths.claim_model_dir(paths.check_model_out(out)) as target, _sigterm_unwinds():
         try:
             _write(model, info, target, write_report, tflite)
-        except OSError as e:
-            if e.filename is not None:
-                raise
-            # Keras names no file when the disk fills up: the live retrain said "cannot use a file", not where.
-            raise OSError(e.errno, e.strerror, str(out)) from e
+        except OSError as e:  # a full disk, a quota: the staging is gone and the old model in place
+            raise OutputError(f"cannot write the model directory {out}: {e.strerror or e}; the previous one "
+                              f"(if any) is unchanged") from None
     return Path(out)
 
 
