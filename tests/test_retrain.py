@@ -121,6 +121,25 @@ def test_worse_model_is_refused_and_kept_aside(trained, tmp_path):
     assert model_dir.read(result.out).classes == classes
 
 
+@pytest.mark.parametrize("damage", [{"cut": [0.1]}, {"cut": "x"}, {"floor": None}, {"cut": None, "floor": None}])
+def test_a_damaged_familiarity_in_model_json_costs_the_patch_not_the_retrain(trained, tmp_path, capsys, damage):
+    from train.retrain import retrain
+
+    base, data, cache = trained
+    retrain(base / "models" / "v1", data, tmp_path / "v2", SMALL, cache_dir=cache)
+    meta = tmp_path / "v2" / model_dir.META_FILE
+    fam = json.loads(meta.read_text())["familiarity"]
+    # An edited model.json, or one of another version: a KeyError, IndexError or ValueError traceback before.
+    fam.update(damage)
+    for key in [k for k, v in damage.items() if v is None]:  # None: the entry is missing
+        del fam[key]
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "familiarity": fam}))
+    capsys.readouterr()
+    result = retrain(tmp_path / "v2", data, tmp_path / "v3", SMALL, cache_dir=cache)
+    assert result.accepted and not result.tflite_patched, result.reason
+    assert "model.json's familiarity has no usable cut or floor" in capsys.readouterr().err
+
+
 def test_cli_prints_json_lines_and_exit_2_on_bad_model(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "train.retrain", "--model", str(tmp_path / "nope"),
                            "--data", str(tmp_path / "D"), "--out", str(tmp_path / "x")],

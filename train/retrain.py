@@ -116,8 +116,15 @@ def _litert_path(info, model, old_dense, others: np.ndarray, dataset: data.Datas
             fam.get("neighbours", 1) != recipe.NEIGHBOURS:
         return None, None  # a model without the gate this code builds: nothing to check the cut-out base on
     kernel, bias = (np.asarray(w, np.float32) for w in old_dense.get_weights())
-    gate = familiar.Gate(familiar.refs_of(model), others, fam["other_animal_weight"],
-                         np.asarray(fam["cut"], np.float32), fam["floor"], "")
+    try:  # model.json is a text file: an edited or damaged entry costs the patch, not the retrain
+        weight, cut, floor = float(fam["other_animal_weight"]), np.asarray(fam["cut"], np.float32), float(fam["floor"])
+    except (KeyError, TypeError, ValueError):
+        cut = None
+    if cut is None or cut.shape not in ((), (len(info.classes),)):
+        print("note: features in TensorFlow and a full conversion: model.json's familiarity has no usable cut "
+              "or floor", file=sys.stderr)
+        return None, None
+    gate = familiar.Gate(familiar.refs_of(model), others, weight, cut, floor, "")
     old = tflite_edit.HeadParams(kernel, bias, gate.refs, gate.others, gate.cut, gate.floor)
     size = info.input_size[0]
     photos = (dataset.validation.paths + dataset.train.paths)[:CHECK_PHOTOS]
