@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -206,6 +207,18 @@ def test_a_class_folder_name_with_a_control_character_is_refused(tmp_path, name)
     class_folders(tmp_path, {"Leo": 3, name: 3})
     with pytest.raises(DatasetError, match="holds a control character"):
         data.find_images(tmp_path)
+
+
+def test_a_photo_over_pils_warning_size_decodes_without_pythons_warning_lines(tmp_path, monkeypatch):
+    from train.__main__ import _check_dataset
+
+    # 48x40 is over this limit as a 108 MP phone photo is over PIL's 89 MP (and under twice it, its error).
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1500)
+    class_folders(tmp_path, {"A": 3, "B": 3})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _check_dataset(data.find_images(tmp_path))
+        assert data.load_image(tmp_path / "A" / "000.jpg", 32).shape == (32, 32, 3)
 
 
 def test_class_without_decodable_photo_is_a_user_error(tmp_path):

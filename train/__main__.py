@@ -94,9 +94,7 @@ def run(args: argparse.Namespace) -> int:
 def _check_dataset(dataset) -> None:
     """Every class has a training photo whose header reads, so a class of broken files fails at once; there
     is a validation photo at all (one photo per cat leaves none to hold out)."""
-    from PIL import Image
-
-    from .data import DECODE_ERRORS, DatasetError, no_decodable, why
+    from .data import DECODE_ERRORS, DatasetError, no_decodable, open_image, why
 
     if not len(dataset.validation):
         raise DatasetError(f"no validation photos in {dataset.root}: every cat has one photo, and that one is "
@@ -107,7 +105,7 @@ def _check_dataset(dataset) -> None:
         bad = []
         for path in (p for p, y in zip(dataset.train.paths, dataset.train.labels) if y == label):
             try:
-                with Image.open(path):
+                with open_image(path):
                     break
             except DECODE_ERRORS as e:
                 bad.append((path, why(e, path)))
