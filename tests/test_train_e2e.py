@@ -316,6 +316,21 @@ def test_feature_cache_drops_entries_keyed_the_old_way(tmp_path):
         assert all(k.startswith(features.KEY_PREFIX) for k in f["keys"].tolist()) and len(f["keys"]) == 2
 
 
+@pytest.mark.parametrize("keys, vectors", [
+    (["sha256:a|1", "sha256:b|1"], np.ones((1, 4), np.float32)),  # a vector short
+    (["sha256:a|1"], np.ones((1, 3), np.float32)),  # not as wide as the backbone's features
+    (["sha256:a|1"], np.array(["x"])),
+    ([["sha256:a|1"]], np.ones((1, 4), np.float32)),
+])
+def test_a_damaged_feature_cache_is_ignored_with_a_warning(tmp_path, capsys, keys, vectors):
+    """Read, such a file ended the training in an IndexError, ValueError or AttributeError traceback."""
+    from train import features
+
+    np.savez(features.FeatureCache(tmp_path, "extractor-x-s160-d4").path, keys=np.array(keys), vectors=vectors)
+    assert len(features.FeatureCache(tmp_path, "extractor-x-s160-d4")) == 0
+    assert "warning: ignoring unreadable feature cache" in capsys.readouterr().err
+
+
 def test_head_fit_is_repeatable_and_weighs_classes_equally():
     from train import recipe
 

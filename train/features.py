@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -83,6 +84,15 @@ CORNERS = (View(0.8, -0.6, -0.6), View(0.8, 0.6, -0.6), View(0.8, -0.6, 0.6), Vi
 CROPS = (View(0.7),) + CORNERS + _drawn_views(18, seed=0)
 
 
+def _check_entries(keys: np.ndarray, vectors: np.ndarray, identity: str) -> None:
+    """ValueError unless there is one vector per key name, as wide as `identity` says (`...-d2560`): a cache
+    file damaged or written by something else ended the training in a traceback where a good one was read."""
+    width = re.search(r"-d(\d+)$", identity)
+    if keys.ndim != 1 or keys.dtype.kind != "U" or vectors.ndim != 2 or vectors.dtype.kind != "f" or \
+            len(keys) != len(vectors) or (width is not None and vectors.shape[1] != int(width[1])):
+        raise ValueError(f"{keys.shape} keys of {keys.dtype} do not match {vectors.shape} vectors of {vectors.dtype}")
+
+
 class FeatureCache:
     """Per-file feature vectors for one backbone identity, loaded and saved as a whole."""
 
@@ -92,11 +102,12 @@ class FeatureCache:
         self._dirty = False
         try:
             with np.load(self.path, allow_pickle=False) as f:
-                keys = f["keys"].tolist()
+                keys, vectors = f["keys"], f["vectors"]
+                _check_entries(keys, vectors, identity)
+                keys = keys.tolist()
                 # Entries keyed the older way (path, size, mtime) can never be asked for again:
                 # left out here, they leave the file at the next save.
                 live = [i for i, k in enumerate(keys) if k.startswith(KEY_PREFIX)]
-                vectors = f["vectors"]
                 self._vectors = {keys[i]: vectors[i] for i in live}
         except FileNotFoundError:
             pass
