@@ -133,6 +133,22 @@ def _check_not_empty(flag: str, path) -> Path:
     return Path(path).expanduser()
 
 
+NAME_MAX = 255  # bytes in a file or folder name (ext4, XFS, Btrfs, tmpfs, APFS)
+# The most the hidden names written beside an output add to its name: temp_beside's .NAME.tmp-PID-RANDOM
+# (a 7-digit PID, the kernel's most), longer than a model directory's .NAME.staging-PID and .NAME.lock.
+BESIDE_EXTRA = len(".") + len(".tmp-1234567-") + 8
+
+
+def _check_name(flag: str, p: Path) -> None:
+    """PathError for an output name the system refuses, or one too long for the hidden files and folders
+    written beside it: they were an OSError traceback ('File name too long'), the latter after all the work."""
+    if any(len(os.fsencode(part)) > NAME_MAX for part in p.parts):  # worded as the app's OSError of it
+        raise PathError(f"cannot use {flag} {printable(p)}: File name too long")
+    if (n := len(os.fsencode(p.name))) > NAME_MAX - BESIDE_EXTRA:
+        raise PathError(f"{flag} {printable(p)}: its name is {n} bytes, and the hidden files written beside it "
+                        f"while it is written need it at most {NAME_MAX - BESIDE_EXTRA}: choose a shorter name")
+
+
 # Names of this process's open descriptors: /dev/stdout is a link to /proc/self/fd/1, which is a link to whatever
 # the shell redirected it to, a regular file too (`> run.txt`).
 _STD_NAMES = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
@@ -182,6 +198,7 @@ def check_file(flag: str, path, suffixes: Sequence[str] | None = None, streams: 
     """An output file's path, or PathError: not a folder, a device only where `streams` allows it,
     a known suffix, a folder that can be made."""
     p = _check_not_empty(flag, path)
+    _check_name(flag, p)
     example = f"run{suffixes[0]}" if suffixes else "out.json"
     if p.is_dir():
         raise PathError(f"{flag} {p} is a folder: give a file name, e.g. {p / example}")
@@ -202,6 +219,7 @@ def check_file(flag: str, path, suffixes: Sequence[str] | None = None, streams: 
 def check_report_dir(flag: str, path) -> Path:
     """A report folder's path, or PathError: a folder (or none yet) holding no files the app did not write."""
     p = _check_not_empty(flag, path)
+    _check_name(flag, p)
     if p.exists() and not p.is_dir():
         raise PathError(f"{flag} {p} is a file, not a folder: give a folder for the report")
     _check_parent(flag, p)
@@ -418,6 +436,7 @@ def check_model_out(out, data=None, inputs: Sequence[Input] = (), flag: str = "-
     report folder included), the dataset (or a folder holding it or inside it), nor a folder holding
     another input."""
     p = _check_not_empty(flag, out)
+    _check_name(flag, p)
     if p.exists() and not p.is_dir():
         raise PathError(f"{flag} {p} is a file, not a model directory")
     if data is not None and (is_within(p, data) or is_within(data, p)):

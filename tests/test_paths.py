@@ -460,3 +460,15 @@ def test_not_mine_crops_land_in_their_reserved_folder(tmp_path):
         assert saver.add_class("unknown").startswith("not added: unknown is a reserved name")
     (saved,) = (tmp_path / "data" / "not_mine").glob("*.jpg")
     assert saved.stat().st_size > 0 and saver.labelled == 0 and saver.classes == ("A", "B")
+
+
+def test_an_output_name_too_long_for_its_hidden_neighbours_is_refused_before_any_work(tmp_path):
+    # A 250-byte --out is a legal name, but its staging folder .NAME.staging-PID is not: both were an
+    # OSError traceback ('File name too long').
+    longest = "m" * (paths.NAME_MAX - paths.BESIDE_EXTRA)
+    assert paths.check_model_out(tmp_path / longest) == tmp_path / longest
+    atomic.write_text(tmp_path / (longest[:-5] + ".json"), "{}")  # the widest hidden name beside it fits
+    for check in (paths.check_model_out, lambda p: paths.check_file("--json", p),
+                  lambda p: paths.check_report_dir("--report", p)):
+        assert "its name is 250 bytes" in refused(check, tmp_path / ("n" * 245 + ".json"))
+        assert refused(check, tmp_path / ("n" * 300) / "m.json").endswith(": File name too long")
