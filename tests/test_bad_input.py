@@ -697,6 +697,24 @@ sys.exit(exit_status(lambda: write_model_dir(build_tiny_model(2), info, info.pat
 
 # ---------------------------------------------------------------- evaluate
 
+def test_evaluate_names_its_default_json_after_any_data_folder(tmp_path, monkeypatch):
+    from knyang_cam import paths
+    from train.evaluate import default_json
+
+    monkeypatch.chdir(tmp_path)
+    # A legal 250-byte folder name made a name the system refuses (an OSError traceback);
+    # a newline went into the file name, `.` gave eval-.json.
+    long = default_json("d" * 250, None)
+    assert long.startswith("eval-ddd") and long.endswith(".json")
+    assert len(long.encode()) == paths.NAME_MAX - paths.BESIDE_EXTRA
+    assert paths.check_file("--json", tmp_path / long)
+    hangul = default_json("나" * 100, None)  # 3 bytes a letter: cut between letters, not inside one
+    assert hangul.endswith("나.json") and len(hangul.encode()) > paths.NAME_MAX - paths.BESIDE_EXTRA - 3
+    assert default_json("new\nline", None) == "eval-new_line.json"
+    assert default_json(".", None) == f"eval-{tmp_path.name}.json"
+    assert default_json(None, "strays/") == "eval-unknown-strays.json"
+
+
 def test_evaluate_json_onto_a_folder_is_refused_before_any_work(tmp_path, capsys):
     model = tmp_path / "m"
     model.mkdir()

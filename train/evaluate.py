@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import os
 import sys
 import unicodedata
 from collections.abc import Sequence
@@ -258,13 +259,23 @@ def _check_json(out: Path, model: Path, folders: dict) -> None:
     paths.check_writable("--json", out)
 
 
+def default_json(data: str | None, unknown: str | None) -> str:
+    """`eval-<data folder>.json` (`eval-unknown-<folder>.json` for --unknown alone): the folder's own name for
+    `.` too, without control characters, shortened to leave room for the temporary name written beside it."""
+    from knyang_cam import paths
+
+    prefix = "eval-" if data else "eval-unknown-"
+    name = "".join("_" if ord(ch) < 32 or ord(ch) == 127 else ch for ch in Path(os.path.abspath(data or unknown)).name)
+    room = paths.NAME_MAX - paths.BESIDE_EXTRA - len(prefix) - len(".json")
+    return f"{prefix}{os.fsencode(name)[:room].decode('utf-8', 'ignore')}.json"
+
+
 def _run(args) -> int:
     from knyang_cam import extras, model_dir
     from knyang_cam.atomic import write_text
 
     info = model_dir.read(args.model, need=(model_dir.KERAS_FILE,))
-    name = f"eval-{Path(args.data).name}" if args.data else f"eval-unknown-{Path(args.unknown).name}"
-    out = Path(args.json) if args.json else info.path / model_dir.REPORT_DIR / f"{name}.json"
+    out = Path(args.json) if args.json else info.path / model_dir.REPORT_DIR / default_json(args.data, args.unknown)
     # Before the work, not after it, and before TensorFlow's import (seconds).
     _check_json(out, info.path, {"--data": args.data, "--unknown": args.unknown})
     extras.require_tensorflow("evaluation")
