@@ -6,6 +6,7 @@ the metadata's shape, so both sides agree.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -95,7 +96,7 @@ def read(path: str | Path, need: tuple[str, ...] = (TFLITE_FILE,)) -> ModelInfo:
     Raises ModelError with one line naming the file and the rebuild command.
     """
     path = Path(path)
-    if not path.is_dir():
+    if not os.path.isdir(path):  # not Path.is_dir, which raises OSError for a name over 255 bytes
         raise ModelError(f"model directory not found: {path} ({rebuild_hint(path)})")
     meta = path / META_FILE
     try:

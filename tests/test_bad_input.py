@@ -491,6 +491,20 @@ def test_an_empty_out_is_refused_not_taken_for_the_default(tmp_path, capsys, mon
     assert not (tmp_path / "models").exists()
 
 
+def test_a_data_or_model_name_over_255_bytes_is_not_found_in_one_line(tmp_path, capsys):
+    # No such folder can exist; Path.is_dir raised OSError (File name too long) for it: a traceback.
+    long = tmp_path / ("p" * 300)
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "model.json").write_text(json.dumps({"format": 1, "classes": ["A", "B"], "input_size": [32, 32]}))
+    (model / "model.keras").write_bytes(b"never loaded")
+    data = photos(tmp_path / "D", classes=("A", "B"))
+    assert "dataset folder not found" in one_line(capsys, call(train_main, "--data", long, "--out", tmp_path / "o",
+                                                               "--weights", "none"))
+    assert "dataset folder not found" in one_line(capsys, call(evaluate_main, "--model", model, "--data", long))
+    assert "model directory not found" in one_line(capsys, call(evaluate_main, "--model", long, "--data", data))
+
+
 def test_data_that_is_a_file_says_so(tmp_path, capsys):
     (tmp_path / "photo.jpg").write_bytes(b"x")
     line = one_line(capsys, call(train_main, "--data", tmp_path / "photo.jpg", "--out", tmp_path / "m",

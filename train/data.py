@@ -11,6 +11,7 @@ decodable) is a UserError.
 from __future__ import annotations
 
 import hashlib
+import os
 import unicodedata
 import warnings
 from collections.abc import Callable, Sequence
@@ -174,10 +175,11 @@ def class_names(root: str | Path) -> tuple[str, ...]:
 def find_images(root: str | Path, validation_fraction: float = 0.2, seed: int = 0) -> Dataset:
     """List the dataset's files per split and class; nothing is decoded yet."""
     root = Path(root)
-    if root.is_file():
+    # os.path's tests, not Path's: they answer False for a name over 255 bytes (Path's raise OSError).
+    if os.path.isfile(root):
         raise DatasetError(f"--data {root} is a file: give the dataset folder ({root.parent}/<class>/*.jpg "
                            f"or .../Train/<class>/*.jpg)")
-    if not root.is_dir():
+    if not os.path.isdir(root):
         # Named by its flag, like the file above: the live retrain says app.dataset_root in its place.
         raise DatasetError(f"--data {root} not found (expected {root}/<class>/*.jpg "
                            f"or {root}/Train/<class>/*.jpg)")

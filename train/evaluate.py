@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _labelled_set(root: Path, classes: Sequence[str], split: str | None):
     from .data import SPLIT_NAMES, DatasetError, Split, class_files, split_folder
 
-    if not root.is_dir():
+    if not os.path.isdir(root):  # not Path.is_dir, which raises OSError for a name over 255 bytes
         raise DatasetError(f"dataset folder not found: {root}")
     folder = root
     if split_folder(root, SPLIT_NAMES["train"]) is not None or split is not None:
@@ -206,7 +206,7 @@ def named_right(probs: np.ndarray, labels: np.ndarray, threshold: float) -> floa
 def _strangers(folder: Path, info, model) -> dict:
     from .data import Split, _files
 
-    if not folder.is_dir():
+    if not os.path.isdir(folder):
         raise UserError(f"--unknown folder not found: {folder}")
     paths = _files(folder)  # every file, in any sub-folder; what does not decode is skipped
     images = decode_for_app(Split(tuple(paths), (0,) * len(paths)), info)
