@@ -1,9 +1,14 @@
 import dataclasses
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from knyang_cam import config
 from knyang_cam.config import Config, ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_repository_config_yaml_equals_defaults():
@@ -122,3 +127,13 @@ def test_a_section_left_empty_keeps_its_defaults(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("camera:\nsmoothing:\n  alpha: 0.5\n")
     assert config.load(p).camera == Config().camera
+
+
+
+def test_a_device_as_the_config_file_is_refused_not_read_until_memory_runs_out():
+    # /dev/zero decodes as UTF-8 for ever: the system killed the run once memory was gone. Checked in a
+    # process with little memory, so that without the check it fails (MemoryError) and harms nothing.
+    script = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)); "
+              "from knyang_cam import config; config.load('/dev/zero')")
+    r = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert "ConfigError: config file /dev/zero is a device, not a file" in r.stderr, r.stderr[-2000:]
