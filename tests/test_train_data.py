@@ -221,6 +221,20 @@ def test_a_photo_over_pils_warning_size_decodes_without_pythons_warning_lines(tm
         assert data.load_image(tmp_path / "A" / "000.jpg", 32).shape == (32, 32, 3)
 
 
+@pytest.mark.parametrize("inside", ["models/knyang", "models/finder", "models", "cats"])
+def test_a_model_directory_is_no_cat_nor_dataset(tmp_path, inside):
+    # --data models read the shipped models' files as photos that do not decode, and said to remove them.
+    class_folders(tmp_path / "cats", {"Eve": 3, "Leo": 3})
+    (tmp_path / "cats" / "Leo" / "model.json").write_text("{}")
+    (tmp_path / "models" / "knyang").mkdir(parents=True)
+    (tmp_path / "models" / "knyang" / "model.json").write_text("{}")
+    (tmp_path / "models" / "knyang" / "model.keras").write_text("")
+    (tmp_path / "models" / "finder").mkdir()
+    (tmp_path / "models" / "finder" / "finder.json").write_text("{}")
+    with pytest.raises(DatasetError, match="is a model directory, not photos of a cat"):
+        data.find_images(tmp_path / inside)
+
+
 def test_class_without_decodable_photo_is_a_user_error(tmp_path):
     class_folders(tmp_path, {"A": 3})
     (tmp_path / "B").mkdir()

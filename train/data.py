@@ -22,7 +22,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from knyang_cam.errors import UserError
-from knyang_cam.model_dir import has_control
+from knyang_cam.finder_model import META_FILE as FINDER_META
+from knyang_cam.model_dir import META_FILE, has_control
 from knyang_cam.results import NOT_MINE, RESERVED_NAMES, SPLIT_NAMES, UNLABELED
 
 from . import scenes
@@ -236,6 +237,11 @@ def _empty(folder: Path, by_class: dict[str, list[Path]]) -> tuple[Path, ...]:
     return tuple(folder / name for name, files in by_class.items() if not files)
 
 
+def _is_model(folder: Path) -> bool:
+    """Whether `folder` is a model or cat finder directory (its model.json or finder.json)."""
+    return any((folder / name).is_file() for name in (META_FILE, FINDER_META))
+
+
 def _check_split_folders(root: Path) -> None:
     """The layout is one or the other: no split folder twice (Train and train), no class folder with files
     beside a Train folder, no Validation or Test folder without one. Else photos would be left out unseen
@@ -260,6 +266,11 @@ def _check_split_folders(root: Path) -> None:
 
 
 def _check_classes(root: Path, folder: Path, classes: Sequence[str]) -> None:
+    # --data models: its model directories' files read as photos that do not decode, and the error said to
+    # remove them. A model directory is never a cat's folder, nor a dataset.
+    if model := next((d for d in (root, *(folder / c for c in classes)) if _is_model(d)), None):
+        raise DatasetError(f"{model} is a model directory, not photos of a cat: give --data the folder that holds "
+                           f"one folder of photos per cat")
     spaced = [c for c in classes if c != c.strip()]
     if spaced:  # "unknown " would read as the app's unknown; the label keys refuse such names too
         raise DatasetError(f"class folder name {spaced[0]!r} in {folder} starts or ends with a space: rename it")
