@@ -347,14 +347,16 @@ def test_adding_photos_to_a_class_keeps_its_validation_photos(tmp_path):
 
 
 def test_a_file_not_named_as_a_photo_is_never_held_out_for_validation(tmp_path):
-    # Thumbs.db in a class of two photos: held out, it would be the class's only validation "photo".
+    # Thumbs.db in a class of two photos: held out, it would be the class's only validation "photo";
+    # so would an empty .jpg (a copy that failed): the class's row read '-' without a word.
     for seed in range(20):
         root = class_folders(tmp_path / f"s{seed}", {"Tom": 2, "Ann": 2})
         (root / "Tom" / "Thumbs.db").write_bytes(b"not a photo")
+        (root / "Tom" / "IMG_0001.jpg").write_bytes(b"")
         ds = data.find_images(root, 0.2, seed)
-        assert all(p.suffix == ".jpg" for p in ds.validation.paths)
+        assert all(p.suffix == ".jpg" and p.stat().st_size for p in ds.validation.paths)
         assert sorted(ds.validation.labels) == [0, 1]
-        assert root / "Tom" / "Thumbs.db" in ds.train.paths  # still tried, then listed as skipped
+        assert {root / "Tom" / "Thumbs.db", root / "Tom" / "IMG_0001.jpg"} <= set(ds.train.paths)  # tried, skipped
 
 
 def test_an_empty_validation_folder_is_no_split(tmp_path):

@@ -135,9 +135,10 @@ def _split_by_seed(by_class: dict[str, list[Path]], classes: Sequence[str],
     train, val = ([], []), ([], [])
     for label, name in enumerate(classes):
         bursts: dict[str, list[Path]] = {}
-        # A file not named as a photo (Thumbs.db, notes.txt) stays on the training side, where it is tried
-        # and listed as skipped: held out, it could take a small class's only validation place.
-        photos = [f for f in by_class[name] if f.suffix.lower() in PHOTO_SUFFIXES] or by_class[name]
+        # A file not named as a photo (Thumbs.db, notes.txt), or an empty one (a copy that failed), stays on
+        # the training side, where it is tried and listed as skipped: held out, it could take a small class's
+        # only validation place.
+        photos = [f for f in by_class[name] if f.suffix.lower() in PHOTO_SUFFIXES and _size(f)] or by_class[name]
         for f in photos:
             bursts.setdefault(burst_of(f), []).append(f)
         chunks = [bursts[key] for key in sorted(bursts, key=lambda key: _rank(seed, name, key))]
@@ -155,6 +156,13 @@ def _split_by_seed(by_class: dict[str, list[Path]], classes: Sequence[str],
             part[0].extend(chunk)
             part[1].extend([label] * len(chunk))
     return (Split(tuple(train[0]), tuple(train[1])), Split(tuple(val[0]), tuple(val[1])))
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # gone meanwhile: tried, and listed as skipped, like an empty one
+        return 0
 
 
 def _labelled(by_class: dict[str, list[Path]], classes: Sequence[str]) -> Split:
