@@ -43,6 +43,14 @@ def _listening(port: int) -> bool:
                for line in table.splitlines()[1:])
 
 
+def interrupted(app: subprocess.Popen) -> tuple[str, str, float]:
+    """Ctrl-C to the running app: its stdout, its stderr and the seconds it took to end."""
+    app.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    out, err = app.communicate(timeout=60)
+    return out, err, time.monotonic() - sent
+
+
 @pytest.fixture
 def stream_server():
     """Start an FFmpeg HTTP server of a live 320x240, 15 fps MPEG-TS stream; yields (url, process)."""
@@ -309,10 +317,7 @@ def test_ctrl_c_ends_the_app_at_once_while_a_stream_connects(tmp_path):
         connection, _ = camera.accept()
         with connection:
             time.sleep(0.5)
-            app.send_signal(signal.SIGINT)
-            sent = time.monotonic()
-            _, err = app.communicate(timeout=60)
-            took = time.monotonic() - sent
+            _, err, took = interrupted(app)
     assert app.returncode == 130, err
     assert took < 2.0, f"Ctrl-C took {took:.1f} s to end the run during a connect"
     assert not list(tmp_path.iterdir())
@@ -340,10 +345,7 @@ def test_ctrl_c_ends_the_app_at_once_while_the_stream_stalls(stream_server, tmp_
     os.kill(server.pid, signal.SIGSTOP)
     try:
         time.sleep(1.0)  # the last frames already on their way are read; then nothing comes
-        app.send_signal(signal.SIGINT)
-        sent = time.monotonic()
-        out, err = app.communicate(timeout=60)
-        took = time.monotonic() - sent
+        out, err, took = interrupted(app)
     finally:
         os.kill(server.pid, signal.SIGCONT)
     assert app.returncode == 130, err
@@ -401,10 +403,7 @@ def test_ctrl_c_ends_the_app_at_once_while_a_camera_that_is_off_reconnects(unplu
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert gone.wait(60)
     time.sleep(1.5)  # the stream ended, reconnect_delay_s (0.5 s) passed: the reconnect waits for an answer
-    app.send_signal(signal.SIGINT)
-    sent = time.monotonic()
-    out, err = app.communicate(timeout=60)
-    took = time.monotonic() - sent
+    out, err, took = interrupted(app)
     assert app.returncode == 130, err
     assert took < 1.5, f"Ctrl-C took {took:.1f} s to end the run during a reconnect"
     records = [json.loads(line) for line in log.read_text().splitlines()]
