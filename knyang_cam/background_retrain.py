@@ -19,9 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from . import bundled, events
+from . import bundled, config, events
 from .config import TrainConfig
 
 # The clone goes on the child's path, so the app and the trainer it runs are the same tree.
@@ -79,7 +77,7 @@ class BackgroundRetrain:
                                 f"{time.strftime('%Y%m%d-%H%M%S')}"
         # The child gets this run's train settings, whatever file (or none) they came from.
         config_file = Path(tempfile.mkdtemp(prefix="knyang-retrain-")) / "config.yaml"
-        config_file.write_text(yaml.safe_dump({"train": dataclasses.asdict(self.train)}))
+        config_file.write_text(config.dump({"train": dataclasses.asdict(self.train)}))
         cmd = [sys.executable, "-m", f"{TRAINER}.retrain", "--model", str(current_model),
                "--data", str(self.dataset_root), "--out", str(out), "--max-drop", str(self.max_drop),
                "--threads", str(self.threads), "--config", str(config_file)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,19 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                                                         key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep)
+
+
+class _Dumper(yaml.SafeDumper):
+    """YAML's safe dumper, quoting what _UniqueKeyLoader would read as another type."""
+
+
+# YAML 1.1, which PyYAML reads, wants a dot and a signed exponent in a float: 1e-4 and 1.0e4 were strings,
+# refused as 'must be a number, got '1e-4''. YAML 1.2 reads them as numbers, as users expect. The dumper
+# knows it too, so that a name like '1e5' is written in quotes and read back as a name.
+for _cls in (_UniqueKeyLoader, _Dumper):
+    _cls.add_implicit_resolver(
+        "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+        list("-+0123456789."))
 
 
 def _range(lo=None, hi=None, **extra):
@@ -275,6 +289,11 @@ def load(path: str | Path | None = None) -> Config:
     except RecursionError:  # `[[[[...` thousands deep: PyYAML recurses once per level
         raise ConfigError(f"invalid YAML in {path}: nested too deeply") from None
     return from_dict(data or {})
+
+
+def dump(data: dict) -> str:
+    """`data` as YAML that `load` reads back as it was (a config file for another process)."""
+    return yaml.dump(data, Dumper=_Dumper)
 
 
 def override(cfg: Config, **dotted: Any) -> Config:

@@ -137,3 +137,20 @@ def test_a_device_as_the_config_file_is_refused_not_read_until_memory_runs_out()
               "from knyang_cam import config; config.load('/dev/zero')")
     r = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert "ConfigError: config file /dev/zero is a device, not a file" in r.stderr, r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("written, value", [("1e-4", 1e-4), ("1.0e4", 1e4), ("5E+2", 500.0), (".5e-1", 0.05)])
+def test_a_number_in_scientific_notation_is_a_number(tmp_path, written, value):
+    # YAML 1.1 (PyYAML) read 1e-4 as the string '1e-4': 'must be a number, got '1e-4''.
+    p = tmp_path / "c.yaml"
+    p.write_text(f"train:\n  head_l2: {written}\n")
+    assert config.load(p).train.head_l2 == pytest.approx(value)
+
+
+def test_dump_writes_a_name_like_a_number_in_quotes(tmp_path):
+    # The background retrain hands the app's train settings to its child this way: with 1e5 read as a
+    # number, a feature_cache folder named '1e5' would come back as 100000.0 and end the retrain.
+    train = dataclasses.replace(config.TrainConfig(), feature_cache="1e5", fine_tune_learning_rate=1e-7)
+    p = tmp_path / "c.yaml"
+    p.write_text(config.dump({"train": dataclasses.asdict(train)}))
+    assert config.load(p).train == train
