@@ -154,3 +154,14 @@ def test_dump_writes_a_name_like_a_number_in_quotes(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text(config.dump({"train": dataclasses.asdict(train)}))
     assert config.load(p).train == train
+
+
+def test_a_merge_key_merges_and_a_key_beside_it_wins(tmp_path):
+    # The duplicate check read `<<` as a key: 'could not determine a constructor for the tag ...merge'.
+    p = tmp_path / "c.yaml"
+    p.write_text("smoothing:\n  <<: [{alpha: 0.3, hold: 4}, {hold: 5}]\n  hold: 6\n")
+    s = config.load(p).smoothing
+    assert (s.alpha, s.hold) == (0.3, 6)
+    p.write_text("smoothing:\n  <<: {alpha: 0.3, alpha: 0.4}\n")
+    with pytest.raises(ConfigError, match=r"at line 2: key 'alpha' is given twice"):
+        config.load(p)
