@@ -257,6 +257,10 @@ def _build(cls, data: dict, prefix: str = "", root_cls=None):
     for key, value in data.items():
         dotted = f"{prefix}{key}"
         if key not in fields:
+            if dotted in _dotted_keys(root_cls):  # `smoothing.alpha: 0.3` at the top: YAML has no dotted keys
+                section, name = dotted.rsplit(".", 1)
+                raise ConfigError(f"config key '{dotted}' is one key with a dot in its name: write "
+                                  f"'{name}:' indented under '{section}:'")
             close = difflib.get_close_matches(dotted, _dotted_keys(root_cls), n=1, cutoff=0.5)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise ConfigError(f"unknown config key '{dotted}'{hint}")

@@ -165,3 +165,12 @@ def test_a_merge_key_merges_and_a_key_beside_it_wins(tmp_path):
     p.write_text("smoothing:\n  <<: {alpha: 0.3, alpha: 0.4}\n")
     with pytest.raises(ConfigError, match=r"at line 2: key 'alpha' is given twice"):
         config.load(p)
+
+
+def test_a_dotted_key_at_the_top_says_to_nest_it(tmp_path):
+    # It read "unknown config key 'smoothing.alpha'; did you mean 'smoothing.alpha'?"
+    p = tmp_path / "c.yaml"
+    p.write_text("smoothing.alpha: 0.3\n")
+    with pytest.raises(ConfigError, match=r"^config key 'smoothing.alpha' is one key with a dot in its name: "
+                                          r"write 'alpha:' indented under 'smoothing:'$"):
+        config.load(p)
