@@ -8,6 +8,7 @@ out-of-range values name the key and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import difflib
 import math
 import re
@@ -231,7 +232,13 @@ def _check_value(key: str, tp, value: Any, meta: dict) -> Any:
                               f"{len(str(abs(value)))} digits") from None
     if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
         extra = " or null" if optional else ""
-        raise ConfigError(f"config key '{key}' must be {_type_name(tp)}{extra}, got {value!r}")
+        hint = ""
+        if tp is str and "choices" not in meta and isinstance(value, (bool, int, float, datetime.date)):
+            # `model: no` or `snapshots_dir: 2024-05-01` is a folder's name to the user, false or a date to YAML.
+            read = ("no, yes, on and off as false and true" if isinstance(value, bool) else
+                    f"it as a {'date' if isinstance(value, datetime.date) else 'number'}")
+            hint = f": YAML reads {read}; put the name in quotes"
+        raise ConfigError(f"config key '{key}' must be {_type_name(tp)}{extra}, got {value!r}{hint}")
     if tp is str and not value.strip():
         raise ConfigError(f"config key '{key}' is empty: give a value or leave the key out")
     if tp is str and "\0" in value:  # a path, a font or a choice: none holds one

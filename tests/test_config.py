@@ -1,4 +1,5 @@
 import dataclasses
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -174,3 +175,24 @@ def test_a_dotted_key_at_the_top_says_to_nest_it(tmp_path):
     with pytest.raises(ConfigError, match=r"^config key 'smoothing.alpha' is one key with a dot in its name: "
                                           r"write 'alpha:' indented under 'smoothing:'$"):
         config.load(p)
+
+
+QUOTE = "put the name in quotes"
+BOOL_READ = "YAML reads no, yes, on and off as false and true; " + QUOTE
+
+
+@pytest.mark.parametrize("key, written, words", [
+    ("app.dataset_root", "no", "got False: " + BOOL_READ),
+    ("overlay.font", "on", "got True: " + BOOL_READ),
+    ("app.snapshots_dir", "2024-05-01", "got datetime.date(2024, 5, 1): YAML reads it as a date; " + QUOTE),
+    ("retrain.models_dir", "1e3", "got 1000.0: YAML reads it as a number; " + QUOTE),
+])
+def test_a_name_yaml_reads_as_another_type_says_to_quote_it(tmp_path, key, written, words):
+    # It read "must be a string, got False" for a folder the user named `no`.
+    section, name = key.split(".")
+    p = tmp_path / "c.yaml"
+    p.write_text(f"{section}:\n  {name}: {written}\n")
+    with pytest.raises(ConfigError, match=re.escape(words) + "$"):
+        config.load(p)
+    p.write_text(f"{section}:\n  {name}: '{written}'\n")
+    assert getattr(getattr(config.load(p), section), name) == written
