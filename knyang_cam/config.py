@@ -257,7 +257,10 @@ def _check_value(key: str, tp, value: Any, meta: dict) -> Any:
 def _build(cls, data: dict, prefix: str = "", root_cls=None):
     root_cls = root_cls or cls
     if not isinstance(data, dict):
-        raise ConfigError(f"config key '{prefix.rstrip('.') or '<root>'}' must be a mapping")
+        if not prefix:  # a list or a lone value: not a config file at all, or one indented wrong
+            kind = "a list" if isinstance(data, list) else f"the single value {data!r}"
+            raise ConfigError(f"the config must be sections of keys (camera:, smoothing:, ...), got {kind}")
+        raise ConfigError(f"config key '{prefix.rstrip('.')}' must be a mapping")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     values = {}

@@ -196,3 +196,14 @@ def test_a_name_yaml_reads_as_another_type_says_to_quote_it(tmp_path, key, writt
         config.load(p)
     p.write_text(f"{section}:\n  {name}: '{written}'\n")
     assert getattr(getattr(config.load(p), section), name) == written
+
+
+@pytest.mark.parametrize("text, kind", [("- camera:\n    fps: 15\n", "a list"),
+                                        ("models/knyang\n", "the single value 'models/knyang'")])
+def test_a_config_that_is_no_mapping_says_what_a_config_is(tmp_path, text, kind):
+    # It read "config key '<root>' must be a mapping", naming a key no file has.
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    words = f"the config must be sections of keys (camera:, smoothing:, ...), got {kind}"
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        config.load(p)
