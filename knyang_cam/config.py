@@ -310,6 +310,8 @@ def load(path: str | Path | None = None) -> Config:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        if problem.startswith("but "):  # "but found another document": the half of PyYAML's sentence it names
+            problem = f"{e.context}, {problem}"
         raise ConfigError(f"invalid YAML in {path}{where}: {problem}") from None
     except RecursionError:  # `[[[[...` thousands deep: PyYAML recurses once per level
         raise ConfigError(f"invalid YAML in {path}: nested too deeply") from None

@@ -116,6 +116,8 @@ def test_config_is_frozen():
     ("app:\n  realtime: true\napp:\n  realtime: false\n", r"at line 3: key 'app' is given twice"),
     ("app:\n  dataset_root: \"data\\0x\"\n", r"'app.dataset_root' contains a NUL character"),
     ("[" * 5000, r"nested too deeply"),
+    ("---\nsmoothing:\n  alpha: 0.3\n---\napp:\n  realtime: true\n",  # it read "line 4: but found another document"
+     r"at line 4: expected a single document in the stream, but found another document$"),
 ])
 def test_values_that_would_be_misread_or_crash_name_the_key(tmp_path, text, words):
     p = tmp_path / "c.yaml"
