@@ -7,13 +7,13 @@
   visit. `end_s` is the time of its last frame plus one frame (1 / fps), so 30
   frames at 30 FPS last 1.0 s.
 - `timeline.png`: one lane per cat plus one for "unknown", shaded where it was
-  seen, opacity = confidence.
+  seen (each frame until the next), opacity = confidence.
 - `least_confident.png`: a contact sheet of the `keep` least confident frames
   (a frame's confidence is its least confident region), at most one per
   `spacing_s` of video, since neighbouring frames look alike.
 
-Memory stays bounded: per frame only a time and a confidence per label are
-kept (8 bytes each), and thumbnails only for the `keep` current candidates.
+Memory stays bounded: per frame only its time (4 bytes) and a time and a confidence
+per label (8 bytes each) are kept, and thumbnails only for the `keep` current candidates.
 """
 from __future__ import annotations
 
@@ -84,6 +84,7 @@ class VideoReport:
         lanes = self.classes + (UNKNOWN,)
         self._seen_t = {c: array("f") for c in lanes}  # per lane: times seen ...
         self._seen_c = {c: array("f") for c in lanes}  # ... and the confidence then
+        self._frame_t = array("f")  # every frame's time: a sighting lasts until the next frame
         self._open: dict[str, _Run] = {}
         self._runs: list[tuple[str, _Run]] = []
         self._heap: list[_Candidate] = []
@@ -101,6 +102,7 @@ class VideoReport:
         """Record one processed frame (BGR) and its final predictions."""
         self.frames += 1
         self.last_time_s = max(self.last_time_s, time_s)
+        self._frame_t.append(time_s)
         best: dict[str, float] = {}  # per label, the most confident region of this frame
         for p in predictions:
             best[p.label] = max(best.get(p.label, 0.0), p.confidence)
@@ -201,6 +203,11 @@ class VideoReport:
         x0, y0, plot_w = name_w, 44, width - name_w - 24
         height = y0 + lane_h * len(lanes) + 56
         bins = int(min(plot_w, max(1, round(duration * self.fps))))
+        frame_t = np.frombuffer(self._frame_t, np.float32)
+
+        def to_bin(t: np.ndarray) -> np.ndarray:
+            return np.clip((t / duration * bins + 1e-3).astype(int), 0, bins - 1)  # float32 times
+
         img = np.full((height, width, 3), 255, np.uint8)
         put_text(img, f"Who was seen when ({self.frames} frames; opacity = confidence)", x0, 26, px,
                  (30, 30, 30), bold=True)
@@ -211,8 +218,15 @@ class VideoReport:
             alpha = np.zeros(bins, np.float32)
             times = np.frombuffer(self._seen_t[lane], np.float32)
             if len(times):
-                idx = np.clip((times / duration * bins + 1e-3).astype(int), 0, bins - 1)  # float32 times
-                np.maximum.at(alpha, idx, np.frombuffer(self._seen_c[lane], np.float32))
+                conf = np.frombuffer(self._seen_c[lane], np.float32)
+                idx = to_bin(times)
+                np.maximum.at(alpha, idx, conf)
+                # A frame is on screen until the next one, as the summary and the appearances count it: a pause
+                # in a variable-rate video (a screen recording) left the lane blank where the cat stayed.
+                after = np.searchsorted(frame_t, times, side="right")
+                ends = np.where(after < len(frame_t), to_bin(frame_t[np.minimum(after, len(frame_t) - 1)]), idx)
+                for k in np.nonzero(ends > idx + 1)[0]:
+                    alpha[idx[k]:ends[k]] = np.maximum(alpha[idx[k]:ends[k]], conf[k])
             alpha = alpha[np.arange(plot_w) * bins // plot_w]
             top = y0 + i * lane_h
             row = 255 * (1 - alpha[:, None]) + colour[None] * alpha[:, None]

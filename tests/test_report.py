@@ -199,6 +199,24 @@ def test_timeline_shades_each_lane_where_its_cat_was_seen_without_matplotlib(tmp
     assert out.stdout.strip() == "False"
 
 
+def test_a_pause_in_a_variable_rate_video_is_shaded_as_the_appearances_count_it(tmp_path):
+    # A screen recording writes no frame while nothing moves: a cat seen before and after a 2 s pause is one
+    # appearance, on screen all along in the summary, but its lane was blank through the pause.
+    from knyang_cam.overlay import class_colour
+
+    report = VideoReport(tmp_path, CLASSES, FPS)
+    times = [i / FPS for i in range(30)] + [3.0 + i / FPS for i in range(30)]
+    for i, t in enumerate(times):
+        report.add(i, t, frame(i), [pred("Alpha", 1.0)])
+    assert [row[:4] for row in report.appearances()] == [("Alpha", 0.0, pytest.approx(4.0), 60)]
+    img = cv2.imread(str(report.close()["timeline"]))
+    xs = np.nonzero(np.all(img == class_colour(0), axis=2))[1]
+    grey = np.all(img == (120, 120, 120), axis=2)
+    plot = np.nonzero(grey[grey.sum(axis=1).argmax()])[0]
+    assert xs.min() <= plot.min() + 2 and xs.max() >= plot.max() - 3
+    assert set(range(xs.min(), xs.max() + 1)) <= set(xs)
+
+
 def test_every_file_is_drawn_before_the_first_is_written(tmp_path, monkeypatch):
     from knyang_cam import video_report
 
