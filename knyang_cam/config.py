@@ -294,11 +294,11 @@ def load(path: str | Path | None = None) -> Config:
             return Config()
         path = DEFAULT_CONFIG_FILE
     path = Path(path)
-    if path.is_char_device() or path.is_block_device():
-        # /dev/zero or /dev/urandom was read until memory ran out (the system killed the run); a pipe
-        # (--config <(...)) ends, and is read.
-        raise ConfigError(f"config file {path} is a device, not a file: give a YAML file")
-    try:
+    try:  # Path's tests raise OSError too (a name over 255 bytes, a folder that cannot be searched)
+        if path.is_char_device() or path.is_block_device():
+            # /dev/zero or /dev/urandom was read until memory ran out (the system killed the run); a pipe
+            # (--config <(...)) ends, and is read.
+            raise ConfigError(f"config file {path} is a device, not a file: give a YAML file")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None

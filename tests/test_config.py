@@ -209,3 +209,10 @@ def test_a_config_that_is_no_mapping_says_what_a_config_is(tmp_path, text, kind)
     words = f"the config must be sections of keys (camera:, smoothing:, ...), got {kind}"
     with pytest.raises(ConfigError, match=re.escape(words)):
         config.load(p)
+
+
+def test_a_config_name_over_255_bytes_is_a_config_error(tmp_path):
+    # The device check's Path.is_char_device raised OSError ('File name too long'): a traceback from every
+    # entry point, where reading it had been one line.
+    with pytest.raises(ConfigError, match="cannot read config file .*File name too long"):
+        config.load(tmp_path / ("c" * 300 + ".yaml"))
