@@ -2,6 +2,7 @@
 that it failed, while a wrong password, a wrong path and a camera that is off each need another fix."""
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import ssl
@@ -16,7 +17,10 @@ TCP_PORTS = {"http": 80, "https": 443, "rtsp": 554, "rtsps": 322, "rtmp": 1935, 
 def unreachable(url: str, timeout_s: float) -> str | None:
     """Why nothing can be read from `url` (no such host, nothing on its port, no answer) and what to do; None
     when it takes a connection, or where a plain connection cannot tell (udp://, srt://)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as e:  # rtsp://[::1/live: FFmpeg refuses it as well
+        return f"it is no valid address ({e}): check it"
     scheme, host = parts.scheme.lower(), parts.hostname
     if scheme not in TCP_PORTS:
         return None
@@ -29,7 +33,7 @@ def unreachable(url: str, timeout_s: float) -> str | None:
         return None  # FFmpeg reaches it through the proxy (http_proxy, for https too)
     try:
         socket.create_connection((host, port), timeout=timeout_s).close()
-    except socket.gaierror:
+    except (socket.gaierror, UnicodeError):  # UnicodeError: a name no DNS can hold (cam..local, a label over 63)
         return f"no host is named {host}: check the address"
     except ConnectionRefusedError:
         return f"nothing answers on port {port} of {host}: check the port, and that the camera's server is on"
@@ -66,7 +70,7 @@ def http_answer(url: str, timeout_s: float) -> str | None:
         if e.code == 404:
             return f"the camera has no {parts.path or '/'} (404 Not Found): check the path in its manual"
         return f"the camera answered {e.code} {e.reason}: try the address in a browser or VLC"
-    except (OSError, ValueError):  # a timeout, a dropped connection, a reply that is not HTTP
+    except (OSError, ValueError, http.client.HTTPException):  # a timeout, a dropped connection, a reply not HTTP
         return None
     if not kind.startswith(("text/", "application/json", "application/xml")):
         return None  # something FFmpeg could not read as video, which a look at its type does not explain

@@ -242,6 +242,30 @@ def test_a_stream_that_cannot_open_says_what_the_camera_answered(locked_camera, 
     assert "wrong" not in str(refused.value) and time.monotonic() - started < 4
 
 
+def test_an_address_the_look_at_the_answer_cannot_use_is_still_one_line():
+    # The look at what the camera answered raised where FFmpeg had only failed: a server on the port that speaks
+    # no HTTP (BadStatusLine), a host name DNS cannot hold (UnicodeError), a broken IPv6 address (ValueError).
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+
+        def serve():
+            while True:  # FFmpeg, then the look at the port and the look at the answer; until it is closed
+                try:
+                    client, _ = other.accept()
+                except OSError:
+                    return
+                with client:
+                    client.sendall(b"SSH-2.0-OpenSSH_8.9\r\n")
+
+        threading.Thread(target=serve, daemon=True).start()
+        for url, why in ((f"http://127.0.0.1:{other.getsockname()[1]}/video", "it answers, but with no video"),
+                         ("rtsp://cam..local/live", "no host is named cam..local"),
+                         ("rtsp://[::1/live", "it is no valid address")):
+            with pytest.raises(UserError, match=f"cannot open stream .*: {why}"):
+                open_source(url, CameraConfig())
+
+
 def test_a_udp_stream_is_not_looked_for_over_tcp():
     # Nothing listens for TCP on a UDP stream's port: a TCP look would call it off, and refuse every reconnect.
     port = _free_port()
