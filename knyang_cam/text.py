@@ -122,7 +122,8 @@ def check_font(configured: str | None) -> None:
     try:
         _pil_font(path, 24)
     except OSError:
-        what = "not a font file Pillow can read" if path.is_file() else "no such file"
+        # os.path's test, not Path's, which raises OSError for a name over 255 bytes
+        what = "not a font file Pillow can read" if os.path.exists(path) else "no such file"
         raise UserError(f"config key 'overlay.font' = '{configured}': {what} (give a TTF/OTF file, "
                         f"or null to search the system's fonts)") from None
 

@@ -178,7 +178,10 @@ def test_label_key_folders_in_a_model_directory_or_each_other_are_refused(user, 
 
 
 @pytest.mark.parametrize("font, words", [("~/no-such-font.ttf", "no such file"),
-                                         ("c.yaml", "not a font file Pillow can read")])
+                                         ("c.yaml", "not a font file Pillow can read"),
+                                         # a folder read 'no such file'; a name over 255 bytes was a traceback
+                                         ("photos", "not a font file Pillow can read"),
+                                         pytest.param("f" * 300 + ".ttf", "no such file", id="over-255-bytes")])
 def test_an_overlay_font_that_is_no_font_file_is_one_line(user, capsys, monkeypatch, font, words):
     """A wrong overlay.font was passed over in silence: the run went on with the names it was set for as boxes."""
     monkeypatch.chdir(user)
