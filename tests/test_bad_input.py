@@ -897,7 +897,12 @@ def test_finder_checks_its_inputs_and_every_output_before_any_work(tmp_path, cap
             ([*ok, "--out", weights], "is a file"),
             ([*ok[:-2], "--cache", cats / "Nabi", "--out", tmp_path / "f"], "--cache"),
             ([*ok, "--out", tmp_path / "f", "--scenes", "-5"], "--scenes"),
-            ([*ok, "--out", tmp_path / "f", "--epochs", "0"], "--epochs")):
+            ([*ok, "--out", tmp_path / "f", "--epochs", "0"], "--epochs"),
+            # a file as --cache, any name over 255 bytes: found after the scenes were made, or a traceback
+            ([*ok[:-2], "--cache", weights, "--out", tmp_path / "f"], "--cache"),
+            ([*ok[:-2], "--cache", tmp_path / ("c" * 300), "--out", tmp_path / "f"], "File name too long"),
+            (["--pets", tmp_path / ("p" * 300), "--weights", weights], "File name too long"),
+            ([*ok, "--out", tmp_path / ("o" * 300)], "File name too long")):
         line = one_line(capsys, call(finder_main, *args))
         assert words in line, line
     assert contents(tmp_path) == before and not (tmp_path / "f").exists()
@@ -930,7 +935,11 @@ def test_negatives_checks_its_inputs_and_its_output_before_any_work(tmp_path, ca
             (["--pets", pets, "--weights", weights, "--out", tmp_path], "is a folder"),
             (["--pets", pets, "--weights", weights, "--out", pets / "cats" / "bank.npz"], "inside --pets"),
             (["--pets", pets, "--weights", weights, "--out", weights], "is the --weights file"),
-            (["--pets", pets, "--weights", weights, "--out", weights.with_suffix(".npz"), "--bogus"], "--bogus")):
+            (["--pets", pets, "--weights", weights, "--out", weights.with_suffix(".npz"), "--bogus"], "--bogus"),
+            # too long for the temporary file beside it: found after the bank was computed, a traceback
+            (["--pets", pets, "--weights", weights, "--out", tmp_path / ("b" * 246 + ".npz")], "its name is 250 bytes"),
+            (["--pets", tmp_path / ("p" * 300), "--weights", weights], "File name too long"),
+            (["--pets", pets, "--weights", tmp_path / ("w" * 300)], "File name too long")):
         line = one_line(capsys, call(negatives_main, *args))
         assert words in line, line
     assert contents(tmp_path) == before

@@ -476,6 +476,8 @@ def check_paths(args: argparse.Namespace) -> None:
         for what, path in (("--out", out), ("--cache", args.cache)):
             if folder is not None and (paths.is_within(path, folder) or paths.is_within(folder, path)):
                 raise paths.PathError(f"{what} {path} overlaps {flag} {folder}: write it somewhere else")
+    if args.cache.exists() and not args.cache.is_dir():
+        raise paths.PathError(f"--cache {args.cache} is a file, not a folder: give a folder for the features")
     if paths.is_within(args.cache, out) or paths.is_within(out, args.cache):
         raise paths.PathError(f"--cache {args.cache} overlaps --out {out}: keep the features in a folder of their own")
     paths.check_writable("--out", out / TFLITE_FILE)
@@ -507,7 +509,10 @@ def main(argv=None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    check_paths(args)
+    try:  # a name over 255 bytes, a folder that cannot be searched: Path's tests raise OSError for them
+        check_paths(args)
+    except OSError as e:
+        raise UserError(f"cannot use {e.filename or 'a path'}: {e.strerror or e}") from None
     t0 = time.perf_counter()
 
     pets = load_pets(args.pets)

@@ -94,19 +94,24 @@ def check_paths(pets: Path, weights: str, out: Path) -> list[Path]:
     from knyang_cam import paths
     from knyang_cam.errors import UserError
 
-    files = photos(pets)
-    if not files:
-        raise UserError(f"--pets {pets} has no photos in cats/ or dogs/ (give the Oxford-IIIT Pet sample, "
-                        f"e.g. ../shared/data/oxford_pets)")
-    if weights not in ("imagenet", "none") and not Path(weights).is_file():
-        raise UserError(f"--weights file not found: {weights} (give the backbone's no-top .weights.h5 file)")
-    if out.is_dir():
-        raise paths.PathError(f"--out {out} is a folder: give the bank's file, e.g. {BANK_FILE.name}")
-    if paths.is_within(out, pets):
-        raise paths.PathError(f"--out {out} is inside --pets {pets}: write the bank outside the photos")
-    if Path(weights).exists() and paths.same_file(out, weights):
-        raise paths.PathError(f"--out {out} is the --weights file: write the bank to a file of its own")
-    paths.check_writable("--out", out)
+    try:  # a name over 255 bytes, a folder that cannot be searched: Path's tests raise OSError for them
+        files = photos(pets)
+        if not files:
+            raise UserError(f"--pets {pets} has no photos in cats/ or dogs/ (give the Oxford-IIIT Pet sample, "
+                            f"e.g. ../shared/data/oxford_pets)")
+        if weights not in ("imagenet", "none") and not Path(weights).is_file():
+            raise UserError(f"--weights file not found: {weights} (give the backbone's no-top .weights.h5 file)")
+        if out.is_dir():
+            raise paths.PathError(f"--out {out} is a folder: give the bank's file, e.g. {BANK_FILE.name}")
+        # A name the bank's temporary file beside it cannot have fails here, not after the bank is computed.
+        paths.check_file("--out", out)
+        if paths.is_within(out, pets):
+            raise paths.PathError(f"--out {out} is inside --pets {pets}: write the bank outside the photos")
+        if Path(weights).exists() and paths.same_file(out, weights):
+            raise paths.PathError(f"--out {out} is the --weights file: write the bank to a file of its own")
+        paths.check_writable("--out", out)
+    except OSError as e:
+        raise UserError(f"cannot use {e.filename or 'a path'}: {e.strerror or e}") from None
     return files
 
 
