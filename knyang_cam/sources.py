@@ -565,7 +565,9 @@ def open_network(url: str, cfg: CameraConfig) -> Stream | Recording:
     thread, so Ctrl-C ends it at once instead of after FFmpeg's timeout."""
     opening = _Opening(lambda: open_stream(url))
     try:
-        opening.done.wait()
+        # In steps, as a reconnect waits: before Python 3.14 a wait without a timeout holds off Ctrl-C on Windows.
+        while not opening.done.wait(WAIT_STEP_S):
+            pass
     except KeyboardInterrupt:
         opening.abandon()
         raise
