@@ -600,7 +600,6 @@ def test_a_second_training_onto_the_same_out_is_refused(tmp_path):
     out = tmp_path / "m"
     holder = subprocess.Popen([sys.executable, "-c", f"""
 import sys
-import threading
 from knyang_cam import paths
 with paths.claim_model_dir({str(out)!r}):
     print("held", flush=True)
