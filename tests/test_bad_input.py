@@ -918,6 +918,16 @@ def test_every_option_in_help_says_what_it_is(capsys, main):
     assert not bare, bare
 
 
+@pytest.mark.parametrize("module", ["train.negatives", "train.finder"])
+def test_the_bank_and_finder_builders_refuse_bad_paths_before_tensorflow_is_imported(tmp_path, module):
+    # Their start hid TensorFlow's log by importing it first: seconds before the one line of a wrong --pets.
+    code = (f"import sys; from {module} import main; s = main(sys.argv[1:]); "
+            "print('tensorflow' in sys.modules); sys.exit(s)")
+    r = subprocess.run([sys.executable, "-c", code, "--pets", str(tmp_path / "nope"), "--weights", "x.h5"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stdout.strip() == "False", (r.stdout, r.stderr)
+
+
 # ---------------------------------------------------------------- python -m train.negatives
 
 def test_negatives_checks_its_inputs_and_its_output_before_any_work(tmp_path, capsys):

@@ -504,7 +504,6 @@ def main(argv=None) -> int:
                    help="folder for the scenes' backbone features (default: %(default)s)")
     p.add_argument("--verbose", action="store_true", help="keep TensorFlow's own start-up log")
     args = p.parse_args(argv)
-    quiet_tensorflow(args.verbose)
     return exit_status(lambda: _run(args))
 
 
@@ -513,6 +512,7 @@ def _run(args: argparse.Namespace) -> int:
         check_paths(args)
     except OSError as e:
         raise UserError(f"cannot use {e.filename or 'a path'}: {e.strerror or e}") from None
+    quiet_tensorflow(args.verbose)  # after the checks: it imports TensorFlow (seconds before their one line)
     t0 = time.perf_counter()
 
     pets = load_pets(args.pets)

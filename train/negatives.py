@@ -115,13 +115,16 @@ def check_paths(pets: Path, weights: str, out: Path) -> list[Path]:
     return files
 
 
-def build(pets: Path, weights: str, out: Path = BANK_FILE, merge: float | None = None) -> int:
-    """Compute and write the bank for `weights` from the cats/ and dogs/ photos under `pets`."""
+def build(pets: Path, weights: str, out: Path = BANK_FILE, merge: float | None = None, verbose: bool = True) -> int:
+    """Compute and write the bank for `weights` from the cats/ and dogs/ photos under `pets`; without `verbose`,
+    TensorFlow's start-up log is hidden."""
+    from knyang_cam import extras
     from knyang_cam.atomic import atomic_path
 
     from . import recipe
 
     files = check_paths(pets, weights, out)
+    extras.quiet_tensorflow(verbose)  # after the checks: it imports TensorFlow (seconds before their one line)
     bank, identity, crops = rows(files, weights, merge)
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as fh:
@@ -134,7 +137,6 @@ def build(pets: Path, weights: str, out: Path = BANK_FILE, merge: float | None =
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The `python -m train.negatives` entry point: build the bank into --out; 0, or 2 with one line."""
-    from knyang_cam import extras
     from knyang_cam.errors import OneLineParser, exit_status
 
     from .__main__ import prog_name
@@ -146,8 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    f"own {BANK_FILE.name}, which training reads)")
     p.add_argument("--verbose", action="store_true", help="keep TensorFlow's own start-up log")
     args = p.parse_args(argv)
-    extras.quiet_tensorflow(args.verbose)
-    return exit_status(lambda: build(args.pets, args.weights, args.out))
+    return exit_status(lambda: build(args.pets, args.weights, args.out, verbose=args.verbose))
 
 
 if __name__ == "__main__":
