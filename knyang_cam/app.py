@@ -84,7 +84,7 @@ class Controls:
     paused: bool = False
     quit: bool = False
     typing: str | None = None  # the new cat's name while `n` collects it
-    shift: bool = False  # the last key was Shift (X11_KEYS)
+    shift: bool = False  # the last key was Shift (KEY_SHIFT): the next letter typed is a capital
     toast: str = ""
     toast_until: float = 0.0
 
