@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import __version__, bundled
 from .bundled import resolve  # noqa: F401  (bench/ scripts import it from here)
-from .errors import OneLineParser, UserError, exit_status
+from .errors import OneLineParser, UserError, exit_status, paths_usable
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{flag} is empty: give a path, or leave {flag} out for the default")
     cfg = config.override(config.load(args.config), **{"regions.crop": args.crop, "app.realtime": args.realtime})
     text.check_font(cfg.overlay.font)
-    try:  # a name too long for the file system, a folder that cannot be listed: one line, not a traceback
+    with paths_usable():
         model = resolve(args.model or cfg.app.model)
         spec = str(bundled.path(bundled.DEMO_CLIP)) if args.source == "demo" else args.source
         paths.check_app(read_by(args, cfg, model, spec), args.output, args.log, args.report)  # before any write
@@ -67,8 +67,6 @@ def run(args: argparse.Namespace) -> int:
                                 bundled.path(bundled.FINDER_DIR))
         info = model_dir.read(model)
         source = sources.open_source(spec, cfg.camera)
-    except OSError as e:
-        raise UserError(f"cannot use {e.filename or 'a path'}: {e.strerror or e}") from None
     if args.quiet:
         # A stalled stream makes OpenCV's reader warn once per timeout (hundreds of lines in minutes);
         # the app says itself when it reconnects or gives up.

@@ -63,6 +63,16 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 @contextmanager
+def paths_usable() -> Iterator[None]:
+    """An OSError from looking at the user's paths (a name over 255 bytes, a folder that cannot be searched:
+    Path's tests raise it) as one UserError line naming the path, not a traceback."""
+    try:
+        yield
+    except OSError as e:
+        raise UserError(f"cannot use {e.filename or 'a path'}: {e.strerror or e}") from None
+
+
+@contextmanager
 def native_lines_dropped(pattern: str) -> Iterator[None]:
     """Drop the lines matching `pattern` (a regex, from their start) that native libraries print on
     file descriptor 2 meanwhile (libjpeg's warnings, TensorFlow's start-up); the rest is passed on."""

@@ -24,9 +24,14 @@ MAX_INPUT_SIDE = 4096  # pixels; more is a broken file, not a network
 REBUILD = "{trainer} --data DATASET_DIR --out {path}"  # python -m train, or knyang-train installed
 
 
+def is_control(ch: str) -> bool:
+    """Whether `ch` is a control character (NUL, a newline, a tab, DEL)."""
+    return ord(ch) < 32 or ord(ch) == 127
+
+
 def has_control(name: str) -> bool:
-    """Whether a class name holds a control character (NUL, a newline, a tab, DEL)."""
-    return any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
+    """Whether a class name holds a control character."""
+    return any(map(is_control, name))
 
 
 class ModelError(UserError):

@@ -262,10 +262,10 @@ def _check_json(out: Path, model: Path, folders: dict) -> None:
 def default_json(data: str | None, unknown: str | None) -> str:
     """`eval-<data folder>.json` (`eval-unknown-<folder>.json` for --unknown alone): the folder's own name for
     `.` too, without control characters, shortened to leave room for the temporary name written beside it."""
-    from knyang_cam import paths
+    from knyang_cam import model_dir, paths
 
     prefix = "eval-" if data else "eval-unknown-"
-    name = "".join("_" if ord(ch) < 32 or ord(ch) == 127 else ch for ch in Path(os.path.abspath(data or unknown)).name)
+    name = "".join("_" if model_dir.is_control(ch) else ch for ch in Path(os.path.abspath(data or unknown)).name)
     room = paths.NAME_MAX - paths.BESIDE_EXTRA - len(prefix) - len(".json")
     return f"{prefix}{os.fsencode(name)[:room].decode('utf-8', 'ignore')}.json"
 

@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from knyang_cam import atomic, paths
-from knyang_cam.errors import OneLineParser, UserError, exit_status
+from knyang_cam.errors import OneLineParser, UserError, exit_status, paths_usable
 from knyang_cam.extras import quiet_tensorflow
 from knyang_cam.finder_model import META_FILE, TFLITE_FILE, boxes_from_scores
 from knyang_cam.results import iou
@@ -508,10 +508,8 @@ def main(argv=None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    try:  # a name over 255 bytes, a folder that cannot be searched: Path's tests raise OSError for them
+    with paths_usable():
         check_paths(args)
-    except OSError as e:
-        raise UserError(f"cannot use {e.filename or 'a path'}: {e.strerror or e}") from None
     quiet_tensorflow(args.verbose)  # after the checks: it imports TensorFlow (seconds before their one line)
     t0 = time.perf_counter()
 

@@ -92,9 +92,9 @@ def check_paths(pets: Path, weights: str, out: Path) -> list[Path]:
     exists; --out is a file of its own, neither the --weights file nor among the photos, in a folder that can
     be written."""
     from knyang_cam import paths
-    from knyang_cam.errors import UserError
+    from knyang_cam.errors import UserError, paths_usable
 
-    try:  # a name over 255 bytes, a folder that cannot be searched: Path's tests raise OSError for them
+    with paths_usable():
         files = photos(pets)
         if not files:
             raise UserError(f"--pets {pets} has no photos in cats/ or dogs/ (give the Oxford-IIIT Pet sample, "
@@ -110,8 +110,6 @@ def check_paths(pets: Path, weights: str, out: Path) -> list[Path]:
         if Path(weights).exists() and paths.same_file(out, weights):
             raise paths.PathError(f"--out {out} is the --weights file: write the bank to a file of its own")
         paths.check_writable("--out", out)
-    except OSError as e:
-        raise UserError(f"cannot use {e.filename or 'a path'}: {e.strerror or e}") from None
     return files
 
 
