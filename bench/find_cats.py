@@ -1,9 +1,10 @@
 """Find every cat in the frame: recall, wrong names and speed on scenes of held-out photos, in one run.
 
-    python bench/find_cats.py [--model models/knyang] [--frames 40] [--naive-frames 150]
+    python bench/find_cats.py [--model models/knyang] [--frames 40] [--naive-frames 150] [--size 640x480]
 
-Scenes (seeded), each a 640x480 clip of --frames frames with a slow pan and zoom, all in one
-video (the app's cut detector sees the change of scene):
+Scenes (seeded), each a 640x480 clip (--size: 854x480 for a 16:9 webcam, 480x640 upright) of
+--frames frames with a slow pan and zoom, all in one video (the app's cut detector sees the
+change of scene):
 - one cat off centre: each of the 50 photos of ../shared/data/knyang/Validation (never used to
   train the finder or the bundled model), cut as a square or an ellipse, its height 40-55% of the
   frame, or small (25-35%), left or right of the centre, on a background without a cat;
@@ -83,7 +84,7 @@ def drawn_room(rng) -> np.ndarray:
 
 
 def backgrounds(rng) -> list[np.ndarray]:
-    """Pictures without a cat at 640x480: Matplotlib's samples and drawn rooms."""
+    """Pictures without a cat at SIZE: Matplotlib's samples and drawn rooms."""
     import matplotlib
     import matplotlib.cbook
 
@@ -123,9 +124,9 @@ def place(canvas, thing, mask, box) -> None:
 
 
 def layout(rng, fracs: list[float], off_centre: bool) -> list[tuple]:
-    """Square boxes of the given heights (share of 480), side by side left to right, apart."""
+    """Square boxes of the given sides (shares of the frame's shorter side), left to right, apart."""
     w, h = SIZE
-    sides = [int(f * h) for f in fracs]
+    sides = [int(f * min(w, h)) for f in fracs]
     margin = int(0.12 * w)  # the pan and zoom must not push a cat out of the frame
     if len(sides) == 1:
         side = sides[0]
@@ -134,6 +135,8 @@ def layout(rng, fracs: list[float], off_centre: bool) -> list[tuple]:
         x = int(np.clip(cx - side / 2, margin // 2, w - margin // 2 - side)) if off_centre else (w - side) // 2
         y = int(rng.uniform(0.12 * h, max(0.12 * h, 0.88 * h - side)))
         return [(x, y, side, side)]
+    if sum(sides) > w - margin:  # an upright frame: side by side, the cats must be smaller
+        sides = [int(s * (w - margin) / sum(sides)) for s in sides]
     free = w - 2 * margin - sum(sides)
     gaps = rng.dirichlet(np.ones(len(sides) + 1)) * max(free, 0)
     boxes, x = [], margin + gaps[0]
@@ -306,12 +309,25 @@ def report(name: str, fps: float, scores: dict) -> None:
         for k, (lo, hi) in enumerate(LOOSENESS)))
 
 
+def frame_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 854x480") from None
+    if not (160 <= w <= 3840 and 160 <= h <= 3840):
+        raise argparse.ArgumentTypeError(f"{text!r}: each side 160-3840 pixels")
+    return w, h
+
+
 def main(argv=None) -> int:
+    global SIZE
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="models/knyang")
     p.add_argument("--frames", type=int, default=40, help="frames per scene (30 FPS)")
     p.add_argument("--naive-frames", type=int, default=150)
     p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--size", type=frame_size, default=SIZE, metavar="WxH",
+                   help="frame size of the scenes (default 640x480); cat sizes are shares of its shorter side")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated, from: " + ", ".join(MODES))
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a config value for every mode, e.g. regions.expand_cat=1.3 (repeatable)")
@@ -320,6 +336,7 @@ def main(argv=None) -> int:
                         "what it finds on cats no choice was made on (they are none of the five: every name on "
                         "them counts as wrong, and the bundled model's bank holds them, which flatters that)")
     args = p.parse_args(argv)
+    SIZE = args.size
     if unknown := [m for m in args.modes.split(",") if m not in MODES]:
         p.error(f"unknown mode {unknown[0]!r}; modes: " + ", ".join(MODES))
     if not VALIDATION.is_dir():
@@ -333,7 +350,7 @@ def main(argv=None) -> int:
         tmp = Path(tmp)
         clip = tmp / "scenes.mp4"
         truth = render(plan, clip, args.frames, args.seed)
-        print(f"model {info.path}; {len(plan)} scenes, {len(truth)} frames of 640x480 "
+        print(f"model {info.path}; {len(plan)} scenes, {len(truth)} frames of {SIZE[0]}x{SIZE[1]} "
               f"({args.frames} per scene, pan and zoom)")
         base = config.override(config.load(), **{"app.dataset_root": str(tmp / "data"),
                                                  "app.snapshots_dir": str(tmp / "snaps")})

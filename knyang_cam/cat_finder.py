@@ -23,6 +23,8 @@ from . import bundled, litert
 from .finder_model import META_FILE, TFLITE_FILE, Blob, FinderError, FinderMeta, boxes_from_scores, with_small_cats
 
 FINDER_DIR = bundled.path(bundled.FINDER_DIR)  # the clone's, or the wheel's copy
+CELL = 16  # pixels of input per cell of the maps: the backbone's stride
+ASPECTS = (1 / 3, 3.0)  # frames narrower or wider than these are squashed, to bound the pass's cost
 
 
 class CatFinder:
@@ -49,16 +51,17 @@ class CatFinder:
 
 
 class _Pass:
-    """finder.tflite at one input size: the size it was built for, or (`resize`) another; the network
-    is fully convolutional, so a finer pass is the same file with its input resized."""
+    """finder.tflite at one input size: the size it was built for, or (`resize`) another. The
+    network is fully convolutional, so a finer pass is the same file with its input resized, and
+    each pass takes the frame's aspect, in whole cells."""
 
     def __init__(self, file: Path, size: tuple[int, int], threads: int, directory: Path, resize: bool = False):
+        self._file = file
         try:
             self._interp = litert.interpreter(file, threads)
             inp = self._interp.get_input_details()[0]
             if resize and list(inp["shape"][1:3]) != list(size):
-                self._interp.resize_tensor_input(inp["index"], [1, *size, 3])
-                self._interp.allocate_tensors()
+                self._resize(size)
         except (ValueError, RuntimeError) as reason:
             raise FinderError(f"cannot load the cat finder {file} at {size[1]}x{size[0]}: {reason}; rebuild it "
                               f"with {bundled.trainer_command('finder')}") from None
@@ -66,11 +69,32 @@ class _Pass:
         if list(inp["shape"][1:]) != [*size, 3]:
             raise FinderError(f"{file} takes {list(inp['shape'][1:])}, not the input_size {list(size)} that "
                               f"{directory / META_FILE} says; rebuild it with {bundled.trainer_command('finder')}")
-        self._size = size
+        self._built = self._size = size
         self._in, self._out = inp["index"], out["index"]
 
+    def _resize(self, size: tuple[int, int]) -> None:
+        self._interp.resize_tensor_input(self._interp.get_input_details()[0]["index"], [1, *size, 3])
+        self._interp.allocate_tensors()
+
+    def _fit(self, frame_shape: tuple[int, ...]) -> tuple[int, int]:
+        """The input size for a frame of this shape: the frame's aspect, its shorter side the
+        built size's height (an upright frame gets the built size turned on its side). Squashed
+        to 4:3, a 16:9 webcam's cats came out narrower than any the finder trained on and were
+        missed 3-7x as often (bench/find_cats.py --size 854x480)."""
+        short = self._built[0]
+        aspect = min(max(frame_shape[1] / frame_shape[0], ASPECTS[0]), ASPECTS[1])
+        long = max(short, round(short * max(aspect, 1 / aspect) / CELL) * CELL)
+        return (short, long) if aspect >= 1 else (long, short)
+
     def __call__(self, frame: np.ndarray) -> np.ndarray:
-        h, w = self._size
+        size = self._fit(frame.shape)
+        if size != self._size:
+            try:
+                self._resize(size)
+            except (ValueError, RuntimeError) as reason:
+                raise FinderError(f"cannot run the cat finder {self._file} at {size[1]}x{size[0]}: {reason}") from None
+            self._size = size
+        h, w = size
         small = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
         x = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32)[None]
         self._interp.set_tensor(self._in, x)

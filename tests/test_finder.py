@@ -91,6 +91,24 @@ def test_a_quarter_high_cat_the_coarse_pass_misses_is_found_by_the_fine_one(find
 
 
 @needs_finder
+def test_each_pass_takes_the_frame_s_aspect_in_whole_cells(finder):
+    # 16:9 squashed into the 4:3 input made cats narrower than any the finder trained on.
+    for (w, h), cells in (((854, 480), (12, 21)), ((480, 640), (16, 12)), ((W, H), (12, 16)),
+                          ((1280, 720), (12, 21)), ((4000, 500), (12, 36))):
+        assert finder.scores(np.zeros((h, w, 3), np.uint8)).shape[:2] == cells, (w, h)
+
+
+@needs_finder
+@pytest.mark.parametrize("box", [(60, 80, 240, 240), (560, 200, 230, 230), (400, 60, 140, 140)])
+def test_a_cat_in_a_16_9_frame_is_found_where_it_was_placed(finder, cat_square, box):
+    frame = cv2.resize(room(), (854, 480), interpolation=cv2.INTER_LINEAR)
+    x, y, side, _ = box
+    frame[y:y + side, x:x + side] = cv2.resize(cat_square, (side, side), interpolation=cv2.INTER_AREA)
+    found = finder(frame)
+    assert len(found) == 1 and iou(found[0].box, box) >= 0.5, [b.box for b in found]
+
+
+@needs_finder
 def test_an_empty_room_gives_no_region(finder):
     regions = CatRegions(RegionsConfig(crop="detect"), finder)
     for seed in range(3):
