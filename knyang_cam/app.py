@@ -112,6 +112,7 @@ class Analyzer:
         self.cuts = CutDetector(cfg.smoothing.cut_threshold)
         self.seen_cats = SeenCats(cfg.regions.sure_cat, cfg.regions.flat, cfg.smoothing.forget_after)
         self.turn = 0
+        self.shape: tuple[int, ...] | None = None  # the last frame's (height, width)
 
     def set_mode(self, mode: str) -> None:
         """Look for regions by crop `mode` ('center' or 'detect') from the next frame; every track is forgotten."""
@@ -130,8 +131,10 @@ class Analyzer:
 
     def __call__(self, image: np.ndarray) -> tuple[list[Prediction], float, float]:
         t0 = time.perf_counter()
-        if self.cuts(image):
-            # A cut: the boxes held or tracked from the last shot are wrong; search this frame afresh.
+        shape, self.shape = self.shape, image.shape[:2]
+        if self.cuts(image) or shape not in (None, self.shape):
+            # A cut, or a camera back at another resolution (the same scene: no cut, but the boxes held are
+            # in the old frame's pixels): the boxes held or tracked are wrong; search this frame afresh.
             self.smoother.reset()
             getattr(self.finder, "reset", lambda: None)()
         regions = self.finder(image)

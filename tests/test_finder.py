@@ -204,6 +204,20 @@ def test_max_regions_keeps_the_largest(finder, cat_square):
     assert iou(regions[0].box, boxes[0]) >= 0.5
 
 
+@needs_finder
+def test_a_camera_back_at_another_resolution_has_its_cat_boxed_at_once(cat_square):
+    # The same scene at half the size is no cut: the boxes held from the old frame were drawn, in
+    # its pixels, on the new one (off the cat) until the next detection.
+    cfg = config.override(config.Config(), **{"regions.crop": "detect"})
+    model = read_model(ROOT / "models" / "knyang")
+    analyzer = Analyzer(cfg, load_classifier(model, "litert"), model.unknown_threshold)
+    box = (380, 200, 220, 220)
+    frame = scene(cat_square, [box])
+    analyzer(frame)
+    predictions, _, _ = analyzer(cv2.resize(frame, (W // 2, H // 2), interpolation=cv2.INTER_AREA))
+    assert [iou(p.region.box, tuple(v // 2 for v in box)) >= 0.5 for p in predictions] == [True], predictions
+
+
 # ---- tracking between detections ------------------------------------------------------------
 
 @needs_finder
