@@ -191,6 +191,12 @@ class Stats:
                 f"{ended}\nmean ms per frame: {stages}\non screen: {shown}")
 
 
+# OpenCV cannot tell the screen's size, and a window larger than the screen is cut off: a phone's upright
+# 1080x1920 video showed its top half on a 1920x1080 screen, the bars and often the cat below the edge.
+# A larger picture is shown scaled down to fit this (room for a title bar and a task bar on 1920x1080).
+SHOWN_MAX = (1600, 900)
+
+
 class Window:
     """The app's OpenCV window; raises UserError when there is no display to open it on."""
 
@@ -202,7 +208,12 @@ class Window:
         self.shown = False
 
     def show(self, image: np.ndarray) -> None:
-        """Put `image` (BGR) in the window; it is painted at the next cv2.waitKeyEx."""
+        """Put `image` (BGR) in the window, scaled down to fit SHOWN_MAX; it is painted at the next cv2.waitKeyEx."""
+        h, w = image.shape[:2]
+        scale = min(SHOWN_MAX[0] / w, SHOWN_MAX[1] / h)
+        if scale < 1:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         cv2.imshow(WINDOW, image)
         self.shown = True
 
