@@ -67,7 +67,7 @@ def household_sets(mine, cats, n_strangers: int, n_bank: int, rng):
     relabel = {b: len(mine.names) + i for i, b in enumerate(member_breeds)}
     names = list(mine.names) + [cats.names[b] for b in member_breeds]
     pick = ~strange & ~banked
-    views = {k: np.concatenate([mine.views[k], cats.views[k][pick]]) for k in ("train", "centre_views",
+    views = {k: np.concatenate([mine.views[k], cats.views[k][pick]]) for k in ("train", "train_turned", "centre_views",
                                                                            "centre_views_flip", "eval")}
     labels = np.concatenate([mine.labels, np.array([relabel[b] for b in cats.labels[pick]], int)])
     paths = list(mine.paths) + [p for p, s in zip(cats.paths, pick) if s]
@@ -103,7 +103,8 @@ def cross_validate(v, mine, cats, dogs, folds: int, repeats: int, seed: int, n_s
             bank = np.concatenate([cats.views["bank"][banked], dogs.views["bank"][dog_fold != f]])
             bank = bank[:, bank_cols].reshape(-1, centre.shape[-1])
             negatives = recipe.spread(recipe.gate_part(bank), v.merge)
-            judge, t, cut = quality.fit_and_judge(v, views["train"][tr], labels[tr], gid[tr], len(names), negatives)
+            judge, t, cut = quality.fit_and_judge(v, views["train"][tr], labels[tr], gid[tr], len(names), negatives,
+                                                  views["train_turned"][tr])
 
             def surest(x, judge=judge):  # each crop's views (crop-major) -> the app's choice among them
                 p = judge(x.reshape(-1, x.shape[-1]))

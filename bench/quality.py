@@ -16,6 +16,8 @@ on the same side. Per held-out fold it measures the recipe of `train.recipe` (th
 - scenes: every held-out photo (and every stranger cat and dog) pasted into a photographed or
   drawn room (bench/find_cats.py's backgrounds, which training never sees), cropped the way the
   app crops a found cat: a square about the photo's size, a little off it (SCENE_CROPS per photo);
+- turned: the held-out centre squares turned 90 degrees (either way) and 180 (a camera on its side or
+  upside down), and the strangers' turned 90/180/270; `--no-turned` without the turned references;
 - strangers: the Oxford-IIIT Pet cats of breeds the model's negative bank did not see
   (the bank is split by breed in the same folds), and leave-one-cat-out (each cat in turn
   is left out of training and must read "unknown");
@@ -44,6 +46,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from knyang_cam import regions  # noqa: E402
 from knyang_cam.config import RegionsConfig  # noqa: E402
 from knyang_cam.regions import zoom_factors  # noqa: E402
+from train import recipe  # noqa: E402
+from train.data import View  # noqa: E402
 from train.folds import NEAR_DUPLICATE, grouped_folds, groups  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -54,6 +58,12 @@ SCENE_CROPS, SCENE_GROW, SCENE_SHIFT = 2, (1.0, 1.25), 0.12
 # The app's views of a found cat (regions.zooms, regions.zoom_step), for the scene measure with views.
 FACTORS = zoom_factors(RegionsConfig().zooms, RegionsConfig().zoom_step)
 FACTORS_TAG = "z".join(f"{f:.3f}" for f in FACTORS)  # part of the cache name of crops made in those views
+# The held-out centre squares turned a quarter, a half and three quarters (a camera on its side, upside down).
+TURNED_EVAL = tuple(View(1.0, turn=t) for t in (1, 2, 3))
+# ... and each in the app's views (regions.zoomed of the centre square), turn-major.
+TURNED_VIEWS = tuple(View(f, turn=t) for t in (1, 2, 3) for f in FACTORS)
+# The gate's turned references of each training photo, as train.pipeline.Recipe.full has them.
+TURNED_REFS = recipe.turned(recipe.TRAIN_VIEWS[:recipe.TURNED_REFS])
 def clip_squares(path: Path, seed: int, size: int, factors=(1.0,)) -> np.ndarray:
     """The app's centre square (RGB, `size`) of CLIP_KEEP frames of a pan/zoom move over the photo; with
     several `factors`, each square's views as the app makes them (regions.zoomed), frame-major."""
@@ -187,10 +197,12 @@ def load_sets(data_root: Path, pets_root: Path, weights: str, cat_train_views: b
     # The centre square's views as the app takes them (regions.zoomed of the centre square).
     centre_views = tuple(data.View(f) for f in FACTORS)
     views = {"eval": recipe.EVAL_VIEWS, "eval_flip": mirrored, "centre_views": centre_views,
-             "centre_views_flip": tuple(recipe.mirror(v) for v in centre_views)}
+             "centre_views_flip": tuple(recipe.mirror(v) for v in centre_views),
+             "turned": TURNED_EVAL, "turned_flip": tuple(recipe.mirror(v) for v in TURNED_EVAL),
+             "turned_views": TURNED_VIEWS, "turned_views_flip": tuple(recipe.mirror(v) for v in TURNED_VIEWS)}
     print(f"features of {data_root}:", file=sys.stderr)
     mine = photo_features(paths, labels, ds.classes,
-                          {"train": recipe.TRAIN_VIEWS, **views},
+                          {"train": recipe.TRAIN_VIEWS, "train_turned": TURNED_REFS, **views},
                           ("clip", "clip_views", "scene", "scene_views"), net, backbone, cache)
     pets = []
     for kind in ("cats", "dogs"):
@@ -198,7 +210,8 @@ def load_sets(data_root: Path, pets_root: Path, weights: str, cat_train_views: b
         breeds = sorted({f.stem.rsplit("_", 1)[0] for f in files})
         breed = [breeds.index(f.stem.rsplit("_", 1)[0]) for f in files]
         print(f"features of {pets_root / kind}:", file=sys.stderr)
-        train = {"train": recipe.TRAIN_VIEWS} if cat_train_views and kind == "cats" else {}
+        train = {"train": recipe.TRAIN_VIEWS, "train_turned": TURNED_REFS} if cat_train_views and kind == "cats" \
+            else {}
         pets.append(photo_features(files, breed, breeds,
                                    {"bank": recipe.BANK_VIEWS, **train, **views},
                                    ("clip", "clip_views", "scene", "scene_views") if kind == "cats"
@@ -224,6 +237,8 @@ class Variant:
     tta: bool  # features averaged with the mirror image's
     merge: float
     scenes: bool = True  # the views framed in drawn scenes (train/scenes.py) take part
+    turned: bool = True  # TURNED_REFS join the gate's references
+    turned_head: bool = False  # ... and the head's training rows
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
@@ -259,12 +274,15 @@ def add_variant_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-tta", action="store_true")
     p.add_argument("--merge", type=float, default=cfg.reference_merge)
     p.add_argument("--no-scenes", action="store_true", help="without the views framed in drawn scenes")
+    p.add_argument("--no-turned", action="store_true",
+                   help="without the turned references (recipe.TURNED_REFS; the bank keeps its turned crops)")
+    p.add_argument("--turned-head", action="store_true", help="the turned references train the head too")
 
 
 def variant_of(args: argparse.Namespace) -> Variant:
     """The Variant that `add_variant_options`' options name."""
     return Variant(args.views, args.ref_views, args.l2, args.steps, args.lr, args.keep, args.beta, not args.no_tta,
-                   args.merge, not args.no_scenes)
+                   args.merge, not args.no_scenes, not args.no_turned, args.turned_head)
 
 
 def columns(views, v: Variant, n: int) -> list[int]:
@@ -272,15 +290,22 @@ def columns(views, v: Variant, n: int) -> list[int]:
     return [i for i, view in enumerate(views) if v.scenes or view.scene < 0][:n]
 
 
-def fit_and_judge(v: Variant, x_train, y_train, g_train, n_classes, negatives):
-    """Fit head and gate as train does; return a function from features to gated probabilities."""
-    from train import familiar, recipe
+def fit_and_judge(v: Variant, x_train, y_train, g_train, n_classes, negatives, x_turned):
+    """Fit head and gate as train does; return a function from features to gated probabilities.
+    `x_turned`: the photos' TURNED_REFS features."""
+    from train import familiar
 
     head, ref = columns(recipe.TRAIN_VIEWS, v, v.views), columns(recipe.TRAIN_VIEWS, v, v.ref_views)
-    rows = x_train[:, head].reshape(-1, x_train.shape[-1])
-    kernel, bias, _ = recipe.fit_softmax(rows, np.repeat(y_train, len(head)), n_classes, v.l2, v.steps, v.lr)
-    gate = familiar.fit_gate(x_train[:, ref].reshape(-1, x_train.shape[-1]), np.repeat(g_train, len(ref)),
-                             negatives, v.keep, v.beta, v.merge, np.repeat(y_train, len(ref)), n_classes)
+    d = x_train.shape[-1]
+    head_x, ref_x = x_train[:, head], x_train[:, ref]
+    if v.turned:
+        head_x = np.concatenate([head_x, x_turned], 1) if v.turned_head else head_x
+        ref_x = np.concatenate([ref_x, x_turned], 1)
+    kernel, bias, _ = recipe.fit_softmax(head_x.reshape(-1, d), np.repeat(y_train, head_x.shape[1]), n_classes,
+                                         v.l2, v.steps, v.lr)
+    n = ref_x.shape[1]
+    gate = familiar.fit_gate(ref_x.reshape(-1, d), np.repeat(g_train, n), negatives, v.keep, v.beta, v.merge,
+                             np.repeat(y_train, n), n_classes)
 
     def judge(x):
         return gate.shrink(recipe.softmax(x @ kernel + bias), x)
@@ -318,6 +343,13 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
     n_classes = len(mine.names)
     tabby = [mine.names.index(n) for n in ("Chungdam", "Hwamok")] if {"Chungdam", "Hwamok"} <= set(mine.names) else None
     ev = tta(mine, "eval", "eval_flip", v.tta)
+    turned = tta(mine, "turned", "turned_flip", v.tta)
+    turned_views = tta(mine, "turned_views", "turned_views_flip", v.tta)
+    cat_turned_views = tta(cats, "turned_views", "turned_views_flip", v.tta)
+    dog_turned_views = tta(dogs, "turned_views", "turned_views_flip", v.tta)
+    z = len(FACTORS)
+    sideways, upside_down = [*range(z), *range(2 * z, 3 * z)], list(range(z, 2 * z))
+    cat_turned, dog_turned = tta(cats, "turned", "turned_flip", v.tta), tta(dogs, "turned", "turned_flip", v.tta)
     clip = tta(mine, "clip", "clip_flip", v.tta)
     scene = tta(mine, "scene", "scene_flip", v.tta)
     bank_cols = columns(recipe.BANK_VIEWS, v, len(recipe.BANK_VIEWS))
@@ -348,7 +380,8 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
             bank = np.concatenate([cats.views["bank"][cat_fold != f][:, bank_cols].reshape(-1, centre.shape[1]),
                                    dogs.views["bank"][dog_fold != f][:, bank_cols].reshape(-1, centre.shape[1])])
             negatives = recipe.spread(recipe.gate_part(bank), v.merge)
-            judge, t, cut = fit_and_judge(v, mine.views["train"][tr], mine.labels[tr], gid[tr], n_classes, negatives)
+            judge, t, cut = fit_and_judge(v, mine.views["train"][tr], mine.labels[tr], gid[tr], n_classes, negatives,
+                                          mine.views["train_turned"][tr])
 
             def named(x, y, judge=judge, t=t):  # share named right (unknown counts as wrong), share argmax right
                 p = judge(x.reshape(-1, x.shape[-1]))
@@ -372,12 +405,19 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
                 shown = np.where(p.max(1) >= t, p.argmax(1), -1)
                 m["chungdam_as_hwamok"] = np.mean(shown[yy == a] == b)
                 m["hwamok_as_chungdam"] = np.mean(shown[yy == b] == a)
+            for name, cols in (("turned_90", [0, 2]), ("turned_180", [1])):
+                m[name], p, yy = named(turned[te][:, cols], mine.labels[te])
+                m[name + "_argmax"] = np.mean(p.argmax(1) == yy)
             m["scene"], p, yy = named(scene[te], mine.labels[te])
             m["scene_wrong"] = np.mean((p.argmax(1) != yy) & (p.max(1) >= t))
-            for name, x, per in (("centre_views", centre_views, 1), ("clip_views", clip_views, len(CLIP_KEEP)),
+            for name, x, per in (("centre_views", centre_views, 1), ("turned_views_90", turned_views[:, sideways], 2),
+                                 ("turned_views_180", turned_views[:, upside_down], 1),
+                                 ("clip_views", clip_views, len(CLIP_KEEP)),
                                  ("scene_views", scene_views, SCENE_CROPS)):
                 p, yy = surest(x[te]), np.repeat(mine.labels[te], per)
                 m[name] = np.mean((p.argmax(1) == yy) & (p.max(1) >= t))
+                if name == "turned_views_90":
+                    m["turned_views_90_argmax"] = np.mean(p.argmax(1) == yy)
                 if name == "scene_views":
                     m["scene_views_wrong"] = np.mean((p.argmax(1) != yy) & (p.max(1) >= t))
                 if name == "clip_views" and tabby:
@@ -386,10 +426,14 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
                     m["chungdam_as_hwamok_views"] = np.mean(shown[yy == a] == b)
                     m["hwamok_as_chungdam_views"] = np.mean(shown[yy == b] == a)
             for name, x, held in (("stranger_views", cat_views, cat_fold == f), ("dog_views", dog_views, dog_fold == f),
+                                  ("stranger_turned_views", cat_turned_views, cat_fold == f),
+                                  ("dog_turned_views", dog_turned_views, dog_fold == f),
                                   ("stranger_scene_views", cat_scene_views, cat_fold == f),
                                   ("dog_scene_views", dog_scene_views, dog_fold == f)):
                 m[name] = np.mean(surest(x[held]).max(1) < t)
             for name, x, held in (("stranger_cats", cat_ev, cat_fold == f), ("dogs", dog_ev, dog_fold == f),
+                                  ("stranger_turned", cat_turned, cat_fold == f),
+                                  ("dog_turned", dog_turned, dog_fold == f),
                                   ("stranger_scenes", cat_scene, cat_fold == f),
                                   ("dog_scenes", dog_scene, dog_fold == f)):
                 p = judge(x[held].reshape(-1, x.shape[-1]))
@@ -400,7 +444,8 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
                     keep_rows = tr & (mine.labels != c)
                     relabel = np.cumsum(np.arange(n_classes) != c) - 1
                     judge_c, t_c, _ = fit_and_judge(v, mine.views["train"][keep_rows], relabel[mine.labels[keep_rows]],
-                                                    gid[keep_rows], n_classes - 1, negatives)
+                                                    gid[keep_rows], n_classes - 1, negatives,
+                                                    mine.views["train_turned"][keep_rows])
                     x = np.concatenate([ev[te & (mine.labels == c)], clip[te & (mine.labels == c)]], 1)
                     out.append(np.mean(judge_c(x.reshape(-1, x.shape[-1])).max(1) < t_c))
                     x = np.concatenate([centre_views[te & (mine.labels == c)], clip_views[te & (mine.labels == c)]], 1)
@@ -449,12 +494,23 @@ def main(argv=None) -> int:
             "hwamok_as_chungdam": "Hwamok clip frames named Chungdam",
             "stranger_cats": "Oxford cats of unseen breeds read unknown (crops + clip frames)",
             "dogs": "Oxford dogs of unseen breeds read unknown",
+            "turned_90": "accuracy, centre squares turned 90 degrees either way (a camera on its side)",
+            "turned_90_argmax": "  the same, the top class alone (no unknown)",
+            "turned_180": "accuracy, centre squares turned upside down",
+            "turned_180_argmax": "  the same, the top class alone (no unknown)",
+            "stranger_turned": "Oxford cats of unseen breeds turned 90/180/270 read unknown (centre)",
+            "dog_turned": "Oxford dogs of unseen breeds turned 90/180/270 read unknown (centre)",
             "scene": "accuracy, photos pasted into a room, cropped as a found cat",
             "scene_wrong": "  the same, named as another of my cats",
             "stranger_scenes": "  Oxford cats of unseen breeds so pasted read unknown",
             "dog_scenes": "  Oxford dogs of unseen breeds so pasted read unknown",
             "centre_views": f"as the app sees them (the surest of {len(FACTORS)} views, regions.zooms): centre squares",
             "clip_views": "  clip frames", "scene_views": "  photos pasted into a room",
+            "turned_views_90": "  centre squares turned 90 degrees either way",
+            "turned_views_90_argmax": "    the same, the top class alone (no unknown)",
+            "turned_views_180": "  centre squares turned upside down",
+            "stranger_turned_views": "  Oxford cats of unseen breeds turned 90/180/270 read unknown (centre)",
+            "dog_turned_views": "  Oxford dogs of unseen breeds turned 90/180/270 read unknown (centre)",
             "chungdam_as_hwamok_views": "    Chungdam clip frames named Hwamok",
             "hwamok_as_chungdam_views": "    Hwamok clip frames named Chungdam",
             "scene_views_wrong": "    the same, named as another of my cats",
@@ -496,6 +552,7 @@ def main(argv=None) -> int:
         args.json.write_text(json.dumps({"variant": v.__dict__ | {"neighbours": recipe.NEIGHBOURS},
                                          "folds": args.folds, "repeats": args.repeats,
                                          "seed": args.seed, "per_class": args.per_class, "figures": result,
+                                         "per_fold": [{k: float(x) for k, x in m.items()} for m in folds],
                                          "versus": versus}, indent=2) + "\n")
     return 0
 

@@ -2,6 +2,8 @@
 never changes."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -165,6 +167,38 @@ def test_open_set_score_rejects_a_held_out_class():
     new_photos = np.concatenate([p[30:] for p in pooled[:5]])
     assert np.mean(gate.score(new_photos) >= gate.cut) >= 0.85
     assert np.mean(gate.score(pooled[5]) < gate.cut) >= 0.9
+
+
+def test_my_cats_on_their_side_or_upside_down_are_named_not_unknown():
+    """A turned crop's features lie elsewhere than the upright crops' (the head still ranks it right: bench/
+    quality.py); training keeps each photo's first crops turned 90/180/270 as references too."""
+    from knyang_cam.config import TrainConfig
+    from train import pipeline, recipe
+
+    cfg = TrainConfig()
+    plan = pipeline.Recipe.full(cfg)
+    assert {v.turn for v in plan.turned} == {1, 2, 3} and not any(v.turn for v in plan.head_views)
+    assert set(plan.turned) <= set(recipe.BANK_VIEWS), "other animals turned too, or turned strangers pass"
+    rng = np.random.default_rng(0)
+    upright, turned = rng.uniform(0, 1, (2, 2, 32)) ** 3  # per cat: where its upright and turned crops lie
+
+    def pooled(centre, n):
+        s = np.abs(centre + rng.normal(0, 0.08, (n, 32)))
+        return np.concatenate([s, s], axis=1)  # (average part, max part)
+
+    photos, labels = 40, np.repeat([0, 1], 40)
+    rows = np.concatenate([pooled(upright[c], photos * len(plan.head_views)) for c in (0, 1)])
+    turned_rows = np.concatenate([pooled(turned[c], photos * len(plan.turned)) for c in (0, 1)])
+    paths = tuple(f"{c}/{k}.jpg" for c in "ab" for k in range(photos))
+    gate = pipeline._fit_gate(rows, turned_rows, paths, labels, len(plan.head_views), plan, cfg,
+                              np.zeros((0, 32), np.float32), 2)
+    new_upright, new_turned = pooled(upright[0], 20), pooled(turned[0], 20)
+    assert (gate.margin(new_upright, np.zeros(20, int)) > 0).mean() >= 0.85
+    assert (gate.margin(new_turned, np.zeros(20, int)) > 0).mean() >= 0.85
+    # With the upright references alone, the same turned crops read unknown.
+    upright_only = pipeline._fit_gate(rows, turned_rows[:0], paths, labels, len(plan.head_views),
+                                      dataclasses.replace(plan, turned=()), cfg, np.zeros((0, 32), np.float32), 2)
+    assert (upright_only.margin(new_turned, np.zeros(20, int)) < 0).all()
 
 
 @pytest.mark.skipif(not (BUNDLED / "model.tflite").is_file(), reason="bundled model not built")

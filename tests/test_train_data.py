@@ -282,6 +282,22 @@ def test_a_flipped_view_is_the_mirror_of_the_same_crop():
     assert View(0.8, 0.5, -0.5, flip=True).name != View(0.8, 0.5, -0.5).name  # distinct cache keys
 
 
+def test_a_turned_view_is_the_crop_turned_and_its_mirror_is_what_the_model_averages_it_with():
+    from train.data import View, crop_view
+
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (120, 200, 3), dtype=np.uint8)
+    plain = crop_view(photo, View(0.8, 0.5, -0.5), 32)
+    for turn in (1, 2, 3):
+        turned = crop_view(photo, View(0.8, 0.5, -0.5, turn=turn), 32)
+        np.testing.assert_array_equal(turned, np.rot90(plain, turn))
+        # The model averages a crop with its mirror image left to right: the turned crop's, not the crop's.
+        np.testing.assert_array_equal(crop_view(photo, View(0.8, 0.5, -0.5, flip=True, turn=turn), 32), turned[:, ::-1])
+    assert len({View(1.0, turn=t).name for t in range(4)} | {View(1.0, flip=True, turn=1).name}) == 5
+    with pytest.raises(ValueError, match="turn"):
+        View(1.0, turn=4)
+
+
 def test_a_framed_view_is_the_crop_shrunk_into_a_drawn_scene_the_same_every_time():
     from train.data import View, crop_view
 

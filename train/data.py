@@ -438,7 +438,8 @@ class View:
     """A square crop of a whole photo: side `scale` x the shorter side, its centre moved by
     (`dx`, `dy`) x half the room the square has to move along each axis (-1 left/top, 1 right/bottom),
     mirrored left to right when `flip`; with `scene` >= 0, framed in drawn scene number `scene`
-    (train/scenes.py)."""
+    (train/scenes.py); turned `turn` quarter turns anticlockwise before the mirroring (a camera on its side or
+    upside down)."""
 
     scale: float
     dx: float = 0.0
@@ -446,19 +447,23 @@ class View:
     flip: bool = False
     scene: int = -1
     low: int = 0  # > 0: shrunk to this many pixels a side and JPEG-compressed, then back (a small cat on video)
+    turn: int = 0
 
     def __post_init__(self):
         if not 0.0 < self.scale <= 1.0:
             raise ValueError(f"scale must be in (0, 1], got {self.scale}")
         if not (-1.0 <= self.dx <= 1.0 and -1.0 <= self.dy <= 1.0):
             raise ValueError(f"dx, dy must be in [-1, 1], got {self.dx}, {self.dy}")
+        if self.turn not in range(4):
+            raise ValueError(f"turn must be 0-3 quarter turns, got {self.turn}")
 
     @property
     def name(self) -> str:
         """A short id of the view (`z0.8x-0.6y0.6f`), the same for equal views: part of the feature cache's key."""
         framed = f"b{scenes.VERSION}s{self.scene}" if self.scene >= 0 else ""
         low = f"l{self.low}q{LOW_QUALITY}" if self.low else ""
-        return f"z{self.scale:g}x{self.dx:g}y{self.dy:g}" + framed + ("f" if self.flip else "") + low
+        turned = f"r{self.turn}" if self.turn else ""
+        return f"z{self.scale:g}x{self.dx:g}y{self.dy:g}" + framed + ("f" if self.flip else "") + turned + low
 
 
 def crop_view(photo: np.ndarray, view: View, size: int) -> np.ndarray:
@@ -474,8 +479,11 @@ def crop_view(photo: np.ndarray, view: View, size: int) -> np.ndarray:
     square = cv2.resize(patch, (size, size), interpolation=interp)
     if view.scene >= 0:
         square = scenes.framed(square, view.scene)
-    if view.flip:
-        square = np.ascontiguousarray(square[:, ::-1])
+    if view.turn:
+        square = np.rot90(square, view.turn)
+    if view.flip:  # after the turn: the mirror image of what the camera shows, as the model's own mirror
+        square = square[:, ::-1]
+    square = np.ascontiguousarray(square)
     return low_quality(square, view.low) if view.low else square
 
 

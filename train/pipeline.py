@@ -76,6 +76,7 @@ class Recipe:
     head_views: tuple  # of each training photo, for the head (the first `ref_views` are references too)
     ref_views: int
     val_crops: bool  # score the validation photos' crops too (EVAL_VIEWS)
+    turned: tuple = ()  # of each training photo, for the gate alone: references turned (recipe.turned)
     selected_on: str = ("the recipe's settings (views, head, open-set score, cut rule) were chosen on "
                         "the source repository's bench/quality.py: 5-fold cross-validation x 2 over Train and "
                         "Validation together, "
@@ -85,8 +86,11 @@ class Recipe:
 
     @classmethod
     def full(cls, cfg: TrainConfig) -> Recipe:
-        """The full recipe for `cfg`: the first `head_views` crops, `reference_views` of them references, val crops."""
-        return cls(recipe.TRAIN_VIEWS[:cfg.head_views], min(cfg.reference_views, cfg.head_views), True)
+        """The full recipe for `cfg`: the first `head_views` crops, `reference_views` of them references (the
+        first recipe.TURNED_REFS of those turned too), val crops."""
+        refs = min(cfg.reference_views, cfg.head_views)
+        return cls(recipe.TRAIN_VIEWS[:cfg.head_views], refs, True,
+                   recipe.turned(recipe.TRAIN_VIEWS[:min(refs, recipe.TURNED_REFS)]))
 
 
 @dataclass(frozen=True)
@@ -136,19 +140,21 @@ def _fit_head(rows: np.ndarray, labels: np.ndarray, n_views: int, cfg: TrainConf
                               cfg.head_learning_rate, curve_every=max(1, steps // 30), val=val, start=start)
 
 
-def _fit_gate(rows: np.ndarray, paths: tuple, labels: np.ndarray, n_views: int, plan: Recipe, cfg: TrainConfig,
-              others: np.ndarray, n_classes: int) -> familiar.Gate:
-    """The open-set gate on the first `plan.ref_views` crops of each photo of `rows` (photo-major, of `paths`)."""
+def _fit_gate(rows: np.ndarray, turned: np.ndarray, paths: tuple, labels: np.ndarray, n_views: int, plan: Recipe,
+              cfg: TrainConfig, others: np.ndarray, n_classes: int) -> familiar.Gate:
+    """The open-set gate on the first `plan.ref_views` crops of each photo of `rows` (photo-major, of `paths`)
+    and its `plan.turned` crops, `turned` (photo-major)."""
     per_photo = rows.reshape(len(paths), n_views, -1)
-    ref_rows = per_photo[:, :plan.ref_views].reshape(-1, rows.shape[-1])
+    turned = turned.reshape(len(paths), len(plan.turned), rows.shape[-1])
+    n_refs = plan.ref_views + len(plan.turned)
+    ref_rows = np.concatenate([per_photo[:, :plan.ref_views], turned], 1).reshape(-1, rows.shape[-1])
     group_of = folds.groups(paths, recipe.gate_part(per_photo[:, 0]), labels)
     for c in np.unique(labels):  # a cat whose photos are all one group: held out photo by photo
         members = labels == c
         if len(np.unique(group_of[members])) == 1:
             group_of[members] = group_of.max() + 1 + np.arange(members.sum())
-    return familiar.fit_gate(ref_rows, np.repeat(group_of, plan.ref_views), others, cfg.unknown_keep,
-                             cfg.other_animal_weight, cfg.reference_merge, np.repeat(labels, plan.ref_views),
-                             n_classes)
+    return familiar.fit_gate(ref_rows, np.repeat(group_of, n_refs), others, cfg.unknown_keep,
+                             cfg.other_animal_weight, cfg.reference_merge, np.repeat(labels, n_refs), n_classes)
 
 
 VALIDATION_RIGHT = "validation_photos_right"  # report/metrics.json: photo (relative to the dataset) -> top class right
@@ -254,6 +260,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
                                           batch_size=cfg.batch_size, progress=counter(what), embed=embed)
 
     train_f = views_of(dataset.train.paths, dataset.train.labels, plan.head_views, "training crops")
+    turned_f = views_of(dataset.train.paths, dataset.train.labels, plan.turned, "turned training crops")
     n_views = len(plan.head_views)
     kept = tuple(dict.fromkeys(train_f.paths))
     train_labels = train_f.labels[::n_views]
@@ -270,7 +277,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     not_mine = data.not_mine_files(dataset.root)
     nm = views_of(not_mine, [0] * len(not_mine), (recipe.CENTRE, recipe.mirror(recipe.CENTRE)), "not_mine crops")
     others = np.concatenate([others, recipe.unit(recipe.gate_part(nm.vectors))]) if len(nm.vectors) else others
-    skipped = tuple(dict.fromkeys(train_f.skipped + val_f.skipped + nm.skipped))
+    skipped = tuple(dict.fromkeys(train_f.skipped + turned_f.skipped + val_f.skipped + nm.skipped))
     for path, why in skipped:
         _log(f"skipped {path}: {why}")
     stages.lap("features")
@@ -282,7 +289,8 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     head = fit.PhaseHistory("head", *(tuple(curves[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")),
                             len(curves["loss"]) - 1, time.perf_counter() - started)
     stages.lap("head")
-    gate = _fit_gate(train_f.vectors, kept, train_labels, n_views, plan, cfg, others, len(dataset.classes))
+    gate = _fit_gate(train_f.vectors, turned_f.vectors, kept, train_labels, n_views, plan, cfg, others,
+                     len(dataset.classes))
     stages.lap("gate")
 
     def judge(x):
@@ -311,13 +319,15 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     refit = dataset.layout == "classes"
     if refit:
         val_rows = views_of(val_paths, val_y, plan.head_views, "validation crops, for the model")
+        val_turned = views_of(val_paths, val_y, plan.turned, "turned validation crops, for the model")
         learnt_labels = np.concatenate([train_labels, val_rows.labels[::n_views]])
         rows = np.concatenate([train_f.vectors, val_rows.vectors])
         kernel, bias, _ = _fit_head(rows, learnt_labels, n_views, cfg, len(dataset.classes), start=(kernel, bias))
         dense.set_weights([kernel, bias])
-        gate = _fit_gate(rows, kept + tuple(dict.fromkeys(val_rows.paths)), learnt_labels, n_views, plan, cfg,
-                         others, len(dataset.classes))
-        refit_computed = val_rows.computed
+        gate = _fit_gate(rows, np.concatenate([turned_f.vectors, val_turned.vectors]),
+                         kept + tuple(dict.fromkeys(val_rows.paths)), learnt_labels, n_views, plan, cfg, others,
+                         len(dataset.classes))
+        refit_computed = val_rows.computed + val_turned.computed
         stages.lap("refit")
     test_scores = None
     if dataset.test is not None and len(dataset.test):
@@ -388,6 +398,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
         "skipped": [{"file": str(p), "why": w} for p, w in skipped],
         "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
         "training_views": [v.name for v in plan.head_views], "reference_views": plan.ref_views,
+        "turned_reference_views": [v.name for v in plan.turned],
         **{k: v for k, v in (extra or {}).items() if k != "metrics"}}
     if view_scores is not None:
         report_extra["validation_views"] = {"accuracy": round(view_scores.accuracy, 4),
@@ -407,7 +418,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
 
     write_model_dir(model, info, out, write_report, tflite)
     stages.lap("export")
-    computed = train_f.computed + val_f.computed + nm.computed + refit_computed
+    computed = train_f.computed + turned_f.computed + val_f.computed + nm.computed + refit_computed
     return TrainResult(out, val_scores.accuracy, test_scores.accuracy if test_scores else None, threshold_value,
                        skipped, dict(stages.seconds), computed, accepted, reason, warnings, patched, named)
 
