@@ -167,16 +167,21 @@ class FixedFinder:
         return [self.blob]
 
 
+def detect_analyzer() -> Analyzer:
+    """The app's analysis in detect mode with the bundled model on LiteRT."""
+    cfg = config.override(config.Config(), **{"regions.crop": "detect"})
+    model = read_model(ROOT / "models" / "knyang")
+    return Analyzer(cfg, load_classifier(model, "litert"), model.unknown_threshold)
+
+
 @needs_finder
 @pytest.mark.parametrize("score, shown", [(0.92, False), (0.99, True)])
 def test_an_unsure_box_the_classifier_sees_no_cat_in_is_not_shown(score, shown):
     # The real classifier on an empty room: its gate leaves the probabilities even, so a box the
     # finder was unsure of is no cat; a box it was sure of stays (a stranger reads "unknown").
-    cfg = config.override(config.Config(), **{"regions.crop": "detect"})
-    model = read_model(ROOT / "models" / "knyang")
-    analyzer = Analyzer(cfg, load_classifier(model, "litert"), model.unknown_threshold)
+    analyzer = detect_analyzer()
     box = (200, 120, 220, 220)
-    analyzer.finder = CatRegions(cfg.regions, FixedFinder(box, score))
+    analyzer.finder = CatRegions(analyzer.cfg.regions, FixedFinder(box, score))
     for _ in range(3):
         predictions, _, _ = analyzer(room())
     if shown:
@@ -187,11 +192,9 @@ def test_an_unsure_box_the_classifier_sees_no_cat_in_is_not_shown(score, shown):
 
 @needs_finder
 def test_an_unsure_box_over_my_cat_is_shown(cat_square):
-    cfg = config.override(config.Config(), **{"regions.crop": "detect"})
-    model = read_model(ROOT / "models" / "knyang")
-    analyzer = Analyzer(cfg, load_classifier(model, "litert"), model.unknown_threshold)
+    analyzer = detect_analyzer()
     box = (200, 120, 220, 220)
-    analyzer.finder = CatRegions(cfg.regions, FixedFinder(box, 0.91))
+    analyzer.finder = CatRegions(analyzer.cfg.regions, FixedFinder(box, 0.91))
     predictions, _, _ = analyzer(scene(cat_square, [box]))
     assert [p.region.score for p in predictions] == [0.91] and max(predictions[0].probs) > 0.5
 
@@ -208,9 +211,7 @@ def test_max_regions_keeps_the_largest(finder, cat_square):
 def test_a_camera_back_at_another_resolution_has_its_cat_boxed_at_once(cat_square):
     # The same scene at half the size is no cut: the boxes held from the old frame were drawn, in
     # its pixels, on the new one (off the cat) until the next detection.
-    cfg = config.override(config.Config(), **{"regions.crop": "detect"})
-    model = read_model(ROOT / "models" / "knyang")
-    analyzer = Analyzer(cfg, load_classifier(model, "litert"), model.unknown_threshold)
+    analyzer = detect_analyzer()
     box = (380, 200, 220, 220)
     frame = scene(cat_square, [box])
     analyzer(frame)
