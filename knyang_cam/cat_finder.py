@@ -20,10 +20,18 @@ import cv2
 import numpy as np
 
 from . import bundled, litert
-from .finder_model import META_FILE, TFLITE_FILE, Blob, FinderError, FinderMeta, boxes_from_scores, with_small_cats
+from .finder_model import (
+    CELL,
+    META_FILE,
+    TFLITE_FILE,
+    Blob,
+    FinderError,
+    FinderMeta,
+    boxes_from_scores,
+    with_small_cats,
+)
 
 FINDER_DIR = bundled.path(bundled.FINDER_DIR)  # the clone's, or the wheel's copy
-CELL = 16  # pixels of input per cell of the maps: the backbone's stride
 ASPECTS = (1 / 3, 3.0)  # frames narrower or wider than these are squashed, to bound the pass's cost
 
 

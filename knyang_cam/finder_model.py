@@ -18,6 +18,7 @@ from .results import intersection
 
 TFLITE_FILE = "finder.tflite"
 META_FILE = "finder.json"
+CELL = 16  # input pixels per cell of the maps: the backbone is cut at stride 16
 # The score map is upsampled this many times before thresholding, so a box edge can fall
 # between two cells: a box a quarter of a cell off costs little IoU, a whole cell costs much.
 UPSAMPLE = 4
@@ -59,10 +60,10 @@ class FinderMeta:
 
 
 def _size(value) -> tuple[int, int]:
-    """(height, width) the network can take: whole cells of 16 pixels, at most 1024 a side."""
+    """(height, width) the network can take: whole cells of CELL pixels, at most 1024 a side."""
     size = tuple(int(v) for v in value)
-    if len(size) != 2 or not all(0 < v <= 1024 and v % 16 == 0 for v in size):
-        raise ValueError(f"an input size is [height, width], each a multiple of 16 up to 1024, not {list(value)}")
+    if len(size) != 2 or not all(0 < v <= 1024 and v % CELL == 0 for v in size):
+        raise ValueError(f"an input size is [height, width], each a multiple of {CELL} up to 1024, not {list(value)}")
     return size
 
 

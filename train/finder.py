@@ -33,7 +33,7 @@ import numpy as np
 from knyang_cam import atomic, paths
 from knyang_cam.errors import OneLineParser, UserError, exit_status, paths_usable
 from knyang_cam.extras import quiet_tensorflow
-from knyang_cam.finder_model import META_FILE, TFLITE_FILE, boxes_from_scores
+from knyang_cam.finder_model import CELL, META_FILE, TFLITE_FILE, boxes_from_scores
 from knyang_cam.results import iou
 
 from .features import default_cache_dir
@@ -46,7 +46,6 @@ INPUT = (192, 256)  # (height, width): 640x480 frames shrink 2.5x; a cat a quart
 FINE_INPUT = (288, 384)
 FINE_BELOW = 0.4
 CUT = "block_13_expand_relu"  # stride 16, 576 channels: the last layer before the stride-32 blocks
-STRIDE = 16
 IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
 
 
@@ -307,10 +306,10 @@ def cell_targets(label: np.ndarray, boxes: list) -> np.ndarray:
     """[gh, gw, 2] targets: the share of each 16x16 cell covered by a cat, and each cat's centre
     as a Gaussian bump (spread a fifth of its box) that tells two touching cats apart."""
     ih, iw = label.shape
-    gh, gw = ih // STRIDE, iw // STRIDE
+    gh, gw = ih // CELL, iw // CELL
     cover = cv2.resize(label, (gw, gh), interpolation=cv2.INTER_AREA)
     centre = np.zeros((gh, gw), np.float32)
-    cy, cx = (np.mgrid[0:gh, 0:gw] + 0.5) * STRIDE
+    cy, cx = (np.mgrid[0:gh, 0:gw] + 0.5) * CELL
     for x, y, w, h in boxes:
         bump = np.exp(-0.5 * (((cx - x - w / 2) / (0.2 * w)) ** 2 + ((cy - y - h / 2) / (0.2 * h)) ** 2))
         centre = np.maximum(centre, bump.astype(np.float32))
@@ -548,7 +547,7 @@ def _run(args: argparse.Namespace) -> int:
           f"{figures['false_per_scene']:.3f} false boxes per scene")
     meta = {"input_size": list(INPUT), "threshold": threshold, "peak": peak, "min_cells": args.min_cells,
             "centre_peak": centre_peak, "fine_input_size": list(FINE_INPUT), "fine_below": FINE_BELOW,
-            "backbone": {"name": "MobileNetV2", "alpha": 1.0, "cut": CUT, "stride": STRIDE,
+            "backbone": {"name": "MobileNetV2", "alpha": 1.0, "cut": CUT, "stride": CELL,
                          "weights": Path(args.weights).name},
             "training": {"scenes": args.scenes, "epochs": args.epochs, "seed": args.seed,
                          "oxford_photos": len(train_pets), "whole_cat_photos": len(photos_train)},
