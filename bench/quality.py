@@ -62,8 +62,8 @@ FACTORS_TAG = "z".join(f"{f:.3f}" for f in FACTORS)  # part of the cache name of
 TURNED_EVAL = tuple(View(1.0, turn=t) for t in (1, 2, 3))
 # ... and each in the app's views (regions.zoomed of the centre square), turn-major.
 TURNED_VIEWS = tuple(View(f, turn=t) for t in (1, 2, 3) for f in FACTORS)
-# The gate's turned references of each training photo, as train.pipeline.Recipe.full has them.
-TURNED_REFS = recipe.turned(recipe.TRAIN_VIEWS[:recipe.TURNED_REFS])
+
+
 def clip_squares(path: Path, seed: int, size: int, factors=(1.0,)) -> np.ndarray:
     """The app's centre square (RGB, `size`) of CLIP_KEEP frames of a pan/zoom move over the photo; with
     several `factors`, each square's views as the app makes them (regions.zoomed), frame-major."""
@@ -202,7 +202,7 @@ def load_sets(data_root: Path, pets_root: Path, weights: str, cat_train_views: b
              "turned_views": TURNED_VIEWS, "turned_views_flip": tuple(recipe.mirror(v) for v in TURNED_VIEWS)}
     print(f"features of {data_root}:", file=sys.stderr)
     mine = photo_features(paths, labels, ds.classes,
-                          {"train": recipe.TRAIN_VIEWS, "train_turned": TURNED_REFS, **views},
+                          {"train": recipe.TRAIN_VIEWS, "train_turned": recipe.TURNED, **views},
                           ("clip", "clip_views", "scene", "scene_views"), net, backbone, cache)
     pets = []
     for kind in ("cats", "dogs"):
@@ -210,7 +210,7 @@ def load_sets(data_root: Path, pets_root: Path, weights: str, cat_train_views: b
         breeds = sorted({f.stem.rsplit("_", 1)[0] for f in files})
         breed = [breeds.index(f.stem.rsplit("_", 1)[0]) for f in files]
         print(f"features of {pets_root / kind}:", file=sys.stderr)
-        train = {"train": recipe.TRAIN_VIEWS, "train_turned": TURNED_REFS} if cat_train_views and kind == "cats" \
+        train = {"train": recipe.TRAIN_VIEWS, "train_turned": recipe.TURNED} if cat_train_views and kind == "cats" \
             else {}
         pets.append(photo_features(files, breed, breeds,
                                    {"bank": recipe.BANK_VIEWS, **train, **views},
@@ -237,7 +237,7 @@ class Variant:
     tta: bool  # features averaged with the mirror image's
     merge: float
     scenes: bool = True  # the views framed in drawn scenes (train/scenes.py) take part
-    turned: bool = True  # TURNED_REFS join the gate's references
+    turned: bool = True  # recipe.TURNED join the gate's references
     turned_head: bool = False  # ... and the head's training rows
 
 
@@ -275,7 +275,7 @@ def add_variant_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--merge", type=float, default=cfg.reference_merge)
     p.add_argument("--no-scenes", action="store_true", help="without the views framed in drawn scenes")
     p.add_argument("--no-turned", action="store_true",
-                   help="without the turned references (recipe.TURNED_REFS; the bank keeps its turned crops)")
+                   help="without the turned references (recipe.TURNED; the bank keeps its turned crops)")
     p.add_argument("--turned-head", action="store_true", help="the turned references train the head too")
 
 
@@ -292,7 +292,7 @@ def columns(views, v: Variant, n: int) -> list[int]:
 
 def fit_and_judge(v: Variant, x_train, y_train, g_train, n_classes, negatives, x_turned):
     """Fit head and gate as train does; return a function from features to gated probabilities.
-    `x_turned`: the photos' TURNED_REFS features."""
+    `x_turned`: the photos' recipe.TURNED features."""
     from train import familiar
 
     head, ref = columns(recipe.TRAIN_VIEWS, v, v.views), columns(recipe.TRAIN_VIEWS, v, v.ref_views)
