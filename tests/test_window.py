@@ -131,23 +131,32 @@ def test_a_picture_taller_than_the_screen_is_shown_whole_scaled_down(tmp_path, d
     scale = min(SHOWN_MAX[0] / 720, SHOWN_MAX[1] / 1280)
     shown = cv2.resize(frame, (round(720 * scale), round(1280 * scale)), interpolation=cv2.INTER_AREA)
     x, y, w, h = (round(v * scale) for v in (400, 500, 200, 200))  # inside the centre box, clear of the overlay
-    for _ in range(3):  # a start whose Qt window never paints under Xvfb (about one in six) is tried again
-        app = subprocess.Popen([sys.executable, "-m", "knyang_cam", "--source", str(clip), "--model",
-                                str(tiny_model_dir)], cwd=ROOT, env={**os.environ, "DISPLAY": display},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            deadline, score = time.monotonic() + 20, 0.0
-            while time.monotonic() < deadline and app.poll() is None and score < 0.9:
-                time.sleep(0.3)
-                result = cv2.matchTemplate(screenshot(display), shown[y:y + h, x:x + w], cv2.TM_CCOEFF_NORMED)
-                score = cv2.minMaxLoc(result)[1]
-        finally:
-            app.terminate()
-            _, stderr = app.communicate(timeout=30)
-        assert "Traceback" not in stderr, stderr
-        if score > 0.9:
-            break
+    app, score = started_showing(display, shown[y:y + h, x:x + w], "--source", str(clip), "--model",
+                                 str(tiny_model_dir))
+    app.terminate()
+    _, stderr = app.communicate(timeout=30)
+    assert "Traceback" not in stderr, stderr
     assert score > 0.9, f"the picture is not on screen at {shown.shape[1]}x{shown.shape[0]} (best match {score:.2f})"
+
+
+def started_showing(display: str, patch: np.ndarray, *args: str) -> tuple[subprocess.Popen, float]:
+    """The app started with `args` once `patch` is on screen, and how well it matched there (under 0.9: not in
+    three starts). About one start in six, under Xvfb without a window manager, OpenCV's Qt window never paints
+    (the screen stays black while the app runs on): it is started again rather than tested on nothing."""
+    for _ in range(3):
+        app = subprocess.Popen([sys.executable, "-m", "knyang_cam", *args], cwd=ROOT,
+                               env={**os.environ, "DISPLAY": display}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        deadline, score = time.monotonic() + 20, 0.0
+        while time.monotonic() < deadline and app.poll() is None and score < 0.9:
+            time.sleep(0.3)
+            score = cv2.minMaxLoc(cv2.matchTemplate(screenshot(display), patch, cv2.TM_CCOEFF_NORMED))[1]
+        if score >= 0.9:
+            break
+        app.terminate()
+        _, stderr = app.communicate(timeout=30)
+        assert "Traceback" not in stderr, stderr
+    return app, score
 
 
 def x_keyboard(display: str):
@@ -187,20 +196,9 @@ def test_keys_that_type_no_character_leave_the_new_cats_name_and_the_crop_alone(
     data = tmp_path / "data"
     config = tmp_path / "config.yaml"
     config.write_text(json.dumps({"app": {"dataset_root": str(data), "snapshots_dir": str(tmp_path / "snaps")}}))
-    for _ in range(3):
-        # About one start in six, under Xvfb without a window manager, OpenCV's Qt window never paints (the
-        # screen stays black while the app runs on): start it again rather than press keys into nothing.
-        app = subprocess.Popen([sys.executable, "-m", "knyang_cam", "--source", str(clip), "--model",
-                                str(tiny_model_dir), "--config", str(config)], cwd=ROOT,
-                               env={**os.environ, "DISPLAY": display}, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-        deadline, score = time.monotonic() + 20, 0.0
-        while time.monotonic() < deadline and (score := locate(screenshot(display), noise_frame(7, *SIZE))[0]) < 0.9:
-            time.sleep(0.3)
-        if score >= 0.9:
-            break
-        app.kill()
-        app.communicate()
+    px, py, pw, ph = PATCH
+    app, score = started_showing(display, noise_frame(7, *SIZE)[py:py + ph, px:px + pw], "--source", str(clip),
+                                 "--model", str(tiny_model_dir), "--config", str(config))
     try:
         assert score >= 0.9, f"the window did not show the frame (best match {score:.2f})"
         press = x_keyboard(display)
