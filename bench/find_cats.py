@@ -287,14 +287,15 @@ def app_run(cfg, clip: Path, info, log: Path) -> tuple[float, list[dict]]:
     return len(records) / wall, records
 
 
-def report(name: str, fps: float, scores: dict) -> None:
+def report(name: str, fps: float, scores: dict, records: list[dict]) -> None:
     frames = sum(s["frames"] for s in scores.values())
     wrong = sum(s["wrong"] for s in scores.values())
     misnamed = sum(s["misnamed"] for s in scores.values())
     print(f"\n{name}: {fps:.1f} FPS (whole loop), wrong names {wrong / frames:.4f} per frame "
           f"({misnamed / frames:.4f} over a cat of another name, {(wrong - misnamed) / frames:.4f} with no cat "
           f"under the box); boxes on no cat, any label (unknown too) "
-          f"{sum(s['no_cat'] for s in scores.values()) / frames:.4f} per frame")
+          f"{sum(s['no_cat'] for s in scores.values()) / frames:.4f} per frame; finding them "
+          f"{np.mean([r['timing_ms']['detect'] for r in records]):.1f} ms a frame")
     for kind, s in scores.items():
         recall = f"{s['right'] / s['shown']:.3f} (found {s['found'] / s['shown']:.3f})" if s["shown"] else "  -  "
         places = ""
@@ -360,7 +361,7 @@ def main(argv=None) -> int:
             crop, detector = MODES[name]
             cfg = config.override(base, **{"regions.crop": crop, "regions.detector": detector})
             fps[name], records = app_run(cfg, clip, info, tmp / "log.jsonl")
-            report(name, fps[name], score(records, truth))
+            report(name, fps[name], score(records, truth), records)
         naive = naive_fps(info, clip, args.naive_frames)
     print(f"\nnaive model.predict loop {naive:.1f} FPS (first {args.naive_frames} frames)")
     for name, f in fps.items():
