@@ -333,6 +333,9 @@ def handle_key(key: int, ui: Controls) -> Action | None:
         if key in KEY_BACKSPACE:
             return Action("backspace")
         return Action("type", chr(key)) if 32 <= key < 127 else None
+    if ord("A") <= key <= ord("Z"):
+        # Caps Lock (or Shift) gives the capital, which no key means: 'Q' quits as 'q' does.
+        key += ord("a") - ord("A")
     if key in (ord("q"), KEY_ESC):
         return Action("quit")
     if key in KEY_ACTIONS:

@@ -325,6 +325,15 @@ def test_keys_map_to_actions_and_typing_edits_the_name():
     assert app.handle_key(13, ui) == app.Action("add_class")
 
 
+def test_keys_with_caps_lock_on_act_as_their_lower_case_and_type_as_capitals():
+    ui = app.Controls("center", True)
+    assert app.handle_key(ord("Q"), ui) == app.Action("quit")
+    assert app.handle_key(ord("S"), ui) == app.Action("snapshot")
+    assert app.handle_key(ord("X"), ui) == app.Action("set_aside", "not_mine")
+    ui.typing = ""
+    assert app.handle_key(ord("Q"), ui) == app.Action("type", "Q")
+
+
 def test_a_name_typed_in_an_x11_window_keeps_its_capitals_and_arrow_keys_type_nothing(tmp_path):
     """cv2.waitKeyEx's codes as OpenCV's windows on X11 give them: the Qt one (opencv-python's) reports
     Shift as a key and every letter in lower case; GTK the letter in its case, modifiers above bit 16.
