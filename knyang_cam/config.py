@@ -11,6 +11,7 @@ import dataclasses
 import datetime
 import difflib
 import math
+import os
 import re
 import typing
 from dataclasses import dataclass, field
@@ -243,6 +244,10 @@ def _check_value(key: str, tp, value: Any, meta: dict) -> Any:
         raise ConfigError(f"config key '{key}' is empty: give a value or leave the key out")
     if tp is str and "\0" in value:  # a path, a font or a choice: none holds one
         raise ConfigError(f"config key '{key}' contains a NUL character (\\0), which no path may hold")
+    if tp is str and "choices" not in meta:
+        # A path (its ~ is expanded where it is used). A shell expands `$HOME/cats` on the command line,
+        # YAML does not: the label keys wrote into a folder named '$HOME' of the current one.
+        value = os.path.expandvars(value)
     if tp is float and not math.isfinite(value):
         raise ConfigError(f"config key '{key}' must be a finite number, got {value!r}")
     if "choices" in meta and value not in meta["choices"]:

@@ -216,3 +216,14 @@ def test_a_config_name_over_255_bytes_is_a_config_error(tmp_path):
     # entry point, where reading it had been one line.
     with pytest.raises(ConfigError, match="cannot read config file .*File name too long"):
         config.load(tmp_path / ("c" * 300 + ".yaml"))
+
+
+def test_an_environment_variable_in_a_path_is_expanded_as_a_shell_would(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", "/home/mina")
+    monkeypatch.setenv("CATS", "/srv/cats")
+    p = tmp_path / "c.yaml"
+    p.write_text("app:\n  dataset_root: $HOME/cats\n  snapshots_dir: ${CATS}/snaps\n  model: $NO_SUCH_VAR/m\n"
+                 "regions:\n  crop: detect\n")
+    cfg = config.load(p)
+    assert (cfg.app.dataset_root, cfg.app.snapshots_dir) == ("/home/mina/cats", "/srv/cats/snaps")
+    assert cfg.app.model == "$NO_SUCH_VAR/m"  # unset: left as written, so the not-found error shows it
