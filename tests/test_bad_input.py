@@ -764,6 +764,21 @@ def test_evaluate_json_replaces_no_input_nor_the_training_report(tmp_path, capsy
     _check_json(model / "report" / "eval-D.json", model, {"--data": data})  # evaluate's own place
 
 
+def test_evaluate_unknown_folder_missing_or_empty_is_refused_before_data_is_scored(tmp_path, capsys):
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "model.json").write_text(json.dumps({"format": 1, "classes": ["A", "B"], "input_size": [32, 32]}))
+    (model / "model.keras").write_bytes(b"never loaded")
+    data = photos(tmp_path / "D", classes=("A", "B"))
+    (tmp_path / "empty").mkdir()
+    line = one_line(capsys, call(evaluate_main, "--model", model, "--data", data, "--unknown", tmp_path / "strays"))
+    assert line == f"error: --unknown folder not found: {tmp_path / 'strays'}"
+    line = one_line(capsys, call(evaluate_main, "--model", model, "--data", data, "--unknown", tmp_path / "empty"))
+    assert line == f"error: --unknown folder {tmp_path / 'empty'} holds no photos"
+    line = one_line(capsys, call(evaluate_main, "--model", model, "--data", tmp_path / "nope"))
+    assert "dataset folder not found" in line
+
+
 @pytest.fixture
 def read_only(tmp_path) -> Path:
     """A folder no file can be made in, also by root (for whom a mode of 0o555 blocks nothing)."""

@@ -203,12 +203,21 @@ def named_right(probs: np.ndarray, labels: np.ndarray, threshold: float) -> floa
     return float(np.mean((probs.argmax(axis=1) == labels) & (probs.max(axis=1) >= threshold))) if len(labels) else 0.0
 
 
-def _strangers(folder: Path, info, model) -> dict:
-    from .data import Split, _files
+def _stray_files(folder: Path) -> list[Path]:
+    """Every file under --unknown `folder`, in any sub-folder (what does not decode is skipped later)."""
+    from .data import _files
 
     if not os.path.isdir(folder):
         raise UserError(f"--unknown folder not found: {folder}")
-    paths = _files(folder)  # every file, in any sub-folder; what does not decode is skipped
+    paths = _files(folder)
+    if not paths:
+        raise UserError(f"--unknown folder {folder} holds no photos")
+    return paths
+
+
+def _strangers(folder: Path, paths: Sequence[Path], info, model) -> dict:
+    from .data import Split
+
     images = decode_for_app(Split(tuple(paths), (0,) * len(paths)), info)
     for path, why in images.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
@@ -278,12 +287,15 @@ def _run(args) -> int:
     out = Path(args.json) if args.json else info.path / model_dir.REPORT_DIR / default_json(args.data, args.unknown)
     # Before the work, not after it, and before TensorFlow's import (seconds).
     _check_json(out, info.path, {"--data": args.data, "--unknown": args.unknown})
+    # A mistyped --unknown was found only once --data was scored, the work lost.
+    labelled = _labelled_set(Path(args.data), info.classes, args.split) if args.data else None
+    strays = _stray_files(Path(args.unknown)) if args.unknown else None
     extras.require_tensorflow("evaluation")
     extras.quiet_tensorflow(args.verbose)
     result: dict = {"model": str(info.path)}
     model = None
-    if args.data:
-        folder, split = _labelled_set(Path(args.data), info.classes, args.split)
+    if labelled:
+        folder, split = labelled
         images = decode_for_app(split, info)
         for path, why in images.skipped:
             print(f"skipped {path}: {why}", file=sys.stderr)
@@ -299,7 +311,7 @@ def _run(args) -> int:
         result.update({"data": str(folder), "named_right": round(named, 4), **scores.to_json(),
                        "skipped": [{"file": str(p), "why": w} for p, w in images.skipped]})
     if args.unknown:
-        result["strangers"] = _strangers(Path(args.unknown), info, model or _load_keras(info))
+        result["strangers"] = _strangers(Path(args.unknown), strays, info, model or _load_keras(info))
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text(out, json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
