@@ -24,6 +24,7 @@ from .paths import descriptor, is_stream, make_folder, remove_made, sweep_temp
 from .results import Prediction
 
 MIN_VIDEO_SIDE = 2  # OpenCV's mp4v writer refuses 1-pixel frames
+MAX_VIDEO_SIDE = 8191  # MPEG-4 part 2 codes a side in 13 bits: a wider or taller frame's writer does not open
 # OpenCV hands FFmpeg the frame rate as n / 10^k, to 0.001, and MPEG-4 refuses n over 65535: outside these
 # (a time-lapse at one frame in 1000 s, a file whose rate is its time base, 90000) the writer does not open.
 MIN_WRITER_FPS, MAX_WRITER_FPS = 0.002, 65535.0
@@ -83,6 +84,9 @@ class VideoSink:
         if min(size) < MIN_VIDEO_SIDE:
             raise UserError(f"the frames are {size[0]}x{size[1]} pixels, too small to write as a video "
                             f"(at least {MIN_VIDEO_SIDE}x{MIN_VIDEO_SIDE}): leave out --output")
+        if max(size) > MAX_VIDEO_SIDE:
+            raise UserError(f"the frames are {size[0]}x{size[1]} pixels, too large to write as a video (at most "
+                            f"{MAX_VIDEO_SIDE} pixels a side): leave out --output")
         self._file = _Pending(self.path, "--output")
         rate = writer_fps(fps)
         if not MIN_WRITER_FPS <= fps <= MAX_WRITER_FPS:

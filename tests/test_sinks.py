@@ -8,7 +8,7 @@ import pytest
 
 from clips import read_frames
 from knyang_cam.errors import UserError
-from knyang_cam.sinks import MAX_WRITER_FPS, MIN_WRITER_FPS, JsonlLog, VideoSink, writer_fps
+from knyang_cam.sinks import MAX_VIDEO_SIDE, MAX_WRITER_FPS, MIN_WRITER_FPS, JsonlLog, VideoSink, writer_fps
 
 
 @pytest.mark.parametrize("fps, warned", [(0.001, True), (90000.0, True), (7000.123, False), (29.97, False)])
@@ -36,3 +36,16 @@ def test_an_unwritable_folder_names_the_file_the_user_gave():
     named = r"^cannot write --log /proc/knyang-cam/run\.jsonl \(its folder /proc/knyang-cam\): "
     with pytest.raises(UserError, match=named):
         JsonlLog(Path("/proc/knyang-cam/run.jsonl"))
+
+
+def test_frames_wider_or_taller_than_the_codec_takes_are_refused_saying_why(tmp_path):
+    # A 9000x200 panorama was 'OpenCV cannot open a .mp4 writer for 9000x200 frames', no reason or way out.
+    for size in ((MAX_VIDEO_SIDE + 1, 200), (64, MAX_VIDEO_SIDE + 1)):
+        refused = (rf"^the frames are {size[0]}x{size[1]} pixels, too large to write as a video "
+                   rf"\(at most {MAX_VIDEO_SIDE} pixels a side\): leave out --output$")
+        with pytest.raises(UserError, match=refused):
+            VideoSink(tmp_path / "o.mp4", 30, size)
+    assert not list(tmp_path.iterdir())
+    with VideoSink(tmp_path / "o.mp4", 30, (MAX_VIDEO_SIDE, 16)) as sink:  # the largest the codec takes
+        sink.write(np.zeros((16, MAX_VIDEO_SIDE, 3), np.uint8))
+    assert len(read_frames(tmp_path / "o.mp4")) == 1
