@@ -43,6 +43,13 @@ def center_finder(frame: np.ndarray) -> list[Region]:
     return [center_region(frame.shape[1], frame.shape[0])]
 
 
+def shrunk(frame: np.ndarray, scale: float) -> np.ndarray:
+    """`frame` resized by `scale`, each side at least one pixel: a frame over 640 times wider than tall, scaled
+    to a 320-pixel width, had no row left, which cv2.resize refuses (a traceback)."""
+    h, w = frame.shape[:2]
+    return cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
 def grow_box(box, expand: float, width: int, height: int,
              upward: float = UPWARD_SHARE) -> tuple[int, int, int, int]:
     """A square `expand` times the box's larger side, `upward` of the extra height above the box.
@@ -78,7 +85,7 @@ class FaceFinder:
         """Cat faces in `frame` (BGR) now, grown to squares, largest first, at most max_regions; [] when none."""
         height, width = frame.shape[:2]
         scale = min(1.0, self._cfg.detect_width / width)
-        small = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        small = shrunk(frame, scale)
         grey = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
         faces = self._cascade.detectMultiScale(grey, scaleFactor=self._cfg.scale_step, minNeighbors=3,
                                                minSize=(self._cfg.min_face, self._cfg.min_face))
@@ -115,7 +122,7 @@ class BoxTracker:
 
     def _small(self, frame: np.ndarray) -> np.ndarray:
         self._scale = min(1.0, self.WIDTH / frame.shape[1])
-        small = cv2.resize(frame, None, fx=self._scale, fy=self._scale, interpolation=cv2.INTER_AREA)
+        small = shrunk(frame, self._scale)
         return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
 
     def start(self, frame: np.ndarray) -> None:

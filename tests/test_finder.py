@@ -17,7 +17,7 @@ from knyang_cam.classify import load_classifier
 from knyang_cam.config import RegionsConfig
 from knyang_cam.finder_model import META_FILE, TFLITE_FILE, Blob, FinderError, FinderMeta, with_small_cats
 from knyang_cam.model_dir import read as read_model
-from knyang_cam.regions import BoxTracker, CatRegions, crops, make_finder, surest, zoom_factors, zoomed
+from knyang_cam.regions import BoxTracker, CatRegions, FaceFinder, crops, make_finder, surest, zoom_factors, zoomed
 from knyang_cam.smoothing import Smoother, iou
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -250,6 +250,16 @@ def test_box_tracker_follows_a_moving_texture():
         boxes = tracker.follow(f, boxes)
         x, y, w, h = boxes[0]
         assert abs(x - (200 + dx)) <= 2 and abs(y - 100) <= 2 and abs(w - 160) <= 6
+
+
+def test_a_frame_far_wider_than_tall_is_followed_and_searched_for_faces():
+    # 40000x50: scaled to the tracker's and the face detector's 320-pixel width it had no row left, and
+    # cv2.resize's assertion ended the run in a traceback.
+    strip = np.full((50, 40000, 3), 90, np.uint8)
+    tracker = BoxTracker()
+    tracker.start(strip)
+    assert tracker.follow(strip, [(100, 0, 50, 50)]) == [(100, 0, 50, 50)]
+    assert FaceFinder(RegionsConfig(crop="detect", detector="faces")).detect(strip) == []
 
 
 # ---- score map -> boxes --------------------------------------------------------------------
