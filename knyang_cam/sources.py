@@ -35,6 +35,9 @@ SLIDESHOW_FPS = 1.0
 MAX_UNREADABLE = 300
 # FFmpeg's tty demuxer reads a text file of these names as a video of its text drawn in a console font: a
 # README.txt given as --source by mistake (or as a list of files) ran as 200 frames of "cats", exit status 0.
+# Videos a folder or glob may hold where photos were meant: named in its error, as they are never read from one.
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".wmv", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
+                  ".3gp", ".flv"}
 TEXT_SUFFIXES = {".txt", ".nfo", ".asc", ".ans", ".art", ".diz", ".ice", ".vt"}
 # FFmpeg prints its own diagnostics ("moov atom not found") beside ours; only fatal ones, unless the
 # user asks for more. Read by OpenCV when it first uses FFmpeg, so setting it here is in time.
@@ -242,6 +245,15 @@ def _read_photo(path: Path) -> np.ndarray | None:
 
 def _image_files(paths) -> list[Path]:
     return sorted(p for p in map(Path, paths) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def _refuse_videos(paths, where: str) -> None:
+    """UserError when a folder or glob without photos holds videos (`where`: "folder X holds", "X matches"): a
+    camera's folder of clips said only that no images were there, as if it were empty."""
+    videos = sorted(p for p in map(Path, paths) if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+    if videos:
+        raise UserError(f"{where} {len(videos)} video{'s' if len(videos) > 1 else ''} and no photos: a "
+                        f"folder or glob is read as photos; give one video at a time, e.g. --source {videos[0]}")
 
 
 # ---------------------------------------------------------------- camera
@@ -645,7 +657,10 @@ def open_source(spec: str, cfg: CameraConfig) -> Source:
     if path.is_dir():
         # Hidden files are left out as in a dataset: macOS puts a `._IMG_1.jpg` of metadata beside each photo
         # it copies to a USB stick or a network share, each of which was a warning.
-        files = _image_files(p for p in path.iterdir() if not p.name.startswith("."))
+        visible = [p for p in path.iterdir() if not p.name.startswith(".")]
+        files = _image_files(visible)
+        if not files:
+            _refuse_videos(visible, f"folder {path} holds")
         if not files and any(p.is_dir() for p in path.iterdir()):
             # A dataset's layout (one folder per cat): the folder is not searched below itself.
             raise UserError(f"no images directly in folder {path}, only in its sub-folders: "
@@ -654,8 +669,10 @@ def open_source(spec: str, cfg: CameraConfig) -> Source:
     if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
         return PhotoFolder([path], str(path))
     if globlib.has_magic(spec) and not path.exists():
-        files = _image_files(globlib.glob(spec))
+        matched = globlib.glob(spec)
+        files = _image_files(matched)
         if not files:
+            _refuse_videos(matched, f"{spec} matches")
             raise UserError(f"no image files match {spec}")
         return PhotoFolder(files, spec)
     numbered = re.compile(r"%0?\d*d")  # FFmpeg's name for an image sequence (frame_%04d.png)

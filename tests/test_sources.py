@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -178,6 +179,17 @@ def test_glob_and_single_image(tmp_path):
         assert isinstance(src, PhotoFolder) and len(list(src)) == 1
     with pytest.raises(UserError, match="no image files match"):
         open_source(str(tmp_path / "bird*.png"), CameraConfig())
+
+
+def test_a_folder_or_glob_of_videos_says_a_video_is_given_on_its_own(tmp_path):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("b.mp4", "a.MOV"):
+        (clips / name).write_bytes(b"a camera's clip")
+    for spec, where in ((clips, f"folder {clips} holds"), (clips / "*", f"{clips / '*'} matches")):
+        with pytest.raises(UserError, match=rf"^{re.escape(where)} 2 videos and no photos: .* give one video "
+                                            rf"at a time, e.g. --source {re.escape(str(clips / 'a.MOV'))}$"):
+            open_source(str(spec), CameraConfig())
 
 
 def test_synthetic_is_deterministic_and_counted():
