@@ -438,6 +438,14 @@ def test_one_photo_per_cat_is_refused_before_any_work_saying_why(tmp_path, capsy
     assert not (tmp_path / "m").exists()
 
 
+def test_cat_folders_holding_one_file_that_is_no_photo_say_so_not_one_photo_each(tmp_path, capsys):
+    for name in ("Nabi", "Tori"):
+        (tmp_path / "D" / name).mkdir(parents=True)
+        (tmp_path / "D" / name / "notes.txt").write_text("fed at 7")
+    line = one_line(capsys, call(train_main, "--data", tmp_path / "D", "--out", tmp_path / "m", "--weights", "none"))
+    assert "no decodable image for class Nabi" in line and "notes.txt does not decode" in line, line
+
+
 def test_a_feature_cache_inside_the_dataset_or_the_out_is_refused_before_any_work(tmp_path, capsys):
     data = photos(tmp_path / "D")
     before = contents(data)

@@ -93,13 +93,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_dataset(dataset) -> None:
     """Every class has a training photo whose header reads, so a class of broken files fails at once; there
-    is a validation photo at all (one photo per cat leaves none to hold out)."""
+    is a validation photo at all (one photo per cat leaves none to hold out). In this order: a class of one
+    file that is no photo (notes.txt) was said to have one photo."""
     from .data import DECODE_ERRORS, DatasetError, no_decodable, open_image, why
-
-    if not len(dataset.validation):
-        raise DatasetError(f"no validation photos in {dataset.root}: every cat has one photo, and that one is "
-                           f"learnt; add photos (at least two of a cat, one is held out to check the model) or a "
-                           f"Validation folder")
 
     for label, name in enumerate(dataset.classes):
         bad = []
@@ -111,6 +107,11 @@ def _check_dataset(dataset) -> None:
                 bad.append((path, why(e, path)))
         else:
             raise no_decodable([name], "training", dataset.root, bad)
+
+    if not len(dataset.validation):
+        raise DatasetError(f"no validation photos in {dataset.root}: every cat has one photo, and that one is "
+                           f"learnt; add photos (at least two of a cat, one is held out to check the model) or a "
+                           f"Validation folder")
 
 
 def _interrupt(signum, _frame):
