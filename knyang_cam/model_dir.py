@@ -95,6 +95,14 @@ def rebuild_hint(path: Path) -> str:
     return "rebuild it with: " + REBUILD.format(trainer=bundled.trainer_command(), path=path)
 
 
+def _models_in(folder: Path) -> list[Path]:
+    """The model directories directly in `folder` (none where it cannot be listed)."""
+    try:
+        return sorted(d for d in folder.iterdir() if (d / META_FILE).is_file())
+    except OSError:
+        return []
+
+
 def read(path: str | Path, need: tuple[str, ...] = (TFLITE_FILE,)) -> ModelInfo:
     """Read and check `path/model.json` and that the files in `need` exist.
 
@@ -107,6 +115,10 @@ def read(path: str | Path, need: tuple[str, ...] = (TFLITE_FILE,)) -> ModelInfo:
     try:
         data = json.loads(meta.read_text(encoding="utf-8"))
     except FileNotFoundError:
+        if models := _models_in(path):
+            # --model models: the rebuild hint said to train into the folder of models, which training refuses.
+            raise ModelError(f"{path} holds model directories, not a model: give one of them, such as "
+                             f"{models[0]}") from None
         raise ModelError(f"model is missing {meta} ({rebuild_hint(path)})") from None
     except (OSError, ValueError, RecursionError) as e:  # RecursionError: nested past Python's limit
         raise ModelError(f"model metadata {meta} is unreadable: {str(e) or type(e).__name__} "

@@ -38,6 +38,15 @@ def test_missing_dir_names_rebuild_command(tmp_path):
         model_dir.read(tmp_path / "nope")
 
 
+def test_a_folder_of_model_directories_names_one_to_give(tmp_path):
+    for name in ("tabby", "house"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.json").write_text("{}")
+    with pytest.raises(ModelError, match=rf"^{re.escape(str(tmp_path))} holds model directories, not a model: give "
+                                         rf"one of them, such as {re.escape(str(tmp_path / 'house'))}$"):
+        model_dir.read(tmp_path)
+
+
 def test_installed_the_rebuild_command_is_the_installed_trainer(tmp_path, monkeypatch):
     """A wheel has no `train` module (`python -m train` fails, or runs a user's own train.py)."""
     from knyang_cam import bundled
