@@ -349,7 +349,10 @@ def check_app_folders(dataset_root, snapshots_dir, model: Path, finder: Path) ->
 
 def check_cache(flag: str, cache: Path | None, folders: Sequence[tuple[str, Path]]) -> None:
     """PathError when the feature cache (`flag`: the setting that named it) is inside one of the `folders`:
-    written during training, it would become a photo of a cat, or a file of the user's in a model folder."""
+    written during training, it would become a photo of a cat, or a file of the user's in a model folder; or when
+    it is a file: each cache write failed with a warning, and every run computed every crop again."""
+    if cache is not None and os.path.exists(cache) and not os.path.isdir(cache):
+        raise PathError(f"{flag} {cache} is a file, not a folder: give a folder for the feature cache")
     for what, folder in folders:
         if cache is not None and is_within(cache, folder):
             raise PathError(f"{flag} {cache} is inside {what} {folder}: keep the feature cache in a folder of its own")

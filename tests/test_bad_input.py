@@ -458,6 +458,20 @@ def test_a_feature_cache_inside_the_dataset_or_the_out_is_refused_before_any_wor
     assert contents(data) == before and not out.exists()
 
 
+def test_a_feature_cache_that_is_a_file_is_refused_before_any_work(tmp_path, capsys):
+    data = photos(tmp_path / "D")
+    (tmp_path / "features.npz").write_bytes(b"the user's file")
+    (tmp_path / "c.yaml").write_text(f"train:\n  feature_cache: {tmp_path / 'features.npz'}\n")
+    line = one_line(capsys, call(train_main, "--data", data, "--out", tmp_path / "m", "--weights", "none",
+                                 "--config", tmp_path / "c.yaml"))
+    assert line == f"error: train.feature_cache {tmp_path / 'features.npz'} is a file, not a folder: give a folder " \
+                   "for the feature cache"
+    line = one_line(capsys, call(retrain_main, "--model", tmp_path / "old", "--data", data, "--out", tmp_path / "m",
+                                 "--cache", tmp_path / "features.npz"))
+    assert "--cache" in line and "is a file, not a folder" in line, line
+    assert (tmp_path / "features.npz").read_bytes() == b"the user's file" and not (tmp_path / "m").exists()
+
+
 def test_out_onto_a_folder_of_user_files_is_refused(tmp_path, capsys):  # row 2
     data = photos(tmp_path / "D")
     mine = tmp_path / "Documents"
