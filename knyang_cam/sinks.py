@@ -22,6 +22,7 @@ from .atomic import temp_beside
 from .errors import OutputError, UserError
 from .paths import descriptor, is_stream, make_folder, remove_made, sweep_temp
 from .results import Prediction
+from .sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 MIN_VIDEO_SIDE = 2  # OpenCV's mp4v writer refuses 1-pixel frames
 MAX_VIDEO_SIDE = 8191  # MPEG-4 part 2 codes a side in 13 bits: a wider or taller frame's writer does not open
@@ -172,6 +173,10 @@ class JsonlLog:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        if self.path.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+            # `--log clip.mp4`, meant as --output, replaced the user's video of that name with a few lines of JSON.
+            raise UserError(f"--log {self.path} is named as a video or picture ({self.path.suffix}): the log is "
+                            f"JSON lines, e.g. run.jsonl (--output writes the video)")
         # A device or pipe (/dev/stdout, a FIFO) is a stream to write to, not a file to replace.
         self._pending = None if is_stream(self.path) else _Pending(self.path, "--log")
         self.lines = 0

@@ -92,6 +92,18 @@ def test_outputs_onto_inputs_or_each_other_are_refused(user, capsys, monkeypatch
     assert contents(user) == before
 
 
+@pytest.mark.parametrize("name", ["earlier.mp4", "photos/../clip.MOV", "snap.jpg"])
+def test_a_log_named_as_a_video_or_picture_is_refused_and_replaces_nothing(user, capsys, monkeypatch, name):
+    monkeypatch.chdir(user)
+    (user / "clip.MOV").write_bytes(b"the user's other video")
+    before = contents(user)
+    line = one_line(capsys, call(cam_main, "--source", "V.mp4", "--log", name, "--output", "new.mp4", "--model",
+                                 ROOT / "models" / "knyang", "--headless"))
+    assert line == f"error: --log {name} is named as a video or picture ({Path(name).suffix}): the log is JSON " \
+                   "lines, e.g. run.jsonl (--output writes the video)"
+    assert contents(user) == before
+
+
 def test_report_folder_with_files_the_app_did_not_write_is_refused(user, capsys):  # row 6
     (user / "photos" / "timeline.png").write_bytes(b"the user's own picture")
     before = contents(user)
