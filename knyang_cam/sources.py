@@ -116,6 +116,8 @@ class VideoFile(Source):
     def __init__(self, path: str | Path):
         self.name = str(path)
         path = Path(path)
+        if path.exists() and not path.is_file():  # a FIFO was 'not found'; a video is read with seeks
+            raise UserError(f"{path} is a pipe or a device, not a video file: save the video to a file and give that")
         if not path.is_file():
             raise UserError(f"video file not found: {path}")
         if not utf8_name(path):

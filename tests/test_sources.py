@@ -181,6 +181,12 @@ def test_glob_and_single_image(tmp_path):
         open_source(str(tmp_path / "bird*.png"), CameraConfig())
 
 
+def test_a_named_pipe_as_the_source_is_not_said_to_be_missing(tmp_path):
+    os.mkfifo(tmp_path / "feed.mp4")
+    with pytest.raises(UserError, match=r"feed\.mp4 is a pipe or a device, not a video file: save the video to a file"):
+        open_source(str(tmp_path / "feed.mp4"), CameraConfig())
+
+
 def test_a_folder_or_glob_of_videos_says_a_video_is_given_on_its_own(tmp_path):
     clips = tmp_path / "clips"
     clips.mkdir()
