@@ -11,6 +11,7 @@ Exit statuses (README lists them):
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import sys
@@ -197,12 +198,34 @@ class Stats:
 SHOWN_MAX = (1600, 900)
 
 
+def x_server_answers() -> bool:
+    """Whether the X server that DISPLAY names takes a connection: where it does not (a stale DISPLAY in tmux
+    or over SSH), OpenCV's Qt prints that no platform plugin could be initialised and aborts the process."""
+    try:
+        xcb = ctypes.CDLL("libxcb.so.1")  # what Qt's own xcb plugin connects with
+    except OSError:
+        return True  # no libxcb to ask: OpenCV's window says what it can
+    xcb.xcb_connect.restype = ctypes.c_void_p
+    xcb.xcb_connect.argtypes = (ctypes.c_char_p, ctypes.c_void_p)
+    xcb.xcb_connection_has_error.argtypes = (ctypes.c_void_p,)
+    xcb.xcb_disconnect.argtypes = (ctypes.c_void_p,)
+    connection = xcb.xcb_connect(None, None)  # never NULL: a failed one is an error connection
+    try:
+        return xcb.xcb_connection_has_error(connection) == 0
+    finally:
+        xcb.xcb_disconnect(connection)
+
+
 class Window:
     """The app's OpenCV window; raises UserError when there is no display to open it on."""
 
     def __init__(self):
-        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        # opencv-python's window is Qt's with its X11 plugin alone: under Wayland it is XWayland's, in DISPLAY.
+        if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
             raise UserError("no display to open a window on (DISPLAY is not set); use --headless")
+        if sys.platform.startswith("linux") and not x_server_answers():
+            raise UserError(f"cannot open a window on display {os.environ['DISPLAY']} (DISPLAY): no X server takes "
+                            f"the connection there (SSH without -X, a desktop session that ended); use --headless")
         # GUI_NORMAL: just the picture, without the Qt toolbar of zoom and save buttons.
         cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
         self.shown = False

@@ -64,6 +64,24 @@ def test_unreadable_sources_name_the_path(tmp_path, tiny_model_dir):
 
 def test_no_window_without_a_display(tiny_model_dir, clip):
     assert "--headless" in user_error(cli("--source", clip, "--model", tiny_model_dir))
+    # Wayland without XWayland: Qt's X11 plugin, the only one opencv-python has, aborted the process.
+    result = subprocess.run([sys.executable, "-m", "knyang_cam", "--source", str(clip), "--model", str(tiny_model_dir)],
+                            cwd=ROOT, env={**os.environ, "DISPLAY": "", "WAYLAND_DISPLAY": "wayland-0"},
+                            capture_output=True, text=True, timeout=120)
+    assert "DISPLAY is not set" in user_error(result)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11's DISPLAY")
+def test_a_display_no_x_server_answers_on_is_one_line_not_an_abort(tmp_path, clip):
+    # A stale DISPLAY (tmux reattached over SSH): OpenCV's Qt printed four lines of its own and aborted (134).
+    (tmp_path / "earlier.mp4").write_bytes(b"an earlier video")
+    env = {k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"} | {"DISPLAY": ":4242"}
+    result = subprocess.run([sys.executable, "-m", "knyang_cam", "--source", str(clip), "--output",
+                             str(tmp_path / "earlier.mp4")], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    line = user_error(result)
+    assert line.startswith("error: cannot open a window on display :4242") and "--headless" in line
+    assert (tmp_path / "earlier.mp4").read_bytes() == b"an earlier video"
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ def test_a_window_closed_by_the_window_manager_reads_closed_and_closes_quietly(m
     # Closing the window from its title bar ended the run with a traceback and exit status 1 (under Xvfb,
     # a WM_DELETE_WINDOW message to the Qt window), and the run's video and log were discarded.
     monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr(app, "x_server_answers", lambda: True)
     monkeypatch.setattr(cv2, "namedWindow", lambda *a: None)
     window = app.Window()
     window.shown = True
@@ -27,6 +28,7 @@ def test_a_window_closed_by_the_window_manager_reads_closed_and_closes_quietly(m
 
 def test_a_window_not_shown_yet_is_not_closed(monkeypatch):
     monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr(app, "x_server_answers", lambda: True)
     monkeypatch.setattr(cv2, "namedWindow", lambda *a: None)
     monkeypatch.setattr(cv2, "getWindowProperty", pytest.fail)
     assert not app.Window().closed()
