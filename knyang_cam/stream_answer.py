@@ -24,11 +24,13 @@ def unreachable(url: str, timeout_s: float) -> str | None:
     scheme, host = parts.scheme.lower(), parts.hostname
     if scheme not in TCP_PORTS:
         return None
+    if not host:  # rtsp://$CAM/stream1 with CAM unset: it read 'it answers, but with no video'
+        return f"it names no camera: give its address after {scheme}://, e.g. {scheme}://192.168.1.20/"
     try:
         port = parts.port or TCP_PORTS[scheme]
     except ValueError:
         return "its port is not a number from 0 to 65535"
-    if not host or port is None or (scheme in ("http", "https") and os.environ.get("http_proxy")
+    if port is None or (scheme in ("http", "https") and os.environ.get("http_proxy")
                                     and not urllib.request.proxy_bypass(host)):
         return None  # FFmpeg reaches it through the proxy (http_proxy, for https too)
     try:

@@ -266,6 +266,13 @@ def test_an_address_the_look_at_the_answer_cannot_use_is_still_one_line():
                 open_source(url, CameraConfig())
 
 
+@pytest.mark.parametrize("url", ["rtsp:///stream1", "http://:8080/video", "rtsp://admin:pw@/live"])
+def test_an_address_without_a_host_says_it_names_no_camera(url):
+    # rtsp://$CAM/stream1 with CAM unset read 'it answers, but with no video': nothing had answered.
+    with pytest.raises(UserError, match=r"cannot open stream .*: it names no camera: give its address after"):
+        open_source(url, CameraConfig())
+
+
 def test_a_udp_stream_is_not_looked_for_over_tcp():
     # Nothing listens for TCP on a UDP stream's port: a TCP look would call it off, and refuse every reconnect.
     port = _free_port()
