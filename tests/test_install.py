@@ -128,6 +128,15 @@ def _tree_copy(dst: Path) -> Path:
     return dst
 
 
+def test_the_wheel_readme_builds_in_the_clone_is_ignored_by_git():
+    """README's `pip wheel --no-deps -w dist .` leaves an 84 MB wheel in the clone: `git add -A` took it, and
+    _tree_copy copied it into every wheel test's tree."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git clone")
+    wheel = f"dist/knyang_cam-{__version__}-py3-none-any.whl"
+    assert subprocess.run(["git", "check-ignore", "-q", wheel], cwd=ROOT).returncode == 0
+
+
 @pytest.mark.slow
 def test_wheel_installs_without_tensorflow_and_runs_the_demo_from_elsewhere(tmp_path):
     """Build the wheel, install it (base, no extras) into a fresh venv from PyPI, run it from a
