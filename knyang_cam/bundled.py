@@ -8,7 +8,7 @@ editable install and `python -m knyang_cam` from the repository use the files a 
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
+from importlib import resources, util
 from pathlib import Path
 
 CLONE_ROOT = Path(__file__).resolve().parent.parent
@@ -40,9 +40,20 @@ def trainer_command(module: str = "") -> str:
     """How a user runs the trainer (or its `module`, e.g. "finder") here: an installed wheel has no
     `train` module (`python -m train` would run a user's own train.py), it has `knyang-train`."""
     package = trainer_package()
+    if package == "train" and not _in_clone_root() and util.find_spec("knyang_train") is not None:
+        # `python -m train` finds the clone's trainer only from the clone's root (the current folder comes first
+        # on sys.path); from elsewhere it failed, while the editable install has it as knyang-train.
+        package = "knyang_train"
     if not module:
         return "python -m train" if package == "train" else "knyang-train"
     return f"python -m {package}.{module}"
+
+
+def _in_clone_root() -> bool:
+    try:
+        return Path.cwd().resolve() == CLONE_ROOT
+    except OSError:  # the current folder was removed
+        return False
 
 
 def path(relative: str | Path) -> Path:

@@ -33,9 +33,29 @@ def test_keras_and_tflite_agree(tiny_model_dir):
     np.testing.assert_allclose(got, ref, atol=1e-5)
 
 
-def test_missing_dir_names_rebuild_command(tmp_path):
-    with pytest.raises(ModelError, match=r"model directory not found: .*python -m train"):
+def test_missing_dir_names_rebuild_command(tmp_path, monkeypatch):
+    from knyang_cam import bundled
+
+    monkeypatch.chdir(bundled.CLONE_ROOT)
+    with pytest.raises(ModelError, match=r"model directory not found: .*python -m train --data"):
         model_dir.read(tmp_path / "nope")
+
+
+def test_from_another_folder_an_editable_install_names_its_installed_trainer(tmp_path, monkeypatch):
+    """`pip install -e .` (README's Quick start), then the app run from the user's home folder: `python -m train`
+    there is 'No module named train'."""
+    from importlib import util
+
+    from knyang_cam.cat_finder import CatFinder
+
+    if util.find_spec("knyang_train") is None:
+        pytest.skip("the project is not installed (no knyang_train)")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelError) as e:
+        model_dir.read(tmp_path / "nope")
+    assert str(e.value).endswith(f"(rebuild it with: knyang-train --data DATASET_DIR --out {tmp_path / 'nope'})")
+    with pytest.raises(UserError, match=r"rebuild it with python -m knyang_train\.finder$"):
+        CatFinder(tmp_path / "nope")
 
 
 def test_a_folder_of_model_directories_names_one_to_give(tmp_path):
