@@ -364,7 +364,7 @@ def make_folder(flag: str, folder: Path, file: Path | None = None) -> Path | Non
 
     Returns the outermost folder it created (None: all were there), for `remove_made`.
     """
-    made = next((p for p in (*reversed(folder.parents), folder) if not p.exists()), None)
+    made = _outermost_missing(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".knyang-cam-probe-{os.getpid()}"
@@ -374,6 +374,10 @@ def make_folder(flag: str, folder: Path, file: Path | None = None) -> Path | Non
         where = folder if file is None else f"{file} (its folder {folder})"
         raise PathError(f"cannot write {flag} {where}: {e.strerror or e}") from None
     return made
+
+
+def _outermost_missing(folder: Path) -> Path | None:
+    return next((p for p in (*reversed(folder.parents), folder) if not p.exists()), None)
 
 
 def remove_made(folder: Path, made: Path | None) -> None:
@@ -560,6 +564,7 @@ def claim_model_dir(out, note: Callable[[str], None] = _note) -> Iterator[Path]:
     if out in _held:
         yield out
         return
+    made = _outermost_missing(out.parent)
     out.parent.mkdir(parents=True, exist_ok=True)
     lock_path = out.with_name(f".{out.name}.lock")
     try:
@@ -575,3 +580,5 @@ def claim_model_dir(out, note: Callable[[str], None] = _note) -> Iterator[Path]:
         if fd >= 0:
             lock_path.unlink(missing_ok=True)
             os.close(fd)
+        # A training that failed before writing (no internet for the weights) left an empty models/ behind.
+        remove_made(out.parent, made)

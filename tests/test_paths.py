@@ -362,6 +362,22 @@ def test_a_killed_runs_leftovers_are_removed_by_the_next_claim(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g", "m"]  # the lock files went with the locks
 
 
+def test_a_training_that_wrote_no_model_leaves_no_folder_it_made(tmp_path):
+    """python -m train failing to download its weights (README's --weights imagenet, offline) left an empty
+    models/ in the user's folder."""
+    out = tmp_path / "models" / "mycats"
+    with pytest.raises(RuntimeError), paths.claim_model_dir(out):
+        raise RuntimeError("no weights")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "models").mkdir()  # the user's own folder stays
+    with paths.claim_model_dir(out):
+        pass
+    assert list(tmp_path.iterdir()) == [tmp_path / "models"]
+    with paths.claim_model_dir(out):
+        out.mkdir()
+    assert out.is_dir()
+
+
 def test_recovery_leaves_folders_it_did_not_make_as_they_were(tmp_path):
     """Folders named like a killed training's leftovers but not made by one: a user's, unmarked, or
     marked but holding a user's file; none is removed, restored or changed."""
