@@ -5,6 +5,7 @@ Most cases run `main()` in-process: the refusal comes before any model or Tensor
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import resource
@@ -868,12 +869,16 @@ def test_retrain_out_onto_its_own_model_or_into_it_is_refused_before_any_work(tm
 
 
 @pytest.mark.parametrize("layout", ["", "Train"])
-def test_a_retrain_on_a_dataset_of_one_of_its_cats_names_the_cat_it_would_forget(tmp_path, capsys, layout):
+def test_a_retrain_on_a_dataset_of_one_of_its_cats_names_the_cat_it_would_forget(tmp_path, capsys, layout,
+                                                                                 monkeypatch):
     # Refused as "a household of one cat" before, which sent the user to add a neighbour's cat.
     model = fake_model(tmp_path / "m")
     photos(tmp_path / "D" / layout, classes=("Nabi",))
+    monkeypatch.chdir(tmp_path)  # the app run from the user's folder: `python -m train` is no command there
     line = one_line(capsys, call(retrain_main, "--model", model, "--data", tmp_path / "D", "--out", tmp_path / "new"))
     assert "has no photos of Tori, which the current model knows" in line, line
+    installed = importlib.util.find_spec("knyang_train") is not None
+    assert line.endswith("train a new model with " + ("knyang-train" if installed else "python -m train")), line
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from knyang_cam import bundled
 from knyang_cam.config import TrainConfig
 from knyang_cam.model_dir import ModelInfo
 from knyang_cam.results import SPLIT_NAMES
@@ -356,7 +357,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
              f"then learnt from all {learnt} photos")
     _log("validation " + "\n".join(val_scores.lines()))
     _log(f"validation: centre squares named right (unknown counts as wrong) {named:.3f}, one view each (the app "
-         f"takes the surest of regions.zooms views: python -m train.evaluate scores so); unknown cuts "
+         f"takes the surest of regions.zooms views: {bundled.trainer_command('evaluate')} scores so); unknown cuts "
          f"{gate.to_json()['cut']}")
     if view_scores is not None:
         _log(f"validation crops ({len(eval_views) - 1} per photo): accuracy {view_scores.accuracy:.3f}")

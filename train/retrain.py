@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from knyang_cam import bundled, events, extras, model_dir, paths
 from knyang_cam import config as config_mod
-from knyang_cam import events, extras, model_dir, paths
 from knyang_cam.config import TrainConfig
 from knyang_cam.errors import OneLineParser, UserError
 from knyang_cam.model_dir import ModelError
@@ -163,7 +163,7 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
     if present and (forgotten := [c for c in info.classes if c not in present]):
         raise UserError(f"{Path(data_dir)} has no photos of {', '.join(forgotten)}, which the current model knows: "
                         f"a retrain on it would forget them; set app.dataset_root to the dataset the model was "
-                        f"trained on (README: Teach it live), or train a new model with python -m train")
+                        f"trained on (README: Teach it live), or train a new model with {bundled.trainer_command()}")
     dataset = data.find_images(data_dir, cfg.validation_fraction, cfg.seed)
     import keras
 
