@@ -70,10 +70,51 @@ def gated_model_dir(path: Path):
 
 @pytest.fixture(scope="module")
 def exported():
+    """The network converted and its gate's rows made int8, as `python -m train` writes model.tflite."""
+    from train import tflite_edit
     from train.export import tflite_bytes
 
     model, extractor, dense, gate = gated_network()
-    return model, extractor, dense, gate, tflite_bytes(model)
+    return model, extractor, dense, gate, tflite_edit.quantize_gate(tflite_bytes(model), gate.refs, gate.others)
+
+
+def gate_rows(data: bytes) -> list:
+    """The weight tensors of the gate's matrix products (those the top-k takes) in the .tflite `data`."""
+    from train import tflite_edit
+
+    model = tflite_edit.read(data)
+    graph = model.subgraphs[0]
+    made_by = {int(o): op for op in graph.operators for o in op.outputs}
+    return [graph.tensors[made_by[int(op.inputs[0])].inputs[1]] for op in graph.operators
+            if tflite_edit._kind(model, op) == tflite_edit._OP.TOPK_V2]
+
+
+def stored_model(net, gate):
+    """The Keras network `net` (ungated) with `gate`'s rows as the int8 .tflite stores them."""
+    from train import familiar, tflite_edit
+
+    return familiar.gated(net, replace(gate, refs=tflite_edit.stored(gate.refs),
+                                       others=tflite_edit.stored(gate.others)))
+
+
+def test_the_gate_rows_are_int8_with_a_scale_per_row(exported):
+    """At one crop a frame LiteRT reads every gate row per crop: int8 reads a quarter of float32's bytes.
+    The file computes what the Keras network does with the rows rounded so, up to the features' own
+    rounding to int8 on the fly."""
+    from ai_edge_litert import schema_py_generated as fb
+
+    from train import tflite_edit
+    from train.model import classifier, head_layers
+
+    model, extractor, dense, gate, data = exported
+    rows = gate_rows(data)
+    assert [(t.type, len(t.quantization.scale)) for t in rows] == \
+        [(fb.TensorType.INT8, len(gate.refs)), (fb.TensorType.INT8, len(gate.others))]
+    x = crops(8)
+    got = tflite_edit.run(data, x)
+    drop, _ = head_layers(len(CLASSES), 0.0)
+    rounded = stored_model(classifier(extractor, drop, dense), gate).predict(x, verbose=0)
+    np.testing.assert_allclose(got, rounded, atol=5e-3)
 
 
 def test_the_cut_out_base_gives_the_keras_features(exported):
@@ -87,8 +128,8 @@ def test_the_cut_out_base_gives_the_keras_features(exported):
 
 
 def test_a_patched_head_and_gate_equal_a_new_conversion(exported):
-    """New kernel, bias, cut and floor, more references and fewer other animals: the patched file
-    computes what the Keras network with those values computes."""
+    """New kernel, bias, cut and floor, more references and fewer other animals: the patched file (int8
+    rows, as `python -m train` writes it) computes what the Keras network with those values computes."""
     import keras
 
     from train import familiar, recipe, tflite_edit
@@ -102,12 +143,14 @@ def test_a_patched_head_and_gate_equal_a_new_conversion(exported):
     drop, new_dense = head_layers(len(CLASSES), 0.0)
     new_dense.build((None, kernel.shape[0]))
     new_dense.set_weights([rng.normal(size=kernel.shape).astype(np.float32), bias + 0.3])
-    new_model = familiar.gated(classifier(extractor, drop, new_dense), new_gate)
+    new_model = stored_model(classifier(extractor, drop, new_dense), new_gate)
     patched = tflite_edit.patch_head(data, params(dense, gate), params(new_dense, new_gate))
+    assert [len(t.quantization.scale) for t in gate_rows(patched)] == [14, recipe.NEIGHBOURS]
     x = crops(8)
     expected = keras.Model(new_model.inputs, new_model.outputs).predict(x, verbose=0)
     got = tflite_edit.run(patched, x)
-    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # The features are rounded to int8 on the fly too: 8 of them here round coarser than the model's 1280.
+    np.testing.assert_allclose(got, expected, atol=5e-3)
     assert np.abs(got - tflite_edit.run(data, x)).max() > 0.01, "the patch changed what the network says"
 
 
@@ -135,8 +178,9 @@ def test_a_patch_refuses_what_it_cannot_do_safely(exported):
 
 def test_the_live_retrain_runs_litert_and_patches_unless_the_classes_change(tmp_path):
     """From a gated model: same classes -> the base on LiteRT and model.tflite patched; a new cat ->
-    LiteRT still, but a converted model.tflite. Each agrees with its model.keras."""
+    LiteRT still, but a converted model.tflite. Each agrees with its model.keras, its gate rows in int8."""
     import keras
+    from ai_edge_litert import schema_py_generated as fb
 
     from knyang_cam.classify import load_classifier
     from train.retrain import retrain
@@ -162,7 +206,8 @@ def test_the_live_retrain_runs_litert_and_patches_unless_the_classes_change(tmp_
         x = crops(5, seed=9)
         lite = load_classifier(info, backend="litert", threads=1).predict(x)
         net = keras.models.load_model(info.keras_path, compile=False)
-        np.testing.assert_allclose(lite, net.predict(x, verbose=0), atol=1e-4)
+        np.testing.assert_allclose(lite, net.predict(x, verbose=0), atol=1e-3)  # up to the int8 gate rows
+        assert [t.type for t in gate_rows(info.tflite_path.read_bytes())] == [fb.TensorType.INT8] * 2
         assert lite.shape == (5, len(info.classes))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +117,16 @@ def _patched(reuse: Reuse, new: tflite_edit.HeadParams, pixels: np.ndarray, expe
         _log(f"note: the patched model.tflite is off by {worst:.4f}: converting the network")
         return None
     return patched
+
+
+def _gate_in_int8(tflite: bytes, gate: familiar.Gate) -> bytes:
+    """The converted `tflite` with the gate's rows as int8 (tflite_edit.quantize_gate); as converted if it
+    cannot be edited: as right, slower."""
+    try:
+        return tflite_edit.quantize_gate(tflite, gate.refs, gate.others)
+    except tflite_edit.GraphError as e:
+        _log(f"note: model.tflite keeps its gate in float32 ({e})")
+        return tflite
 
 
 def _mirrored(f_views: np.ndarray, n_views: int) -> np.ndarray:
@@ -294,7 +304,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
                      len(dataset.classes))
     stages.lap("gate")
 
-    def judge(x):
+    def judge(x, gate=gate):
         return gate.shrink(recipe.softmax(x @ kernel + bias), x)
 
     threshold_value = recipe.unknown_threshold(len(dataset.classes))
@@ -369,11 +379,12 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     if reuse is not None:  # the live retrain: the current .tflite with the new head and gate
         shown = val_paths[:CHECK_PHOTOS]
         pixels = np.stack([data.crop_view(data.load_photo(p, side), recipe.CENTRE, size) for p in shown])
+        as_stored = replace(gate, refs=tflite_edit.stored(gate.refs), others=tflite_edit.stored(gate.others))
         tflite = _patched(reuse, tflite_edit.HeadParams(kernel, bias, gate.refs, gate.others, gate.cut, gate.floor),
-                          pixels, judge(val_x[:len(shown), 0]))
+                          pixels, judge(val_x[:len(shown), 0], as_stored))
     patched = tflite is not None
     if not patched:
-        tflite = tflite_bytes(model)
+        tflite = _gate_in_int8(tflite_bytes(model), gate)
     stages.lap("tflite")
     info = ModelInfo(
         path=out, classes=dataset.classes, input_size=(size, size), unknown_threshold=threshold_value,
