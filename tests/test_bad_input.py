@@ -532,10 +532,7 @@ def test_an_empty_out_is_refused_not_taken_for_the_default(tmp_path, capsys, mon
 def test_a_data_or_model_name_over_255_bytes_is_not_found_in_one_line(tmp_path, capsys):
     # No such folder can exist; Path.is_dir raised OSError (File name too long) for it: a traceback.
     long = tmp_path / ("p" * 300)
-    model = tmp_path / "m"
-    model.mkdir()
-    (model / "model.json").write_text(json.dumps({"format": 1, "classes": ["A", "B"], "input_size": [32, 32]}))
-    (model / "model.keras").write_bytes(b"never loaded")
+    model = fake_model(tmp_path / "m", ("A", "B"))
     data = photos(tmp_path / "D", classes=("A", "B"))
     for line in (one_line(capsys, call(train_main, "--data", long, "--out", tmp_path / "o", "--weights", "none")),
                  one_line(capsys, call(evaluate_main, "--model", model, "--data", long))):
@@ -767,10 +764,7 @@ def test_evaluate_names_its_default_json_after_any_data_folder(tmp_path, monkeyp
 
 
 def test_evaluate_json_onto_a_folder_is_refused_before_any_work(tmp_path, capsys):
-    model = tmp_path / "m"
-    model.mkdir()
-    (model / "model.json").write_text(json.dumps({"format": 1, "classes": ["A", "B"], "input_size": [32, 32]}))
-    (model / "model.keras").write_bytes(b"never loaded")
+    model = fake_model(tmp_path / "m", ("A", "B"))
     data = photos(tmp_path / "D", classes=("A", "B"))
     line = one_line(capsys, call(evaluate_main, "--model", model, "--data", data, "--json", tmp_path))
     assert "--json" in line and "is a folder" in line
@@ -779,10 +773,7 @@ def test_evaluate_json_onto_a_folder_is_refused_before_any_work(tmp_path, capsys
 
 
 def test_evaluate_json_replaces_no_input_nor_the_training_report(tmp_path, capsys):
-    model = tmp_path / "m"
-    (model / "report").mkdir(parents=True)
-    (model / "model.json").write_text(json.dumps({"format": 1, "classes": ["A", "B"], "input_size": [32, 32]}))
-    (model / "model.keras").write_bytes(b"never loaded")
+    model = fake_model(tmp_path / "m", ("A", "B"))
     (model / "report" / "metrics.json").write_text("the training's report")
     os.link(model / "model.json", tmp_path / "linked.json")
     data = photos(tmp_path / "D", classes=("A", "B"))
@@ -800,10 +791,7 @@ def test_evaluate_json_replaces_no_input_nor_the_training_report(tmp_path, capsy
 
 
 def test_evaluate_unknown_folder_missing_or_empty_is_refused_before_data_is_scored(tmp_path, capsys):
-    model = tmp_path / "m"
-    model.mkdir()
-    (model / "model.json").write_text(json.dumps({"format": 1, "classes": ["A", "B"], "input_size": [32, 32]}))
-    (model / "model.keras").write_bytes(b"never loaded")
+    model = fake_model(tmp_path / "m", ("A", "B"))
     data = photos(tmp_path / "D", classes=("A", "B"))
     (tmp_path / "empty").mkdir()
     line = one_line(capsys, call(evaluate_main, "--model", model, "--data", data, "--unknown", tmp_path / "strays"))
@@ -825,10 +813,7 @@ def read_only(tmp_path) -> Path:
 
 
 def test_a_read_only_place_is_one_line_before_any_work(tmp_path, capsys, read_only):
-    model = tmp_path / "m"
-    model.mkdir()
-    (model / "model.json").write_text(json.dumps({"format": 1, "classes": ["A", "B"], "input_size": [32, 32]}))
-    (model / "model.keras").write_bytes(b"never loaded")
+    model = fake_model(tmp_path / "m", ("A", "B"))
     data = photos(tmp_path / "D", classes=("A", "B"))
     line = one_line(capsys, call(evaluate_main, "--model", model, "--data", data, "--json", read_only / "e.json"))
     assert line.startswith(f"error: cannot write --json {read_only / 'e.json'}: "), line
