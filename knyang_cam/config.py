@@ -248,6 +248,10 @@ def _check_value(key: str, tp, value: Any, meta: dict) -> Any:
         # A path (its ~ is expanded where it is used). A shell expands `$HOME/cats` on the command line,
         # YAML does not: the label keys wrote into a folder named '$HOME' of the current one.
         value = os.path.expandvars(value)
+        if unset := re.search(r"\$(\w+|\{\w+\})", value):
+            # Left as written, `dataset_root: $CATS/x` made a folder named '$CATS' for the label keys' photos.
+            raise ConfigError(f"config key '{key}' names {unset.group(0)}, which is not set in the environment: "
+                              f"set it, or write the path out")
     if tp is float and not math.isfinite(value):
         raise ConfigError(f"config key '{key}' must be a finite number, got {value!r}")
     if "choices" in meta and value not in meta["choices"]:

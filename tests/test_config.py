@@ -222,8 +222,16 @@ def test_an_environment_variable_in_a_path_is_expanded_as_a_shell_would(tmp_path
     monkeypatch.setenv("HOME", "/home/mina")
     monkeypatch.setenv("CATS", "/srv/cats")
     p = tmp_path / "c.yaml"
-    p.write_text("app:\n  dataset_root: $HOME/cats\n  snapshots_dir: ${CATS}/snaps\n  model: $NO_SUCH_VAR/m\n"
-                 "regions:\n  crop: detect\n")
+    p.write_text("app:\n  dataset_root: $HOME/cats\n  snapshots_dir: ${CATS}/snaps\nregions:\n  crop: detect\n")
     cfg = config.load(p)
     assert (cfg.app.dataset_root, cfg.app.snapshots_dir) == ("/home/mina/cats", "/srv/cats/snaps")
-    assert cfg.app.model == "$NO_SUCH_VAR/m"  # unset: left as written, so the not-found error shows it
+
+
+def test_an_unset_environment_variable_in_a_path_is_refused(tmp_path, monkeypatch):
+    # Left as written, the label keys saved into a folder named '$NO_SUCH_VAR' of the current one.
+    monkeypatch.delenv("NO_SUCH_VAR", raising=False)
+    for text in ("$NO_SUCH_VAR/cats", "${NO_SUCH_VAR}/cats"):
+        p = tmp_path / "c.yaml"
+        p.write_text(f"app:\n  dataset_root: {text}\n")
+        with pytest.raises(ConfigError, match=r"'app.dataset_root' names \$\{?NO_SUCH_VAR\}?, which is not set"):
+            config.load(p)
