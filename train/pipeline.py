@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -379,9 +379,8 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     if reuse is not None:  # the live retrain: the current .tflite with the new head and gate
         shown = val_paths[:CHECK_PHOTOS]
         pixels = np.stack([data.crop_view(data.load_photo(p, side), recipe.CENTRE, size) for p in shown])
-        as_stored = replace(gate, refs=tflite_edit.stored(gate.refs), others=tflite_edit.stored(gate.others))
         tflite = _patched(reuse, tflite_edit.HeadParams(kernel, bias, gate.refs, gate.others, gate.cut, gate.floor),
-                          pixels, judge(val_x[:len(shown), 0], as_stored))
+                          pixels, judge(val_x[:len(shown), 0], tflite_edit.as_stored(gate)))
     patched = tflite is not None
     if not patched:
         tflite = _gate_in_int8(tflite_bytes(model), gate)

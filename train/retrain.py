@@ -140,8 +140,8 @@ def _litert_path(info, model, old_dense, others: np.ndarray, dataset: data.Datas
         print(f"note: features in TensorFlow and a full conversion: {e}", file=sys.stderr)
         return None, None
     # The file's gate rows are int8 (tflite_edit.stored); a model from before them differs by as little.
-    as_stored = familiar.Gate(tflite_edit.stored(gate.refs), tflite_edit.stored(others), weight, cut, floor, "")
-    worst = float(np.abs(as_stored.shrink(recipe.softmax(pooled @ kernel + bias), pooled) - expected).max())
+    probs = tflite_edit.as_stored(gate).shrink(recipe.softmax(pooled @ kernel + bias), pooled)
+    worst = float(np.abs(probs - expected).max())
     if worst > CHECK_ATOL:
         print(f"note: the current model.tflite differs from its model.keras by {worst:.4f}: features in "
               f"TensorFlow and a full conversion", file=sys.stderr)

@@ -25,7 +25,7 @@ full conversion, so an edit can make a retrain slower, never wrong.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import flatbuffers
 import numpy as np
@@ -80,6 +80,12 @@ def stored(rows: np.ndarray) -> np.ndarray:
     """The float rows an int8 gate tensor stands for (`quantized` and back): what the .tflite multiplies by."""
     q, scale = quantized(rows)
     return q.astype(np.float32) * scale[:, None]
+
+
+def as_stored(gate):
+    """A familiar.Gate with its rows as model.tflite holds them (`stored`): what the file computes, for the
+    numerical checks of an exported or patched file."""
+    return replace(gate, refs=stored(gate.refs), others=stored(gate.others))
 
 
 def _value(model: fb.ModelT, tensor) -> np.ndarray | None:
