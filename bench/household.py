@@ -104,7 +104,7 @@ def cross_validate(v, mine, cats, dogs, folds: int, repeats: int, seed: int, n_s
             bank = bank[:, bank_cols].reshape(-1, centre.shape[-1])
             negatives = recipe.spread(recipe.gate_part(bank), v.merge)
             judge, t, cut = quality.fit_and_judge(v, views["train"][tr], labels[tr], gid[tr], len(names), negatives,
-                                                  views["train_turned"][tr])
+                                                  views["train_turned"][tr], bank)
 
             def surest(x, judge=judge):  # each crop's views (crop-major) -> the app's choice among them
                 p = judge(x.reshape(-1, x.shape[-1]))

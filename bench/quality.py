@@ -238,7 +238,8 @@ class Variant:
     merge: float
     scenes: bool = True  # the views framed in drawn scenes (train/scenes.py) take part
     turned: bool = True  # recipe.TURNED join the gate's references
-    turned_head: bool = False  # ... and the head's training rows
+    turned_head: bool = True  # ... and the head's training rows
+    other: bool = True  # the head learns the bank's other animals as one class more (recipe.shrink)
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
@@ -276,13 +277,14 @@ def add_variant_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-scenes", action="store_true", help="without the views framed in drawn scenes")
     p.add_argument("--no-turned", action="store_true",
                    help="without the turned references (recipe.TURNED; the bank keeps its turned crops)")
-    p.add_argument("--turned-head", action="store_true", help="the turned references train the head too")
+    p.add_argument("--no-turned-head", action="store_true", help="the turned references do not train the head")
+    p.add_argument("--no-other", action="store_true", help="a head of my cats alone (no class of other animals)")
 
 
 def variant_of(args: argparse.Namespace) -> Variant:
     """The Variant that `add_variant_options`' options name."""
     return Variant(args.views, args.ref_views, args.l2, args.steps, args.lr, args.keep, args.beta, not args.no_tta,
-                   args.merge, not args.no_scenes, not args.no_turned, args.turned_head)
+                   args.merge, not args.no_scenes, not args.no_turned, not args.no_turned_head, not args.no_other)
 
 
 def columns(views, v: Variant, n: int) -> list[int]:
@@ -290,9 +292,10 @@ def columns(views, v: Variant, n: int) -> list[int]:
     return [i for i, view in enumerate(views) if v.scenes or view.scene < 0][:n]
 
 
-def fit_and_judge(v: Variant, x_train, y_train, g_train, n_classes, negatives, x_turned):
+def fit_and_judge(v: Variant, x_train, y_train, g_train, n_classes, negatives, x_turned, other_rows):
     """Fit head and gate as train does; return a function from features to gated probabilities.
-    `x_turned`: the photos' recipe.TURNED features."""
+    `x_turned`: the photos' recipe.TURNED features; `other_rows`: the features of the bank's crops (the head's
+    other animals)."""
     from train import familiar
 
     head, ref = columns(recipe.TRAIN_VIEWS, v, v.views), columns(recipe.TRAIN_VIEWS, v, v.ref_views)
@@ -301,14 +304,16 @@ def fit_and_judge(v: Variant, x_train, y_train, g_train, n_classes, negatives, x
     if v.turned:
         head_x = np.concatenate([head_x, x_turned], 1) if v.turned_head else head_x
         ref_x = np.concatenate([ref_x, x_turned], 1)
-    kernel, bias, _ = recipe.fit_softmax(head_x.reshape(-1, d), np.repeat(y_train, head_x.shape[1]), n_classes,
-                                         v.l2, v.steps, v.lr)
+    x, y = head_x.reshape(-1, d), np.repeat(y_train, head_x.shape[1])
+    if v.other:
+        x, y = np.concatenate([x, other_rows]), np.concatenate([y, np.full(len(other_rows), n_classes)])
+    kernel, bias, _ = recipe.fit_softmax(x, y, n_classes + v.other, v.l2, v.steps, v.lr)
     n = ref_x.shape[1]
     gate = familiar.fit_gate(ref_x.reshape(-1, d), np.repeat(g_train, n), negatives, v.keep, v.beta, v.merge,
                              np.repeat(y_train, n), n_classes)
 
     def judge(x):
-        return gate.shrink(recipe.softmax(x @ kernel + bias), x)
+        return gate.shrink(recipe.softmax(x @ kernel + bias), x, n_classes)
     return judge, recipe.unknown_threshold(n_classes), float(np.mean(gate.cut))
 
 
@@ -381,7 +386,7 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
                                    dogs.views["bank"][dog_fold != f][:, bank_cols].reshape(-1, centre.shape[1])])
             negatives = recipe.spread(recipe.gate_part(bank), v.merge)
             judge, t, cut = fit_and_judge(v, mine.views["train"][tr], mine.labels[tr], gid[tr], n_classes, negatives,
-                                          mine.views["train_turned"][tr])
+                                          mine.views["train_turned"][tr], bank)
 
             def named(x, y, judge=judge, t=t):  # share named right (unknown counts as wrong), share argmax right
                 p = judge(x.reshape(-1, x.shape[-1]))
@@ -445,7 +450,7 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
                     relabel = np.cumsum(np.arange(n_classes) != c) - 1
                     judge_c, t_c, _ = fit_and_judge(v, mine.views["train"][keep_rows], relabel[mine.labels[keep_rows]],
                                                     gid[keep_rows], n_classes - 1, negatives,
-                                                    mine.views["train_turned"][keep_rows])
+                                                    mine.views["train_turned"][keep_rows], bank)
                     x = np.concatenate([ev[te & (mine.labels == c)], clip[te & (mine.labels == c)]], 1)
                     out.append(np.mean(judge_c(x.reshape(-1, x.shape[-1])).max(1) < t_c))
                     x = np.concatenate([centre_views[te & (mine.labels == c)], clip_views[te & (mine.labels == c)]], 1)

@@ -166,7 +166,7 @@ class TrainConfig:
     head_views: int = field(default=31, metadata=_range(1, 31))
     reference_views: int = field(default=9, metadata=_range(1, 31))
     reference_merge: float = field(default=0.9, metadata=_range(0.5, 1.0))
-    unknown_keep: float = field(default=0.90, metadata=_range(0.5, 1.0))
+    unknown_keep: float = field(default=0.93, metadata=_range(0.5, 1.0))
     other_animal_weight: float = field(default=1.0, metadata=_range(0.0, 2.0))
     fine_tune_at: int = field(default=100, metadata=_range(0, 1000))
     fine_tune_epochs: int = field(default=0, metadata=_range(0, 1000))

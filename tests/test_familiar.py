@@ -84,6 +84,53 @@ def test_gate_keeps_the_winner_and_flattens_what_looks_like_no_reference():
     assert out[n].max() < recipe.unknown_threshold(2)
 
 
+def test_the_heads_other_animal_column_pulls_towards_uniform_and_never_names_a_cat():
+    from train import familiar, recipe
+
+    # Two cats and other animals last; the gate open for every crop (far above its cut).
+    probs = np.array([[0.9, 0.1, 0.0], [0.72, 0.08, 0.2], [0.09, 0.01, 0.9], [0.02, 0.03, 0.95]], np.float32)
+    out = recipe.shrink(probs, np.full(len(probs), 10.0), 2)
+    assert out.shape == (4, 2)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(out.argmax(axis=1), [0, 0, 0, 1])  # the top cat, never "other animals"
+    np.testing.assert_allclose(out[0], [0.9, 0.1], atol=1e-6)  # no other animal: the head's own answer
+    t = recipe.unknown_threshold(2)
+    assert out[0].max() > t and out[1].max() > t  # a fifth another animal: still named
+    assert out[2].max() < t and out[3].max() < t  # mostly another animal: unknown
+    # With the gate closed it is unknown whatever the head says; the gate reads the cut of the top cat.
+    assert recipe.shrink(probs, np.full(len(probs), -1.0), 2).max() < t
+    gate = familiar.Gate(np.eye(4, dtype=np.float32)[:2], np.zeros((0, 4), np.float32), 1.0,
+                         np.array([0.5, -5.0], np.float32), -1.0, "")
+    pooled = np.tile(np.array([[0.0, 0.0, 1.0, 0.0] * 2], np.float32), (4, 1))  # similarity 0 to both cats
+    shrunk = gate.shrink(probs, pooled, 2)
+    assert shrunk[:3].max() == pytest.approx(0.5, abs=1e-3)  # named Alpha: held to Alpha's cut (0.5), unknown
+    assert shrunk[3].max() > shrunk[2].max()  # named Beta (cut -5: open), only the other-animal pull
+
+
+@pytest.mark.slow  # Keras
+def test_a_head_with_other_animals_gives_in_the_network_what_numpy_gives():
+    import keras
+
+    from train import familiar
+    from train.model import AVG_NAME, FEATURES_NAME, classifier, head_layers, infer
+
+    inp = keras.Input((8, 8, 3))
+    pooled = keras.layers.Concatenate(name=FEATURES_NAME)([keras.layers.GlobalAveragePooling2D(name=AVG_NAME)(inp),
+                                                          keras.layers.GlobalMaxPooling2D()(inp)])
+    drop, dense = head_layers(3, 0.0)
+    model = classifier(keras.Model(inp, pooled), drop, dense)
+    rng = np.random.default_rng(0)
+    dense.set_weights([rng.normal(0, 0.02, (6, 3)).astype(np.float32), np.array([0.0, 0.3, 0.5], np.float32)])
+    refs = _fields(*[(255, 3 * i, 2 * i) for i in range(7)], *[(3 * i, 255, 2 * i) for i in range(8)])
+    gate = familiar.fit_gate(_pooled(refs), np.arange(len(refs)), np.zeros((0, 3), np.float32), keep=0.9,
+                             weight=1.0, merge=1.0, ref_labels=np.repeat([0, 1], [7, 8]), n_classes=2)
+    x = np.concatenate([refs, _fields((255, 0, 255), (200, 40, 90))])
+    raw, out = infer(model, x), infer(familiar.gated(model, gate, 2), x)
+    assert raw.shape == (len(x), 3) and out.shape == (len(x), 2)
+    np.testing.assert_allclose(gate.shrink(raw, _pooled(x), 2), out, atol=1e-5)
+    assert out.max(axis=1).min() < 0.75 < out.max(axis=1).max()  # some shrunk, some not: the pull was checked
+
+
 @pytest.mark.slow
 def test_other_animals_turn_a_lookalike_to_unknown_in_the_network():
     from train import familiar, recipe

@@ -88,6 +88,16 @@ def test_writes_every_file_of_the_model_directory(trained):
     # No bank ships for this backbone: it computed one from the shipped photos of other animals.
     assert "the bank of other animals for this backbone" in r.stderr
     assert info.familiarity["other_animals"] >= 1  # random features: near-duplicates merge into few rows
+    # ... and its head learnt them as one class more: every bank crop, whole (the gate merges its own rows).
+    from train import negatives, recipe
+    from train.model import HEAD_NAME
+
+    bank_crops = len(negatives.photos()) * len(recipe.BANK_VIEWS)
+    assert bank_crops > 0 and metrics["dataset"]["other_animals_in_head"] == bank_crops
+    import keras
+
+    head = keras.models.load_model(out / "model.keras", compile=False).get_layer(HEAD_NAME)
+    assert head.units == len(info.classes) + 1
     assert "cross-validation" in metrics["selected_on"]
     assert metrics["warnings"] and "Nabi has only" in metrics["warnings"][0]  # 6 photos: thin
     assert set(metrics["phases"]) == {"head", "fine-tune"}

@@ -59,9 +59,10 @@ class Gate:
         """Above 0: one of my cats; below: unknown (recipe.margin); `classes`: what the head names."""
         return recipe.margin(vectors, self.refs, self.others, self.weight, self.cut_for(classes), self.floor)
 
-    def shrink(self, probs: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-        """What the gated model outputs, from the head's probabilities and the pooled vectors."""
-        return recipe.shrink(probs, self.margin(vectors, np.argmax(probs, axis=1)))
+    def shrink(self, probs: np.ndarray, vectors: np.ndarray, n_classes: int | None = None) -> np.ndarray:
+        """What the gated model outputs, from the head's probabilities and the pooled vectors (recipe.shrink:
+        a head of `n_classes` + 1 columns has other animals last)."""
+        return recipe.shrink(probs, self.margin(vectors, np.argmax(probs[:, :n_classes], axis=1)), n_classes)
 
     def to_json(self) -> dict:
         """The `familiarity` entry of model.json."""
@@ -99,8 +100,9 @@ def fit_gate(ref_vectors: np.ndarray, ref_groups: np.ndarray, others: np.ndarray
     return Gate(refs, others.astype(np.float32), weight, cut, floor, how)
 
 
-def gated(model, gate: Gate):
-    """`model` (pixels -> softmax, with a MIRROR_MEAN_NAME layer inside) with the gate on its output."""
+def gated(model, gate: Gate, n_classes: int | None = None):
+    """`model` (pixels -> softmax, with a MIRROR_MEAN_NAME layer inside) with the gate on its output; a head of
+    `n_classes` + 1 columns has other animals last (recipe.shrink), and the output has `n_classes`."""
     import keras
     from keras import ops
 
@@ -116,11 +118,15 @@ def gated(model, gate: Gate):
     known = nearest(gate.refs, SIMILARITY_NAME)
     score = known - gate.weight * nearest(gate.others, OTHERS_NAME) if len(gate.others) and gate.weight else known
     probs = model.outputs[0]
+    g_other = 1.0
+    if n_classes is not None and probs.shape[-1] > n_classes:
+        g_other = 1.0 - probs[:, n_classes:]
+        probs = probs[:, :n_classes] / ops.maximum(ops.sum(probs[:, :n_classes], axis=-1, keepdims=True), 1e-12)
     cut = np.asarray(gate.cut, np.float32)
     if cut.ndim:  # the cut of the class the head names (by comparison: one_hot converts to a flex op)
         top = ops.cast(ops.equal(probs, ops.max(probs, axis=-1, keepdims=True)), "float32")
         cut = ops.sum(top * cut, axis=-1, keepdims=True) / ops.sum(top, axis=-1, keepdims=True)
-    g = ops.sigmoid(ops.minimum(score - cut, known - gate.floor) / recipe.SOFTNESS)
+    g = ops.sigmoid(ops.minimum(score - cut, known - gate.floor) / recipe.SOFTNESS) * g_other
     return keras.Model(model.inputs, g * probs + (1.0 - g) / probs.shape[-1], name=model.name)
 
 

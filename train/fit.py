@@ -216,7 +216,8 @@ def fine_tune(network, dataset, cfg, progress: Progress | None = None) -> PhaseH
     require_every_class(train.labels, dataset.classes, "training", dataset.root, train.skipped, dataset.train)
     n_classes = len(dataset.classes)
     dense = network.model.get_layer("probs")
-    kernel, bias, _ = fit_softmax(infer(network.features, train.pixels, cfg.batch_size), train.labels, n_classes,
+    # A head with other animals as its last class (pipeline.finish) starts with none of them: it learns them after.
+    kernel, bias, _ = fit_softmax(infer(network.features, train.pixels, cfg.batch_size), train.labels, dense.units,
                                   cfg.head_l2, cfg.head_epochs, cfg.head_learning_rate)
     dense.set_weights([kernel, bias])
     model = network.model

@@ -56,15 +56,24 @@ def rows(files: Sequence[Path], weights: str, merge: float | None = None) -> tup
     return bank, identity, crops
 
 
-def computed(files: Sequence[Path], extractor, cache, merge: float, batch_size: int = 32,
-             progress=None) -> tuple[np.ndarray, int]:
-    """(unit rows, crops that ran through `extractor`) of the bank's crops (recipe.BANK_VIEWS) of `files`."""
+def crops(files: Sequence[Path], extractor, cache, batch_size: int = 32, progress=None, embed=None):
+    """The pooled features (features.Features) of the bank's crops (recipe.BANK_VIEWS) of `files`: whole, they
+    are the head's other animals; their average-pooled part, the gate's. `embed`: as features.view_features_for."""
     from . import features, recipe
     from .model import Backbone
 
     size = extractor.input_shape[1]
-    f = features.view_features_for(files, [0] * len(files), extractor, Backbone("none", size), recipe.BANK_VIEWS,
-                                   features.PHOTO_SCALE * size, cache, batch_size=batch_size, progress=progress)
+    return features.view_features_for(files, [0] * len(files), extractor, Backbone("none", size), recipe.BANK_VIEWS,
+                                      features.PHOTO_SCALE * size, cache, batch_size=batch_size, progress=progress,
+                                      embed=embed)
+
+
+def computed(files: Sequence[Path], extractor, cache, merge: float, batch_size: int = 32,
+             progress=None) -> tuple[np.ndarray, int]:
+    """(unit rows, crops that ran through `extractor`) of the bank's crops (recipe.BANK_VIEWS) of `files`."""
+    from . import recipe
+
+    f = crops(files, extractor, cache, batch_size, progress)
     return recipe.spread(recipe.gate_part(f.vectors), merge), f.computed
 
 

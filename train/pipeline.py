@@ -142,13 +142,20 @@ def _mirrored(f_views: np.ndarray, n_views: int) -> np.ndarray:
 REFIT_STEPS = 1 / 3
 
 
-def _fit_head(rows: np.ndarray, labels: np.ndarray, n_views: int, cfg: TrainConfig, n_classes: int, val=None,
-              start=None):
-    """The softmax head on `rows` ([photos * n_views, D], photo-major): (kernel, bias, curves); `val` draws curves.
-    From `start` (a fitted kernel and bias), it takes REFIT_STEPS of the steps."""
+def _fit_head(rows: np.ndarray, turned: np.ndarray, labels: np.ndarray, cfg: TrainConfig, n_classes: int,
+              other: np.ndarray | None, val=None, start=None):
+    """The softmax head on each photo's crops `rows` and turned crops `turned` (photo-major; recipe.TURNED_REFS),
+    and `other` animals as one class more (None: a head of the cats alone): (kernel, bias, curves); `val` draws
+    curves. From `start` (a fitted kernel and bias), it takes REFIT_STEPS of the steps."""
+    d = rows.shape[-1]
+    x = np.concatenate([rows.reshape(len(labels), -1, d), turned.reshape(len(labels), -1, d)], 1)
+    y = np.repeat(labels, x.shape[1])
+    x = x.reshape(-1, d)
+    if other is not None:
+        x, y = np.concatenate([x, other]), np.concatenate([y, np.full(len(other), n_classes)])
     steps = cfg.head_epochs if start is None else max(1, round(cfg.head_epochs * REFIT_STEPS))
-    return recipe.fit_softmax(rows, np.repeat(labels, n_views), n_classes, cfg.head_l2, steps,
-                              cfg.head_learning_rate, curve_every=max(1, steps // 30), val=val, start=start)
+    return recipe.fit_softmax(x, y, n_classes + (other is not None), cfg.head_l2, steps, cfg.head_learning_rate,
+                              curve_every=max(1, steps // 30), val=val, start=start)
 
 
 def _fit_gate(rows: np.ndarray, turned: np.ndarray, paths: tuple, labels: np.ndarray, n_views: int, plan: Recipe,
@@ -253,8 +260,12 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
            accept: Callable[[np.ndarray, np.ndarray, Sequence[str]], tuple[bool, str]] | None = None,
            before: Sequence[fit.PhaseHistory] = (), extra: dict | None = None,
            info_extra: dict | None = None, progress: Callable[[str], Callable] | None = None,
-           embed: features.Embed | None = None, reuse: Reuse | None = None) -> TrainResult:
+           embed: features.Embed | None = None, reuse: Reuse | None = None,
+           other_rows: np.ndarray | None = None) -> TrainResult:
     """Head, gate, scores and export on `extractor`'s (cached) features of `dataset`; writes `out`.
+
+    A `dense` of one unit more than the classes learns other animals as its last class: `other_rows`
+    (features of the bank's crops, train/negatives.py) and the dataset's not_mine crops (recipe.shrink).
 
     `accept(val_vectors, val_labels, val_paths)` (the retrain's check against the current model) returns
     (accepted, reason); a refused model is written as `<out>-refused`. `embed` computes the
@@ -293,8 +304,13 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
         _log(f"skipped {path}: {why}")
     stages.lap("features")
 
+    n_classes = len(dataset.classes)
+    other = None
+    if dense.units > n_classes:
+        other = np.concatenate([np.zeros((0, val_x.shape[-1]), np.float32) if other_rows is None else other_rows,
+                                nm.vectors.reshape(-1, val_x.shape[-1])])
     started = time.perf_counter()
-    kernel, bias, curves = _fit_head(train_f.vectors, train_labels, n_views, cfg, len(dataset.classes),
+    kernel, bias, curves = _fit_head(train_f.vectors, turned_f.vectors, train_labels, cfg, n_classes, other,
                                      val=(val_x[:, 0], val_y))
     dense.set_weights([kernel, bias])
     head = fit.PhaseHistory("head", *(tuple(curves[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")),
@@ -305,7 +321,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     stages.lap("gate")
 
     def judge(x, gate=gate):
-        return gate.shrink(recipe.softmax(x @ kernel + bias), x)
+        return gate.shrink(recipe.softmax(x @ kernel + bias), x, n_classes)
 
     threshold_value = recipe.unknown_threshold(len(dataset.classes))
     val_probs = judge(val_x[:, 0])
@@ -333,7 +349,8 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
         val_turned = views_of(val_paths, val_y, plan.turned, "turned validation crops, for the model")
         learnt_labels = np.concatenate([train_labels, val_rows.labels[::n_views]])
         rows = np.concatenate([train_f.vectors, val_rows.vectors])
-        kernel, bias, _ = _fit_head(rows, learnt_labels, n_views, cfg, len(dataset.classes), start=(kernel, bias))
+        kernel, bias, _ = _fit_head(rows, np.concatenate([turned_f.vectors, val_turned.vectors]), learnt_labels, cfg,
+                                    n_classes, other, start=(kernel, bias))
         dense.set_weights([kernel, bias])
         gate = _fit_gate(rows, np.concatenate([turned_f.vectors, val_turned.vectors]),
                          kept + tuple(dict.fromkeys(val_rows.paths)), learnt_labels, n_views, plan, cfg, others,
@@ -374,7 +391,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     stages.lap("evaluate")
 
     out = Path(out) if accepted else refused_out(out)
-    model = familiar.gated(classifier(extractor, drop, dense), gate)
+    model = familiar.gated(classifier(extractor, drop, dense), gate, n_classes)
     tflite = None
     if reuse is not None:  # the live retrain: the current .tflite with the new head and gate
         shown = val_paths[:CHECK_PHOTOS]
@@ -396,6 +413,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
         "dataset": {"root": str(dataset.root), "layout": dataset.layout, "classes": list(dataset.classes),
                     "train_photos": len(kept), "val_photos": len(val_y), "learnt_photos": learnt,
                     "not_mine_crops": len(nm.paths) // 2,
+                    "other_animals_in_head": 0 if other is None else len(other),
                     "train_photos_per_class": dict(zip(dataset.classes,
                                                        map(int, np.bincount(train_labels, minlength=len(counts))))),
                     "learnt_photos_per_class": dict(zip(dataset.classes, map(int, counts)))},
@@ -435,11 +453,11 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
 
 
 def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainConfig,
-                cache_dir: Path | None = None, bank: np.ndarray | None = None) -> TrainResult:
+                cache_dir: Path | None = None, bank_photos: Sequence[Path] | None = None) -> TrainResult:
     """Train on `data_dir` and write the model directory `out` (swapped in only when complete).
 
-    `bank`: unit rows of other animals for the open-set gate in place of the shipped bank
-    (train/negatives.py); bench/strangers.py passes one that lacks the breeds it plays.
+    `bank_photos`: photos of other animals for the head and the open-set gate in place of the shipped
+    bank (train/negatives.py); bench/strangers.py passes them without the breeds it plays.
     """
     stages = Stages()
     dataset = data.find_images(data_dir, cfg.validation_fraction, cfg.seed)
@@ -447,7 +465,7 @@ def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainC
          f"{len(dataset.train)} training and {len(dataset.validation)} validation files")
     fit.seed_everything(cfg.seed)
     backbone = Backbone(weights, cfg.image_size, cfg.alpha)
-    network = build(backbone, len(dataset.classes), cfg.dropout)
+    network = build(backbone, len(dataset.classes) + 1, cfg.dropout)  # the last: other animals (recipe.shrink)
     progress = fit.Progress()
     stages.lap("build")
     before = []
@@ -456,10 +474,15 @@ def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainC
         stages.lap("fine_tune")
     identity = features.identity(network.features)
     cache = features.FeatureCache(cache_dir or features.default_cache_dir(), identity)
-    if bank is None:
+    if bank_photos is None:
         bank = negatives.for_extractor(network.features, identity, cache, cfg.reference_merge, cfg.batch_size,
                                        progress.counter("other animals"), _log)
+    else:
+        bank = negatives.computed(bank_photos, network.features, cache, cfg.reference_merge, cfg.batch_size,
+                                  progress.counter("other animals"))[0]
+    other_rows = negatives.crops(negatives.photos() if bank_photos is None else bank_photos, network.features, cache,
+                                 cfg.batch_size, progress.counter("other animals, for the head")).vectors
     drop, dense = network.model.get_layer("dropout"), network.model.get_layer("probs")
     return finish(network.features, drop, dense, dataset, cfg, Path(out), Recipe.full(cfg), cache, bank, stages,
                   before=before, info_extra={"backbone": {**backbone.describe(), "features": identity}},
-                  progress=progress.counter)
+                  progress=progress.counter, other_rows=other_rows)

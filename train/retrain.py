@@ -44,7 +44,7 @@ from knyang_cam.config import TrainConfig
 from knyang_cam.errors import OneLineParser, UserError
 from knyang_cam.model_dir import ModelError
 
-from . import data, familiar, features, recipe, report, tflite_edit
+from . import data, familiar, features, negatives, recipe, report, tflite_edit
 from .model import EXTRACTOR_NAME, HEAD_NAME, MIRROR_MEAN_NAME, head_layers
 from .pipeline import CHECK_ATOL, CHECK_PHOTOS, VALIDATION_RIGHT, Recipe, Reuse, Stages, finish, refused_out, relative
 
@@ -89,7 +89,7 @@ class RetrainResult:
 def _old_accuracy(old_dense, old_classes: Sequence[str], vectors: np.ndarray, labels: np.ndarray,
                   classes: Sequence[str]) -> float:
     """Accuracy of the current model's head on the same validation features, by class name."""
-    probs = np.asarray(old_dense(vectors))
+    probs = np.asarray(old_dense(vectors))[:, :len(old_classes)]
     predicted = [old_classes[i] for i in probs.argmax(axis=1)]
     return float(np.mean([p == classes[t] for p, t in zip(predicted, labels)])) if len(labels) else 0.0
 
@@ -140,7 +140,7 @@ def _litert_path(info, model, old_dense, others: np.ndarray, dataset: data.Datas
         print(f"note: features in TensorFlow and a full conversion: {e}", file=sys.stderr)
         return None, None
     # The file's gate rows are int8 (tflite_edit.stored); a model from before them differs by as little.
-    probs = tflite_edit.as_stored(gate).shrink(recipe.softmax(pooled @ kernel + bias), pooled)
+    probs = tflite_edit.as_stored(gate).shrink(recipe.softmax(pooled @ kernel + bias), pooled, len(info.classes))
     worst = float(np.abs(probs - expected).max())
     if worst > CHECK_ATOL:
         print(f"note: the current model.tflite differs from its model.keras by {worst:.4f}: features in "
@@ -199,7 +199,7 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
     earlier = _earlier_right(info.path) if learnt_val else {}
 
     def accept(val_x: np.ndarray, val_y: np.ndarray, val_paths: Sequence[str]) -> tuple[bool, str]:
-        right = np.asarray(new_dense(val_x)).argmax(1) == val_y
+        right = np.asarray(new_dense(val_x))[:, :len(dataset.classes)].argmax(1) == val_y
         names = [relative(p, dataset.root) for p in val_paths]
         same = [i for i, name in enumerate(names) if name in earlier]
         if same:
@@ -216,10 +216,15 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
         return ok, (f"validation accuracy {compared['new']:.3f} vs current {old:.3f}{where} "
                     f"({'accepted' if ok else f'refused: worse by more than {allowed:.3f}'})")
 
-    drop, new_dense = head_layers(len(dataset.classes), cfg.dropout)
+    # A model whose head knows other animals (one unit more than its cats: pipeline.finish) keeps them.
+    other_rows = None
+    if old_dense.units > len(info.classes):
+        other_rows = negatives.crops(negatives.photos(), extractor, cache, cfg.batch_size,
+                                     progress("other animals, for the head"), embed).vectors
+    drop, new_dense = head_layers(len(dataset.classes) + (other_rows is not None), cfg.dropout)
     new_dense.build((None, extractor.output_shape[-1]))
     result = finish(extractor, drop, new_dense, dataset, cfg, Path(out), live_recipe(cfg), cache, others, stages,
-                    accept=accept, progress=progress, embed=embed, reuse=reuse,
+                    accept=accept, progress=progress, embed=embed, reuse=reuse, other_rows=other_rows,
                     extra={"retrain": {"from": str(info.path), "data": str(dataset.root)}},
                     info_extra={"backbone": {**info.backbone, "retrained_from": str(info.path)}})
     emit(events.progress("export", f"export: {result.reason}"))
