@@ -73,15 +73,13 @@ def stranger_breeds(n: int, seed: int) -> list[str]:
 def model_without(breeds: list[str], work: Path) -> Path:
     """A model trained as `python -m train` trains, its bank of other animals lacking `breeds` (reused if there)."""
     from knyang_cam.config import TrainConfig
-    from train import negatives
     from train.pipeline import train_model
 
     out = work / ("knyang-without-" + "-".join(breeds))
     if not (out / "model.json").is_file():
         files = sorted(f for kind in ("cats", "dogs") for f in (PETS / kind).glob("*.jpg") if breed(f) not in breeds)
-        bank = negatives.rows(files, str(WEIGHTS))[0]
-        print(f"training {out.name} (bank of {len(files)} photos, {len(bank)} rows)", file=sys.stderr, flush=True)
-        train_model(KNYANG, out, str(WEIGHTS), TrainConfig(), bank=bank)
+        print(f"training {out.name} (bank of {len(files)} photos)", file=sys.stderr, flush=True)
+        train_model(KNYANG, out, str(WEIGHTS), TrainConfig(), bank_photos=files)
     return out
 
 
