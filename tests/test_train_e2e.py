@@ -97,7 +97,7 @@ def test_writes_every_file_of_the_model_directory(trained):
     import keras
 
     head = keras.models.load_model(out / "model.keras", compile=False).get_layer(HEAD_NAME)
-    assert head.units == len(info.classes) + 1
+    assert head.units == len(info.classes) + 1 and "probability of another animal" in info.familiarity["how"]
     assert "cross-validation" in metrics["selected_on"]
     assert metrics["warnings"] and "Nabi has only" in metrics["warnings"][0]  # 6 photos: thin
     assert set(metrics["phases"]) == {"head", "fine-tune"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -391,6 +391,9 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     stages.lap("evaluate")
 
     out = Path(out) if accepted else refused_out(out)
+    if other is not None:
+        gate = replace(gate, how=f"{gate.how}, times 1 - the head's probability of another animal (its last class, "
+                                 f"learnt from {len(other)} crops of other animals and not_mine crops)")
     model = familiar.gated(classifier(extractor, drop, dense), gate, n_classes)
     tflite = None
     if reuse is not None:  # the live retrain: the current .tflite with the new head and gate

@@ -45,8 +45,8 @@ def turned(views: tuple) -> tuple:
 # folds (5 x 2, grouped; the app's three views), paired with the upright-only recipe: turned 90 degrees
 # named right 0.742 -> 0.842, upside down 0.662 -> 0.819, upright 0.924 -> 0.927; strangers read unknown
 # 0.935 -> 0.928 (+- 0.016 paired), turned 0.951 -> 0.954; dogs 0.986 -> 0.984. Without the turned bank,
-# turned strangers read unknown 0.899; with the turned crops in the head too, upright cats lost a point
-# (docs/measured.md).
+# turned strangers read unknown 0.899; with the turned crops in the head too (and the bank not in it), upright
+# cats lost a point (docs/measured.md).
 TURNED_REFS = 2
 # The head learns one class more than the cats, last: other animals (the bank's crops of other cats and dogs,
 # BANK_VIEWS, and the dataset's not_mine/ crops), whose probability pulls towards uniform like the gate
