@@ -160,7 +160,7 @@ class TrainConfig:
     batch_size: int = field(default=32, metadata=_range(1, 1024))
     validation_fraction: float = field(default=0.2, metadata=_range(0.05, 0.5))
     dropout: float = field(default=0.2, metadata=_range(0.0, 0.9))
-    head_epochs: int = field(default=300, metadata=_range(1, 10000))
+    head_epochs: int = field(default=150, metadata=_range(1, 10000))
     head_learning_rate: float = field(default=0.01, metadata=_range(1e-7, 1.0))
     head_l2: float = field(default=0.01, metadata=_range(0.0, 1e6))
     head_views: int = field(default=31, metadata=_range(1, 31))
