@@ -10,8 +10,9 @@ no TensorFlow graph, no conversion; either falls back to TensorFlow when the che
 the Keras side fails. The head learns from the full recipe's crops (`live_recipe`), so a
 retrain on the photos the current model learnt from gives back its head. The other animals of
 the gate (the bundled bank and earlier not_mine crops) come from the current model itself; new
-not_mine crops are added. The head may grow when the dataset has new class folders (then
-model.tflite is converted anew).
+not_mine crops are added. A head that knows other animals (one class more: pipeline.finish) learns
+them again from the bank's photos (train/bank/, through the feature cache) and every not_mine crop.
+The head may grow when the dataset has new class folders (then model.tflite is converted anew).
 
 The new model is accepted only when its validation accuracy is not worse than the
 current model's on the same validation photos by more than `max_drop`, or by one photo where
