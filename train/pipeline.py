@@ -316,8 +316,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     head = fit.PhaseHistory("head", *(tuple(curves[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")),
                             len(curves["loss"]) - 1, time.perf_counter() - started)
     stages.lap("head")
-    gate = _fit_gate(train_f.vectors, turned_f.vectors, kept, train_labels, n_views, plan, cfg, others,
-                     len(dataset.classes))
+    gate = _fit_gate(train_f.vectors, turned_f.vectors, kept, train_labels, n_views, plan, cfg, others, n_classes)
     stages.lap("gate")
 
     def judge(x, gate=gate):
@@ -349,12 +348,11 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
         val_turned = views_of(val_paths, val_y, plan.turned, "turned validation crops, for the model")
         learnt_labels = np.concatenate([train_labels, val_rows.labels[::n_views]])
         rows = np.concatenate([train_f.vectors, val_rows.vectors])
-        kernel, bias, _ = _fit_head(rows, np.concatenate([turned_f.vectors, val_turned.vectors]), learnt_labels, cfg,
-                                    n_classes, other, start=(kernel, bias))
+        turned = np.concatenate([turned_f.vectors, val_turned.vectors])
+        kernel, bias, _ = _fit_head(rows, turned, learnt_labels, cfg, n_classes, other, start=(kernel, bias))
         dense.set_weights([kernel, bias])
-        gate = _fit_gate(rows, np.concatenate([turned_f.vectors, val_turned.vectors]),
-                         kept + tuple(dict.fromkeys(val_rows.paths)), learnt_labels, n_views, plan, cfg, others,
-                         len(dataset.classes))
+        gate = _fit_gate(rows, turned, kept + tuple(dict.fromkeys(val_rows.paths)), learnt_labels, n_views, plan, cfg,
+                         others, n_classes)
         refit_computed = val_rows.computed + val_turned.computed
         stages.lap("refit")
     test_scores = None
