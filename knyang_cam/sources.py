@@ -161,6 +161,11 @@ class VideoFile(Source):
             index, time_s = index + 1 + lost, self._time(index + 1 + lost, index, time_s)
         if skipped:
             print(f"warning: {self.name}: skipped {skipped} frames that did not decode", file=sys.stderr)
+        # The container's count is an estimate (a variable frame rate misses by a few): only a clear shortfall
+        # says the file was cut short, as a copy or download that stopped part way leaves it.
+        if self.length is not None and self.length - index >= max(10, self.length // 10):
+            print(f"warning: {self.name}: ended after {index} of the {self.length} frames its container "
+                  f"announces: the file may be cut short", file=sys.stderr)
 
     def _time(self, index: int, last_index: int, last_s: float) -> float:
         """Frame `index`'s time, just read: its timestamp from the first frame's, or, where that does not come
@@ -247,6 +252,19 @@ def _read_photo(path: Path) -> np.ndarray | None:
 
 def _image_files(paths) -> list[Path]:
     return sorted(p for p in map(Path, paths) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+# Phones save HEIC, which OpenCV does not decode: said by name, not as "no readable images" of a full folder.
+HEIC_SUFFIXES = {".heic", ".heif"}
+HEIC_FIX = "save them as JPEG (iPhone: Settings > Camera > Formats > Most Compatible)"
+
+
+def _refuse_heic(paths, where: str) -> None:
+    """UserError when a folder or glob without readable photos holds HEIC ones (`where` as _refuse_videos')."""
+    heic = [p for p in map(Path, paths) if p.suffix.lower() in HEIC_SUFFIXES and p.is_file()]
+    if heic:
+        raise UserError(f"{where} {len(heic)} HEIC photo{'s' if len(heic) > 1 else ''}, which OpenCV cannot "
+                        f"read: {HEIC_FIX}")
 
 
 def _refuse_videos(paths, where: str) -> None:
@@ -663,6 +681,7 @@ def open_source(spec: str, cfg: CameraConfig) -> Source:
         files = _image_files(visible)
         if not files:
             _refuse_videos(visible, f"folder {path} holds")
+            _refuse_heic(visible, f"folder {path} holds")
         if not files and any(p.is_dir() for p in path.iterdir()):
             # A dataset's layout (one folder per cat): the folder is not searched below itself.
             raise UserError(f"no images directly in folder {path}, only in its sub-folders: "
@@ -670,11 +689,14 @@ def open_source(spec: str, cfg: CameraConfig) -> Source:
         return PhotoFolder(files, f"folder {path}")
     if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
         return PhotoFolder([path], str(path))
+    if path.suffix.lower() in HEIC_SUFFIXES and path.is_file():
+        raise UserError(f"{path} is a HEIC photo, which OpenCV cannot read: {HEIC_FIX.replace('them', 'it')}")
     if globlib.has_magic(spec) and not path.exists():
         matched = globlib.glob(spec)
         files = _image_files(matched)
         if not files:
             _refuse_videos(matched, f"{spec} matches")
+            _refuse_heic(matched, f"{spec} matches")
             raise UserError(f"no image files match {spec}")
         return PhotoFolder(files, spec)
     numbered = re.compile(r"%0?\d*d")  # FFmpeg's name for an image sequence (frame_%04d.png)

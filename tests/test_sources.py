@@ -111,6 +111,23 @@ def test_a_video_whose_first_frame_is_damaged_is_read_from_its_first_good_one(tm
     assert f"skipped {30 - len(frames)} frames that did not decode" in capsys.readouterr().err
 
 
+def test_a_video_cut_short_is_read_to_its_end_with_a_warning(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    whole, cut = tmp_path / "whole.avi", tmp_path / "cut.avi"
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 30, (160, 120))
+    for _ in range(60):
+        writer.write(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8))
+    writer.release()
+    cut.write_bytes(whole.read_bytes()[:whole.stat().st_size // 2])  # AVI's header still says 60 frames
+    with VideoFile(whole) as src:
+        assert len(list(src)) == 60
+    assert "cut short" not in capsys.readouterr().err
+    with VideoFile(cut) as src:
+        n = len(list(src))
+    assert 20 < n < 40
+    assert f"ended after {n} of the 60 frames its container announces" in capsys.readouterr().err
+
+
 def test_missing_and_non_video_files_name_the_path(tmp_path):
     with pytest.raises(UserError, match="not found: .*nope.mp4"):
         open_source(str(tmp_path / "nope.mp4"), CameraConfig())
@@ -156,6 +173,23 @@ def test_folder_sorted_skips_bad_files_and_rejects_empty(tmp_path, capsys):
     (empty / "readme.txt").write_text("no images here")
     with pytest.raises(UserError, match="empty"):
         open_source(str(empty), CameraConfig())
+
+
+def test_heic_photos_are_named_with_what_to_do(tmp_path):
+    # A phone's HEIC bytes are not needed: OpenCV reads no HEIC at all, so the suffix decides.
+    phone = tmp_path / "phone"
+    phone.mkdir()
+    for name in ("IMG_0001.HEIC", "IMG_0002.heic"):
+        (phone / name).write_bytes(b"\x00\x00\x00\x18ftypheic")
+    for spec, said in ((str(phone), f"folder {phone} holds 2 HEIC photos"),
+                       (str(phone / "*.HEIC"), "matches 1 HEIC photo,"),
+                       (str(phone / "IMG_0001.HEIC"), "IMG_0001.HEIC is a HEIC photo")):
+        with pytest.raises(UserError, match="save (them|it) as JPEG") as e:
+            open_source(spec, CameraConfig())
+        assert said in str(e.value)
+    cv2.imwrite(str(phone / "IMG_0003.jpg"), np.full((40, 40, 3), 90, np.uint8))
+    with open_source(str(phone), CameraConfig()) as src:  # the photos it can read are shown
+        assert len(list(src)) == 1
 
 
 def test_a_folder_of_cat_folders_names_the_glob_that_reads_it(tmp_path):
