@@ -802,6 +802,15 @@ def test_evaluate_unknown_folder_missing_or_empty_is_refused_before_data_is_scor
     assert "dataset folder not found" in line
 
 
+def test_evaluate_finds_the_bundled_model_from_any_folder_as_the_app_does(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = one_line(capsys, call(evaluate_main, "--model", "models/knyang", "--data", tmp_path / "nope",
+                                 "--json", tmp_path / "e.json"))
+    assert "dataset folder not found" in line  # the model was read: its error would come first
+    line = one_line(capsys, call(evaluate_main, "--model", "models/nope", "--data", tmp_path / "nope"))
+    assert line.startswith("error: model directory not found: models/nope")
+
+
 @pytest.fixture
 def read_only(tmp_path) -> Path:
     """A folder no file can be made in, also by root (for whom a mode of 0o555 blocks nothing)."""

@@ -280,10 +280,11 @@ def default_json(data: str | None, unknown: str | None) -> str:
 
 
 def _run(args) -> int:
-    from knyang_cam import extras, model_dir
+    from knyang_cam import bundled, extras, model_dir
     from knyang_cam.atomic import write_text
 
-    info = model_dir.read(args.model, need=(model_dir.KERAS_FILE,))
+    # As the app's --model: `models/knyang` names the bundled model from any folder.
+    info = model_dir.read(bundled.resolve(args.model), need=(model_dir.KERAS_FILE,))
     out = Path(args.json) if args.json else info.path / model_dir.REPORT_DIR / default_json(args.data, args.unknown)
     # Before the work, not after it, and before TensorFlow's import (seconds).
     _check_json(out, info.path, {"--data": args.data, "--unknown": args.unknown})
