@@ -70,6 +70,11 @@ def stranger_breeds(n: int, seed: int) -> list[str]:
     return sorted(np.random.default_rng(seed).choice(breeds, n, replace=False).tolist())
 
 
+def bank_without(breeds: list[str]) -> list[Path]:
+    """The photos of other animals, less the breeds played as strangers."""
+    return sorted(f for kind in ("cats", "dogs") for f in (PETS / kind).glob("*.jpg") if breed(f) not in breeds)
+
+
 def model_without(breeds: list[str], work: Path) -> Path:
     """A model trained as `python -m train` trains, its bank of other animals lacking `breeds` (reused if there)."""
     from knyang_cam.config import TrainConfig
@@ -77,7 +82,7 @@ def model_without(breeds: list[str], work: Path) -> Path:
 
     out = work / ("knyang-without-" + "-".join(breeds))
     if not (out / "model.json").is_file():
-        files = sorted(f for kind in ("cats", "dogs") for f in (PETS / kind).glob("*.jpg") if breed(f) not in breeds)
+        files = bank_without(breeds)
         print(f"training {out.name} (bank of {len(files)} photos)", file=sys.stderr, flush=True)
         train_model(KNYANG, out, str(WEIGHTS), TrainConfig(), bank_photos=files)
     return out
@@ -168,11 +173,13 @@ def press_not_mine(cfg, info, photos: list[Photo], data: Path, frames: int, pres
     return len(list((data / NOT_MINE).glob("*.jpg")))
 
 
-def live_retrain(info, data: Path, out: Path):
-    """What the `t` key runs (train.retrain, head and gate on cached features), in this process."""
+def live_retrain(info, data: Path, out: Path, bank: list[Path]):
+    """What the `t` key runs (train.retrain, head and gate on cached features), in this process. The head
+    learns its other animals again from `bank`, the photos the model learnt them from: the shipped bank
+    holds the breeds played as strangers."""
     from train.retrain import retrain
 
-    result = retrain(info.path, data, out, config.load().train)
+    result = retrain(info.path, data, out, config.load().train, bank_photos=bank)
     print(f"retrained {out.name} in {result.seconds:.0f} s: {result.reason}", file=sys.stderr, flush=True)
     return model_dir.read(result.out)
 
@@ -220,12 +227,13 @@ def main(argv=None) -> int:
         base = config.with_values(base, settings(args.set))
         models = [("", info)]
         if args.teach:
-            control = live_retrain(info, dataset_copy(tmp / "control"), tmp / "retrained")
+            control = live_retrain(info, dataset_copy(tmp / "control"), tmp / "retrained", bank_without(breeds))
             crops = press_not_mine(base, info, [s for s in strangers if s[0] == TAUGHT], dataset_copy(tmp / "teach"),
                                    args.frames, args.teach, args.seed + 1)
             print(f"taught: {len(taught)} strangers, x pressed {args.teach} times on each: {crops} crops saved")
             models += [("retrained, no crops", control),
-                       (f"retrained, x {args.teach}/cat", live_retrain(info, tmp / "teach", tmp / "taught"))]
+                       (f"retrained, x {args.teach}/cat", live_retrain(info, tmp / "teach", tmp / "taught",
+                                                                         bank_without(breeds)))]
         print(f"\n{'model, settings':34s} {'presentation, crop':18s} {'strangers named':>15s} {'clips named':>11s} "
               f"{'taught named':>12s} {'mine right':>10s} {'mine wrong':>10s}")
         for name, model in models:

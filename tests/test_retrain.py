@@ -208,6 +208,18 @@ def test_a_class_added_to_a_model_trained_with_weights_none(tmp_path):
     probs = clf.predict(np.zeros((2, 32, 32, 3), np.uint8))
     assert probs.shape == (2, 4)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    # Its head knows other animals (one unit more): the retrain learns them again, from the shipped bank's
+    # photos, or from those the model was trained on when they were others (bench/strangers.py's bank).
+    from train import negatives, recipe
+
+    def learnt(out) -> int:
+        return json.loads((Path(out) / "report" / "metrics.json").read_text())["dataset"]["other_animals_in_head"]
+
+    assert learnt(result.out) == len(negatives.photos()) * len(recipe.BANK_VIEWS)
+    few = negatives.photos()[:2]
+    other = retrain(tmp_path / "v1", data, tmp_path / "v3", cfg, max_drop=1.0, cache_dir=tmp_path / "cache",
+                    bank_photos=few)
+    assert learnt(other.out) == len(few) * len(recipe.BANK_VIEWS)
 
 
 def test_feature_cache_identity_follows_the_pooling_not_only_the_weights():

@@ -154,8 +154,12 @@ def _litert_path(info, model, old_dense, others: np.ndarray, dataset: data.Datas
 
 def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: TrainConfig,
             max_drop: float = 0.02, cache_dir: Path | None = None,
-            emit: Report = lambda event: None) -> RetrainResult:
-    """Retrain the head and gate of the model `current` on `data_dir`; write `out` (or `<out>-refused`)."""
+            emit: Report = lambda event: None, bank_photos: Sequence[Path] | None = None) -> RetrainResult:
+    """Retrain the head and gate of the model `current` on `data_dir`; write `out` (or `<out>-refused`).
+
+    `bank_photos`: as train_model's, the photos of other animals the head learns again (a model trained on
+    another bank than the shipped one: bench/strangers.py).
+    """
     start = time.perf_counter()
     stages = Stages(lambda name, s: emit(events.progress(name, f"{name} done ({s:.1f} s)")))
     info = model_dir.read(current, need=(model_dir.KERAS_FILE,))
@@ -220,8 +224,9 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
     # A model whose head knows other animals (one unit more than its cats: pipeline.finish) keeps them.
     other_rows = None
     if old_dense.units > len(info.classes):
-        other_rows = negatives.crops(negatives.photos(), extractor, cache, cfg.batch_size,
-                                     progress("other animals, for the head"), embed).vectors
+        photos = negatives.photos() if bank_photos is None else bank_photos
+        other_rows = negatives.crops(photos, extractor, cache, cfg.batch_size, progress("other animals, for the head"),
+                                     embed).vectors
     drop, new_dense = head_layers(len(dataset.classes) + (other_rows is not None), cfg.dropout)
     new_dense.build((None, extractor.output_shape[-1]))
     result = finish(extractor, drop, new_dense, dataset, cfg, Path(out), live_recipe(cfg), cache, others, stages,
