@@ -71,29 +71,31 @@ def crops(files: Sequence[Path], extractor, cache, batch_size: int = 32, progres
 def computed(files: Sequence[Path], extractor, cache, merge: float, batch_size: int = 32,
              progress=None) -> tuple[np.ndarray, int]:
     """(unit rows, crops that ran through `extractor`) of the bank's crops (recipe.BANK_VIEWS) of `files`."""
+    f = crops(files, extractor, cache, batch_size, progress)
+    return gate_rows(f.vectors, merge), f.computed
+
+
+def gate_rows(vectors: np.ndarray, merge: float) -> np.ndarray:
+    """The gate's unit rows of the bank's pooled crop features `vectors` (crops(...).vectors)."""
     from . import recipe
 
-    f = crops(files, extractor, cache, batch_size, progress)
-    return recipe.spread(recipe.gate_part(f.vectors), merge), f.computed
+    return recipe.spread(recipe.gate_part(vectors), merge)
 
 
-def for_extractor(extractor, identity: str, cache, merge: float, batch_size: int = 32, progress=None,
-                  log=lambda text: None) -> np.ndarray:
-    """The bank's unit rows for `extractor`: the shipped ones when they are its own, else computed from the
-    shipped photos (once: the cache keeps them); empty when neither is there."""
+def for_extractor(extractor, identity: str, bank_crops, merge: float, log=lambda text: None) -> np.ndarray:
+    """The bank's unit rows for `extractor`: the shipped ones when they are its own, else those of `bank_crops`
+    (crops(photos(), ...), which the head learns too: computed once, then cached); empty when neither is there."""
     bank = load(identity)
     if bank is not None:
         return bank
-    files = photos()
-    if not files:
+    if not len(bank_crops.vectors):
         log(f"note: no bank of other animals for this backbone ({BANK_FILE.name} is for the bundled one, and "
             f"{PHOTOS} has no photos): \"unknown\" relies on the distance to your cats and your not_mine crops")
         return np.zeros((0, extractor.output_shape[-1] // 2), np.float32)
-    bank, crops = computed(files, extractor, cache, merge, batch_size, progress)
-    if crops:
-        log(f"the bank of other animals for this backbone: {crops} crops of {len(files)} photos computed "
-            f"({PHOTOS.name}/; cached for the next training)")
-    return bank
+    if bank_crops.computed:
+        log(f"the bank of other animals for this backbone: {bank_crops.computed} crops of {len(set(bank_crops.paths))} "
+            f"photos computed ({PHOTOS.name}/; cached for the next training)")
+    return gate_rows(bank_crops.vectors, merge)
 
 
 def check_paths(pets: Path, weights: str, out: Path) -> list[Path]:

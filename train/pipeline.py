@@ -475,14 +475,14 @@ def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainC
         stages.lap("fine_tune")
     identity = features.identity(network.features)
     cache = features.FeatureCache(cache_dir or features.default_cache_dir(), identity)
+    # The bank's crops are the head's other animals, and their average-pooled part the gate's.
+    bank_crops = negatives.crops(negatives.photos() if bank_photos is None else bank_photos, network.features, cache,
+                                 cfg.batch_size, progress.counter("other animals"))
     if bank_photos is None:
-        bank = negatives.for_extractor(network.features, identity, cache, cfg.reference_merge, cfg.batch_size,
-                                       progress.counter("other animals"), _log)
+        bank = negatives.for_extractor(network.features, identity, bank_crops, cfg.reference_merge, _log)
     else:
-        bank = negatives.computed(bank_photos, network.features, cache, cfg.reference_merge, cfg.batch_size,
-                                  progress.counter("other animals"))[0]
-    other_rows = negatives.crops(negatives.photos() if bank_photos is None else bank_photos, network.features, cache,
-                                 cfg.batch_size, progress.counter("other animals, for the head")).vectors
+        bank = negatives.gate_rows(bank_crops.vectors, cfg.reference_merge)
+    other_rows = bank_crops.vectors
     drop, dense = network.model.get_layer("dropout"), network.model.get_layer("probs")
     return finish(network.features, drop, dense, dataset, cfg, Path(out), Recipe.full(cfg), cache, bank, stages,
                   before=before, info_extra={"backbone": {**backbone.describe(), "features": identity}},
