@@ -62,6 +62,27 @@ def _count_images(folder: Path) -> int:
         return 0
 
 
+def _folders_beyond(root: Path, classes: Sequence[str]) -> tuple[str, ...]:
+    """The dataset's class folders that are none of `classes`, sorted: a cat added with `n` in an earlier run, or
+    put there by hand, that the model does not know yet. The next retrain learns them, so they get keys now."""
+    at = classes_folder(root)
+    # A split layout's Train/ may hold a cat named "Test"; a flat one's Test/ is no cat.
+    taken = {c.lower() for c in classes} | set(RESERVED_NAMES) | (set(SPLITS) if at == root else set())
+    try:
+        names = sorted(d.name for d in at.iterdir() if d.is_dir() and not d.name.startswith(".")
+                       and d.name.lower() not in taken)
+    except OSError:  # no dataset yet
+        return ()
+    beyond = []
+    for name in names:
+        try:
+            class_dir(root, name)  # a link out of the dataset is no cat's folder
+        except UnsafeName:
+            continue
+        beyond.append(name)
+    return tuple(beyond)
+
+
 class Saver:
     """Queues saves for a writer thread, so a slow disk never stalls the frame loop.
 
@@ -73,7 +94,7 @@ class Saver:
         # A config's "~/cats" is the user's folder, as for every other path: not a folder named "~" here.
         self.root = Path(dataset_root).expanduser()
         self.snapshots = Path(snapshots_dir).expanduser()
-        self.classes = tuple(classes)
+        self.classes = tuple(classes) + _folders_beyond(self.root, classes)
         self.counts = {name: self._count(name) for name in self.classes}
         self.labelled = 0  # crops saved under a class name: what retrain.auto_after counts
         self._jobs: queue.Queue = queue.Queue()

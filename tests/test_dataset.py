@@ -185,6 +185,23 @@ def test_a_cat_a_retrained_model_brings_counts_the_photos_its_folder_holds(tmp_p
     assert saver.poll() == ["saved Zed (4)"]
 
 
+def test_a_cat_folder_the_model_does_not_know_yet_has_a_key(tmp_path):
+    # Zed was added with `n` in an earlier run (two photos labelled), and the app was closed before a retrain.
+    train = tmp_path / "data" / "Train"
+    for name, n in (("Chungdam", 2), ("Zed", 2), ("eve", 1), ("not_mine", 3), ("Abby", 0)):
+        (train / name).mkdir(parents=True)
+        for k in range(n):
+            cv2.imwrite(str(train / name / f"{k}.jpg"), crop())
+    (train / ".thumbs").mkdir()
+    with Saver(tmp_path / "data", tmp_path / "snaps", ["Chungdam", "Eve"]) as saver:
+        assert saver.classes == ("Chungdam", "Eve", "Abby", "Zed")  # the model's keys first, as they were
+        assert saver.counts["Zed"] == 2 and saver.counts["Abby"] == 0
+        saver.label(3, crop())
+    assert saver.poll() == ["saved Zed (3)"]
+    with Saver(tmp_path / "nowhere", tmp_path / "snaps", ["Chungdam"]) as saver:
+        assert saver.classes == ("Chungdam",)
+
+
 @pytest.mark.parametrize("name", ["Train", "validation", "TEST"])
 def test_a_split_folders_name_is_no_new_cat_of_a_flat_dataset(tmp_path, name):
     from train import data
@@ -216,7 +233,9 @@ def test_a_new_cat_in_another_letter_case_than_a_folder_of_the_dataset_is_that_f
         cv2.imwrite(str(root / "Train" / cat / "0.jpg"), crop())
     with Saver(root, tmp_path / "snaps", ["Eve", "Leo"]) as saver:
         # A name typed in the window is easily in another case: it was refused with "type Nabi".
-        assert saver.add_class("nabi") == "added Nabi: key 3"
+        assert saver.add_class("nabi") == "Nabi is already key 3"
+        (root / "Train" / "Tori").mkdir()  # made by hand while the app runs
+        assert saver.add_class("tori") == "added Tori: key 4"
         assert saver.counts["Nabi"] == 1
         saver.label(2, crop())
     assert not (root / "Train" / "nabi").exists()
