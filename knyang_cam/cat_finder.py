@@ -28,6 +28,7 @@ from .finder_model import (
     FinderError,
     FinderMeta,
     boxes_from_scores,
+    one_cat_filling,
     with_small_cats,
 )
 
@@ -53,8 +54,9 @@ class CatFinder:
     def __call__(self, frame: np.ndarray) -> list[Blob]:
         m = self.meta
         size = (frame.shape[1], frame.shape[0])
-        coarse, *fine = [boxes_from_scores(p(frame), size, m.threshold, m.peak, m.min_cells, m.centre_peak)
-                         for p in self._passes]
+        maps = [p(frame) for p in self._passes]
+        coarse, *fine = [boxes_from_scores(s, size, m.threshold, m.peak, m.min_cells, m.centre_peak) for s in maps]
+        coarse = one_cat_filling(coarse, float(np.mean(maps[0][..., 0] >= m.threshold)), m.one_cat_cover)
         return with_small_cats(coarse, fine[0], size[1], m.fine_below) if fine else coarse
 
 

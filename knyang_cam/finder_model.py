@@ -42,6 +42,7 @@ class FinderMeta:
     centre_peak: float  # a centre-map peak at least this high is a cat of its own
     fine_input_size: tuple[int, int] | None = None  # (height, width) of a second, finer pass; None: one pass
     fine_below: float = 0.4  # the finer pass adds cats shorter than this share of the frame height
+    one_cat_cover: float | None = 0.6  # blobs covering this share of the frame or more are one cat; None: never
 
     @classmethod
     def read(cls, path: Path) -> FinderMeta:
@@ -50,10 +51,12 @@ class FinderMeta:
             data = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(data, dict):
                 raise TypeError(f"a JSON object is expected, got {type(data).__name__}")
-            fine = data.get("fine_input_size")
+            fine, one = data.get("fine_input_size"), data.get("one_cat_cover", cls.one_cat_cover)
             return cls(_size(data["input_size"]), _finite(data["threshold"]), _finite(data["peak"]),
                        _finite(data["min_cells"]), _finite(data["centre_peak"]),
-                       None if fine is None else _size(fine), _share(data.get("fine_below", cls.fine_below)))
+                       None if fine is None else _size(fine),
+                       _share(data.get("fine_below", cls.fine_below), "fine_below", "of the frame height"),
+                       None if one is None else _share(one, "one_cat_cover", "of the frame"))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise FinderError(f"cat finder metadata {path} is missing or invalid ({e}); rebuild it with "
                               f"{bundled.trainer_command('finder')}") from None
@@ -74,10 +77,10 @@ def _finite(value) -> float:
     return number
 
 
-def _share(value) -> float:
+def _share(value, key: str, of: str) -> float:
     share = float(value)
     if not 0.0 < share <= 1.0:
-        raise ValueError(f"fine_below is a share of the frame height in (0, 1], not {value}")
+        raise ValueError(f"{key} is a share {of} in (0, 1], not {value}")
     return share
 
 
@@ -135,6 +138,25 @@ def boxes_from_scores(maps: np.ndarray, frame_size: tuple[int, int], threshold: 
                    max(1, int(round((y1 - y0) * sy))))
             blobs.append(Blob(box, best))
     return sorted(blobs, key=lambda b: -b.box[2] * b.box[3] * b.score)
+
+
+def one_cat_filling(blobs: list[Blob], cover: float, above: float | None) -> list[Blob]:
+    """`blobs` as one, the box over them all, when the map's cells on a cat (`cover`, a share of the frame)
+    reach `above`: a cat filling the picture, which the finder sees in parts.
+
+    Close to the camera a cat's head and body are far apart on the map, with a gap of white fur or a
+    centre peak each between them, so one cat came out as two boxes, and the part a box showed alone
+    read as another cat (bench/app_speed.py's centred clip: two or more regions in a quarter of the
+    frames, regions naming a cat that is not there 0.033 per frame; 0.011 with this at 0.6). The clip's
+    split cats cover 47% of the frame or more (95% of those frames); two or three cats of
+    bench/find_cats.py 43% or less (95%), but at 0.5 a few zoomed-in pairs were joined (two cats named
+    right 0.826 -> 0.813, seeds 13-15); at 0.6 none were.
+    """
+    if above is None or len(blobs) < 2 or cover < above:
+        return blobs
+    x0, y0 = min(b.box[0] for b in blobs), min(b.box[1] for b in blobs)
+    x1, y1 = max(b.box[0] + b.box[2] for b in blobs), max(b.box[1] + b.box[3] for b in blobs)
+    return [Blob((x0, y0, x1 - x0, y1 - y0), max(b.score for b in blobs))]
 
 
 def with_small_cats(coarse: list[Blob], fine: list[Blob], frame_height: int, below: float,

@@ -15,7 +15,15 @@ from knyang_cam.app import Analyzer
 from knyang_cam.cat_finder import FINDER_DIR, CatFinder, boxes_from_scores
 from knyang_cam.classify import load_classifier
 from knyang_cam.config import RegionsConfig
-from knyang_cam.finder_model import META_FILE, TFLITE_FILE, Blob, FinderError, FinderMeta, with_small_cats
+from knyang_cam.finder_model import (
+    META_FILE,
+    TFLITE_FILE,
+    Blob,
+    FinderError,
+    FinderMeta,
+    one_cat_filling,
+    with_small_cats,
+)
 from knyang_cam.model_dir import read as read_model
 from knyang_cam.regions import BoxTracker, CatRegions, FaceFinder, crops, make_finder, surest, zoom_factors, zoomed
 from knyang_cam.smoothing import Smoother, iou
@@ -292,9 +300,37 @@ def test_the_fine_pass_adds_only_small_cats_no_coarse_box_covers():
     assert with_small_cats([], [small], H, below=0.2) == []
 
 
+def test_blobs_that_fill_the_picture_are_one_cat():
+    head, body = Blob((80, 0, 360, 280), 0.97), Blob((320, 230, 320, 250), 0.95)
+    assert one_cat_filling([head, body], 0.62, 0.5) == [Blob((80, 0, 560, 480), 0.97)]
+    assert one_cat_filling([head, body], 0.31, 0.5) == [head, body]  # two cats side by side cover less
+    assert one_cat_filling([head, body], 0.9, None) == [head, body]
+    assert one_cat_filling([head], 0.9, 0.5) == [head]
+
+
+LEO_CLOSE = (Path(__file__).resolve().parents[2] / "shared" / "data" / "knyang" / "Validation" / "Leo"
+             / "KakaoTalk_20200420_200631171_01.jpg")
+
+
+@needs_finder
+@pytest.mark.integration
+@pytest.mark.skipif(not LEO_CLOSE.is_file(), reason="needs ../shared/data/knyang (Leo's photo close up)")
+def test_a_cat_close_to_the_camera_is_one_region_not_its_head_and_body():
+    photo = cv2.imread(str(LEO_CLOSE))
+    h, w = photo.shape[:2]
+    side_w = min(w, h * 4 // 3)
+    frame = cv2.resize(photo[(h - side_w * 3 // 4) // 2:][:side_w * 3 // 4, (w - side_w) // 2:][:, :side_w],
+                       (640, 480), interpolation=cv2.INTER_AREA)
+    finder = CatFinder()
+    assert len(finder(frame)) == 1
+    finder.meta = dataclasses.replace(finder.meta, one_cat_cover=None)
+    assert len(finder(frame)) == 2  # head and body apart
+
+
 @needs_finder
 @pytest.mark.parametrize("key,value", [("fine_input_size", [20, 30]), ("fine_input_size", [4096, 4096]),
-                                       ("fine_input_size", "x"), ("input_size", [0, 0]), ("fine_below", 1.5)])
+                                       ("fine_input_size", "x"), ("input_size", [0, 0]), ("fine_below", 1.5),
+                                       ("one_cat_cover", 0)])
 def test_a_finder_json_with_sizes_the_network_cannot_take_is_one_line_naming_the_file(tmp_path, key, value):
     meta = json.loads((FINDER_DIR / META_FILE).read_text())
     (tmp_path / META_FILE).write_text(json.dumps({**meta, key: value}))

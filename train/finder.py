@@ -45,6 +45,7 @@ INPUT = (192, 256)  # (height, width): 640x480 frames shrink 2.5x; a cat a quart
 # 0.82-0.87 of the small ones against 0.65-0.69, and no more boxes on no cat (bench/find_cats.py).
 FINE_INPUT = (288, 384)
 FINE_BELOW = 0.4
+ONE_CAT_COVER = 0.6  # finder_model.one_cat_filling
 CUT = "block_13_expand_relu"  # stride 16, 576 channels: the last layer before the stride-32 blocks
 IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
 
@@ -547,6 +548,7 @@ def _run(args: argparse.Namespace) -> int:
           f"{figures['false_per_scene']:.3f} false boxes per scene")
     meta = {"input_size": list(INPUT), "threshold": threshold, "peak": peak, "min_cells": args.min_cells,
             "centre_peak": centre_peak, "fine_input_size": list(FINE_INPUT), "fine_below": FINE_BELOW,
+            "one_cat_cover": ONE_CAT_COVER,
             "backbone": {"name": "MobileNetV2", "alpha": 1.0, "cut": CUT, "stride": CELL,
                          "weights": Path(args.weights).name},
             "training": {"scenes": args.scenes, "epochs": args.epochs, "seed": args.seed,
