@@ -259,12 +259,16 @@ HEIC_SUFFIXES = {".heic", ".heif"}
 HEIC_FIX = "save them as JPEG (iPhone: Settings > Camera > Formats > Most Compatible)"
 
 
-def _refuse_heic(paths, where: str) -> None:
-    """UserError when a folder or glob without readable photos holds HEIC ones (`where` as _refuse_videos')."""
+def _refuse_heic(paths, where: str, shown: int = 0) -> None:
+    """UserError when a folder or glob without readable photos holds HEIC ones (`where` as _refuse_videos');
+    with `shown` other photos, a warning that the HEIC ones are left out."""
     heic = [p for p in map(Path, paths) if p.suffix.lower() in HEIC_SUFFIXES and p.is_file()]
-    if heic:
-        raise UserError(f"{where} {len(heic)} HEIC photo{'s' if len(heic) > 1 else ''}, which OpenCV cannot "
-                        f"read: {HEIC_FIX}")
+    if not heic:
+        return
+    said = f"{where} {len(heic)} HEIC photo{'s' if len(heic) > 1 else ''}, which OpenCV cannot read"
+    if not shown:
+        raise UserError(f"{said}: {HEIC_FIX}")
+    print(f"warning: {said}; showing the other {shown}. To see them too, {HEIC_FIX}", file=sys.stderr)
 
 
 def _refuse_videos(paths, where: str) -> None:
@@ -681,7 +685,7 @@ def open_source(spec: str, cfg: CameraConfig) -> Source:
         files = _image_files(visible)
         if not files:
             _refuse_videos(visible, f"folder {path} holds")
-            _refuse_heic(visible, f"folder {path} holds")
+        _refuse_heic(visible, f"folder {path} holds", len(files))
         if not files and any(p.is_dir() for p in path.iterdir()):
             # A dataset's layout (one folder per cat): the folder is not searched below itself.
             raise UserError(f"no images directly in folder {path}, only in its sub-folders: "
@@ -694,9 +698,9 @@ def open_source(spec: str, cfg: CameraConfig) -> Source:
     if globlib.has_magic(spec) and not path.exists():
         matched = globlib.glob(spec)
         files = _image_files(matched)
+        _refuse_heic(matched, f"{spec} matches", len(files))
         if not files:
             _refuse_videos(matched, f"{spec} matches")
-            _refuse_heic(matched, f"{spec} matches")
             raise UserError(f"no image files match {spec}")
         return PhotoFolder(files, spec)
     numbered = re.compile(r"%0?\d*d")  # FFmpeg's name for an image sequence (frame_%04d.png)

@@ -175,7 +175,7 @@ def test_folder_sorted_skips_bad_files_and_rejects_empty(tmp_path, capsys):
         open_source(str(empty), CameraConfig())
 
 
-def test_heic_photos_are_named_with_what_to_do(tmp_path):
+def test_heic_photos_are_named_with_what_to_do(tmp_path, capsys):
     # A phone's HEIC bytes are not needed: OpenCV reads no HEIC at all, so the suffix decides.
     phone = tmp_path / "phone"
     phone.mkdir()
@@ -188,8 +188,11 @@ def test_heic_photos_are_named_with_what_to_do(tmp_path):
             open_source(spec, CameraConfig())
         assert said in str(e.value)
     cv2.imwrite(str(phone / "IMG_0003.jpg"), np.full((40, 40, 3), 90, np.uint8))
-    with open_source(str(phone), CameraConfig()) as src:  # the photos it can read are shown
+    capsys.readouterr()
+    with open_source(str(phone), CameraConfig()) as src:  # the photos it can read are shown, the rest named
         assert len(list(src)) == 1
+    assert f"folder {phone} holds 2 HEIC photos, which OpenCV cannot read; showing the other 1" in \
+        capsys.readouterr().err
 
 
 def test_a_folder_of_cat_folders_names_the_glob_that_reads_it(tmp_path):
