@@ -52,8 +52,8 @@ def rows(files: Sequence[Path], weights: str, merge: float | None = None) -> tup
     net = build_network(Backbone(weights, cfg.image_size, cfg.alpha), 2)
     identity = features.identity(net.features)
     cache = features.FeatureCache(features.default_cache_dir(), identity)
-    bank, crops = computed(files, net.features, cache, merge or cfg.reference_merge, cfg.batch_size)
-    return bank, identity, crops
+    f = crops(files, net.features, cache, cfg.batch_size)
+    return gate_rows(f.vectors, merge or cfg.reference_merge), identity, f.computed
 
 
 def crops(files: Sequence[Path], extractor, cache, batch_size: int = 32, progress=None, embed=None):
@@ -66,13 +66,6 @@ def crops(files: Sequence[Path], extractor, cache, batch_size: int = 32, progres
     return features.view_features_for(files, [0] * len(files), extractor, Backbone("none", size), recipe.BANK_VIEWS,
                                       features.PHOTO_SCALE * size, cache, batch_size=batch_size, progress=progress,
                                       embed=embed)
-
-
-def computed(files: Sequence[Path], extractor, cache, merge: float, batch_size: int = 32,
-             progress=None) -> tuple[np.ndarray, int]:
-    """(unit rows, crops that ran through `extractor`) of the bank's crops (recipe.BANK_VIEWS) of `files`."""
-    f = crops(files, extractor, cache, batch_size, progress)
-    return gate_rows(f.vectors, merge), f.computed
 
 
 def gate_rows(vectors: np.ndarray, merge: float) -> np.ndarray:
