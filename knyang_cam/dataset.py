@@ -76,7 +76,7 @@ def _folders_beyond(root: Path, classes: Sequence[str]) -> tuple[str, ...]:
     beyond = []
     for name in names:
         try:
-            class_dir(root, name)  # a link out of the dataset is no cat's folder
+            plain_child(at, name)  # a link out of the dataset is no cat's folder
         except UnsafeName:
             continue
         beyond.append(name)
