@@ -75,16 +75,16 @@ def bank_without(breeds: list[str]) -> list[Path]:
     return sorted(f for kind in ("cats", "dogs") for f in (PETS / kind).glob("*.jpg") if breed(f) not in breeds)
 
 
-def model_without(breeds: list[str], work: Path) -> Path:
-    """A model trained as `python -m train` trains, its bank of other animals lacking `breeds` (reused if there)."""
+def model_without(breeds: list[str], bank: list[Path], work: Path) -> Path:
+    """A model trained as `python -m train` trains, its bank of other animals `bank`, which lacks `breeds` (reused
+    if there)."""
     from knyang_cam.config import TrainConfig
     from train.pipeline import train_model
 
     out = work / ("knyang-without-" + "-".join(breeds))
     if not (out / "model.json").is_file():
-        files = bank_without(breeds)
-        print(f"training {out.name} (bank of {len(files)} photos)", file=sys.stderr, flush=True)
-        train_model(KNYANG, out, str(WEIGHTS), TrainConfig(), bank_photos=files)
+        print(f"training {out.name} (bank of {len(bank)} photos)", file=sys.stderr, flush=True)
+        train_model(KNYANG, out, str(WEIGHTS), TrainConfig(), bank_photos=bank)
     return out
 
 
@@ -208,9 +208,10 @@ def main(argv=None) -> int:
     if not 0 <= args.teach < args.frames:
         p.error("--teach must be 0..frames-1")
     breeds = stranger_breeds(args.breeds, args.seed)
+    bank = bank_without(breeds)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        info = model_dir.read(model_without(breeds, args.work or tmp))
+        info = model_dir.read(model_without(breeds, bank, args.work or tmp))
         stranger_files = [f for f in sorted((PETS / "cats").glob("*.jpg")) if breed(f) in breeds]
         taught = taught_half(stranger_files) if args.teach else set()
         strangers = [(TAUGHT if f in taught else STRANGER, None, cv2.imread(str(f), cv2.IMREAD_COLOR))
@@ -227,13 +228,12 @@ def main(argv=None) -> int:
         base = config.with_values(base, settings(args.set))
         models = [("", info)]
         if args.teach:
-            control = live_retrain(info, dataset_copy(tmp / "control"), tmp / "retrained", bank_without(breeds))
+            control = live_retrain(info, dataset_copy(tmp / "control"), tmp / "retrained", bank)
             crops = press_not_mine(base, info, [s for s in strangers if s[0] == TAUGHT], dataset_copy(tmp / "teach"),
                                    args.frames, args.teach, args.seed + 1)
             print(f"taught: {len(taught)} strangers, x pressed {args.teach} times on each: {crops} crops saved")
             models += [("retrained, no crops", control),
-                       (f"retrained, x {args.teach}/cat", live_retrain(info, tmp / "teach", tmp / "taught",
-                                                                         bank_without(breeds)))]
+                       (f"retrained, x {args.teach}/cat", live_retrain(info, tmp / "teach", tmp / "taught", bank))]
         print(f"\n{'model, settings':34s} {'presentation, crop':18s} {'strangers named':>15s} {'clips named':>11s} "
               f"{'taught named':>12s} {'mine right':>10s} {'mine wrong':>10s}")
         for name, model in models:
