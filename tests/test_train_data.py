@@ -511,3 +511,29 @@ def test_one_cat_s_folder_as_the_dataset_says_to_give_the_folder_above(tmp_path)
         data.find_images(mochi)
     assert str(e.value) == (f"{mochi} holds 3 photos but no class folders: give --data the folder that holds one "
                             f"folder per cat (such as {mochi.parent}), or put each cat's photos in {mochi}/<name>/")
+
+
+def test_a_class_of_many_photos_taken_in_few_moments_is_warned():
+    # Chungdam's 50 photos are 5 bursts: nothing told the user that 50 photos can be five.
+    from train.pipeline import few_moments
+
+    labels = np.repeat([0, 1, 2], [50, 12, 6])
+    group_of = np.concatenate([np.arange(50) // 10, 10 + np.arange(12), 30 + np.zeros(6, int)])
+    [warning] = few_moments(("Chungdam", "Eve", "Tori"), labels, group_of)  # Tori: 6 photos, `thin` says so
+    assert warning.startswith("class Chungdam: its 50 photos are only 5 different moments"), warning
+
+
+def test_few_moments_counts_bursts_and_near_duplicates_as_one(tmp_path):
+    from train import folds
+    from train.pipeline import few_moments
+
+    paths = [tmp_path / "Nabi" / f"1587034022066-{k}.jpg" for k in range(6)] + \
+            [tmp_path / "Nabi" / f"IMG_{k}.jpg" for k in range(6)]
+    rng = np.random.default_rng(0)
+    one_scene = rng.normal(size=64)
+    vectors = np.stack([rng.normal(size=64) for _ in range(6)] +  # a burst: one group whatever it shows
+                       [one_scene + rng.normal(scale=0.05, size=64) for _ in range(6)])  # near-identical shots
+    labels = np.zeros(12, int)
+    group_of = folds.groups(paths, vectors, labels)
+    assert len(np.unique(group_of)) == 2
+    assert len(few_moments(("Nabi",), labels, group_of)) == 1
