@@ -109,7 +109,7 @@ class Analyzer:
         self.factors = zoom_factors(cfg.regions.zooms, cfg.regions.zoom_step)
         in_turn = cfg.regions.views_in_turn
         self.smoother = Smoother.from_config(classifier.classes, cfg.smoothing, unknown_threshold,
-                                             recent=len(self.factors) if in_turn else 1)
+                                             recent=len(self.factors) if in_turn else 1, crop=cfg.regions.crop)
         self.cuts = CutDetector(cfg.smoothing.cut_threshold)
         self.seen_cats = SeenCats(cfg.regions.sure_cat, cfg.regions.flat, cfg.smoothing.forget_after)
         self.turn = 0
@@ -118,6 +118,7 @@ class Analyzer:
     def set_mode(self, mode: str) -> None:
         """Look for regions by crop `mode` ('center' or 'detect') from the next frame; every track is forgotten."""
         self.finder = make_finder(mode, self.cfg.regions, self.cfg.classifier.threads)
+        self.smoother.alpha = self.cfg.smoothing.alpha_for(mode)
         self.smoother.reset()
 
     @property

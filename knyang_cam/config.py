@@ -121,6 +121,7 @@ class SmoothingConfig:
     """`smoothing:` the per-region moving average, the unknown threshold, anti-flicker and cut detection."""
 
     alpha: float = field(default=0.25, metadata=_range(0.01, 1.0))
+    detect_alpha: float = field(default=0.1, metadata=_range(0.01, 1.0))
     iou_match: float = field(default=0.3, metadata=_range(0.0, 1.0))
     forget_after: int = field(default=15, metadata=_range(1, 10000))
     unknown_threshold: float | None = field(default=None, metadata=_range(0.0, 1.0))
@@ -129,6 +130,10 @@ class SmoothingConfig:
     exclusive: bool = True
     same_cat_iou: float = field(default=0.2, metadata=_range(0.0, 1.0))
     cut_threshold: float = field(default=25.0, metadata=_range(0.0, 255.0))
+
+    def alpha_for(self, crop: str) -> float:
+        """The moving average's weight of the newest frame in crop mode `crop`."""
+        return self.detect_alpha if crop == "detect" else self.alpha
 
 
 @dataclass(frozen=True)

@@ -162,9 +162,10 @@ class Smoother:
         self.reset(classes, unknown_threshold)
 
     @classmethod
-    def from_config(cls, classes: Sequence[str], cfg, unknown_threshold: float, recent: int = 1) -> Smoother:
-        """A smoother with the settings of a SmoothingConfig (`smoothing:` in config.yaml)."""
-        return cls(classes, alpha=cfg.alpha, iou_match=cfg.iou_match, forget_after=cfg.forget_after,
+    def from_config(cls, classes: Sequence[str], cfg, unknown_threshold: float, recent: int = 1,
+                    crop: str = "center") -> Smoother:
+        """A smoother with the settings of a SmoothingConfig (`smoothing:` in config.yaml) for crop mode `crop`."""
+        return cls(classes, alpha=cfg.alpha_for(crop), iou_match=cfg.iou_match, forget_after=cfg.forget_after,
                    unknown_threshold=unknown_threshold, hysteresis=cfg.hysteresis, hold=cfg.hold,
                    exclusive=cfg.exclusive, recent=recent, same_cat_iou=cfg.same_cat_iou)
 

@@ -374,3 +374,15 @@ def test_smoother_from_config_takes_every_setting():
     assert (smoother.alpha, smoother.iou_match, smoother.forget_after, smoother.hysteresis, smoother.hold,
             smoother.unknown_threshold, smoother.exclusive, smoother.same_cat_iou) == (0.3, 0.4, 7, 0.1, 3, 0.55,
                                                                                      False, 0.35)
+    assert Smoother.from_config(("a", "b"), dataclasses.replace(s, detect_alpha=0.2), 0.55, crop="detect").alpha == 0.2
+
+
+@needs_finder
+def test_detect_mode_averages_over_more_frames_than_the_centre_crop():
+    # A found cat is a region of its own: a slower average there delays no change of cat.
+    analyzer = detect_analyzer()
+    assert analyzer.smoother.alpha == analyzer.cfg.smoothing.detect_alpha == 0.1
+    analyzer.set_mode("center")
+    assert analyzer.smoother.alpha == analyzer.cfg.smoothing.alpha == 0.25
+    analyzer.set_mode("detect")
+    assert analyzer.smoother.alpha == 0.1
