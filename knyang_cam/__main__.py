@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model directory (default: app.model in the config, models/knyang)")
     p.add_argument("--config", help="YAML config file (default: the project's config.yaml)")
     p.add_argument("--crop", choices=("center", "detect"),
-                   help="center square, or detect: every cat the cat finder sees (regions.detector)")
+                   help="detect: every cat the cat finder sees (regions.detector; the default), or center: the "
+                        "largest centred square (a feeder camera)")
     p.add_argument("--headless", action="store_true", help="no window; files run as fast as possible")
     p.add_argument("--output", metavar="FILE.mp4", help="write the annotated video")
     p.add_argument("--log", metavar="FILE.jsonl", help="write one JSON line of predictions per frame")

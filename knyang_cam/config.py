@@ -91,7 +91,7 @@ class CameraConfig:
 class RegionsConfig:
     """`regions:` where to look in a frame: the crop mode, the detector and its settings."""
 
-    crop: str = field(default="center", metadata=_choices("center", "detect"))
+    crop: str = field(default="detect", metadata=_choices("center", "detect"))
     detector: str = field(default="cats", metadata=_choices("cats", "faces"))
     detect_every: int = field(default=3, metadata=_range(1, 1000))
     expand_cat: float = field(default=1.0, metadata=_range(1.0, 3.0))

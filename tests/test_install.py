@@ -33,10 +33,9 @@ def test_start_line_and_a_summary_without_cats_never_seen(capsys):
     assert main(["--source", "synthetic", "--headless", "--max-frames", "3"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("knyang-cam: model ") and "(5 classes: Chungdam, Eve, Hwamok, Leo, Ming)" in out[0]
-    assert "backend litert; source synthetic 640x480 30 fps; crop center" in out[0]
+    assert "backend litert; source synthetic 640x480 30 fps; crop detect" in out[0]
     (seen,) = [line for line in out if line.startswith("on screen: ")]
-    assert "0.0 s" not in seen  # the synthetic square is no cat: "unknown" only, for 0.1 s
-    assert seen == "on screen: unknown 0.1 s"
+    assert seen == "on screen: no cat"  # the synthetic square is no cat: the finder finds none
 
 
 def test_quiet_prints_nothing(capsys):

@@ -30,9 +30,9 @@ def test_report_matches_a_clip_with_known_appearances(tmp_path):
               for colour, seconds in SEGMENTS for _ in range(int(seconds * FPS))]
     clip = write_clip(tmp_path / "clip.mp4", frames, FPS)
     config = tmp_path / "config.yaml"
-    # No smoothing lag, so the appearances start and end on the segment boundaries (views in turn
-    # would let a sure view linger for up to regions.zooms - 1 frames).
-    config.write_text("smoothing:\n  alpha: 1.0\n  hold: 1\nregions:\n  views_in_turn: false\n")
+    # The centre square (coloured frames: no cat to find). No smoothing lag, so the appearances start and end
+    # on the segment boundaries (views in turn would let a sure view linger for up to regions.zooms - 1 frames).
+    config.write_text("smoothing:\n  alpha: 1.0\n  hold: 1\nregions:\n  crop: center\n  views_in_turn: false\n")
     report = tmp_path / "report"
     proc = subprocess.run([sys.executable, "-m", "knyang_cam", "--source", str(clip), "--model", str(model),
                            "--config", str(config), "--headless", "--report", str(report)],

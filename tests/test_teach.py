@@ -51,6 +51,7 @@ def setup(tmp_path, monkeypatch):
     cfg = dataclasses.replace(
         base,
         app=dataclasses.replace(base.app, dataset_root=str(data), snapshots_dir=str(tmp_path / "snaps")),
+        regions=dataclasses.replace(base.regions, crop="center"),  # generated frames: no cat for the finder
         retrain=dataclasses.replace(base.retrain, models_dir=str(tmp_path / "models")),
         train=dataclasses.replace(base.train, image_size=64, batch_size=16, head_epochs=150,
                                   head_learning_rate=0.05, validation_fraction=0.25, seed=3))

@@ -80,7 +80,7 @@ def test_window_shows_the_frame_and_the_bars(tmp_path, display, tiny_model_dir):
     clip = write_clip(tmp_path / "still.mp4", [frame] * 200, fps=20)  # 10 s at its own rate
     log = tmp_path / "log.jsonl"
     app = subprocess.Popen([sys.executable, "-m", "knyang_cam", "--source", str(clip), "--model",
-                            str(tiny_model_dir), "--log", str(log)], cwd=ROOT,
+                            str(tiny_model_dir), "--log", str(log), "--crop", "center"], cwd=ROOT,
                            env={**os.environ, "DISPLAY": display}, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
 
@@ -198,7 +198,7 @@ def test_keys_that_type_no_character_leave_the_new_cats_name_and_the_crop_alone(
     config.write_text(json.dumps({"app": {"dataset_root": str(data), "snapshots_dir": str(tmp_path / "snaps")}}))
     px, py, pw, ph = PATCH
     app, score = started_showing(display, noise_frame(7, *SIZE)[py:py + ph, px:px + pw], "--source", str(clip),
-                                 "--model", str(tiny_model_dir), "--config", str(config))
+                                 "--model", str(tiny_model_dir), "--config", str(config), "--crop", "center")
     try:
         assert score >= 0.9, f"the window did not show the frame (best match {score:.2f})"
         press = x_keyboard(display)
