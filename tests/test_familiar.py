@@ -237,13 +237,14 @@ def test_my_cats_on_their_side_or_upside_down_are_named_not_unknown():
     rows = np.concatenate([pooled(upright[c], photos * len(plan.head_views)) for c in (0, 1)])
     turned_rows = np.concatenate([pooled(turned[c], photos * len(plan.turned)) for c in (0, 1)])
     paths = tuple(f"{c}/{k}.jpg" for c in "ab" for k in range(photos))
-    gate = pipeline._fit_gate(rows, turned_rows, paths, labels, len(plan.head_views), plan, cfg,
+    group_of = pipeline.photo_groups(rows, paths, labels, len(plan.head_views))
+    gate = pipeline._fit_gate(rows, turned_rows, group_of, labels, len(plan.head_views), plan, cfg,
                               np.zeros((0, 32), np.float32), 2)
     new_upright, new_turned = pooled(upright[0], 20), pooled(turned[0], 20)
     assert (gate.margin(new_upright, np.zeros(20, int)) > 0).mean() >= 0.85
     assert (gate.margin(new_turned, np.zeros(20, int)) > 0).mean() >= 0.85
     # With the upright references alone, the same turned crops read unknown.
-    upright_only = pipeline._fit_gate(rows, turned_rows[:0], paths, labels, len(plan.head_views),
+    upright_only = pipeline._fit_gate(rows, turned_rows[:0], group_of, labels, len(plan.head_views),
                                       dataclasses.replace(plan, turned=()), cfg, np.zeros((0, 32), np.float32), 2)
     assert (upright_only.margin(new_turned, np.zeros(20, int)) < 0).all()
 

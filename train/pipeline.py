@@ -164,20 +164,26 @@ def _fit_head(rows: np.ndarray, turned: np.ndarray, labels: np.ndarray, cfg: Tra
                               curve_every=max(1, steps // 30), val=val, start=start)
 
 
-def _fit_gate(rows: np.ndarray, turned: np.ndarray, paths: tuple, labels: np.ndarray, n_views: int, plan: Recipe,
-              cfg: TrainConfig, others: np.ndarray, n_classes: int) -> familiar.Gate:
-    """The open-set gate on the first `plan.ref_views` crops of each photo of `rows` (photo-major, of `paths`)
-    and its `plan.turned` crops, `turned` (photo-major)."""
-    per_photo = rows.reshape(len(paths), n_views, -1)
-    turned = turned.reshape(len(paths), len(plan.turned), rows.shape[-1])
+def photo_groups(rows: np.ndarray, paths: tuple, labels: np.ndarray, n_views: int) -> np.ndarray:
+    """Group id per photo of `rows` (photo-major, `n_views` crops each, of `paths`): bursts and near-duplicates
+    (folds.groups, on the first crop of each photo)."""
+    return folds.groups(paths, recipe.gate_part(rows[::n_views]), labels)
+
+
+def _fit_gate(rows: np.ndarray, turned: np.ndarray, group_of: np.ndarray, labels: np.ndarray, n_views: int,
+              plan: Recipe, cfg: TrainConfig, others: np.ndarray, n_classes: int) -> familiar.Gate:
+    """The open-set gate on the first `plan.ref_views` crops of each photo of `rows` (photo-major; `group_of`:
+    photo_groups) and its `plan.turned` crops, `turned` (photo-major)."""
+    per_photo = rows.reshape(len(group_of), n_views, -1)
+    turned = turned.reshape(len(group_of), len(plan.turned), rows.shape[-1])
     n_refs = plan.ref_views + len(plan.turned)
     ref_rows = np.concatenate([per_photo[:, :plan.ref_views], turned], 1).reshape(-1, rows.shape[-1])
-    group_of = folds.groups(paths, recipe.gate_part(per_photo[:, 0]), labels)
+    held = np.array(group_of)  # a copy: the caller counts a cat's moments on its groups
     for c in np.unique(labels):  # a cat whose photos are all one group: held out photo by photo
         members = labels == c
-        if len(np.unique(group_of[members])) == 1:
-            group_of[members] = group_of.max() + 1 + np.arange(members.sum())
-    return familiar.fit_gate(ref_rows, np.repeat(group_of, n_refs), others, cfg.unknown_keep,
+        if len(np.unique(held[members])) == 1:
+            held[members] = held.max() + 1 + np.arange(members.sum())
+    return familiar.fit_gate(ref_rows, np.repeat(held, n_refs), others, cfg.unknown_keep,
                              cfg.other_animal_weight, cfg.reference_merge, np.repeat(labels, n_refs), n_classes)
 
 
@@ -334,7 +340,8 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     head = fit.PhaseHistory("head", *(tuple(curves[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")),
                             len(curves["loss"]) - 1, time.perf_counter() - started)
     stages.lap("head")
-    gate = _fit_gate(train_f.vectors, turned_f.vectors, kept, train_labels, n_views, plan, cfg, others, n_classes)
+    group_of = photo_groups(train_f.vectors, kept, train_labels, n_views)
+    gate = _fit_gate(train_f.vectors, turned_f.vectors, group_of, train_labels, n_views, plan, cfg, others, n_classes)
     stages.lap("gate")
 
     def judge(x, gate=gate):
@@ -356,7 +363,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
         crops_y = np.repeat(val_y, len(eval_views) - 1)
         view_scores = evaluate.score(judge(crops_x), crops_y, dataset.classes)
     accepted, reason = accept(val_x[:, 0], val_y, val_paths) if accept else (True, "")
-    learnt_labels, learnt_rows, learnt_paths, refit_computed = train_labels, train_f.vectors, kept, 0
+    learnt_labels, refit_computed = train_labels, 0
     # A split made here only scores the recipe: the model then learns every photo (bench/household.py:
     # a cat of 4-26 photos loses a fifth of them to validation otherwise). A Validation folder the user
     # made is theirs to judge with, and the benches build their scenes from it: never learnt.
@@ -369,8 +376,8 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
         turned = np.concatenate([turned_f.vectors, val_turned.vectors])
         kernel, bias, _ = _fit_head(rows, turned, learnt_labels, cfg, n_classes, other, start=(kernel, bias))
         dense.set_weights([kernel, bias])
-        learnt_rows, learnt_paths = rows, kept + tuple(dict.fromkeys(val_rows.paths))
-        gate = _fit_gate(rows, turned, learnt_paths, learnt_labels, n_views, plan, cfg, others, n_classes)
+        group_of = photo_groups(rows, kept + tuple(dict.fromkeys(val_rows.paths)), learnt_labels, n_views)
+        gate = _fit_gate(rows, turned, group_of, learnt_labels, n_views, plan, cfg, others, n_classes)
         refit_computed = val_rows.computed + val_turned.computed
         stages.lap("refit")
     test_scores = None
@@ -386,9 +393,8 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
             _log("test " + test_scores.lines()[0])
     learnt = len(learnt_labels)
     counts = np.bincount(learnt_labels, minlength=len(dataset.classes))
-    moments = folds.groups(learnt_paths, recipe.gate_part(learnt_rows[::n_views]), learnt_labels)
     warnings = (left_out(dataset) + outside_classes(dataset) + thin(dataset.classes, counts)
-                + few_moments(dataset.classes, learnt_labels, moments)
+                + few_moments(dataset.classes, learnt_labels, group_of)
                 + unmeasured(dataset, val_y) + in_two_classes(train_f.paths[::n_views] + val_paths,
                                                               np.concatenate([train_labels, val_y]), dataset.classes))
     copies = _near_training(val_x[:, 0], train_f.vectors[::n_views])
