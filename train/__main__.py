@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from knyang_cam import config, extras, paths
 
     from . import data
+    from .model import check_weights_file
 
     extras.require_tensorflow("training")  # first: without it nothing else can be done
     if not args.data.strip():
@@ -65,10 +66,8 @@ def run(args: argparse.Namespace) -> int:
     cache = cfg.train.feature_cache
     out = Path(args.out) if args.out is not None else default_out(args.data)
     inputs = [paths.Input("--config", Path(args.config))] if args.config else []
+    check_weights_file(args.weights)
     if args.weights not in ("imagenet", "none"):
-        if not Path(args.weights).is_file():
-            raise UserError(f"weights file not found: {args.weights} (give a MobileNetV2 no-top "
-                            f".weights.h5 file, or --weights imagenet / none)")
         inputs.append(paths.Input("--weights", Path(args.weights)))
     out = paths.check_model_out(out, data=args.data, inputs=inputs)
     cache_dir = Path(os.path.expanduser(cache)) if cache else None

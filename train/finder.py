@@ -37,6 +37,7 @@ from knyang_cam.finder_model import CELL, META_FILE, TFLITE_FILE, boxes_from_sco
 from knyang_cam.results import iou
 
 from .features import default_cache_dir
+from .model import check_weights_file
 from .scenes import synthetic_background
 
 INPUT = (192, 256)  # (height, width): 640x480 frames shrink 2.5x; a cat a quarter of it high spans 3 cells
@@ -460,8 +461,7 @@ def check_paths(args: argparse.Namespace) -> None:
     if not (args.pets / "annotations" / "foreground_polygons.json").is_file():
         raise UserError(f"--pets {args.pets} is not the Oxford-IIIT Pet sample: it has no "
                         f"annotations/foreground_polygons.json (give the folder with cats/, dogs/, annotations/)")
-    if not Path(args.weights).is_file():
-        raise UserError(f"--weights file not found: {args.weights} (give a MobileNetV2 1.0 no-top .weights.h5 file)")
+    check_weights_file(args.weights, names=())
     if args.cats is not None and not args.cats.is_dir():
         raise UserError(f"--cats folder not found: {args.cats}")
     out = args.out

@@ -98,13 +98,14 @@ def check_paths(pets: Path, weights: str, out: Path) -> list[Path]:
     from knyang_cam import paths
     from knyang_cam.errors import UserError, paths_usable
 
+    from .model import check_weights_file
+
     with paths_usable():
         files = photos(pets)
         if not files:
             raise UserError(f"--pets {pets} has no photos in cats/ or dogs/ (give the Oxford-IIIT Pet sample, "
                             f"e.g. ../shared/data/oxford_pets)")
-        if weights not in ("imagenet", "none") and not Path(weights).is_file():
-            raise UserError(f"--weights file not found: {weights} (give the backbone's no-top .weights.h5 file)")
+        check_weights_file(weights)
         if out.is_dir():
             raise paths.PathError(f"--out {out} is a folder: give the bank's file, e.g. {BANK_FILE.name}")
         # A name the bank's temporary file beside it cannot have fails here, not after the bank is computed.
