@@ -316,3 +316,41 @@ def test_each_class_has_its_own_cut_and_a_thin_class_takes_the_cut_of_all():
     probs = np.array([[0.9, 0.05, 0.05], [0.05, 0.9, 0.05]])
     out = gate.shrink(probs, pooled)
     assert out[0].max() > recipe.unknown_threshold(3) > out[1].max()
+
+
+def test_the_users_own_photos_leave_the_bank_of_other_animals_whole():
+    """A bank photo as close as a copy to a crop of mine is mine: its gate rows and all its head rows go, a
+    not_mine crop stays (the user said so), and features that cannot tell photos apart leave the bank alone."""
+    from train.negatives import OWN_PHOTO, without_mine
+
+    rng = np.random.default_rng(0)
+    d = 16
+
+    def pooled(avg):  # pooled rows: the average part first (what the gate compares), then the maximum
+        return np.concatenate([avg, rng.normal(size=avg.shape)], 1).astype(np.float32)
+
+    def unit(x):
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    mine = unit(rng.normal(size=(6, d)))
+    strangers = unit(rng.normal(size=(5, d)))
+    copy = unit(mine[2:3] + 0.01 * rng.normal(size=(1, d)))  # my photo, saved again: its centre crop
+    far_crop = unit(mine[2:3] + 1.5 * rng.normal(size=(1, d)))  # another crop of that photo, framed otherwise
+    head = pooled(np.concatenate([strangers[:2], copy, far_crop, strangers[2:]]))
+    photos = ["a", "b", "mine", "mine", "c", "d", "e"]
+    gate = np.concatenate([strangers, copy, unit(far_crop + 0.01)])
+    assert float((unit(far_crop) @ mine.T).max()) < OWN_PHOTO  # on its own, nothing says it is mine
+
+    kept_gate, kept_head, out = without_mine(pooled(mine), gate, head, photos)
+    np.testing.assert_array_equal(kept_gate, strangers)  # the copy, and the far crop through its photo's copy
+    np.testing.assert_array_equal(kept_head, head[[0, 1, 4, 5, 6]])
+    assert out == 2 + 2
+    # Each head row its own photo: the far crop is not known to be mine.
+    assert len(without_mine(pooled(mine), gate, head)[1]) == 6
+    # A not_mine crop of that picture: the user said it is not theirs, so the gate keeps it.
+    kept_gate, _, _ = without_mine(pooled(mine), gate, head, photos, not_mine=pooled(copy))
+    np.testing.assert_array_equal(kept_gate, np.concatenate([strangers, copy]))
+    # Features of a network that cannot tell photos apart (--weights none): every pair alike, nothing goes.
+    alike = unit(np.ones((4, d)) + 0.01 * rng.normal(size=(4, d)))
+    kept_gate, kept_head, out = without_mine(pooled(alike), alike, pooled(alike))
+    assert out == 0 and len(kept_gate) == len(kept_head) == 4

@@ -75,6 +75,60 @@ def gate_rows(vectors: np.ndarray, merge: float) -> np.ndarray:
     return recipe.spread(recipe.gate_part(vectors), merge)
 
 
+# A bank row this similar (cosine of the average-pooled features) to a crop of the user's photos is that photo:
+# the bank's Oxford-IIIT Pet cats are photos a user may have too. Crops of the five cats come no closer than
+# 0.71 to any bank row (their centre squares; other photos of one burst share 0.92 and more, train/folds.py);
+# the same photos saved again (greyscale, CMYK, six times larger, PNG) 0.78-1.00, 0.90 and more for 84% of them.
+OWN_PHOTO = 0.9
+
+
+def without_mine(mine: np.ndarray, gate: np.ndarray, head: np.ndarray | None, head_photos: Sequence | None = None,
+                 not_mine: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """(`gate`, `head`, how many rows left out): the bank's gate rows (unit, average-pooled) and head rows
+    (pooled, average then maximum; `head_photos`: the photo of each; None: each row its own) without the
+    user's own photos.
+
+    A head row of a photo is left out with every other row of that photo once one of them is OWN_PHOTO or
+    more similar to a crop of `mine` (pooled rows of the user's photos); a gate row (merged rows of no photo)
+    when it is that similar to a crop of mine or to a head row left out, unless it is as similar to a crop
+    of `not_mine` (pooled rows: the user said so; a retrained model's gate holds its earlier not_mine crops).
+    A cat of the user's that is also in the bank was both "mine" and "another animal": every photo of it
+    read `unknown` (a household of three Oxford cat breeds, 10 bank photos each: none of its validation
+    photos named right, the top class 0.67).
+    """
+    from . import recipe
+
+    mine = recipe.unit(recipe.gate_part(mine))
+
+    def closest(rows: np.ndarray, to: np.ndarray) -> tuple[np.ndarray, float]:
+        """Each row's highest similarity to a row of `to`, and the mean similarity of all pairs."""
+        best, total = np.full(len(rows), -1.0, np.float32), 0.0
+        for start in range(0, len(to), 2048):  # a block at a time: memory stays small
+            sims = rows @ to[start:start + 2048].T
+            best, total = np.maximum(best, sims.max(1, initial=-1.0)), total + float(sims.sum())
+        return best, total / max(len(rows) * len(to), 1)
+
+    if not len(mine) or not len(gate):
+        return gate, head, 0
+    near_gate, typical = closest(gate, mine)
+    if typical >= OWN_PHOTO:  # features that cannot tell photos apart (--weights none): no photo is anyone's
+        return gate, head, 0
+    mine_head = np.zeros(0 if head is None else len(head), bool)
+    if head is not None and len(head):
+        head_units = recipe.unit(recipe.gate_part(head))
+        mine_head = closest(head_units, mine)[0] >= OWN_PHOTO
+        if head_photos is not None:
+            photos = np.asarray([str(p) for p in head_photos])
+            mine_head = np.isin(photos, photos[mine_head])
+        if mine_head.any():
+            near_gate = np.maximum(near_gate, closest(gate, head_units[mine_head])[0])
+    keep_gate = near_gate < OWN_PHOTO
+    if not_mine is not None and len(not_mine) and not keep_gate.all():
+        keep_gate |= closest(gate, recipe.unit(recipe.gate_part(not_mine)))[0] >= OWN_PHOTO
+    left_out = int((~keep_gate).sum() + mine_head.sum())
+    return gate[keep_gate], head if head is None else head[~mine_head], left_out
+
+
 def for_extractor(extractor, identity: str, bank_crops, merge: float, log=lambda text: None) -> np.ndarray:
     """The bank's unit rows for `extractor`: the shipped ones when they are its own, else those of `bank_crops`
     (crops(photos(), ...), which the head learns too: computed once, then cached); empty when neither is there."""

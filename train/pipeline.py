@@ -285,11 +285,12 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
            before: Sequence[fit.PhaseHistory] = (), extra: dict | None = None,
            info_extra: dict | None = None, progress: Callable[[str], Callable] | None = None,
            embed: features.Embed | None = None, reuse: Reuse | None = None,
-           other_rows: np.ndarray | None = None) -> TrainResult:
+           other_rows: np.ndarray | None = None, other_photos: Sequence | None = None) -> TrainResult:
     """Head, gate, scores and export on `extractor`'s (cached) features of `dataset`; writes `out`.
 
     A `dense` of one unit more than the classes learns other animals as its last class: `other_rows`
-    (features of the bank's crops, train/negatives.py) and the dataset's not_mine crops (recipe.shrink).
+    (features of the bank's crops, train/negatives.py; `other_photos`: the photo of each) and the dataset's
+    not_mine crops (recipe.shrink). The user's own photos are left out of them (negatives.without_mine).
 
     `accept(val_vectors, val_labels, val_paths)` (the retrain's check against the current model) returns
     (accepted, reason); a refused model is written as `<out>-refused`. `embed` computes the
@@ -322,6 +323,11 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     val_paths = val_f.paths[::len(both)]
     not_mine = data.not_mine_files(dataset.root)
     nm = views_of(not_mine, [0] * len(not_mine), (recipe.CENTRE, recipe.mirror(recipe.CENTRE)), "not_mine crops")
+    others, other_rows, own = negatives.without_mine(np.concatenate([train_f.vectors, turned_f.vectors, val_f.vectors]),
+                                                     others, other_rows, other_photos, nm.vectors)
+    if own:
+        _log(f"note: {own} crops of other animals are of your own photos (the bank holds Oxford-IIIT Pet photos): "
+             f"left out of them, so those cats are yours")
     others = np.concatenate([others, recipe.unit(recipe.gate_part(nm.vectors))]) if len(nm.vectors) else others
     skipped = tuple(dict.fromkeys(train_f.skipped + turned_f.skipped + val_f.skipped + nm.skipped))
     for path, why in skipped:
@@ -512,4 +518,4 @@ def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainC
     drop, dense = network.model.get_layer("dropout"), network.model.get_layer("probs")
     return finish(network.features, drop, dense, dataset, cfg, Path(out), Recipe.full(cfg), cache, bank, stages,
                   before=before, info_extra={"backbone": {**backbone.describe(), "features": identity}},
-                  progress=progress.counter, other_rows=other_rows)
+                  progress=progress.counter, other_rows=other_rows, other_photos=bank_crops.paths)

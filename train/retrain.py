@@ -222,15 +222,17 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
                     f"({'accepted' if ok else f'refused: worse by more than {allowed:.3f}'})")
 
     # A model whose head knows other animals (one unit more than its cats: pipeline.finish) keeps them.
-    other_rows = None
+    other_rows = other_photos = None
     if old_dense.units > len(info.classes):
         photos = negatives.photos() if bank_photos is None else bank_photos
-        other_rows = negatives.crops(photos, extractor, cache, cfg.batch_size, progress("other animals, for the head"),
-                                     embed).vectors
+        bank_crops = negatives.crops(photos, extractor, cache, cfg.batch_size, progress("other animals, for the head"),
+                                     embed)
+        other_rows, other_photos = bank_crops.vectors, bank_crops.paths
     drop, new_dense = head_layers(len(dataset.classes) + (other_rows is not None), cfg.dropout)
     new_dense.build((None, extractor.output_shape[-1]))
     result = finish(extractor, drop, new_dense, dataset, cfg, Path(out), live_recipe(cfg), cache, others, stages,
                     accept=accept, progress=progress, embed=embed, reuse=reuse, other_rows=other_rows,
+                    other_photos=other_photos,
                     extra={"retrain": {"from": str(info.path), "data": str(dataset.root)}},
                     info_extra={"backbone": {**info.backbone, "retrained_from": str(info.path)}})
     emit(events.progress("export", f"export: {result.reason}"))
