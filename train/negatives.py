@@ -75,10 +75,11 @@ def gate_rows(vectors: np.ndarray, merge: float) -> np.ndarray:
     return recipe.spread(recipe.gate_part(vectors), merge)
 
 
-# A bank row this similar (cosine of the average-pooled features) to a crop of the user's photos is that photo:
-# the bank's Oxford-IIIT Pet cats are photos a user may have too. Crops of the five cats come no closer than
-# 0.71 to any bank row (their centre squares; other photos of one burst share 0.92 and more, train/folds.py);
-# the same photos saved again (greyscale, CMYK, six times larger, PNG) 0.78-1.00, 0.90 and more for 84% of them.
+# A bank row this similar (cosine of the average-pooled features) to the centre square of a user's photo is that
+# photo: the bank's Oxford-IIIT Pet cats are photos a user may have too. The five cats' centre squares come no
+# closer than 0.71 to any bank row, Oxford cats of one breed no closer than 0.81 to each other (other photos of
+# one burst share 0.92 and more, train/folds.py); the same photos saved again (greyscale, CMYK, six times
+# larger, PNG) 0.78-1.00, 0.90 and more for 84% of them.
 OWN_PHOTO = 0.9
 
 
@@ -89,7 +90,7 @@ def without_mine(mine: np.ndarray, gate: np.ndarray, head: np.ndarray | None, he
     user's own photos.
 
     A head row of a photo is left out with every other row of that photo once one of them is OWN_PHOTO or
-    more similar to a crop of `mine` (pooled rows of the user's photos); a gate row (merged rows of no photo)
+    more similar to a row of `mine` (pooled centre squares of the user's photos); a gate row (merged rows of no photo)
     when it is that similar to a crop of mine or to a head row left out, unless it is as similar to a crop
     of `not_mine` (pooled rows: the user said so; a retrained model's gate holds its earlier not_mine crops).
     A cat of the user's that is also in the bank was both "mine" and "another animal": every photo of it

@@ -323,8 +323,8 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     val_paths = val_f.paths[::len(both)]
     not_mine = data.not_mine_files(dataset.root)
     nm = views_of(not_mine, [0] * len(not_mine), (recipe.CENTRE, recipe.mirror(recipe.CENTRE)), "not_mine crops")
-    others, other_rows, own = negatives.without_mine(np.concatenate([train_f.vectors, turned_f.vectors, val_f.vectors]),
-                                                     others, other_rows, other_photos, nm.vectors)
+    centres = np.concatenate([train_f.vectors[::n_views], val_f.vectors[::len(both)]])  # a bank photo's matches it
+    others, other_rows, own = negatives.without_mine(centres, others, other_rows, other_photos, nm.vectors)
     if own:
         _log(f"note: {own} crops of other animals are of your own photos (the bank holds Oxford-IIIT Pet photos): "
              f"left out of them, so those cats are yours")
