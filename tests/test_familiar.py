@@ -345,6 +345,9 @@ def test_the_users_own_photos_leave_the_bank_of_other_animals_whole():
     np.testing.assert_array_equal(kept_gate, strangers)  # the copy, and the far crop through its photo's copy
     np.testing.assert_array_equal(kept_head, head[[0, 1, 4, 5, 6]])
     assert out == 2 + 2
+    # A retrain keeps its model's gate (left out at its training): the head's rows are still checked.
+    kept_gate, kept_head, out = without_mine(pooled(mine), gate[:0], head, photos)
+    assert len(kept_gate) == 0 and len(kept_head) == 5 and out == 2
     # Each head row its own photo: the far crop is not known to be mine.
     assert len(without_mine(pooled(mine), gate, head)[1]) == 6
     # A not_mine crop of that picture: the user said it is not theirs, so the gate keeps it.

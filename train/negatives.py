@@ -109,14 +109,15 @@ def without_mine(mine: np.ndarray, gate: np.ndarray, head: np.ndarray | None, he
             best, total = np.maximum(best, sims.max(1, initial=-1.0)), total + float(sims.sum())
         return best, total / max(len(rows) * len(to), 1)
 
-    if not len(mine) or not len(gate):
+    has_head = head is not None and len(head) > 0
+    head_units = recipe.unit(recipe.gate_part(head)) if has_head else np.zeros((0, mine.shape[1]), np.float32)
+    bank = gate if len(gate) else head_units
+    # Features that cannot tell photos apart (--weights none): no photo is anyone's.
+    if not len(mine) or not len(bank) or closest(bank, mine)[1] >= OWN_PHOTO:
         return gate, head, 0
-    near_gate, typical = closest(gate, mine)
-    if typical >= OWN_PHOTO:  # features that cannot tell photos apart (--weights none): no photo is anyone's
-        return gate, head, 0
-    mine_head = np.zeros(0 if head is None else len(head), bool)
-    if head is not None and len(head):
-        head_units = recipe.unit(recipe.gate_part(head))
+    near_gate = closest(gate, mine)[0]
+    mine_head = np.zeros(len(head_units), bool)
+    if has_head:
         mine_head = closest(head_units, mine)[0] >= OWN_PHOTO
         if head_photos is not None:
             photos = np.asarray([str(p) for p in head_photos])

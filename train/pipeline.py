@@ -285,12 +285,15 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
            before: Sequence[fit.PhaseHistory] = (), extra: dict | None = None,
            info_extra: dict | None = None, progress: Callable[[str], Callable] | None = None,
            embed: features.Embed | None = None, reuse: Reuse | None = None,
-           other_rows: np.ndarray | None = None, other_photos: Sequence | None = None) -> TrainResult:
+           other_rows: np.ndarray | None = None, other_photos: Sequence | None = None,
+           others_checked: bool = False) -> TrainResult:
     """Head, gate, scores and export on `extractor`'s (cached) features of `dataset`; writes `out`.
 
     A `dense` of one unit more than the classes learns other animals as its last class: `other_rows`
     (features of the bank's crops, train/negatives.py; `other_photos`: the photo of each) and the dataset's
-    not_mine crops (recipe.shrink). The user's own photos are left out of them (negatives.without_mine).
+    not_mine crops (recipe.shrink). The user's own photos are left out of them (negatives.without_mine), and
+    out of the gate's `others` unless `others_checked` (a retrain: its model's gate left them out; a row
+    fewer there would cost the model.tflite patch).
 
     `accept(val_vectors, val_labels, val_paths)` (the retrain's check against the current model) returns
     (accepted, reason); a refused model is written as `<out>-refused`. `embed` computes the
@@ -324,7 +327,9 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     not_mine = data.not_mine_files(dataset.root)
     nm = views_of(not_mine, [0] * len(not_mine), (recipe.CENTRE, recipe.mirror(recipe.CENTRE)), "not_mine crops")
     centres = np.concatenate([train_f.vectors[::n_views], val_f.vectors[::len(both)]])  # a bank photo's matches it
-    others, other_rows, own = negatives.without_mine(centres, others, other_rows, other_photos, nm.vectors)
+    checked, other_rows, own = negatives.without_mine(centres, others[:0] if others_checked else others, other_rows,
+                                                      other_photos, nm.vectors)
+    others = others if others_checked else checked
     if own:
         _log(f"note: {own} crops of other animals are of your own photos (the bank holds Oxford-IIIT Pet photos): "
              f"left out of them, so those cats are yours")

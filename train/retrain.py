@@ -232,7 +232,7 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
     new_dense.build((None, extractor.output_shape[-1]))
     result = finish(extractor, drop, new_dense, dataset, cfg, Path(out), live_recipe(cfg), cache, others, stages,
                     accept=accept, progress=progress, embed=embed, reuse=reuse, other_rows=other_rows,
-                    other_photos=other_photos,
+                    other_photos=other_photos, others_checked=True,
                     extra={"retrain": {"from": str(info.path), "data": str(dataset.root)}},
                     info_extra={"backbone": {**info.backbone, "retrained_from": str(info.path)}})
     emit(events.progress("export", f"export: {result.reason}"))
