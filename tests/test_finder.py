@@ -358,6 +358,21 @@ def test_two_cats_touching_side_by_side_are_split_one_stretched_cat_is_not():
     assert len(boxes_from_scores(stretched, (W, H), 0.5, 0.8, 1.5)) == 1
 
 
+
+def test_a_shallow_dip_splits_cats_at_a_distance_but_not_one_close_to_the_camera():
+    def bumps(r0, r1, dip):  # one blob over columns 2-12, two centre bumps, the map dipping between them
+        maps = maps_with([(r0, r1, 2, 12, 0.95)])
+        maps[..., 1] = 0.0
+        row = (r0 + r1) // 2
+        maps[row, 2:12, 1] = [0.3, 0.7, 0.9, 0.7, dip, dip, 0.7, 0.9, 0.7, 0.3]
+        return maps
+
+    assert len(boxes_from_scores(bumps(4, 8, 0.55), (W, H), 0.5, 0.8, 1.5, 0.2)) == 2  # two cats touching
+    assert len(boxes_from_scores(bumps(4, 8, 0.75), (W, H), 0.5, 0.8, 1.5, 0.2)) == 1  # one cat's broad bump
+    assert len(boxes_from_scores(bumps(1, 11, 0.55), (W, H), 0.5, 0.8, 1.5, 0.2)) == 1  # close: head and body
+    assert len(boxes_from_scores(bumps(1, 11, 0.3), (W, H), 0.5, 0.8, 1.5, 0.2)) == 2  # close, and two cats
+
+
 # ---- configuration -------------------------------------------------------------------------
 
 def test_detect_mode_picks_the_detector():
