@@ -103,11 +103,8 @@ def build_base(backbone: Backbone):
     if weights == "none":
         weights = None
     elif weights != "imagenet":
-        path = Path(weights)
-        if not path.is_file():
-            raise WeightsError(f"weights file not found: {path} (give a MobileNetV2 no-top "
-                               f".weights.h5 file, or --weights imagenet / none)")
-        weights = str(path)
+        check_weights_file(weights)
+        weights = str(weights)
     try:
         # Keras prints "Downloading data from ..." and its progress bar on stdout, which holds only the
         # summary line; what training does goes to stderr.

@@ -109,21 +109,19 @@ def without_mine(mine: np.ndarray, gate: np.ndarray, head: np.ndarray | None, he
             best, total = np.maximum(best, sims.max(1, initial=-1.0)), total + float(sims.sum())
         return best, total / max(len(rows) * len(to), 1)
 
-    has_head = head is not None and len(head) > 0
-    head_units = recipe.unit(recipe.gate_part(head)) if has_head else np.zeros((0, mine.shape[1]), np.float32)
-    bank = gate if len(gate) else head_units
+    head_units = recipe.unit(recipe.gate_part(head)) if head is not None and len(head) else \
+        np.zeros((0, mine.shape[1]), np.float32)
+    near_gate, gate_typical = closest(gate, mine)
+    near_head, head_typical = closest(head_units, mine)
     # Features that cannot tell photos apart (--weights none): no photo is anyone's.
-    if not len(mine) or not len(bank) or closest(bank, mine)[1] >= OWN_PHOTO:
+    if (gate_typical if len(gate) else head_typical) >= OWN_PHOTO:
         return gate, head, 0
-    near_gate = closest(gate, mine)[0]
-    mine_head = np.zeros(len(head_units), bool)
-    if has_head:
-        mine_head = closest(head_units, mine)[0] >= OWN_PHOTO
-        if head_photos is not None:
-            photos = np.asarray([str(p) for p in head_photos])
-            mine_head = np.isin(photos, photos[mine_head])
-        if mine_head.any():
-            near_gate = np.maximum(near_gate, closest(gate, head_units[mine_head])[0])
+    mine_head = near_head >= OWN_PHOTO
+    if head_photos is not None:
+        photos = np.asarray([str(p) for p in head_photos])
+        mine_head = np.isin(photos, photos[mine_head])
+    if mine_head.any():
+        near_gate = np.maximum(near_gate, closest(gate, head_units[mine_head])[0])
     keep_gate = near_gate < OWN_PHOTO
     if not_mine is not None and len(not_mine) and not keep_gate.all():
         keep_gate |= closest(gate, recipe.unit(recipe.gate_part(not_mine)))[0] >= OWN_PHOTO
