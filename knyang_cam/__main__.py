@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
                    help="play files at their own frame rate (default: on screen yes, headless no)")
     p.add_argument("--hud", action="store_true",
-                   help="record the window's HUD (FPS, timings, key help) in --output too")
+                   help="record the window's picture in --output: its HUD (FPS, timings, key help) and the "
+                        "strip of bars beside the frame")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors: no start line, "
                                                         "progress bar or summary")
     return p

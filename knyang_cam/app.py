@@ -379,12 +379,15 @@ class Outputs:
     the earlier files as they were.
     """
 
-    def __init__(self, stack: ExitStack, source: Source, classes, window: bool, planned: paths.AppPaths):
+    def __init__(self, stack: ExitStack, source: Source, classes, window: bool, planned: paths.AppPaths,
+                 record_hud: bool = False):
         self.classes = classes
         self.screen = Window() if window else None
         if self.screen:
             stack.callback(self.screen.close)
-        self.video = stack.enter_context(VideoSink(planned.output, source.fps, source.size)) if planned.output else None
+        # A recording with the HUD is the window's picture, its strip of bars beside the frame included.
+        size = overlay.shown_size(source.size) if record_hud else source.size
+        self.video = stack.enter_context(VideoSink(planned.output, source.fps, size)) if planned.output else None
         self.log = stack.enter_context(JsonlLog(planned.log)) if planned.log else None
         self.report = None
         if planned.report:
@@ -506,7 +509,7 @@ def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
         caught = stack.enter_context(caught_signals())
         stack.enter_context(source)
         classifier = load_classifier(model, cfg.classifier.backend, cfg.classifier.threads)  # before any output
-        outputs = Outputs(stack, source, model.classes, window, planned)
+        outputs = Outputs(stack, source, model.classes, window, planned, record_hud)
         saver = stack.enter_context(Saver(cfg.app.dataset_root, cfg.app.snapshots_dir, model.classes))
         teacher = Teacher(cfg, model)
         stack.callback(teacher.close)

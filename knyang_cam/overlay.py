@@ -6,13 +6,14 @@ and tested on plain arrays. Everything scales with the frame size (320x240 to
 
 Layout: each region's box with its name and confidence in large type beside the box
 (above it, else below, else at its side: never over the cat nor another cat's name; a long name
-shortened to half the frame); the confidence bars of the largest region in the corner that covers
-no cat (compact, in a corner or between the cats, when every corner would; left out where even
-that covers a found cat or a name); "no cat" when there is no region. Bars are drawn for one
-prediction only: with several cats each box carries its own name and confidence, and a panel per
-cat would cover the picture. The window adds the HUD (`Hud`): a dark strip at the top (FPS,
-stage timings, crop mode, saved counts), one at the bottom (status line, key hint), toasts and
-the help; a recording leaves it out.
+shortened to half the frame); "no cat" when there is no region. The confidence bars of the largest
+region: in the window, in a strip beside the picture (`side_width`), where they never cover a cat
+and are always there, however much of the picture the cats fill; in a recording, which keeps the
+source's size, in the corner that covers no cat (compact, in a corner or between the cats, when
+every corner would; left out where even that covers a found cat or a name). Bars are drawn for one
+prediction only: with several cats each box carries its own name and confidence. The window adds
+the HUD (`Hud`): a dark strip at the top (FPS, stage timings, crop mode, saved counts), one at the
+bottom (status line, key hint), toasts and the help; a recording leaves it out.
 """
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ DIM_TEXT = (200, 200, 200)
 STATUS_COLOUR = (80, 200, 255)
 TOAST_COLOUR = (90, 170, 60)
 PANEL_DARKEN = 0.35  # panels keep 35% of the picture's brightness behind them
+SIDE_COLOUR = (32, 32, 32)  # the window's strip beside the picture
+SIDE_PANEL = 260  # the bars' width there at 640x480: wider than in a frame's corner, so "Chungdam" is not cut
 NO_CAT = "no cat"
 
 HINT = ("q quit  space pause  s snapshot  1-9 label  u unlabeled  x not mine  n new cat  t retrain  c crop  "
@@ -160,7 +163,7 @@ def _top_height(sc: _Scale, hud: Hud | None) -> int:
 
 
 def _bottom_height(sc: _Scale, hud: Hud | None) -> int:
-    # Room for the status line is kept even when there is none, so the bars do not jump.
+    # Room for the status line is kept even when there is none, so the labels do not jump.
     return sc.line * 2 if hud is not None else 0
 
 
@@ -174,27 +177,52 @@ def _label_zone(box: Box, sc: _Scale) -> Box:
 def bar_tracks(shape, classes: Sequence[str], font: str | None = None, boxes: Sequence[Box] = (),
                hud: bool = True, labels: Sequence[Box] = ()) -> list[Box]:
     """Where the confidence bars go for a frame of `shape` with regions at `boxes` and their
-    labels drawn at `labels`: one (x, y, w, h) per class.
+    labels drawn at `labels`: one (x, y, w, h) per class, in the picture `draw` returns.
 
-    The panel goes to the corner of the frame (between the HUD strips when `hud`) that covers
-    the least of the regions and their labels; when every corner would cover a cat, it shrinks,
+    With `hud` (the window) the panel fills the strip beside the frame (x from the frame's width on),
+    below the top HUD strip's height. Without (a recording), it goes to the corner of the frame that
+    covers the least of the regions and their labels; when every corner would cover a cat, it shrinks,
     and goes to a corner or, failing that, a place between the cats that covers none. Rows shrink
     to fit the height, so 20 classes fit on a 320x240 frame. The class names are drawn left of the
     tracks (a column as wide as the longest name, up to 40% of the panel), the percentages right of them.
     """
-    return list(_bar_layout(tuple(shape[:2]), tuple(classes), font, tuple(map(tuple, boxes)), hud,
+    if hud:
+        return list(_side_layout(tuple(shape[:2]), tuple(classes), font)[1])
+    return list(_bar_layout(tuple(shape[:2]), tuple(classes), font, tuple(map(tuple, boxes)),
                             tuple(map(tuple, labels)))[1])
+
+
+def side_width(shape) -> int:
+    """The width of the window's strip beside a frame of `shape` (height, width): the bars' panel and margins."""
+    sc = _Scale.of(shape)
+    return sc.px(SIDE_PANEL) + 2 * sc.margin
+
+
+def shown_size(size: tuple[int, int]) -> tuple[int, int]:
+    """(width, height) of the window's picture, the HUD's and bars' strip included, for frames of `size`."""
+    w, h = size
+    return w + side_width((h, w)), h
+
+
+@lru_cache(maxsize=64)
+def _side_layout(shape: tuple[int, int], classes: tuple[str, ...], font: str | None) -> tuple[Box, tuple[Box, ...]]:
+    """The panel (x, y, w, h) and tracks in the window's strip beside a frame of `shape`."""
+    h, w = shape
+    sc = _Scale.of(shape)
+    top, bottom = sc.line * 2 + sc.margin, h - sc.margin  # level with the picture below the top strip
+    pw, ph, rows = _panel(sc, w, top, bottom, classes, font, compact=False, width=sc.px(SIDE_PANEL))
+    x0 = w + sc.margin
+    return (x0, top, pw, ph), tuple((x0 + x, top + y, bw, bh) for x, y, bw, bh in rows)
 
 
 @lru_cache(maxsize=64)
 def _bar_layout(shape: tuple[int, int], classes: tuple[str, ...], font: str | None,
-                boxes: tuple[Box, ...], hud: bool, labels: tuple[Box, ...] = ()) -> tuple[Box, tuple[Box, ...]]:
-    """The panel (x, y, w, h) and the tracks of `bar_tracks`, cached: they only change with the
-    frame size, classes, boxes or labels."""
+                boxes: tuple[Box, ...], labels: tuple[Box, ...] = ()) -> tuple[Box, tuple[Box, ...]]:
+    """The panel (x, y, w, h) and the tracks of `bar_tracks` in a recording's frame, cached: they only
+    change with the frame size, classes, boxes or labels."""
     h, w = shape[:2]
     sc = _Scale.of(shape)
-    top = (sc.line * 2 if hud else 0) + sc.margin  # below the tallest top strip (with saved counts)
-    bottom = h - (sc.line * 2 if hud else 0) - sc.margin
+    top, bottom = sc.margin, h - sc.margin
     zones = [_label_zone(b, sc) for b in boxes] + list(labels)
     best = None
     # The full panel in a corner; else the compact one in a corner; else the compact one between the
@@ -222,12 +250,14 @@ def _panel_places(sc: _Scale, w: int, top: int, bottom: int, pw: int, ph: int,
     return tuple((left + (right - left) * i // 4, low - (low - top) * j // 4) for j in range(5) for i in range(5))
 
 
-def _panel(sc: _Scale, w: int, top: int, bottom: int, classes: tuple[str, ...], font, compact: bool):
-    """(panel width, panel height, tracks relative to the panel's top-left corner)."""
+def _panel(sc: _Scale, w: int, top: int, bottom: int, classes: tuple[str, ...], font, compact: bool,
+           width: int | None = None):
+    """(panel width, panel height, tracks relative to the panel's top-left corner); `width` (the window's
+    strip) in place of the width that fits a frame `w` wide."""
     n = max(1, len(classes))
     row = max(3, min(sc.px(15 if compact else 20), (bottom - top - 2 * sc.px(6)) // n))
     natural = max(sc.px(200), min(sc.px(300), round(w * 0.32)))
-    panel_w = min(w - 2 * sc.margin, sc.px(170) if compact else natural)
+    panel_w = width or min(w - 2 * sc.margin, sc.px(170) if compact else natural)
     px = _row_px(row)
     name_w = min(round(panel_w * 0.4), widest(classes, px, True, font)) + sc.px(8)
     pct_w = text_width("100%", px, True) + sc.px(8)
@@ -475,9 +505,11 @@ def draw(frame: np.ndarray, predictions: Sequence[Prediction], classes: Sequence
 
     Each region gets its box, and its name and confidence beside the box; the confidence bars
     of the largest region go where they cover no cat; no region at all reads "no cat". `hud`
-    adds the window's strips (FPS, timings, saved counts, status, key hint), toast and help,
-    and its `show_bars` replaces `bars`; a recorded video leaves it out. `font` is a
-    TrueType/OpenType file for text Hershey cannot draw (non-ASCII); None searches the system's.
+    makes it the window's picture: the HUD's strips (FPS, timings, saved counts, status, key hint),
+    toast and help over the frame, and the bars (`show_bars` in place of `bars`) in a strip beside
+    it, so the picture is `side_width` wider than the frame; a recorded video leaves the HUD out
+    and keeps the frame's size. `font` is a TrueType/OpenType file for text Hershey cannot draw
+    (non-ASCII); None searches the system's.
     """
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         raise ValueError(f"frame must be BGR uint8 [H, W, 3], got {frame.dtype} {frame.shape}")
@@ -491,21 +523,27 @@ def draw(frame: np.ndarray, predictions: Sequence[Prediction], classes: Sequence
     labels: list[Box] = []
     for pred in ordered:
         labels.append(_draw_region(img, pred, classes, sc, top, bottom, font, boxes + labels))
-    if hud is not None:
-        _draw_top(img, hud, sc, font)
-        _draw_bottom(img, hud, sc, font)
-        bars = hud.show_bars
     if not ordered:
         _draw_no_cat(img, sc, top)
-    elif bars and len(ordered[0].probs) == len(classes):
-        panel, tracks = _bar_layout(img.shape[:2], classes, font, tuple(boxes), hud is not None, tuple(labels))
-        # Where even the compact panel would cover a found cat or a name (a small frame, cats all over it),
-        # it is left out: each box carries its name and confidence. The centre square may be covered.
-        found = [p.region.box for p in ordered if p.region.source == "detect"]
-        if not any(intersection(panel, r) for r in found + labels):
-            _draw_bars(img, ordered[0], classes, sc, font, panel, tracks)
-    if hud is not None and hud.toast:
+    if hud is None:
+        if ordered and bars and len(ordered[0].probs) == len(classes):
+            panel, tracks = _bar_layout(img.shape[:2], classes, font, tuple(boxes), tuple(labels))
+            # Where even the compact panel would cover a found cat or a name (a small frame, cats all over
+            # it), it is left out: each box carries its name and confidence. The centre square may be covered.
+            found = [p.region.box for p in ordered if p.region.source == "detect"]
+            if not any(intersection(panel, r) for r in found + labels):
+                _draw_bars(img, ordered[0], classes, sc, font, panel, tracks)
+        return img
+    _draw_top(img, hud, sc, font)
+    _draw_bottom(img, hud, sc, font)
+    if hud.toast:
         _draw_toast(img, hud.toast, sc, font)
-    if hud is not None and hud.show_help:
+    if hud.show_help:
         _draw_help(img, hud.label_keys, sc, font)
-    return img
+    # A cat close to the camera fills the picture, and then no place in it leaves the cat clear for the
+    # bars (the demo clip in detect mode: 41 frames of 190 had room): the window shows them beside it.
+    shown = cv2.copyMakeBorder(img, 0, 0, 0, side_width(img.shape), cv2.BORDER_CONSTANT, value=SIDE_COLOUR)
+    if ordered and hud.show_bars and len(ordered[0].probs) == len(classes):
+        panel, tracks = _side_layout(img.shape[:2], classes, font)
+        _draw_bars(shown, ordered[0], classes, sc, font, panel, tracks)
+    return shown

@@ -164,10 +164,13 @@ def test_every_key(tmp_path, cfg, model):
     # `b` hid the bars from frame 6 (and showed them again while paused, unseen); `h` showed help.
     video = read_frames(tmp_path / "out.mp4")
     assert len(video) == 17
-    bars = overlay.bar_tracks(raw[0].shape, model.classes, boxes=[tuple(records[4]["regions"][0]["box"])])
+    # The recording with the HUD is the window's picture: the bars in the strip beside the frame.
+    assert video[0].shape == (240, overlay.shown_size((320, 240))[0], 3)
+    bars = overlay.bar_tracks(raw[0].shape, model.classes)
     bar_area = (bars[0][0], bars[0][1], bars[0][2], bars[-1][1] + bars[-1][3] - bars[0][1])
-    assert video_diff(video[4], raw[4], bar_area) > 25
-    assert video_diff(video[6], raw[6], bar_area) < 10
+    empty_strip = np.full_like(video[0], overlay.SIDE_COLOUR)
+    assert video_diff(video[4], empty_strip, bar_area) > 25
+    assert video_diff(video[6], empty_strip, bar_area) < 10
     middle = (120, 100, 80, 40)
     assert video_diff(video[7], raw[7], middle) < video_diff(video[8], raw[8], middle) - 20
 

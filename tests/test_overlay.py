@@ -1,3 +1,4 @@
+import dataclasses
 import subprocess
 import sys
 
@@ -26,10 +27,11 @@ def boxes(preds):
     return [p.region.box for p in preds]
 
 
-def filled_runs(img, classes, preds, hud=True):
-    """For each bar: the length of the run of non-track pixels from its left end, and its colour."""
+def filled_runs(img, classes, preds, hud=True, shape=(480, 640)):
+    """For each bar of a frame of `shape` drawn as `img`: the length of the run of non-track pixels from
+    its left end, and its colour."""
     out = []
-    for x, y, w, h in bar_tracks(img.shape, classes, boxes=boxes(preds), hud=hud):
+    for x, y, w, h in bar_tracks(shape, classes, boxes=boxes(preds), hud=hud):
         row = img[y + h // 2, x:x + w]
         is_track = np.all(row == TRACK_COLOUR, axis=1)
         run = int(np.argmax(is_track)) if is_track.any() else w
@@ -41,10 +43,13 @@ def test_returns_new_bgr_frame_and_leaves_input_alone():
     src = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     before = src.copy()
     out = draw(src, [pred((0.1, 0.7, 0.1, 0.1))], CLASSES, HUD)
-    assert out.shape == src.shape and out.dtype == np.uint8
+    # The window's picture has the bars' strip beside the frame; a recording keeps the frame's size.
+    assert out.shape == (480, 640 + overlay.side_width(src.shape), 3) and out.dtype == np.uint8
+    assert overlay.shown_size((640, 480)) == (out.shape[1], 480)
+    assert draw(src, [pred((0.1, 0.7, 0.1, 0.1))], CLASSES).shape == src.shape
     assert out is not src and not np.shares_memory(out, src)
     np.testing.assert_array_equal(src, before)
-    assert np.any(out != src)
+    assert np.any(out[:, :640] != src)
 
 
 def test_rejects_non_bgr_frames():
@@ -91,22 +96,23 @@ def test_2_to_20_classes_fit_inside_the_frame(size, n):
     side = min(w, h)
     p = [pred(probs, box=((w - side) // 2, 0, side, side), classes=classes)]
     out = draw(frame(w, h), p, classes, HUD)
-    tracks = bar_tracks(out.shape, classes, boxes=boxes(p))
+    tracks = bar_tracks((h, w), classes, boxes=boxes(p))
     assert len(tracks) == n
     for (x, y, tw, th), nxt in zip(tracks, tracks[1:] + [None]):
-        assert 0 <= x and x + tw <= w and 0 <= y and y + th <= h and tw > 0 and th > 0
+        # In the strip beside the frame, however much of the frame the cat fills.
+        assert w <= x and x + tw <= out.shape[1] and 0 <= y and y + th <= h and tw > 0 and th > 0
         if nxt is not None:
             assert y + th <= nxt[1]  # rows do not overlap
-    # Above the key hint and status line, below the top strip.
+    # Level with the picture between the HUD's strips.
     assert tracks[0][1] > 0.04 * h and tracks[-1][1] + tracks[-1][3] < 0.96 * h
-    runs = filled_runs(out, classes, p)
+    runs = filled_runs(out, classes, p, shape=(h, w))
     assert [r for r, _, _ in runs] == sorted(r for r, _, _ in runs)  # probs increase downwards
     assert runs[-1][1] == class_colour(n - 1)
 
 
 def _name_area(img, classes, i, preds):
-    x, y, w, h = bar_tracks(img.shape, classes, boxes=boxes(preds))[i]
-    x0 = x - round(img.shape[1] * 0.15)  # the names' column, left of the tracks
+    x, y, w, h = bar_tracks((480, 640), classes, boxes=boxes(preds))[i]
+    x0 = x - round(640 * 0.15)  # the names' column, left of the tracks
     return img[y - h // 2: y + h + h // 2, max(0, x0):x]
 
 
@@ -182,7 +188,7 @@ def test_the_help_lists_every_key_and_every_number_keys_cat(cats):
 def _bar_pixels(img, classes, preds):
     colours = np.array([TRACK_COLOUR, BAR_COLOUR] + [class_colour(i) for i in range(len(classes))])
     n = 0
-    for x, y, w, h in bar_tracks(img.shape, classes, boxes=boxes(preds)):
+    for x, y, w, h in bar_tracks((480, 640), classes, boxes=boxes(preds)):
         row = img[y + h // 2, x:x + w]
         n += int(np.all(row[:, None, :] == colours[None], axis=2).any(axis=1).sum())
     return n
@@ -336,7 +342,7 @@ def test_one_spelling_center_in_everything_shown():
 
     assert "centre" not in "".join(v for _, v in overlay.HELP) + overlay.HINT
     out_detect = draw(frame(value=GREY), [pred((0.1, 0.7, 0.1, 0.1))], CLASSES, Hud(crop_mode="center"))
-    assert out_detect.shape == (480, 640, 3)
+    assert out_detect.shape == (480, 640 + overlay.side_width((480, 640)), 3)
     assert '"centre' not in inspect.getsource(overlay)
 
 
@@ -422,11 +428,28 @@ def test_the_compact_bars_go_between_cats_in_every_corner():
     assert runs[1][1] == class_colour(1)  # drawn, with the winner highlighted
 
 
+def test_the_window_shows_the_bars_beside_a_cat_that_fills_the_picture():
+    # A cat close to the camera leaves no corner clear: the recording leaves the bars out (they would cover
+    # the cat), the window draws them in its strip beside the picture and nothing of them over it.
+    cat = pred((0.1, 0.6, 0.2, 0.1), box=(60, 30, 520, 450), source="detect")
+    recorded = draw(frame(640, 480, GREY), [cat], CLASSES)
+    assert recorded.shape == (480, 640, 3)
+    assert _bar_pixels(np.pad(recorded, ((0, 0), (0, 400), (0, 0))), CLASSES, [cat]) == 0
+    shown = draw(frame(640, 480, GREY), [cat], CLASSES, HUD)
+    runs = filled_runs(shown, CLASSES, [cat])
+    assert runs[1][1] == class_colour(1)
+    for (run, _, width), p in zip(runs, cat.probs):
+        assert abs(run - round(p * width)) <= 1, (run, p, width)
+    hidden = draw(frame(640, 480, GREY), [cat], CLASSES, dataclasses.replace(HUD, show_bars=False))
+    np.testing.assert_array_equal(shown[:, :640], hidden[:, :640])
+    assert hidden.shape == shown.shape  # hiding the bars keeps the window's size
+
+
 def test_a_narrow_window_shows_a_short_hint_rather_than_a_cut_one():
     w, h = 320, 240
     out = draw(frame(w, h, GREY), [], CLASSES, HUD)
     line = out[h - 15:, :]  # the key hint's row
-    assert (line[:, w - 6:].max(axis=2) < 60).all()  # nothing bright at the right edge: the hint ends inside
+    assert (line[:, w - 6:w].max(axis=2) < 60).all()  # nothing bright at the right edge: the hint ends inside
     assert (line.max(axis=2) > 150).sum() > 20  # ... and a hint is there
 
 

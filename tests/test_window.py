@@ -111,8 +111,9 @@ def test_window_shows_the_frame_and_the_bars(tmp_path, display, tiny_model_dir):
     classes = list(probs)
     assert len(classes) == 3
     w, h = SIZE
-    picture = shot[oy:oy + h, ox:ox + w]
-    assert picture.shape == (h, w, 3)
+    # The window shows the frame and, beside it, the strip of the confidence bars.
+    picture = shot[oy:oy + h, ox:ox + overlay.shown_size(SIZE)[0]]
+    assert picture.shape == (h, overlay.shown_size(SIZE)[0], 3)
     for (x, y, bw, bh), name in zip(overlay.bar_tracks((h, w), classes, boxes=[box]), classes):
         row = picture[y + bh // 2, x:x + bw]
         track = np.all(row == overlay.TRACK_COLOUR, axis=1)
