@@ -29,6 +29,7 @@ from .finder_model import (
     FinderMeta,
     boxes_from_scores,
     one_cat_filling,
+    split_by_fine,
     with_small_cats,
 )
 
@@ -56,8 +57,11 @@ class CatFinder:
         size = (frame.shape[1], frame.shape[0])
         maps = [p(frame) for p in self._passes]
         coarse, *fine = [boxes_from_scores(s, size, m.threshold, m.peak, m.min_cells, m.centre_peak) for s in maps]
-        coarse = one_cat_filling(coarse, float(np.mean(maps[0][..., 0] >= m.threshold)), m.one_cat_cover)
-        return with_small_cats(coarse, fine[0], size[1], m.fine_below) if fine else coarse
+        cover = float(np.mean(maps[0][..., 0] >= m.threshold))
+        coarse = one_cat_filling(coarse, cover, m.one_cat_cover)
+        if not fine:
+            return coarse
+        return with_small_cats(split_by_fine(coarse, fine[0], size[1], cover), fine[0], size[1], m.fine_below)
 
 
 class _Pass:

@@ -22,6 +22,7 @@ from knyang_cam.finder_model import (
     FinderError,
     FinderMeta,
     one_cat_filling,
+    split_by_fine,
     with_small_cats,
 )
 from knyang_cam.model_dir import read as read_model
@@ -298,6 +299,20 @@ def test_the_fine_pass_adds_only_small_cats_no_coarse_box_covers():
     kept = with_small_cats([big], [small, piece, tall], H, below=0.4)
     assert [b.box for b in kept] == [big.box, small.box]
     assert with_small_cats([], [small], H, below=0.2) == []
+
+
+def test_touching_cats_at_a_distance_are_split_where_the_fine_pass_sees_them_apart():
+    # bench/find_cats.py seed 14: one coarse box over a Ming and a Hwamok side by side, named Chungdam for 40 frames.
+    pair, third = Blob((90, 120, 360, 260), 0.98), Blob((350, 240, 260, 190), 0.99)
+    ming, hwamok = Blob((60, 133, 180, 187), 0.93), Blob((240, 133, 247, 200), 0.98)
+    fine = [Blob((360, 160, 200, 280), 0.99), hwamok, ming]
+    assert split_by_fine([pair, third], fine, H, cover=0.37) == [hwamok, ming, third]
+    assert split_by_fine([pair, third], fine, H, cover=0.5) == [pair, third]  # a cat close to the camera: in parts
+    tall = Blob((90, 40, 360, 300), 0.98)  # as tall as a cat near the camera: its head and body, not two cats
+    assert split_by_fine([tall], [ming, hwamok], H, cover=0.37) == [tall]
+    patches = [Blob((100, 130, 150, 120), 0.9), Blob((260, 250, 150, 110), 0.9)]  # a calico cat's patches
+    assert split_by_fine([pair], patches, H, cover=0.37) == [pair]
+    assert split_by_fine([pair], [hwamok], H, cover=0.37) == [pair]  # one cat inside: the coarse box stays
 
 
 def test_blobs_that_fill_the_picture_are_one_cat():
