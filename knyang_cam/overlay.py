@@ -541,7 +541,7 @@ def draw(frame: np.ndarray, predictions: Sequence[Prediction], classes: Sequence
     if hud.show_help:
         _draw_help(img, hud.label_keys, sc, font)
     # A cat close to the camera fills the picture, and then no place in it leaves the cat clear for the
-    # bars (the demo clip in detect mode: 41 frames of 190 had room): the window shows them beside it.
+    # bars (the demo clip in detect mode: 29 frames of 190 had room in the window): the window shows them beside it.
     shown = cv2.copyMakeBorder(img, 0, 0, 0, side_width(img.shape), cv2.BORDER_CONSTANT, value=SIDE_COLOUR)
     if ordered and hud.show_bars and len(ordered[0].probs) == len(classes):
         panel, tracks = _side_layout(img.shape[:2], classes, font)
