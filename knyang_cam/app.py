@@ -37,7 +37,7 @@ from .model_dir import ModelError, ModelInfo
 from .regions import SeenCats, crops, make_finder, surest, views_of, zoom_factors
 from .results import NOT_MINE, UNKNOWN, UNLABELED, Prediction
 from .sinks import JsonlLog, LogReaderGone, VideoSink, log_record
-from .smoothing import Smoother
+from .smoothing import Smoother, one_box_per_cat
 from .sources import Frame, Source, SourceLost
 
 EXIT_OK, EXIT_CAMERA_LOST = 0, 3  # 2 (user error) comes from UserError.exit_code
@@ -147,7 +147,8 @@ class Analyzer:
                                  self.cfg.regions.centre_view)
         self.turn += 1
         probs = surest(self.classifier.predict(crops(image, views, self.classifier.input_size)), owners, len(regions))
-        predictions = self.seen_cats(self.smoother.update(regions, probs))
+        shown = self.seen_cats(self.smoother.update(regions, probs))
+        predictions = one_box_per_cat(shown, self.cfg.smoothing.same_cat_iou)
         return predictions, (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000
 
 

@@ -3,8 +3,8 @@ import itertools
 import numpy as np
 import pytest
 
-from knyang_cam.results import UNKNOWN, Region, iou
-from knyang_cam.smoothing import MAX_JOINT, Smoother, _joint
+from knyang_cam.results import UNKNOWN, Prediction, Region, iou
+from knyang_cam.smoothing import MAX_JOINT, Smoother, _joint, one_box_per_cat
 
 CLASSES = ("Alpha", "Beta", "Gamma")
 CENTER = Region((80, 0, 480, 480), "center")
@@ -302,6 +302,28 @@ def test_a_part_of_a_cat_that_reads_as_another_cat_shows_no_name():
     # Apart, the same two are two cats with a name each.
     a, b = Smoother(CLASSES, unknown_threshold=0.6).update([LEFT, RIGHT], np.stack([one_hot(0, 0.9), one_hot(1, 0.8)]))
     assert (a.label, b.label) == ("Alpha", "Beta")
+
+
+def shown_as(region, label, top):
+    probs = one_hot(CLASSES.index(label) if label != UNKNOWN else 0, top)
+    return Prediction(region, label, float(probs.max()), tuple(probs))
+
+
+def test_a_part_of_a_cat_is_not_shown_beside_it_one_cat_one_box():
+    whole, part = Region((100, 0, 400, 400), "detect"), Region((350, 100, 300, 300), "detect")  # IoU 0.22
+    # Whatever the part reads (unknown, or the whole's name), only the surer box shows, wherever it is listed.
+    for label in (UNKNOWN, "Alpha"):
+        shown = one_box_per_cat([shown_as(part, label, 0.5), shown_as(whole, "Alpha", 0.9)], same_cat_iou=0.2)
+        assert [p.region for p in shown] == [whole]
+    # The part is the surer one: it stays, the whole goes.
+    shown = one_box_per_cat([shown_as(part, "Alpha", 0.95), shown_as(whole, UNKNOWN, 0.5)], same_cat_iou=0.2)
+    assert [p.region for p in shown] == [part]
+    # Overlapping less than same_cat_iou: two cats, both shown in their order, also the one reading unknown.
+    shown = one_box_per_cat([shown_as(part, UNKNOWN, 0.5), shown_as(whole, "Alpha", 0.9)], same_cat_iou=0.3)
+    assert [p.region for p in shown] == [part, whole]
+    cats = [shown_as(LEFT, UNKNOWN, 0.4), shown_as(RIGHT, "Beta", 0.9), shown_as(CENTER, "Gamma", 0.8)]
+    assert one_box_per_cat(cats, same_cat_iou=0.2) == cats
+    assert one_box_per_cat([], same_cat_iou=0.2) == []
 
 
 def test_without_exclusive_two_regions_may_share_a_name():
