@@ -324,9 +324,9 @@ def one_box_per_cat(predictions: Sequence[Prediction], same_cat_iou: float) -> l
     """The predictions to show, in their order: none that overlaps a surer shown one by `same_cat_iou` (IoU).
 
     The smoother takes such a region for a part of the surer one's cat (it may share that name but
-    shows no other), so on screen it was a second box on one cat, most often reading `unknown`: in
-    a quarter of the frames of a cat close to the camera (bench/app_speed.py's clip, 396 of 4500 ->
-    147; none named a cat the surer box did not). Its track goes on in the smoother, out of sight.
+    shows no other), so on screen it was a second box on one cat, most often reading `unknown`
+    (frames with two or more boxes on bench/app_speed.py's clip of single cats: 396 of 4500 -> 147;
+    bench/find_cats.py: the same cats named right). Its track goes on in the smoother, out of sight.
     """
     kept: list[int] = []
     for i in sorted(range(len(predictions)), key=lambda i: -max(predictions[i].probs, default=0.0)):
