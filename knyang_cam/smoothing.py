@@ -26,8 +26,8 @@ twice. Giving the surest region its best name first would let one wrong region
 (a loose box over a tabby, sure of the other tabby) push the other tabby onto the
 name left over: two errors for one (bench/find_cats.py seed 13, three cats).
 Regions that overlap by `same_cat_iou` or more are left out of that rule: the cat
-finder splits a cat that fills the picture in two boxes (in a quarter of the
-frames of bench/app_speed.py's clip), and the smaller box, made to take the cat's
+finder splits a cat that fills the picture in two boxes (then in a quarter of the
+frames of bench/app_speed.py's clip, now in a tenth), and the smaller box, made to take the cat's
 next best, named a cat that was not there. Such a part may share the surer region's
 name but shows no other: a part of a cat alone often reads as another cat (on that
 clip, regions naming a cat that is not there 0.055 -> 0.031 per frame).
