@@ -18,6 +18,10 @@ from .results import intersection
 
 TFLITE_FILE = "finder.tflite"
 META_FILE = "finder.json"
+# The second look at a found box (knyang_cam/cat_species.py): a cat, or a dog? Optional: a finder folder
+# without it finds as before.
+SPECIES_FILE = "species.tflite"
+SPECIES_META = "species.json"
 CELL = 16  # input pixels per cell of the maps: the backbone is cut at stride 16
 # The score map is upsampled this many times before thresholding, so a box edge can fall
 # between two cells: a box a quarter of a cell off costs little IoU, a whole cell costs much.

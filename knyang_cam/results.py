@@ -32,12 +32,14 @@ def iou(a: Box, b: Box) -> float:
 
 @dataclass(frozen=True)
 class Region:
-    """Where one crop is: `box` (x, y, w, h) with w, h > 0, `source` "center" or "detect", and `score`
-    in [0, 1], how sure the cat finder was of a cat there (1.0 where no finder judged); else ValueError."""
+    """Where one crop is: `box` (x, y, w, h) with w, h > 0, `source` "center" or "detect", `score`
+    in [0, 1], how sure the cat finder was of a cat there (1.0 where no finder judged), and whether its
+    second look took it for a cat; else ValueError."""
 
     box: Box
     source: str  # "center" or "detect"
     score: float = 1.0
+    cat_look: bool = True  # False: the finder's second look (knyang_cam/cat_species.py) took it for no cat
 
     def __post_init__(self):
         if self.source not in SOURCES:

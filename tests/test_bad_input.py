@@ -31,6 +31,7 @@ from train.evaluate import main as evaluate_main
 from train.finder import main as finder_main
 from train.negatives import main as negatives_main
 from train.retrain import main as retrain_main
+from train.species import main as species_main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -562,7 +563,8 @@ def empty_hdf5(path: Path) -> Path:
 
 
 @pytest.mark.parametrize("main, before", [(train_main, ["--data", "D", "--out", "m"]),
-                                          (negatives_main, ["--pets", "P"]), (finder_main, ["--pets", "P"])])
+                                          (negatives_main, ["--pets", "P"]), (finder_main, ["--pets", "P"]),
+                                          (species_main, ["--pets", "P", "--out", "f"])])
 def test_a_file_that_is_no_weights_fails_before_tensorflow_starts(tmp_path, capsys, main, before):
     """A notes file passed as --weights failed only once Keras read it, 8.5 s into a run."""
     data = photos(tmp_path / "D")
@@ -989,7 +991,33 @@ def test_finder_checks_its_inputs_and_every_output_before_any_work(tmp_path, cap
 
 
 
-@pytest.mark.parametrize("main", [cam_main, train_main, evaluate_main, retrain_main, finder_main, negatives_main])
+def test_species_checks_its_inputs_and_its_output_before_any_work(tmp_path, capsys):
+    pets = tmp_path / "pets"
+    (pets / "annotations").mkdir(parents=True)
+    (pets / "annotations" / "foreground_polygons.json").write_text("{}")
+    weights = empty_hdf5(tmp_path / "w.weights.h5")  # a weights file to the early check; never loaded
+    cats = photos(tmp_path / "cats")
+    model = fake_model(tmp_path / "m")
+    before = contents(tmp_path)
+    ok = ["--pets", pets, "--weights", weights, "--cats", cats]
+    for args, words in (
+            (["--pets", tmp_path / "nope", "--weights", weights], "is not the Oxford-IIIT Pet sample"),
+            (["--pets", pets, "--weights", tmp_path / "nope.h5"], "--weights file not found"),
+            ([*ok[:-2], "--cats", tmp_path / "nope", "--out", tmp_path / "f"], "--cats folder not found"),
+            ([*ok, "--out", cats], "--out"),
+            ([*ok, "--out", cats / "Nabi" / "finder"], "overlaps --cats"),
+            ([*ok, "--out", pets / "cats"], "overlaps --pets"),
+            ([*ok, "--out", model], "not a cat finder's files"),  # a model directory: its own files only
+            ([*ok, "--out", weights], "is a file"),
+            ([*ok, "--out", tmp_path / "f", "--crops", "0"], "--crops"),
+            ([*ok, "--out", tmp_path / ("o" * 300)], "File name too long")):
+        line = one_line(capsys, call(species_main, *args))
+        assert words in line, line
+    assert contents(tmp_path) == before and not (tmp_path / "f").exists()
+
+
+@pytest.mark.parametrize("main", [cam_main, train_main, evaluate_main, retrain_main, finder_main, negatives_main,
+                                  species_main])
 def test_every_option_in_help_says_what_it_is(capsys, main):
     """--help is where a new user looks: an option listed bare (`--out OUT`) says neither what it is nor its default."""
     assert call(main, "--help") == 0
@@ -999,7 +1027,7 @@ def test_every_option_in_help_says_what_it_is(capsys, main):
     assert not bare, bare
 
 
-@pytest.mark.parametrize("module", ["train.negatives", "train.finder"])
+@pytest.mark.parametrize("module", ["train.negatives", "train.finder", "train.species"])
 def test_the_bank_and_finder_builders_refuse_bad_paths_before_tensorflow_is_imported(tmp_path, module):
     # Their start hid TensorFlow's log by importing it first: seconds before the one line of a wrong --pets.
     code = (f"import sys; from {module} import main; s = main(sys.argv[1:]); "

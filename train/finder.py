@@ -33,7 +33,7 @@ import numpy as np
 from knyang_cam import atomic, paths
 from knyang_cam.errors import OneLineParser, UserError, exit_status, paths_usable
 from knyang_cam.extras import quiet_tensorflow
-from knyang_cam.finder_model import CELL, META_FILE, TFLITE_FILE, boxes_from_scores
+from knyang_cam.finder_model import CELL, META_FILE, SPECIES_FILE, SPECIES_META, TFLITE_FILE, boxes_from_scores
 from knyang_cam.results import iou
 
 from .features import default_cache_dir
@@ -91,6 +91,13 @@ def load_pets(root: Path, max_side: int = 320) -> list[Pet]:
     if not pets:
         raise UserError(f"no Oxford-IIIT Pet photos with outlines under {root}")
     return pets
+
+
+def split_pets(pets: list[Pet], seed: int) -> tuple[list[Pet], list[Pet]]:
+    """The Oxford photos split by photo: (training, the held-out fifth), the same for one seed."""
+    order = np.random.default_rng(seed).permutation(len(pets))
+    held = set(order[: len(pets) // 5].tolist())
+    return [p for i, p in enumerate(pets) if i not in held], [p for i, p in enumerate(pets) if i in held]
 
 
 def load_photos(root: Path | None, max_side: int = 240) -> list[np.ndarray]:
@@ -452,12 +459,12 @@ def _at_least_one(text: str) -> int:
 
 # What --out may already hold: the finder's files (and the bundled folder's README); a folder with anything
 # else is the user's, not a cat finder's.
-OUT_ENTRIES = (TFLITE_FILE, META_FILE, "README.md")
+OUT_ENTRIES = (TFLITE_FILE, META_FILE, SPECIES_FILE, SPECIES_META, "README.md")
 
 
-def check_paths(args: argparse.Namespace) -> None:
-    """Every path, before any work: the inputs exist; --out is a cat finder's folder (or new) and --out and
-    --cache are outside --pets and --cats (the finder's files and 600 MB of features are never photos)."""
+def check_sources_and_out(args: argparse.Namespace) -> None:
+    """--pets, --weights and --cats exist; --out is a cat finder's folder (or new) outside them. Shared with
+    train.species, which writes into the same folder."""
     if not (args.pets / "annotations" / "foreground_polygons.json").is_file():
         raise UserError(f"--pets {args.pets} is not the Oxford-IIIT Pet sample: it has no "
                         f"annotations/foreground_polygons.json (give the folder with cats/, dogs/, annotations/)")
@@ -472,10 +479,25 @@ def check_paths(args: argparse.Namespace) -> None:
         if foreign:
             raise paths.PathError(f"--out {out} holds {', '.join(foreign[:3])}, not a cat finder's files: "
                                   f"choose a new folder or the cat finder's own (models/finder)")
-    for flag, folder in (("--pets", args.pets), ("--cats", args.cats), ("--weights", Path(args.weights))):
-        for what, path in (("--out", out), ("--cache", args.cache)):
-            if folder is not None and (paths.is_within(path, folder) or paths.is_within(folder, path)):
-                raise paths.PathError(f"{what} {path} overlaps {flag} {folder}: write it somewhere else")
+    for flag, folder in sources(args):
+        if paths.is_within(out, folder) or paths.is_within(folder, out):
+            raise paths.PathError(f"--out {out} overlaps {flag} {folder}: write it somewhere else")
+
+
+def sources(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """The input paths given, by option: nothing may be written inside them."""
+    given = (("--pets", args.pets), ("--cats", args.cats), ("--weights", Path(args.weights)))
+    return [(flag, folder) for flag, folder in given if folder is not None]
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """Every path, before any work: the inputs exist; --out is a cat finder's folder (or new) and --out and
+    --cache are outside --pets and --cats (the finder's files and 600 MB of features are never photos)."""
+    check_sources_and_out(args)
+    out = args.out
+    for flag, folder in sources(args):
+        if paths.is_within(args.cache, folder) or paths.is_within(folder, args.cache):
+            raise paths.PathError(f"--cache {args.cache} overlaps {flag} {folder}: write it somewhere else")
     if args.cache.exists() and not args.cache.is_dir():
         raise paths.PathError(f"--cache {args.cache} is a file, not a folder: give a folder for the features")
     if paths.is_within(args.cache, out) or paths.is_within(out, args.cache):
@@ -483,17 +505,23 @@ def check_paths(args: argparse.Namespace) -> None:
     paths.check_writable("--out", out / TFLITE_FILE)
 
 
-def main(argv=None) -> int:
-    """The `python -m train.finder` entry point: make scenes, train the head, write --out; 0, or 2 with one line."""
+def parser(module: str, doc: str) -> OneLineParser:
+    """The command line of a cat finder builder (train.finder, train.species): its sources and --out."""
     from .__main__ import prog_name
 
-    p = OneLineParser(prog=prog_name("finder"), description=__doc__,
-                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog=prog_name(module), description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pets", type=Path, required=True, help="the Oxford-IIIT Pet sample (cats/, dogs/, annotations/)")
     p.add_argument("--weights", required=True, help="MobileNetV2 1.0 no-top .weights.h5")
     p.add_argument("--cats", type=Path, help="extra cat photos ROOT/<class>/*.jpg pasted whole (training photos only)")
     p.add_argument("--out", type=Path, default=Path("models/finder"),
-                   help="the cat finder's folder to write (default: %(default)s, the one the app uses)")
+                   help="the cat finder's folder to write into (default: %(default)s, the one the app uses)")
+    p.add_argument("--verbose", action="store_true", help="keep TensorFlow's own start-up log")
+    return p
+
+
+def main(argv=None) -> int:
+    """The `python -m train.finder` entry point: make scenes, train the head, write --out; 0, or 2 with one line."""
+    p = parser("finder", __doc__)
     p.add_argument("--scenes", type=_at_least_one, default=2400, help="training scenes to make (default: %(default)s)")
     p.add_argument("--epochs", type=_at_least_one, default=25, help="epochs of the head (default: %(default)s)")
     p.add_argument("--min-cells", type=float, default=3.0,
@@ -502,7 +530,6 @@ def main(argv=None) -> int:
                    help="seed of the scenes, the held-out split and the head (default: %(default)s)")
     p.add_argument("--cache", type=Path, default=default_cache_dir("finder"),
                    help="folder for the scenes' backbone features (default: %(default)s)")
-    p.add_argument("--verbose", action="store_true", help="keep TensorFlow's own start-up log")
     args = p.parse_args(argv)
     return exit_status(lambda: _run(args))
 
@@ -514,10 +541,7 @@ def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
 
     pets = load_pets(args.pets)
-    order = np.random.default_rng(args.seed).permutation(len(pets))
-    held = set(order[: len(pets) // 5].tolist())
-    train_pets = [pt for i, pt in enumerate(pets) if i not in held]
-    val_pets = [pt for i, pt in enumerate(pets) if i in held]
+    train_pets, val_pets = split_pets(pets, args.seed)
     photos = load_photos(args.cats)
     photos_train = [ph for i, ph in enumerate(photos) if i % 5]
     photos_val = [ph for i, ph in enumerate(photos) if not i % 5]
