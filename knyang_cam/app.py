@@ -522,6 +522,7 @@ def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
         keys = keys or (cv2.waitKeyEx if window else no_keys)
         realtime = cfg.app.realtime if cfg.app.realtime is not None else window
         pace, frames = Pacer(source.fps if realtime and not source.live else None), iter(source)
+        held = False
         try:
             while not (s.ui.quit or caught or s.stats.frames >= limit):
                 if swap := teacher.swapped():  # between two frames, so no frame mixes two models
@@ -529,7 +530,12 @@ def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
                 if not s.ui.paused or s.frame is None:
                     frame, capture_ms = timed(next, frames, None)
                     if frame is None:
-                        break
+                        if held or not (window and source.still and s.frame is not None):
+                            break
+                        # A photo shown for a second and gone: the last one stays, paused, until space or q.
+                        held = s.ui.paused = True
+                        s.ui.notify("the last photo: space or q ends the run", cfg.overlay.toast_s * 3)
+                        continue
                     s.frame = frame
                     # A camera reconnecting (say so) or waiting for its next frame: nothing new to analyse,
                     # but the window, keys and Ctrl-C are served meanwhile.

@@ -87,6 +87,8 @@ class Source:
     size = (0, 0)  # width, height of the first frame
     # Live sources pace themselves and drop stale frames; files can be replayed at their own rate.
     live = False
+    # Photos: in a window the last one stays up until a key ends the run, as in a picture viewer.
+    still = False
     length: int | None = None  # frames in a file or folder, when known (for a progress bar)
 
     def __iter__(self) -> Iterator[Frame]:
@@ -202,6 +204,7 @@ class PhotoFolder(Source):
     """
 
     fps = SLIDESHOW_FPS
+    still = True
 
     def __init__(self, paths: Sequence[Path], name: str):
         self.name = name

@@ -423,3 +423,38 @@ def test_a_window_closed_while_the_camera_reconnects_ends_the_run_at_once(tmp_pa
     assert status == app.EXIT_OK and "quit" in summary
     assert time.monotonic() - started < 5
     assert len(read_log(tmp_path / "log.jsonl")) >= 1
+
+
+class Screen:
+    """The window, counting the pictures it was given (`app.Window` needs a display)."""
+
+    def __init__(self):
+        self.shown = 0
+
+    def show(self, image):
+        self.shown += image is not None
+
+    def closed(self):
+        return False
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("window", [True, False])
+def test_the_last_photo_stays_in_the_window_until_a_key_ends_the_run(tmp_path, cfg, model, monkeypatch, window):
+    # A photo given as --source was shown for one second (a slideshow's frame) and the window closed.
+    for k in range(2):
+        cv2.imwrite(str(tmp_path / f"{k}.png"), noise_frame(k))
+    screen = Screen()
+    monkeypatch.setattr(app, "Window", lambda: screen)
+    presses = iter([-1] * 25 + [ord(" ")] + [-1] * 50)
+    status, summary = run(cfg, open_source(str(tmp_path), cfg.camera), model, window=window,
+                          keys=lambda ms: next(presses), log=str(tmp_path / "log.jsonl"))
+    assert status == app.EXIT_OK and "end of input" in summary, summary
+    assert len(read_log(tmp_path / "log.jsonl")) == 2  # each photo analysed once, the held one too
+    if window:
+        # Both photos, then the last one held through the waits for a key until space ended it.
+        assert screen.shown == 2 + 24 and next(presses) == -1
+    else:
+        assert screen.shown == 0 and next(presses) == -1
