@@ -81,7 +81,8 @@ class _Pass:
                               f"with {bundled.trainer_command('finder')}") from None
         inp, out = self._interp.get_input_details()[0], self._interp.get_output_details()[0]
         if list(inp["shape"][1:]) != [*size, 3]:
-            raise FinderError(f"{file} takes {list(inp['shape'][1:])}, not the input_size {list(size)} that "
+            takes = [int(v) for v in inp["shape"][1:]]
+            raise FinderError(f"{file} takes {takes}, not the input_size {list(size)} that "
                               f"{directory / META_FILE} says; rebuild it with {bundled.trainer_command('finder')}")
         self._built = self._size = size
         self._in, self._out = inp["index"], out["index"]

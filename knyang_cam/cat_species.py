@@ -38,11 +38,12 @@ class SecondLook:
             self._interp = litert.interpreter(file, threads)
         except ValueError as reason:
             raise FinderError(f"cannot load {file}: {reason}; {hint}") from None
-        inp = self._interp.get_input_details()[0]
-        self._in, self._out = inp["index"], self._interp.get_output_details()[0]["index"]
-        if list(inp["shape"][1:]) != [*self.input_size, 3]:
-            raise FinderError(f"{file} takes {list(inp['shape'][1:])}, not the input_size {side} of "
-                              f"{meta_file}; {hint}")
+        inp, out = self._interp.get_input_details()[0], self._interp.get_output_details()[0]
+        self._in, self._out = inp["index"], out["index"]
+        takes, gives = [int(v) for v in inp["shape"][1:]], [int(v) for v in out["shape"][1:]]
+        if takes != [*self.input_size, 3] or gives != [1]:
+            raise FinderError(f"{file} takes {takes} and gives {gives}, not the input_size {side} of {meta_file} "
+                              f"and one logit; {hint}")
         self._batch = int(inp["shape"][0])
 
     @classmethod

@@ -175,6 +175,16 @@ def test_a_finder_folder_without_a_second_look_finds_as_before(tmp_path):
 
 
 @needs_look
+def test_a_network_that_is_no_second_look_is_one_line_naming_it(tmp_path):
+    shutil.copy(FINDER_DIR / SPECIES_META, tmp_path / SPECIES_META)
+    for content in (b"junk" * 100, (FINDER_DIR / "finder.tflite").read_bytes()):  # not a network; the maps one
+        (tmp_path / SPECIES_FILE).write_bytes(content)
+        with pytest.raises(FinderError) as e:
+            SecondLook.of(tmp_path)
+        assert str(tmp_path / SPECIES_FILE) in str(e.value) and "\n" not in str(e.value), e.value
+
+
+@needs_look
 @pytest.mark.parametrize("text", ["{", "[]", '{"input_size": [160, 160]}', '{"input_size": [96, 96], "cat_below": 0}',
                                   '{"input_size": [160, 160], "cat_below": NaN}'])
 def test_a_broken_species_json_is_one_line_naming_the_file(tmp_path, text):
