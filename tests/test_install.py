@@ -153,6 +153,10 @@ def test_wheel_installs_without_tensorflow_and_runs_the_demo_from_elsewhere(tmp_
     models = {n.split("_bundled/models/")[1].split("/")[0] for n in zipfile.ZipFile(wheel).namelist()
               if "_bundled/models/" in n}
     assert models == {"README.md", "knyang.cross_validation.json", "knyang", "finder"}, models
+    # The finder's second look is optional to the app (a folder without it finds as before): its loss would be silent.
+    finder = {n.split("_bundled/models/finder/")[1] for n in zipfile.ZipFile(wheel).namelist()
+              if "_bundled/models/finder/" in n}
+    assert finder == {"README.md", "finder.json", "finder.tflite", "species.json", "species.tflite"}, finder
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     bin_dir = env_dir / ("Scripts" if os.name == "nt" else "bin")
