@@ -5,7 +5,7 @@ dog got a box (reading "unknown") in about a third of its frames. `species.tflit
 `train/species.py`) runs the whole MobileNetV2 on the box's square, as the identity model would,
 and gives a logit of "a cat"; `species.json` says its input size and `cat_below`, the logit under
 which a box is not a cat. The app weighs a tracked box's looks together (`regions.CatRegions`):
-one look can be fooled, a dozen seldom are. LiteRT only: no TensorFlow.
+one look can be fooled, the mean of several seldom is. LiteRT only: no TensorFlow.
 """
 from __future__ import annotations
 
