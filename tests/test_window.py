@@ -211,3 +211,26 @@ def test_keys_that_type_no_character_leave_the_new_cats_name_and_the_crop_alone(
     assert "Traceback" not in stderr and "; quit" in stdout, stdout + stderr
     assert [p.relative_to(data).as_posix() for p in data.rglob("*.jpg")] == \
         [f"Train/z/{p.name}" for p in (data / "Train" / "z").glob("*.jpg")] != []
+
+
+def test_a_photo_stays_on_screen_until_the_run_is_ended(tmp_path, display, tiny_model_dir):
+    # A photo given as --source was a one-second slideshow frame: the window closed before it could be looked at.
+    frame = noise_frame(9, *SIZE)
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), frame)
+    app = subprocess.Popen([sys.executable, "-m", "knyang_cam", "--source", str(photo), "--model",
+                            str(tiny_model_dir), "--crop", "center"], cwd=ROOT,
+                           env={**os.environ, "DISPLAY": display}, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, score = time.monotonic() + 30, 0.0
+        while time.monotonic() < deadline and app.poll() is None and score <= 0.9:
+            time.sleep(0.3)
+            score, _ = locate(screenshot(display), frame)
+        assert score > 0.9, f"the photo is not on screen (best match {score:.2f})"
+        time.sleep(2.5)  # more than the slideshow's second
+        assert app.poll() is None and locate(screenshot(display), frame)[0] > 0.9
+    finally:
+        app.terminate()
+        stdout, stderr = app.communicate(timeout=30)
+    assert "Traceback" not in stderr and "interrupted by SIGTERM" in stdout and "1 frames" in stdout, stdout
