@@ -109,7 +109,8 @@ def test_a_box_the_look_takes_for_no_cat_is_shown_only_while_it_is_named():
 
 
 class ScriptedLook:
-    """A second look that gives the next of `values` per box looked at (the finder stays real elsewhere)."""
+    """A second look giving the next of `values` per box it is shown: how looks add up, apart from the network
+    (the shipped one is tested above, on real photos)."""
 
     input_size = (16, 16)
 
