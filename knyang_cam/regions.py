@@ -173,7 +173,8 @@ class CatRegions:
     cat, as in the photos the identity model learnt from) clipped into the frame. No cat, no
     region: an empty room gives `[]`, never the centre square. A new detection that overlaps a
     tracked box is averaged with it, so the crop does not jump at each detection and the
-    smoother's IoU match keeps the cat's identity.
+    smoother's IoU match keeps the cat's identity. With the finder's second look (`looks`), each
+    region says whether its box's looks so far take it for a cat (`Region.cat_look`).
     """
 
     def __init__(self, cfg: RegionsConfig, finder=None, threads: int = 2, looks=None):
