@@ -202,29 +202,31 @@ class CatRegions:
         return self._finder(frame)[:self._cfg.max_regions]
 
     def __call__(self, frame: np.ndarray) -> list[Region]:
-        if self._calls % self._cfg.detect_every == 0:
+        detecting = self._calls % self._cfg.detect_every == 0
+        if detecting:
             found = self.detect(frame)
             self._tracker.start(frame)
+            # A fresh detection overlapping a tracked box is averaged with it and carries on its looks.
             before = [_match(b.box, self._cats) for b in found]
-            self._cats = [_blend(b.box, self._cats) for b in found]
+            self._cats = [b.box if j is None else _average(b.box, self._cats[j]) for b, j in zip(found, before)]
             self._scores = [min(1.0, max(0.0, float(b.score))) for b in found]
-            self._evidence = self._look(frame, [(0.0, 0) if j is None else self._evidence[j] for j in before])
         else:
             self._cats = self._tracker.follow(frame, self._cats)
         self._calls += 1
+        height, width = frame.shape[:2]
+        squares = [grow_box(b, self._cfg.expand_cat, width, height, upward=0.5) for b in self._cats]
+        if detecting:
+            self._evidence = self._look(frame, squares, [(0.0, 0) if j is None else self._evidence[j] for j in before])
         out: list[Region] = []
-        for square, score, (total, n) in zip(self._squares(frame), self._scores, self._evidence):
+        for square, score, (total, n) in zip(squares, self._scores, self._evidence):
             cat_look = self._looks is None or not n or total / n >= self._looks.cat_below
             # Two boxes on one cat (parts of it found apart) would name it twice: the larger stays.
             if all(iou(square, kept.box) < 0.5 for kept in out):
                 out.append(Region(square, "detect", score, cat_look))
         return out
 
-    def _squares(self, frame: np.ndarray) -> list[Box]:
-        height, width = frame.shape[:2]
-        return [grow_box(b, self._cfg.expand_cat, width, height, upward=0.5) for b in self._cats]
-
-    def _look(self, frame: np.ndarray, before: list[tuple[float, int]]) -> list[tuple[float, int]]:
+    def _look(self, frame: np.ndarray, squares: list[Box],
+              before: list[tuple[float, int]]) -> list[tuple[float, int]]:
         """Each box's looks with this frame's added (all boxes in one call), up to LOOKS a box; unchanged
         without a second look.
 
@@ -234,7 +236,6 @@ class CatRegions:
         todo = [i for i, (_, n) in enumerate(before) if n < LOOKS]
         if self._looks is None or not todo:
             return before
-        squares = self._squares(frame)
         logits = self._looks(crops(frame, [Region(squares[i], "detect") for i in todo], self._looks.input_size))
         out = list(before)
         for i, v in zip(todo, logits):
@@ -248,10 +249,8 @@ def _match(box: Box, tracked: Sequence[Box]) -> int | None:
     return None if best is None or iou(box, tracked[best]) < 0.5 else best
 
 
-def _blend(box: Box, tracked: Sequence[Box]) -> Box:
-    """A fresh detection averaged with the tracked box it overlaps most (IoU >= 0.5), else itself."""
-    j = _match(box, tracked)
-    return box if j is None else tuple(int(round((a + b) / 2)) for a, b in zip(box, tracked[j]))
+def _average(a: Box, b: Box) -> Box:
+    return tuple(int(round((u + v) / 2)) for u, v in zip(a, b))
 
 
 def seen_as_cat(prediction: Prediction, sure: float, flat: float) -> bool:
