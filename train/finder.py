@@ -133,6 +133,13 @@ def warp(image, m, size, interp=cv2.INTER_AREA):
     return cv2.warpAffine(image, m, size, flags=interp, borderMode=cv2.BORDER_REFLECT)
 
 
+def outlined(pet: Pet) -> tuple[np.ndarray, np.ndarray]:
+    """The pet cut out along its outline: the photo within the outline's box, and the outline as a float mask."""
+    ys, xs = np.nonzero(pet.mask)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    return pet.image[y0:y1, x0:x1], pet.mask[y0:y1, x0:x1].astype(np.float32)
+
+
 def outside_pet(pet: Pet, rng) -> np.ndarray | None:
     """The largest strip of an Oxford photo beside the pet's box, as a background; None if too thin."""
     ys, xs = np.nonzero(pet.mask)
@@ -238,9 +245,7 @@ def make_scene(rng, pets: list[Pet], photos: list[np.ndarray]) -> tuple[np.ndarr
         else:
             pet = None
         if pet is not None:
-            ys, xs = np.nonzero(pet.mask)
-            y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-            thing, mask = pet.image[y0:y1, x0:x1], pet.mask[y0:y1, x0:x1]
+            thing, mask = outlined(pet)
             if rng.random() < 0.5:
                 thing, mask = thing[:, ::-1], mask[:, ::-1]
             box = paste(scene, label, np.ascontiguousarray(thing), np.ascontiguousarray(mask), float(pet.cat), rng,
@@ -278,10 +283,7 @@ def side_by_side(scene, label, rng, cats: list[Pet], photos: list[np.ndarray]) -
             thing = square_of(photos[rng.integers(len(photos))], rng)
             things.append((thing, shape_mask(thing, rng)))
         else:
-            pet = cats[rng.integers(len(cats))]
-            ys, xs = np.nonzero(pet.mask)
-            things.append((pet.image[ys.min():ys.max() + 1, xs.min():xs.max() + 1],
-                           pet.mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.float32)))
+            things.append(outlined(cats[rng.integers(len(cats))]))
     heights = rng.uniform(0.3, 0.55, len(things)) * ih
     widths = np.array([h * t.shape[1] / t.shape[0] for h, (t, _) in zip(heights, things)])
     gaps = rng.uniform(-0.02, 0.06, len(things) - 1) * iw

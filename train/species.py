@@ -62,9 +62,7 @@ def one_crop(rng, cats: list, dogs: list, photos: list, backdrops: list) -> tupl
     if r < 0.6:  # an Oxford pet, a dog more often than a cat: the cats also come from --cats
         pet = dogs[rng.integers(len(dogs))] if r < 0.35 or not cats else cats[rng.integers(len(cats))]
         if rng.random() < 0.5:
-            ys, xs = np.nonzero(pet.mask)
-            thing = pet.image[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-            mask = pet.mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.float32)
+            thing, mask = finder.outlined(pet)
         else:
             thing = finder.square_of(pet.image, rng)
             mask = finder.shape_mask(thing, rng)
