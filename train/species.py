@@ -27,11 +27,11 @@ import cv2
 import numpy as np
 
 from knyang_cam import atomic, paths
-from knyang_cam.errors import UserError, exit_status, paths_usable
+from knyang_cam.errors import exit_status, paths_usable
 from knyang_cam.extras import quiet_tensorflow
 from knyang_cam.finder_model import SPECIES_FILE, SPECIES_META
 
-from . import finder
+from . import finder, model
 from .scenes import synthetic_background
 
 SIZE = 160  # the identity model's input: the same square a found cat is classified in
@@ -101,19 +101,15 @@ def make_crops(seed: int, n: int, pets: list, photos: list) -> tuple[np.ndarray,
 
 
 def build_base(weights: str):
-    """The whole MobileNetV2 (alpha 1.0, SIZE), RGB 0..255 in, average-pooled features out."""
+    """The whole MobileNetV2 (alpha 1.0, SIZE; the project's loader, `train.model.build_base`), RGB 0..255
+    in, average-pooled features out."""
     import keras
 
-    try:
-        base = keras.applications.MobileNetV2(input_shape=(SIZE, SIZE, 3), alpha=1.0, include_top=False,
-                                              weights=str(weights), pooling="avg")
-    except (OSError, ValueError) as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"cannot load weights {weights}: they are not MobileNetV2 1.0 no-top weights "
-                        f"({reason})") from None
+    base = model.build_base(model.Backbone(str(weights), image_size=SIZE))
     inp = keras.Input((SIZE, SIZE, 3), name="pixels")
     x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inp)
-    return keras.Model(inp, base(x, training=False), name="features")
+    x = keras.layers.GlobalAveragePooling2D()(base(x, training=False))
+    return keras.Model(inp, x, name="features")
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, steps: int = 1500) -> tuple[np.ndarray, float]:
