@@ -1,4 +1,5 @@
 """The app's speed and accuracy on a 640x480 pan/zoom clip of the shared Validation photos, in one run.
+A model that learnt those photos is measured by its twin without them (bench/scene_model.py).
 
     python bench/app_speed.py [--model models/knyang] [--seconds 3] [--naive-frames 150]
 
@@ -28,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from make_demo_clip import VALIDATION, make_clip, photos, shuffled  # noqa: E402
+from scene_model import for_scenes  # noqa: E402
 
-from knyang_cam import app, config, model_dir  # noqa: E402
-from knyang_cam.__main__ import resolve  # noqa: E402
+from knyang_cam import app, config  # noqa: E402
 from knyang_cam.classify import load_classifier  # noqa: E402
 from knyang_cam.regions import center_finder, crops  # noqa: E402
 from knyang_cam.sources import VideoFile  # noqa: E402
@@ -106,7 +107,7 @@ def main(argv=None) -> int:
                    help="a config value for every run, e.g. regions.expand_cat=1.0 (repeatable)")
     args = p.parse_args(argv)
 
-    info = model_dir.read(resolve(args.model))
+    info = for_scenes(args.model)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         clip = tmp / "clip.mp4"

@@ -2,7 +2,8 @@
 
     python bench/conditions.py [--model models/knyang] [--seconds 1] [--only plain,night-ir] [--keep DIR]
 
-One scene per photo of ../shared/data/knyang/Validation (never trained on): the photo cut out as in
+One scene per photo of ../shared/data/knyang/Validation (never trained on: a model that
+learnt them is measured by its twin without them, bench/scene_model.py): the photo cut out as in
 bench/find_cats.py (a square or an ellipse, 40-55% of the frame height), pasted on a background
 without a cat, centred across and anywhere down the frame, with a slow pan and zoom, --seconds
 long at 30 FPS, 640x480. Every condition below renders the same scenes (the same photo,
@@ -53,9 +54,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from app_speed import settings  # noqa: E402
 from find_cats import SIZE, VALIDATION, backgrounds, cut_out, layout, pan_zoom, place, validation_photos  # noqa: E402
+from scene_model import for_scenes  # noqa: E402
 
-from knyang_cam import app, config, model_dir  # noqa: E402
-from knyang_cam.__main__ import resolve  # noqa: E402
+from knyang_cam import app, config  # noqa: E402
 from knyang_cam.sources import VideoFile  # noqa: E402
 
 FPS = 30.0
@@ -321,7 +322,7 @@ def main(argv=None) -> int:
         print(f"error: {VALIDATION} not found (the shared Knyang dataset)", file=sys.stderr)
         return 2
 
-    info = model_dir.read(resolve(args.model))
+    info = for_scenes(args.model)
     photos = validation_photos()
     plan = [(name, photo) for name in sorted(photos) for photo in photos[name]]
     bgs = backgrounds(np.random.default_rng(args.seed))

@@ -6,8 +6,8 @@ Scenes (seeded), each a 640x480 clip (--size: 854x480 for a 16:9 webcam, 480x640
 --frames frames with a slow pan and zoom, all in one video (the app's cut detector sees the
 change of scene):
 - one cat off centre: each of the 50 photos of ../shared/data/knyang/Validation (never used to
-  train the finder or the bundled model), cut as a square or an ellipse, its height 40-55% of the
-  frame, or small (25-35%), left or right of the centre, on a background without a cat;
+  train the finder, nor the model measured: bench/scene_model.py), cut as a square or an ellipse,
+  its height 40-55% of the frame, or small (25-35%), left or right of the centre, on a background without a cat;
 - two cats side by side and three cats (different cats, 35-50% and 28-35% of the height);
 - empty scenes and a dog (an Oxford-IIIT Pet dog the finder never trained on, cut as a square).
 Backgrounds without a cat: Matplotlib's sample portrait and present photos, its two terrain maps
@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from app_speed import naive_fps, settings  # noqa: E402
+from scene_model import for_scenes  # noqa: E402
 
 from knyang_cam import app, config, model_dir  # noqa: E402
 from knyang_cam.__main__ import resolve  # noqa: E402
@@ -358,7 +359,7 @@ def main(argv=None) -> int:
         print(f"error: {VALIDATION} not found (the shared Knyang dataset)", file=sys.stderr)
         return 2
 
-    info = model_dir.read(resolve(args.model))
+    info = model_dir.read(resolve(args.model)) if args.oxford_cats or args.all_dogs else for_scenes(args.model)
     rng = np.random.default_rng(args.seed)
     if args.all_dogs:
         plan = [("a dog", [(None, dog)], [rng.uniform(0.4, 0.55)]) for dog in held_out_dogs()]

@@ -338,9 +338,10 @@ def thinned(train: np.ndarray, labels: np.ndarray, per_class: int, rng) -> np.nd
 
 
 def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: int, repeats: int,
-                   seed: int, loco: bool, per_class: int = 0) -> list[dict]:
+                   seed: int, loco: bool, per_class: int = 0, without_validation: bool = False) -> list[dict]:
     """The figures of every held-out fold (a dict each), folds fixed by `seed`: two variants meet the same folds.
-    With `per_class`, each fold trains on at most that many photos of each cat (a household with few photos)."""
+    With `per_class`, each fold trains on at most that many photos of each cat (a household with few photos);
+    `without_validation`, on none of the Validation folder's (judged on the same held-out photos)."""
     from train import recipe
 
     centre = mine.views["eval"][:, 0]
@@ -372,6 +373,8 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
     dog_views = tta(dogs, "centre_views", "centre_views_flip", v.tta)
     cat_scene_views = tta(cats, "scene_views", "scene_views_flip", v.tta)
     dog_scene_views = tta(dogs, "scene_views", "scene_views_flip", v.tta)
+    # The Validation folder holds other days (8 of Chungdam's 10; its Train photos are one afternoon).
+    from_validation = np.array([Path(p).parent.parent.name == "Validation" for p in mine.paths])
     results = []
     for r in range(repeats):
         fold = grouped_folds(gid, mine.labels, folds, seed + r)
@@ -382,6 +385,8 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
             tr, te = fold != f, fold == f
             if per_class:
                 tr = thinned(tr, mine.labels, per_class, rng)
+            if without_validation:
+                tr = tr & ~from_validation
             bank = np.concatenate([cats.views["bank"][cat_fold != f][:, bank_cols].reshape(-1, centre.shape[1]),
                                    dogs.views["bank"][dog_fold != f][:, bank_cols].reshape(-1, centre.shape[1])])
             negatives = recipe.spread(recipe.gate_part(bank), v.merge)
@@ -425,6 +430,9 @@ def cross_validate(v: Variant, mine: Photos, cats: Photos, dogs: Photos, folds: 
                     m["turned_views_90_argmax"] = np.mean(p.argmax(1) == yy)
                 if name == "scene_views":
                     m["scene_views_wrong"] = np.mean((p.argmax(1) != yy) & (p.max(1) >= t))
+                if name in ("centre_views", "clip_views") and (te & from_validation).any():
+                    other_days = np.repeat(from_validation[te], per)
+                    m[name + "_validation"] = np.mean(((p.argmax(1) == yy) & (p.max(1) >= t))[other_days])
                 if name == "clip_views" and tabby:
                     a, b = tabby
                     shown = np.where(p.max(1) >= t, p.argmax(1), -1)
@@ -480,6 +488,9 @@ def main(argv=None) -> int:
     p.add_argument("--versus-views", type=int, metavar="N",
                    help="also the same recipe with N head views, on the same folds: the paired difference "
                         "per figure")
+    p.add_argument("--versus-without-validation", action="store_true",
+                   help="also the same recipe with no photo of the Validation folder on the training side, on the "
+                        "same folds: what learning them (python -m train --learn-validation) is worth")
     args = p.parse_args(argv)
     if missing_data(args):
         return 2
@@ -511,6 +522,8 @@ def main(argv=None) -> int:
             "dog_scenes": "  Oxford dogs of unseen breeds so pasted read unknown",
             "centre_views": f"as the app sees them (the surest of {len(FACTORS)} views, regions.zooms): centre squares",
             "clip_views": "  clip frames", "scene_views": "  photos pasted into a room",
+            "centre_views_validation": "    centre squares of the held-out Validation photos (other days)",
+            "clip_views_validation": "    clip frames of the held-out Validation photos (other days)",
             "turned_views_90": "  centre squares turned 90 degrees either way",
             "turned_views_90_argmax": "    the same, the top class alone (no unknown)",
             "turned_views_180": "  centre squares turned upside down",
@@ -529,7 +542,7 @@ def main(argv=None) -> int:
     for k, (mean, spread) in result.items():
         print(f"  {what.get(k, k):<66} {mean:.3f} +- {spread:.3f}")
     versus = None
-    if args.versus_views or args.versus_no_scenes:
+    if args.versus_views or args.versus_no_scenes or args.versus_without_validation:
         from train import recipe
 
         other = replace(v, views=args.versus_views, ref_views=min(v.ref_views, args.versus_views)) \
@@ -539,12 +552,13 @@ def main(argv=None) -> int:
                 return sum(recipe.TRAIN_VIEWS[i].scene < 0 for i in columns(recipe.TRAIN_VIEWS, other, n))
             other = replace(other, scenes=False, views=plain(other.views), ref_views=plain(other.ref_views))
         paired = cross_validate(other, mine, cats, dogs, args.folds, args.repeats, args.seed, not args.no_loco,
-                                args.per_class)
+                                args.per_class, args.versus_without_validation)
         versus = {"variant": other.__dict__, "figures": summary(paired),
                   "minus_default": summary([{k: b[k] - a[k] for k in a if k in b} for a, b in zip(folds, paired)])}
         print(f"\nthe same folds with {other.views} head views ({other.ref_views} references, framed views "
-              f"{'on' if other.scenes else 'off'}): figure, and its difference from {v.views} views "
-              f"(mean +- spread over folds)")
+              f"{'on' if other.scenes else 'off'}"
+              f"{', no Validation photo learnt' if args.versus_without_validation else ''}): figure, and its "
+              f"difference from {v.views} views (mean +- spread over folds)")
         for k, (mean, spread) in versus["figures"].items():
             d_mean, d_spread = versus["minus_default"][k]
             print(f"  {what.get(k, k):<66} {mean:.3f} +- {spread:.3f}   {d_mean:+.3f} +- {d_spread:.3f}")

@@ -228,6 +228,44 @@ def test_a_retrain_after_adding_photos_compares_on_the_photos_held_out_both_time
     assert result.accepted and result.old_accuracy == first.val_accuracy == 1.0, result.reason
 
 
+def test_learn_validation_learns_a_validation_folder_once_scored_and_its_retrain_does_too(tmp_path):
+    """A Validation folder is the user's to judge with: learnt only with --learn-validation (the bundled model),
+    after it is scored; a retrain of that model on the same photos learns it again and gives back its head."""
+    import keras
+
+    from knyang_cam.config import TrainConfig
+    from train.model import HEAD_NAME
+    from train.retrain import retrain
+
+    data = tmp_path / "cats"
+    make_photos(data / "Train", n=6)
+    make_photos(data / "Validation", n=3)
+    cfg = small_config(tmp_path, fine_tune_epochs=0)
+    for name, flags in (("judged", ()), ("learnt", ("--learn-validation",))):
+        r = run_train("--data", data, "--out", tmp_path / name, "--weights", "none", "--config", cfg, *flags)
+        assert r.returncode == 0, r.stderr[-2000:]
+    judged, learnt = (json.loads((tmp_path / name / "report" / "metrics.json").read_text())
+                      for name in ("judged", "learnt"))
+    assert judged["validation_learnt"] is False and judged["dataset"]["learnt_photos"] == 12
+    assert learnt["validation_learnt"] is True and learnt["dataset"]["learnt_photos"] == 18
+    assert learnt["dataset"]["learnt_photos_per_class"] == {"Nabi": 9, "Tori": 9}
+    # Scored before they were learnt: the same validation figure either way.
+    assert learnt["validation_named_right"] == judged["validation_named_right"]
+    assert "then learnt from all 18 photos" in r.stderr
+    heads = [keras.models.load_model(tmp_path / name / "model.keras", compile=False).get_layer(HEAD_NAME)
+             for name in ("judged", "learnt")]
+    assert not np.allclose(heads[0].get_weights()[0], heads[1].get_weights()[0])
+
+    small = TrainConfig(image_size=64, alpha=0.35, batch_size=8, head_epochs=5, fine_tune_epochs=0)
+    result = retrain(tmp_path / "learnt", data, tmp_path / "again", small, cache_dir=tmp_path / "cache")
+    assert result.accepted and "at its training" in result.reason, result.reason
+    again = json.loads((tmp_path / "again" / "report" / "metrics.json").read_text())
+    assert again["validation_learnt"] is True and again["dataset"]["learnt_photos"] == 18
+    head = keras.models.load_model(tmp_path / "again" / "model.keras", compile=False).get_layer(HEAD_NAME)
+    for a, b in zip(heads[1].get_weights(), head.get_weights()):
+        np.testing.assert_allclose(b, a, atol=1e-6)
+
+
 def test_out_into_existing_model_dir_is_replaced_when_complete(trained, tmp_path):
     out, _ = trained
     before = json.loads((out / "model.json").read_text())

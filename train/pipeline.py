@@ -286,7 +286,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
            info_extra: dict | None = None, progress: Callable[[str], Callable] | None = None,
            embed: features.Embed | None = None, reuse: Reuse | None = None,
            other_rows: np.ndarray | None = None, other_photos: Sequence | None = None,
-           others_checked: bool = False) -> TrainResult:
+           others_checked: bool = False, learn_validation: bool = False) -> TrainResult:
     """Head, gate, scores and export on `extractor`'s (cached) features of `dataset`; writes `out`.
 
     A `dense` of one unit more than the classes learns other animals as its last class: `other_rows`
@@ -296,7 +296,8 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     fewer there would cost the model.tflite patch).
 
     `accept(val_vectors, val_labels, val_paths)` (the retrain's check against the current model) returns
-    (accepted, reason); a refused model is written as `<out>-refused`. `embed` computes the
+    (accepted, reason); a refused model is written as `<out>-refused`. With `learn_validation` a Validation
+    folder's photos are learnt once scored, as a split made here always is. `embed` computes the
     features in place of `extractor` (the same network, on LiteRT); with `reuse` the .tflite is
     the current one patched (train/tflite_edit.py), not a new conversion.
     """
@@ -377,8 +378,9 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
     learnt_labels, refit_computed = train_labels, 0
     # A split made here only scores the recipe: the model then learns every photo (bench/household.py:
     # a cat of 4-26 photos loses a fifth of them to validation otherwise). A Validation folder the user
-    # made is theirs to judge with, and the benches build their scenes from it: never learnt.
-    refit = dataset.layout == "classes"
+    # made is theirs to judge with, learnt only when asked (the bundled model: other days of a cat whose
+    # training photos are one afternoon, bench/quality.py --versus-without-validation).
+    refit = dataset.layout == "classes" or learn_validation
     if refit:
         val_rows = views_of(val_paths, val_y, plan.head_views, "validation crops, for the model")
         val_turned = views_of(val_paths, val_y, plan.turned, "turned validation crops, for the model")
@@ -491,8 +493,10 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
 
 
 def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainConfig,
-                cache_dir: Path | None = None, bank_photos: Sequence[Path] | None = None) -> TrainResult:
-    """Train on `data_dir` and write the model directory `out` (swapped in only when complete).
+                cache_dir: Path | None = None, bank_photos: Sequence[Path] | None = None,
+                learn_validation: bool = False) -> TrainResult:
+    """Train on `data_dir` and write the model directory `out` (swapped in only when complete); with
+    `learn_validation` the model learns a Validation folder's photos too, once they are scored.
 
     `bank_photos`: photos of other animals for the head and the open-set gate in place of the shipped
     bank (train/negatives.py); bench/strangers.py passes them without the breeds it plays.
@@ -523,4 +527,5 @@ def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainC
     drop, dense = network.model.get_layer("dropout"), network.model.get_layer("probs")
     return finish(network.features, drop, dense, dataset, cfg, Path(out), Recipe.full(cfg), cache, bank, stages,
                   before=before, info_extra={"backbone": {**backbone.describe(), "features": identity}},
-                  progress=progress.counter, other_rows=other_rows, other_photos=bank_crops.paths)
+                  progress=progress.counter, other_rows=other_rows, other_photos=bank_crops.paths,
+                  learn_validation=learn_validation)

@@ -19,7 +19,8 @@ current model's on the same validation photos by more than `max_drop`, or by one
 that is more (for a model that learnt its validation photos, what it scored on them at its
 training, on the photos that are validation photos both then and now); a refused model is still
 written (as `<out>-refused`) so the user can look at it. Like `python -m train`, a retrain on a
-split it made (no Validation folder) is scored on it, then learns every photo.
+split it made (no Validation folder) is scored on it, then learns every photo; so does a retrain of a
+model that learnt its Validation folder (`python -m train --learn-validation`).
 
 `python -m train.retrain --model DIR --data DIR --out DIR` prints one JSON object per line
 on stdout (knyang_cam.events: progress, then done or error) for the app to read; a progress
@@ -232,7 +233,7 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
     new_dense.build((None, extractor.output_shape[-1]))
     result = finish(extractor, drop, new_dense, dataset, cfg, Path(out), live_recipe(cfg), cache, others, stages,
                     accept=accept, progress=progress, embed=embed, reuse=reuse, other_rows=other_rows,
-                    other_photos=other_photos, others_checked=True,
+                    other_photos=other_photos, others_checked=True, learn_validation=learnt_val,
                     extra={"retrain": {"from": str(info.path), "data": str(dataset.root)}},
                     info_extra={"backbone": {**info.backbone, "retrained_from": str(info.path)}})
     emit(events.progress("export", f"export: {result.reason}"))

@@ -1,0 +1,63 @@
+"""The model a bench of scenes made from the shared Validation photos measures: never one that learnt them.
+
+The bundled model learnt those photos once they were scored (`python -m train --learn-validation`: other
+days of Chungdam, whose training photos are one afternoon). Its scores on scenes of them would be
+memories, so such a bench measures its twin: the same recipe and settings on the Train photos alone,
+built once into build/bench/ (about 3 minutes with an empty feature cache, seconds after `python -m
+train` filled it) and built again when the model is newer than it or was made with other settings.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from knyang_cam import model_dir
+from knyang_cam.__main__ import resolve
+
+ROOT = Path(__file__).resolve().parent.parent
+WEIGHTS = ROOT.parent / "shared" / "weights"
+
+
+def _report(path: Path) -> dict:
+    try:
+        return json.loads((path / "report" / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def learnt_validation(info: model_dir.ModelInfo) -> bool:
+    """Did the model learn a Validation folder (not a split it made, whose photos no bench plays)?"""
+    report = _report(info.path)
+    return bool(report.get("validation_learnt")) and report.get("dataset", {}).get("layout") == "split"
+
+
+def _twin_is_current(twin: Path, info: model_dir.ModelInfo) -> bool:
+    try:
+        made = model_dir.read(twin)
+    except model_dir.ModelError:
+        return False
+    report, mine = _report(twin), _report(info.path)
+    return (not report.get("validation_learnt") and report.get("config") == mine.get("config")
+            and made.created >= info.created)
+
+
+def for_scenes(path: str) -> model_dir.ModelInfo:
+    """The model at `path`, or its twin trained without the Validation folder when it learnt that folder."""
+    info = model_dir.read(resolve(path))
+    if not learnt_validation(info):
+        return info
+    twin = ROOT / "build" / "bench" / f"{info.path.name}-without-validation"
+    if not _twin_is_current(twin, info):
+        data = _report(info.path)["dataset"]["root"]
+        weights = WEIGHTS / info.backbone.get("weights", "")
+        if not weights.is_file():
+            raise SystemExit(f"error: {info.path} learnt the Validation photos these scenes are made of, and its twin "
+                             f"without them cannot be built: {weights} not found")
+        print(f"{info.path} learnt the Validation photos these scenes are made of: training its twin without them "
+              f"into {twin}", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "train", "--data", data, "--weights", str(weights), "--out", str(twin)],
+                       cwd=ROOT, check=True)
+    print(f"measuring {twin}: {info.path}'s recipe without the Validation photos it learnt", flush=True)
+    return model_dir.read(twin)
