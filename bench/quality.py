@@ -490,7 +490,7 @@ def main(argv=None) -> int:
                         "per figure")
     p.add_argument("--versus-without-validation", action="store_true",
                    help="also the same recipe with no photo of the Validation folder on the training side, on the "
-                        "same folds: what learning them (python -m train --learn-validation) is worth")
+                        "same folds: what learning them (train.learn_validation) is worth")
     args = p.parse_args(argv)
     if missing_data(args):
         return 2

@@ -1,7 +1,7 @@
 """The model a bench of scenes made from the shared Validation photos measures: never one that learnt them.
 
-The bundled model learnt those photos once they were scored (`python -m train --learn-validation`: other
-days of Chungdam, whose training photos are one afternoon). Its scores on scenes of them would be
+The bundled model learnt those photos once they were scored (`train.learn_validation`: other days of
+Chungdam, whose training photos are one afternoon). Its scores on scenes of them would be
 memories, so such a bench measures its twin: the same recipe and settings on the Train photos alone,
 built once into build/bench/ (about 3 minutes with an empty feature cache, seconds after `python -m
 train` filled it) and built again when the model is newer than it or was made with other settings.
@@ -33,14 +33,21 @@ def learnt_validation(info: model_dir.ModelInfo) -> bool:
     return bool(report.get("validation_learnt")) and report.get("dataset", {}).get("layout") == "split"
 
 
+# What the twin's recipe may differ in: where features are cached, and what it is for.
+NOT_RECIPE = ("feature_cache", "learn_validation")
+
+
+def _recipe(report: dict) -> dict:
+    return {k: v for k, v in report.get("config", {}).items() if k not in NOT_RECIPE}
+
+
 def _twin_is_current(twin: Path, info: model_dir.ModelInfo) -> bool:
     try:
         made = model_dir.read(twin)
     except model_dir.ModelError:
         return False
     report, mine = _report(twin), _report(info.path)
-    return (not report.get("validation_learnt") and report.get("config") == mine.get("config")
-            and made.created >= info.created)
+    return not report.get("validation_learnt") and _recipe(report) == _recipe(mine) and made.created >= info.created
 
 
 def for_scenes(path: str) -> model_dir.ModelInfo:
@@ -57,7 +64,10 @@ def for_scenes(path: str) -> model_dir.ModelInfo:
                              f"without them cannot be built: {weights} not found")
         print(f"{info.path} learnt the Validation photos these scenes are made of: training its twin without them "
               f"into {twin}", file=sys.stderr, flush=True)
-        subprocess.run([sys.executable, "-m", "train", "--data", data, "--weights", str(weights), "--out", str(twin)],
-                       cwd=ROOT, check=True)
+        config = twin.parent / f"{twin.name}.yaml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(json.dumps({"train": {**_recipe(_report(info.path)), "learn_validation": False}}))
+        subprocess.run([sys.executable, "-m", "train", "--data", data, "--weights", str(weights), "--out", str(twin),
+                        "--config", str(config)], cwd=ROOT, check=True)
     print(f"measuring {twin}: {info.path}'s recipe without the Validation photos it learnt", flush=True)
     return model_dir.read(twin)

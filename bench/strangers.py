@@ -77,14 +77,14 @@ def bank_without(breeds: list[str]) -> list[Path]:
 
 def model_without(breeds: list[str], bank: list[Path], work: Path) -> Path:
     """A model trained as `python -m train` trains, its bank of other animals `bank`, which lacks `breeds` (reused
-    if there)."""
+    if there), and the Validation photos my cats' clips are made of kept out of it."""
     from knyang_cam.config import TrainConfig
     from train.pipeline import train_model
 
     out = work / ("knyang-without-" + "-".join(breeds))
     if not (out / "model.json").is_file():
         print(f"training {out.name} (bank of {len(bank)} photos)", file=sys.stderr, flush=True)
-        train_model(KNYANG, out, str(WEIGHTS), TrainConfig(), bank_photos=bank)
+        train_model(KNYANG, out, str(WEIGHTS), TrainConfig(learn_validation=False), bank_photos=bank)
     return out
 
 

@@ -164,6 +164,7 @@ class TrainConfig:
     alpha: float = field(default=1.0, metadata=_choices(0.35, 0.5, 0.75, 1.0, 1.3, 1.4))
     batch_size: int = field(default=32, metadata=_range(1, 1024))
     validation_fraction: float = field(default=0.2, metadata=_range(0.05, 0.5))
+    learn_validation: bool = True
     dropout: float = field(default=0.2, metadata=_range(0.0, 0.9))
     head_epochs: int = field(default=150, metadata=_range(1, 10000))
     head_learning_rate: float = field(default=0.01, metadata=_range(1e-7, 1.0))

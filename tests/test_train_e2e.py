@@ -229,8 +229,8 @@ def test_a_retrain_after_adding_photos_compares_on_the_photos_held_out_both_time
 
 
 def test_learn_validation_learns_a_validation_folder_once_scored_and_its_retrain_does_too(tmp_path):
-    """A Validation folder is the user's to judge with: learnt only with --learn-validation (the bundled model),
-    after it is scored; a retrain of that model on the same photos learns it again and gives back its head."""
+    """A Validation folder is learnt once scored (train.learn_validation), or kept out of the model to judge with;
+    a retrain of a model that learnt it learns it again and gives back its head."""
     import keras
 
     from knyang_cam.config import TrainConfig
@@ -241,8 +241,10 @@ def test_learn_validation_learns_a_validation_folder_once_scored_and_its_retrain
     make_photos(data / "Train", n=6)
     make_photos(data / "Validation", n=3)
     cfg = small_config(tmp_path, fine_tune_epochs=0)
-    for name, flags in (("judged", ()), ("learnt", ("--learn-validation",))):
-        r = run_train("--data", data, "--out", tmp_path / name, "--weights", "none", "--config", cfg, *flags)
+    judge_with = tmp_path / "judge.yaml"
+    judge_with.write_text(cfg.read_text() + "  learn_validation: false\n")
+    for name, config in (("judged", judge_with), ("learnt", cfg)):
+        r = run_train("--data", data, "--out", tmp_path / name, "--weights", "none", "--config", config)
         assert r.returncode == 0, r.stderr[-2000:]
     judged, learnt = (json.loads((tmp_path / name / "report" / "metrics.json").read_text())
                       for name in ("judged", "learnt"))

@@ -32,9 +32,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default="imagenet",
                    help="backbone weights: 'imagenet' (Keras download, the default), 'none' "
                         "(random, for tests) or a MobileNetV2 no-top .weights.h5 FILE")
-    p.add_argument("--learn-validation", action="store_true",
-                   help="once the Validation folder's photos are scored, the model learns them too (the bundled "
-                        "model does; a split made by train.validation_fraction is always learnt)")
     p.add_argument("--config", default=None, help="config.yaml to use (default: the project's)")
     p.add_argument("--verbose", action="store_true", help="keep TensorFlow's own start-up log")
     return p
@@ -83,8 +80,7 @@ def run(args: argparse.Namespace) -> int:
     with paths.claim_model_dir(out):
         from .pipeline import train_model
 
-        result = train_model(args.data, out, args.weights, cfg.train, cache_dir=cache_dir,
-                             learn_validation=args.learn_validation)
+        result = train_model(args.data, out, args.weights, cfg.train, cache_dir=cache_dir)
     test = f", test accuracy {result.test_accuracy:.3f}" if result.test_accuracy is not None else ""
     # Named right first: it is what the app shows; the top class alone ignores "unknown" and reads higher.
     print(f"wrote {result.out}: validation photos named right {result.val_named_right:.3f} (unknown counts as "

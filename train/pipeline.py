@@ -376,10 +376,10 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
         view_scores = evaluate.score(judge(crops_x), crops_y, dataset.classes)
     accepted, reason = accept(val_x[:, 0], val_y, val_paths) if accept else (True, "")
     learnt_labels, refit_computed = train_labels, 0
-    # A split made here only scores the recipe: the model then learns every photo (bench/household.py:
-    # a cat of 4-26 photos loses a fifth of them to validation otherwise). A Validation folder the user
-    # made is theirs to judge with, learnt only when asked (the bundled model: other days of a cat whose
-    # training photos are one afternoon, bench/quality.py --versus-without-validation).
+    # The validation photos only score the recipe: the model then learns them too (bench/household.py: a cat
+    # of 4-26 photos loses a fifth of them to validation otherwise; bench/quality.py --versus-without-validation:
+    # other days of a cat whose training photos are one afternoon). A split made here always; a Validation
+    # folder unless train.learn_validation is false (the user keeps it to judge with).
     refit = dataset.layout == "classes" or learn_validation
     if refit:
         val_rows = views_of(val_paths, val_y, plan.head_views, "validation crops, for the model")
@@ -493,10 +493,8 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
 
 
 def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainConfig,
-                cache_dir: Path | None = None, bank_photos: Sequence[Path] | None = None,
-                learn_validation: bool = False) -> TrainResult:
-    """Train on `data_dir` and write the model directory `out` (swapped in only when complete); with
-    `learn_validation` the model learns a Validation folder's photos too, once they are scored.
+                cache_dir: Path | None = None, bank_photos: Sequence[Path] | None = None) -> TrainResult:
+    """Train on `data_dir` and write the model directory `out` (swapped in only when complete).
 
     `bank_photos`: photos of other animals for the head and the open-set gate in place of the shipped
     bank (train/negatives.py); bench/strangers.py passes them without the breeds it plays.
@@ -528,4 +526,4 @@ def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainC
     return finish(network.features, drop, dense, dataset, cfg, Path(out), Recipe.full(cfg), cache, bank, stages,
                   before=before, info_extra={"backbone": {**backbone.describe(), "features": identity}},
                   progress=progress.counter, other_rows=other_rows, other_photos=bank_crops.paths,
-                  learn_validation=learn_validation)
+                  learn_validation=cfg.learn_validation)

@@ -20,7 +20,7 @@ that is more (for a model that learnt its validation photos, what it scored on t
 training, on the photos that are validation photos both then and now); a refused model is still
 written (as `<out>-refused`) so the user can look at it. Like `python -m train`, a retrain on a
 split it made (no Validation folder) is scored on it, then learns every photo; so does a retrain of a
-model that learnt its Validation folder (`python -m train --learn-validation`).
+model that learnt its Validation folder (`train.learn_validation`), whatever the setting is now.
 
 `python -m train.retrain --model DIR --data DIR --out DIR` prints one JSON object per line
 on stdout (knyang_cam.events: progress, then done or error) for the app to read; a progress
