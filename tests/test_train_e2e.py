@@ -258,6 +258,14 @@ def test_learn_validation_learns_a_validation_folder_once_scored_and_its_retrain
              for name in ("judged", "learnt")]
     assert not np.allclose(heads[0].get_weights()[0], heads[1].get_weights()[0])
 
+    # Scoring the photos it learnt says so (their figures are memories); the model that kept them out is judged.
+    for name, learnt_scored in (("judged", 0), ("learnt", 6)):
+        r = subprocess.run([sys.executable, "-m", "train.evaluate", "--model", str(tmp_path / name), "--data",
+                            str(data), "--json", str(tmp_path / f"{name}.json")], cwd=ROOT, capture_output=True,
+                           text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert json.loads((tmp_path / f"{name}.json").read_text())["learnt_photos_scored"] == learnt_scored
+        assert ("the model learnt 6 of these 6 photos" in r.stderr) == bool(learnt_scored), r.stderr[-2000:]
     small = TrainConfig(image_size=64, alpha=0.35, batch_size=8, head_epochs=5, fine_tune_epochs=0)
     result = retrain(tmp_path / "learnt", data, tmp_path / "again", small, cache_dir=tmp_path / "cache")
     assert result.accepted and "at its training" in result.reason, result.reason

@@ -232,6 +232,22 @@ def _strangers(folder: Path, paths: Sequence[Path], info, model) -> dict:
     return result
 
 
+def learnt_of(info, paths: Sequence[Path]) -> int:
+    """How many of `paths` the model learnt after scoring them (its report's validation photos, when it learnt
+    them: train.learn_validation), matched by their names within the dataset (Validation/<cat>/<file>)."""
+    from knyang_cam import model_dir
+
+    from .pipeline import VALIDATION_RIGHT
+    from .report import METRICS_FILE
+
+    try:
+        report = json.loads((info.path / model_dir.REPORT_DIR / METRICS_FILE).read_text())
+        names = set(report[VALIDATION_RIGHT]) if report.get("validation_learnt") else set()
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0  # an older model, or its report removed: nothing to say
+    return sum(any("/".join(Path(p).parts[-n:]) in names for n in (2, 3)) for p in paths)
+
+
 def _load_keras(info):
     """The model directory's Keras network; a file that does not load is one line."""
     import zipfile
@@ -309,7 +325,12 @@ def _run(args) -> int:
         print(f"named right {named:.4f} (unknown counts as wrong; each photo as the app reads it, the surest of "
               f"its views), the top class alone:")
         print("\n".join(scores.lines()))
-        result.update({"data": str(folder), "named_right": round(named, 4), **scores.to_json(),
+        if learnt := learnt_of(info, split.paths):
+            print(f"note: the model learnt {learnt} of these {len(split.paths)} photos once it had scored them "
+                  f"(train.learn_validation): their figures here are memories; what it scored on them before is "
+                  f"in {info.path / model_dir.REPORT_DIR}", file=sys.stderr)
+        result.update({"data": str(folder), "named_right": round(named, 4), "learnt_photos_scored": learnt,
+                       **scores.to_json(),
                        "skipped": [{"file": str(p), "why": w} for p, w in images.skipped]})
     if args.unknown:
         result["strangers"] = _strangers(Path(args.unknown), strays, info, model or _load_keras(info))
