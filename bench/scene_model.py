@@ -57,17 +57,19 @@ def for_scenes(path: str) -> model_dir.ModelInfo:
         return info
     twin = ROOT / "build" / "bench" / f"{info.path.name}-without-validation"
     if not _twin_is_current(twin, info):
-        data = _report(info.path)["dataset"]["root"]
+        data = Path(_report(info.path)["dataset"]["root"])
+        data = data if data.is_absolute() else ROOT / data  # as python -m train stored it, run from the clone
         weights = WEIGHTS / info.backbone.get("weights", "")
-        if not weights.is_file():
-            raise SystemExit(f"error: {info.path} learnt the Validation photos these scenes are made of, and its twin "
-                             f"without them cannot be built: {weights} not found")
+        for need in (data, weights):
+            if not need.exists():
+                raise SystemExit(f"error: {info.path} learnt the Validation photos these scenes are made of, and "
+                                 f"its twin without them cannot be built: {need} not found")
         print(f"{info.path} learnt the Validation photos these scenes are made of: training its twin without them "
               f"into {twin}", file=sys.stderr, flush=True)
         config = twin.parent / f"{twin.name}.yaml"
         config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text(json.dumps({"train": {**_recipe(_report(info.path)), "learn_validation": False}}))
-        subprocess.run([sys.executable, "-m", "train", "--data", data, "--weights", str(weights), "--out", str(twin),
-                        "--config", str(config)], cwd=ROOT, check=True)
+        subprocess.run([sys.executable, "-m", "train", "--data", str(data), "--weights", str(weights),
+                        "--out", str(twin), "--config", str(config)], cwd=ROOT, check=True)
     print(f"measuring {twin}: {info.path}'s recipe without the Validation photos it learnt", flush=True)
     return model_dir.read(twin)
