@@ -35,16 +35,15 @@ class SecondLook:
             raise FinderError(f"cat finder metadata {meta_file} is missing or invalid ({e}); {hint}") from None
         self.input_size = (side[0], side[1])
         try:
-            self._interp = litert.interpreter(file, threads)
+            interp = litert.interpreter(file, threads)
         except ValueError as reason:
             raise FinderError(f"cannot load {file}: {reason}; {hint}") from None
-        inp, out = self._interp.get_input_details()[0], self._interp.get_output_details()[0]
-        self._in, self._out = inp["index"], out["index"]
+        inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
         takes, gives = [int(v) for v in inp["shape"][1:]], [int(v) for v in out["shape"][1:]]
         if takes != [*self.input_size, 3] or gives != [1]:
             raise FinderError(f"{file} takes {takes} and gives {gives}, not the input_size {side} of {meta_file} "
                               f"and one logit; {hint}")
-        self._batch = int(inp["shape"][0])
+        self._run = litert.Batches(interp)
 
     @classmethod
     def of(cls, directory: Path, threads: int = 2) -> SecondLook | None:
@@ -53,13 +52,6 @@ class SecondLook:
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         """[N, H, W, 3] RGB uint8 crops at `input_size` -> float32 logits [N] (N may be 0)."""
-        n = len(crops)
-        if n == 0:
+        if len(crops) == 0:
             return np.zeros(0, np.float32)
-        if n != self._batch:
-            self._interp.resize_tensor_input(self._in, [n, *self.input_size, 3])
-            self._interp.allocate_tensors()
-            self._batch = n
-        self._interp.set_tensor(self._in, np.ascontiguousarray(crops, np.float32))
-        self._interp.invoke()
-        return np.array(self._interp.get_tensor(self._out), np.float32).reshape(n)
+        return self._run(np.ascontiguousarray(crops, np.float32)).reshape(len(crops))

@@ -50,18 +50,16 @@ class LiteRTClassifier:
         self.input_size = info.input_size
         file = info.tflite_path
         try:
-            self._interp = litert.interpreter(file, threads)
+            interp = litert.interpreter(file, threads)
         except ValueError as reason:
             raise ModelError(f"cannot load {file}: {reason} ({rebuild_hint(info.path)})") from None
-        inp = self._interp.get_input_details()
-        out = self._interp.get_output_details()
+        inp = interp.get_input_details()
+        out = interp.get_output_details()
         if len(inp) != 1 or len(out) != 1:
             raise ModelError(f"{file} must have one input and one output, has {len(inp)} and "
                              f"{len(out)} ({rebuild_hint(info.path)})")
         check_network(info, file, inp[0]["shape_signature"], out[0]["shape_signature"])
-        self._in = inp[0]["index"]
-        self._out = out[0]["index"]
-        self._batch = int(inp[0]["shape"][0])
+        self._run = litert.Batches(interp)
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
         """[N, H, W, 3] RGB 0..255 -> float32 softmax [N, C]; N may be 0; ValueError for another shape."""
@@ -69,14 +67,7 @@ class LiteRTClassifier:
         n = len(x)
         if n == 0:
             return np.zeros((0, len(self.classes)), np.float32)
-        # Re-planning the tensors costs about a millisecond, so only when the batch size changes.
-        if n != self._batch:
-            self._interp.resize_tensor_input(self._in, [n, *self.input_size, 3])
-            self._interp.allocate_tensors()
-            self._batch = n
-        self._interp.set_tensor(self._in, x)
-        self._interp.invoke()
-        return np.array(self._interp.get_tensor(self._out), dtype=np.float32)
+        return self._run(x)
 
 
 class TensorFlowClassifier:

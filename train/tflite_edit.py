@@ -261,13 +261,11 @@ class LiteRTFeatures:
 
     def __init__(self, data: bytes, threads: int, batch_size: int = 32):
         try:
-            self._interp = litert.interpreter(data, threads)
+            interp = litert.interpreter(data, threads)
         except ValueError as e:
             raise GraphError(f"the cut-out feature extractor does not load: {e}") from None
-        self._in = self._interp.get_input_details()[0]["index"]
-        out = self._interp.get_output_details()[0]
-        self._out, self._dim = out["index"], int(out["shape_signature"][-1])
-        self._batch = 0
+        self._run = litert.Batches(interp)
+        self._dim = int(interp.get_output_details()[0]["shape_signature"][-1])
         self.batch_size = batch_size
 
     def __call__(self, pixels: np.ndarray, progress=None) -> np.ndarray:
@@ -276,16 +274,10 @@ class LiteRTFeatures:
         for start in range(0, len(pixels), self.batch_size):
             x = np.ascontiguousarray(pixels[start:start + self.batch_size], np.float32)
             try:
-                if len(x) != self._batch:
-                    self._interp.resize_tensor_input(self._in, list(x.shape))
-                    self._interp.allocate_tensors()
-                    self._batch = len(x)
-                self._interp.set_tensor(self._in, x)
-                self._interp.invoke()
+                out.append(self._run(x))
             except (ValueError, RuntimeError) as e:  # crops the network was not made for
                 raise GraphError(f"LiteRT cannot run it on {list(x.shape)}: {str(e).strip().splitlines()[0]}") \
                     from None
-            out.append(np.array(self._interp.get_tensor(self._out), np.float32))
             if progress is not None:
                 progress(start + len(x), len(pixels))
         return np.concatenate(out) if out else np.zeros((0, self._dim), np.float32)
