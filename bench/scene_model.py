@@ -15,49 +15,38 @@ from pathlib import Path
 
 from knyang_cam import model_dir
 from knyang_cam.__main__ import resolve
+from train import report
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = ROOT.parent / "shared" / "weights"
-
-
-def _report(path: Path) -> dict:
-    try:
-        return json.loads((path / "report" / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def learnt_validation(info: model_dir.ModelInfo) -> bool:
-    """Did the model learn a Validation folder (not a split it made, whose photos no bench plays)?"""
-    report = _report(info.path)
-    return bool(report.get("validation_learnt")) and report.get("dataset", {}).get("layout") == "split"
-
-
 # What the twin's recipe may differ in: where features are cached, and what it is for.
 NOT_RECIPE = ("feature_cache", "learn_validation")
 
 
-def _recipe(report: dict) -> dict:
-    return {k: v for k, v in report.get("config", {}).items() if k not in NOT_RECIPE}
+def _recipe(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.get("config", {}).items() if k not in NOT_RECIPE}
 
 
-def _twin_is_current(twin: Path, info: model_dir.ModelInfo) -> bool:
+def _twin_is_current(twin: Path, info: model_dir.ModelInfo, recipe: dict) -> bool:
     try:
         made = model_dir.read(twin)
     except model_dir.ModelError:
         return False
-    report, mine = _report(twin), _report(info.path)
-    return not report.get("validation_learnt") and _recipe(report) == _recipe(mine) and made.created >= info.created
+    metrics = report.read(twin)
+    return not metrics.get("validation_learnt") and _recipe(metrics) == recipe and made.created >= info.created
 
 
 def for_scenes(path: str) -> model_dir.ModelInfo:
-    """The model at `path`, or its twin trained without the Validation folder when it learnt that folder."""
+    """The model at `path`, or its twin trained without the Validation folder when it learnt that folder (not a
+    split it made, whose photos no bench plays)."""
     info = model_dir.read(resolve(path))
-    if not learnt_validation(info):
+    metrics = report.read(info.path)
+    if not (metrics.get("validation_learnt") and metrics.get("dataset", {}).get("layout") == "split"):
         return info
     twin = ROOT / "build" / "bench" / f"{info.path.name}-without-validation"
-    if not _twin_is_current(twin, info):
-        data = Path(_report(info.path)["dataset"]["root"])
+    recipe = _recipe(metrics)
+    if not _twin_is_current(twin, info, recipe):
+        data = Path(metrics["dataset"]["root"])
         data = data if data.is_absolute() else ROOT / data  # as python -m train stored it, run from the clone
         weights = WEIGHTS / info.backbone.get("weights", "")
         for need in (data, weights):
@@ -68,7 +57,7 @@ def for_scenes(path: str) -> model_dir.ModelInfo:
               f"into {twin}", file=sys.stderr, flush=True)
         config = twin.parent / f"{twin.name}.yaml"
         config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text(json.dumps({"train": {**_recipe(_report(info.path)), "learn_validation": False}}))
+        config.write_text(json.dumps({"train": {**recipe, "learn_validation": False}}))
         subprocess.run([sys.executable, "-m", "train", "--data", str(data), "--weights", str(weights),
                         "--out", str(twin), "--config", str(config)], cwd=ROOT, check=True)
     print(f"measuring {twin}: {info.path}'s recipe without the Validation photos it learnt", flush=True)

@@ -235,16 +235,9 @@ def _strangers(folder: Path, paths: Sequence[Path], info, model) -> dict:
 def learnt_of(info, paths: Sequence[Path]) -> int:
     """How many of `paths` the model learnt after scoring them (its report's validation photos, when it learnt
     them: train.learn_validation), matched by their names within the dataset (Validation/<cat>/<file>)."""
-    from knyang_cam import model_dir
+    from .report import validation_right
 
-    from .pipeline import VALIDATION_RIGHT
-    from .report import METRICS_FILE
-
-    try:
-        report = json.loads((info.path / model_dir.REPORT_DIR / METRICS_FILE).read_text())
-        names = set(report[VALIDATION_RIGHT]) if report.get("validation_learnt") else set()
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0  # an older model, or its report removed: nothing to say
+    names = set(validation_right(info.path))  # {} for an older model, or its report removed: nothing to say
     return sum(any("/".join(Path(p).parts[-n:]) in names for n in (2, 3)) for p in paths)
 
 

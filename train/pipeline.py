@@ -187,11 +187,8 @@ def _fit_gate(rows: np.ndarray, turned: np.ndarray, group_of: np.ndarray, labels
                              cfg.other_animal_weight, cfg.reference_merge, np.repeat(labels, n_refs), n_classes)
 
 
-VALIDATION_RIGHT = "validation_photos_right"  # report/metrics.json: photo (relative to the dataset) -> top class right
-
-
 def relative(path: str | Path, root: Path) -> str:
-    """A photo's name in VALIDATION_RIGHT: relative to its dataset when inside it."""
+    """A photo's name in report.VALIDATION_RIGHT: relative to its dataset when inside it."""
     path = Path(path)
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
 
@@ -462,7 +459,7 @@ def finish(extractor, drop, dense, dataset: data.Dataset, cfg: TrainConfig, out:
         "validation_named_right": round(named, 4),
         "validation_learnt": refit,
         # What a later retrain compares with, photo by photo, once these photos are learnt (train/retrain.py).
-        **({VALIDATION_RIGHT: {relative(p, dataset.root): bool(c) for p, c in zip(val_paths, correct)}}
+        **({report.VALIDATION_RIGHT: {relative(p, dataset.root): bool(c) for p, c in zip(val_paths, correct)}}
            if refit else {}),
         "skipped": [{"file": str(p), "why": w} for p, w in skipped],
         "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},

@@ -18,10 +18,29 @@ from .evaluate import Scores, Threshold
 from .fit import PhaseHistory
 
 METRICS_FILE = "metrics.json"
+VALIDATION_RIGHT = "validation_photos_right"  # metrics.json: photo (relative to the dataset) -> top class right
 CONFUSION_FILE = "confusion.png"
 CURVES_FILE = "curves.png"
 MISCLASSIFIED_FILE = "misclassified.png"
 MAX_MISCLASSIFIED = 36
+
+
+def read(model: str | Path) -> dict:
+    """A model directory's report/metrics.json, or {} where it has none or it does not read (an older model)."""
+    from knyang_cam.model_dir import REPORT_DIR
+
+    try:
+        metrics = json.loads((Path(model) / REPORT_DIR / METRICS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return metrics if isinstance(metrics, dict) else {}
+
+
+def validation_right(model: str | Path) -> dict[str, bool]:
+    """Which validation photos the model's top class named right at its training, by name within the dataset;
+    written only when the model then learnt them (pipeline.finish), else {}."""
+    right = read(model).get(VALIDATION_RIGHT)
+    return {str(k): bool(v) for k, v in right.items()} if isinstance(right, dict) else {}
 
 
 # Font files with Hangul and other CJK scripts (those knyang_cam/text.py draws names with), tried letter by

@@ -29,7 +29,6 @@ event ends each stage with its seconds, and "done" lists them all ("stages").
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -48,7 +47,7 @@ from knyang_cam.model_dir import ModelError
 
 from . import data, familiar, features, negatives, recipe, report, tflite_edit
 from .model import EXTRACTOR_NAME, HEAD_NAME, MIRROR_MEAN_NAME, head_layers
-from .pipeline import CHECK_ATOL, CHECK_PHOTOS, VALIDATION_RIGHT, Recipe, Reuse, Stages, finish, refused_out, relative
+from .pipeline import CHECK_ATOL, CHECK_PHOTOS, Recipe, Reuse, Stages, finish, refused_out, relative
 
 Report = Callable[[dict], None]
 # Above this TensorFlow's thread pools hang on start-up (a negative count aborts it): no CPU has more.
@@ -94,15 +93,6 @@ def _old_accuracy(old_dense, old_classes: Sequence[str], vectors: np.ndarray, la
     probs = np.asarray(old_dense(vectors))[:, :len(old_classes)]
     predicted = [old_classes[i] for i in probs.argmax(axis=1)]
     return float(np.mean([p == classes[t] for p, t in zip(predicted, labels)])) if len(labels) else 0.0
-
-
-def _earlier_right(model: Path) -> dict[str, bool]:
-    """Which validation photos the model's top class named right at its training (report/metrics.json), by name."""
-    try:
-        right = json.loads((model / model_dir.REPORT_DIR / report.METRICS_FILE).read_text()).get(VALIDATION_RIGHT)
-    except (OSError, ValueError, AttributeError):
-        return {}  # an older model or a removed report: compared on its figure alone
-    return {str(k): bool(v) for k, v in right.items()} if isinstance(right, dict) else {}
 
 
 def _litert_path(info, model, old_dense, others: np.ndarray, dataset: data.Dataset,
@@ -202,7 +192,8 @@ def retrain(current: str | Path, data_dir: str | Path, out: str | Path, cfg: Tra
     # that are validation photos both then and now (added photos move few: data._split_by_seed).
     metrics = info.metrics or {}
     learnt_val = metrics.get("learnt_photos", 0) > metrics.get("train_photos", 0) and "val_accuracy" in metrics
-    earlier = _earlier_right(info.path) if learnt_val else {}
+    # An older model, or its report removed: {}, compared on its figure alone.
+    earlier = report.validation_right(info.path) if learnt_val else {}
 
     def accept(val_x: np.ndarray, val_y: np.ndarray, val_paths: Sequence[str]) -> tuple[bool, str]:
         right = np.asarray(new_dense(val_x))[:, :len(dataset.classes)].argmax(1) == val_y
