@@ -114,6 +114,11 @@ def load_photos(root: Path | None, max_side: int = 240) -> list[np.ndarray]:
     return out
 
 
+def split_photos(photos: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """load_photos' photos: (training, every fifth held out), the finder's and the second look's alike."""
+    return [ph for i, ph in enumerate(photos) if i % 5], [ph for i, ph in enumerate(photos) if not i % 5]
+
+
 # ---- scenes --------------------------------------------------------------------------------
 
 def fit_crop(image: np.ndarray, rng, zoom: float = 1.0) -> tuple[np.ndarray, tuple]:
@@ -545,8 +550,7 @@ def _run(args: argparse.Namespace) -> int:
     pets = load_pets(args.pets)
     train_pets, val_pets = split_pets(pets, args.seed)
     photos = load_photos(args.cats)
-    photos_train = [ph for i, ph in enumerate(photos) if i % 5]
-    photos_val = [ph for i, ph in enumerate(photos) if not i % 5]
+    photos_train, photos_val = split_photos(photos)
     x_img, y_mask, y_boxes = scenes(args.seed, args.scenes, train_pets, photos_train)
     xv_img, yv_mask, yv_boxes = scenes(args.seed + 1, max(200, args.scenes // 6), val_pets, photos_val)
     print(f"{len(pets)} Oxford photos ({sum(pt.cat for pt in pets)} cats), {len(photos)} whole cat photos; "

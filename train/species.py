@@ -178,10 +178,9 @@ def _run(args: argparse.Namespace) -> int:
     quiet_tensorflow(args.verbose)
     t0 = time.perf_counter()
     train_pets, val_pets = finder.split_pets(finder.load_pets(args.pets, max_side=480), args.seed)
-    photos = finder.load_photos(args.cats, max_side=480)
-    x_img, y, _ = make_crops(args.seed, args.crops, train_pets, [ph for i, ph in enumerate(photos) if i % 5])
-    xv_img, yv, what = make_crops(args.seed + 1, max(400, args.crops // 4), val_pets,
-                                  [ph for i, ph in enumerate(photos) if not i % 5])
+    photos_train, photos_val = finder.split_photos(finder.load_photos(args.cats, max_side=480))
+    x_img, y, _ = make_crops(args.seed, args.crops, train_pets, photos_train)
+    xv_img, yv, what = make_crops(args.seed + 1, max(400, args.crops // 4), val_pets, photos_val)
     base = build_base(args.weights)
     x = base.predict(x_img.astype(np.float32), batch_size=64, verbose=0)
     xv = base.predict(xv_img.astype(np.float32), batch_size=64, verbose=0)
