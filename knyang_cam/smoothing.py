@@ -240,7 +240,7 @@ class Smoother:
                 track.last_seen = self._frame
             tracks.append(track)
         n = len(regions)
-        apart = np.array([[i != j and iou(regions[i].box, regions[j].box) < self.same_cat_iou
+        apart = np.array([[i != j and not one_cat(regions[i].box, regions[j].box, self.same_cat_iou)
                            for j in range(n)] for i in range(n)], dtype=bool).reshape(n, n)
         # Each region's name in the best joint assignment; regions decided already count with the
         # name they show (hysteresis and hold can keep another), so no name is shown twice.
@@ -320,6 +320,15 @@ class Smoother:
                           probs=tuple(float(v) for v in track.probs), track_id=track.track_id)
 
 
+def one_cat(a, b, same_cat_iou: float) -> bool:
+    """Whether boxes `a` and `b` are parts of one cat: they overlap, by `same_cat_iou` (IoU) or more.
+
+    Boxes apart are two cats even at `same_cat_iou` 0 (any overlap), which would otherwise make every
+    region of a frame one cat and show only the surest."""
+    overlap = iou(a, b)
+    return overlap > 0.0 and overlap >= same_cat_iou
+
+
 def one_box_per_cat(predictions: Sequence[Prediction], same_cat_iou: float) -> list[Prediction]:
     """The predictions to show, in their order: none that overlaps a surer shown one by `same_cat_iou` (IoU).
 
@@ -330,6 +339,6 @@ def one_box_per_cat(predictions: Sequence[Prediction], same_cat_iou: float) -> l
     """
     kept: list[int] = []
     for i in sorted(range(len(predictions)), key=lambda i: -max(predictions[i].probs, default=0.0)):
-        if all(iou(predictions[i].region.box, predictions[j].region.box) < same_cat_iou for j in kept):
+        if not any(one_cat(predictions[i].region.box, predictions[j].region.box, same_cat_iou) for j in kept):
             kept.append(i)
     return [predictions[i] for i in sorted(kept)]

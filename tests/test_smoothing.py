@@ -324,6 +324,16 @@ def test_a_part_of_a_cat_is_not_shown_beside_it_one_cat_one_box():
     cats = [shown_as(LEFT, UNKNOWN, 0.4), shown_as(RIGHT, "Beta", 0.9), shown_as(CENTER, "Gamma", 0.8)]
     assert one_box_per_cat(cats, same_cat_iou=0.2) == cats
     assert one_box_per_cat([], same_cat_iou=0.2) == []
+    # At 0 any overlap makes one cat, but cats apart are still each shown.
+    assert one_box_per_cat(cats[:2], same_cat_iou=0.0) == cats[:2]
+    assert one_box_per_cat([shown_as(part, UNKNOWN, 0.5), shown_as(whole, "Alpha", 0.9)], same_cat_iou=0.0) == \
+        [shown_as(whole, "Alpha", 0.9)]
+
+
+def test_at_same_cat_iou_zero_cats_apart_still_get_a_name_each():
+    sm = Smoother(CLASSES, unknown_threshold=0.6, same_cat_iou=0.0)
+    a, b = sm.update([LEFT, RIGHT], np.stack([one_hot(0, 0.9), np.array([0.7, 0.25, 0.05])]))
+    assert (a.label, b.label) == ("Alpha", "Beta")
 
 
 def test_without_exclusive_two_regions_may_share_a_name():
