@@ -160,20 +160,63 @@ def test_evaluate_reads_a_photo_as_the_app_does(trained, tmp_path):
     assert named_right(got, labels, 0.0) == 1.0 and named_right(got, labels, 1.01) == 0.0
 
 
+# Offline for sure, with an empty Keras cache (KERAS_HOME): a proxy that refuses every connection.
+OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
+           "http_proxy": "http://127.0.0.1:9", "NO_PROXY": "", "no_proxy": ""}
+
+
 def test_failed_imagenet_download_names_weights_file(tmp_path):
     data = make_photos(tmp_path / "cats", n=3)
-    # Offline for sure: an empty Keras cache and a proxy that refuses every connection.
-    env = {"KERAS_HOME": str(tmp_path / "keras"), "HTTPS_PROXY": "http://127.0.0.1:9",
-           "HTTP_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
-           "http_proxy": "http://127.0.0.1:9", "NO_PROXY": "", "no_proxy": ""}
+    env = {"KERAS_HOME": str(tmp_path / "keras"), **OFFLINE}
     r = run_train("--data", data, "--out", tmp_path / "m", "--config", small_config(tmp_path), env=env)
     assert r.returncode == 2, r.stderr[-2000:]
     assert "Traceback" not in r.stderr
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "--weights FILE" in errors[0], r.stderr[-2000:]
+    assert len(errors) == 1 and "--weights FILE" in errors[0] and "--weights bundled" in errors[0], r.stderr[-2000:]
     assert not (tmp_path / "m").exists()
     # stdout is for the one summary line; Keras' "Downloading data from ..." is what it does: stderr.
     assert r.stdout == "" and "Downloading data from" in r.stderr
+
+
+def test_weights_bundled_trains_offline_on_the_bundled_models_base(tmp_path):
+    """Without internet and without a weights file, --weights bundled trains on the base every install ships."""
+    import keras
+
+    from train.model import BASE_NAME, EXTRACTOR_NAME, bundled_model_file
+
+    data = make_photos(tmp_path / "cats", n=3)
+    config = tmp_path / "wide.yaml"
+    config.write_text(small_config(tmp_path).read_text().replace("alpha: 0.35", "alpha: 1.0"))
+    env = {"KERAS_HOME": str(tmp_path / "keras"), **OFFLINE}
+    r = run_train("--data", data, "--out", tmp_path / "m", "--config", config, "--weights", "bundled", env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    info = model_dir.read(tmp_path / "m", need=(model_dir.KERAS_FILE,))
+    assert json.loads((tmp_path / "m" / "model.json").read_text())["backbone"]["weights"].startswith("bundled")
+
+    def base(file):
+        return keras.models.load_model(file, compile=False).get_layer(EXTRACTOR_NAME).get_layer(BASE_NAME)
+
+    ours, shipped = base(info.keras_path), base(bundled_model_file())
+    assert ours.input_shape[1:3] == (64, 64) and shipped.input_shape[1:3] == (160, 160)
+    for a, b in zip(ours.get_weights(), shipped.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # The bundled base is alpha 1.0: another width cannot hold its weights, and says which width it needs.
+    r = run_train("--data", data, "--out", tmp_path / "narrow", "--config", small_config(tmp_path),
+                  "--weights", "bundled", env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert [line for line in r.stderr.splitlines() if line.startswith("error:")] == \
+        ["error: --weights bundled is MobileNetV2 alpha 1.0: set train.alpha to 1.0 (it is 0.35)"], r.stderr[-2000:]
+    assert not (tmp_path / "narrow").exists()
+
+
+def test_weights_bundled_are_the_shared_backbones_weights(shared_weights):
+    """The bundled model was trained on the shared backbone: --weights bundled gives its features (and its
+    feature cache and bank of other animals) where that file is missing."""
+    from train import features
+    from train.model import Backbone, build
+
+    one, other = (build(Backbone(w), 5).features for w in ("bundled", str(shared_weights)))
+    assert features.identity(one) == features.identity(other)
 
 
 def test_missing_weights_file_is_a_user_error(tmp_path):

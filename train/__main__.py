@@ -1,4 +1,4 @@
-"""python -m train --data DIR [--out DIR] [--weights imagenet|none|FILE] [--config FILE]
+"""python -m train --data DIR [--out DIR] [--weights imagenet|bundled|none|FILE] [--config FILE]
 
 Argument parsing and error reporting only; the work is in train.pipeline.
 """
@@ -30,8 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model directory to write (default: models/<name of the --data folder>); "
                         "an existing one is replaced only once the new model is complete")
     p.add_argument("--weights", default="imagenet",
-                   help="backbone weights: 'imagenet' (Keras download, the default), 'none' "
-                        "(random, for tests) or a MobileNetV2 no-top .weights.h5 FILE")
+                   help="backbone weights: 'imagenet' (Keras download, the default), 'bundled' (the base of "
+                        "the model the app ships with: no download), 'none' (random, for tests) or a "
+                        "MobileNetV2 no-top .weights.h5 FILE")
     p.add_argument("--config", default=None, help="config.yaml to use (default: the project's)")
     p.add_argument("--verbose", action="store_true", help="keep TensorFlow's own start-up log")
     return p
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from knyang_cam import config, extras, paths
 
     from . import data
-    from .model import check_weights_file
+    from .model import BUNDLED, NAMED_WEIGHTS, bundled_model_file, check_weights_file
 
     extras.require_tensorflow("training")  # first: without it nothing else can be done
     if not args.data.strip():
@@ -67,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out is not None else default_out(args.data)
     inputs = [paths.Input("--config", Path(args.config))] if args.config else []
     check_weights_file(args.weights)
-    if args.weights not in ("imagenet", "none"):
+    if args.weights == BUNDLED:  # read at the start, but --out must not replace what the weights came from
+        inputs.append(paths.Input("--weights bundled", bundled_model_file().parent, folder=True))
+    elif args.weights not in NAMED_WEIGHTS:
         inputs.append(paths.Input("--weights", Path(args.weights)))
     out = paths.check_model_out(out, data=args.data, inputs=inputs)
     cache_dir = Path(os.path.expanduser(cache)) if cache else None

@@ -41,9 +41,13 @@ class WeightsError(UserError):
 # 512, 1024, 2048... bytes) or a zip (.keras). Checked before TensorFlow starts, which takes seconds.
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ZIP_SIGNATURE = b"PK\x03\x04"
+# --weights bundled: the base of the model that ships with the app (models/knyang/model.keras), which every
+# install has, so a machine without internet and without a weights file can still train its own cats.
+BUNDLED = "bundled"
+NAMED_WEIGHTS = ("imagenet", "none", BUNDLED)
 
 
-def check_weights_file(weights: str, option: str = "--weights", names: tuple[str, ...] = ("imagenet", "none")) -> None:
+def check_weights_file(weights: str, option: str = "--weights", names: tuple[str, ...] = NAMED_WEIGHTS) -> None:
     """`weights` is one of `names` or a file that exists and is a weights file at all; WeightsError (one line,
     exit 2) otherwise.
 
@@ -73,7 +77,7 @@ def check_weights_file(weights: str, option: str = "--weights", names: tuple[str
 class Backbone:
     """Which base network and weights: everything that decides what its features are."""
 
-    weights: str  # "imagenet", "none" or a file path
+    weights: str  # "imagenet", "none", "bundled" or a file path
     image_size: int = 160
     alpha: float = 1.0
 
@@ -82,14 +86,14 @@ class Backbone:
         return {"name": BACKBONE, "alpha": self.alpha, "weights": self._weights_label()}
 
     def _weights_label(self) -> str:
-        if self.weights in ("imagenet", "none"):
-            return "keras-imagenet" if self.weights == "imagenet" else "random (none)"
+        if self.weights in NAMED_WEIGHTS:
+            return {"imagenet": "keras-imagenet", "none": "random (none)"}.get(self.weights) or bundled_label()
         return Path(self.weights).name
 
     def identity(self) -> str:
         """A key that changes whenever the features would: weights content, size, alpha, pooling."""
         weights = self.weights
-        if weights not in ("imagenet", "none"):
+        if weights not in NAMED_WEIGHTS:
             weights = "sha256:" + hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:16]
         return f"{BACKBONE}-a{self.alpha}-s{self.image_size}-{weights}-{POOLING}"
 
@@ -100,6 +104,8 @@ def build_base(backbone: Backbone):
 
     shape = (backbone.image_size, backbone.image_size, 3)
     weights = backbone.weights
+    if weights == BUNDLED:
+        return _bundled_base(backbone)
     if weights == "none":
         weights = None
     elif weights != "imagenet":
@@ -116,12 +122,54 @@ def build_base(backbone: Backbone):
         reason = (str(e).splitlines()[0] if str(e) else type(e).__name__).split(". Example error")[0].rstrip(" :.")
         if backbone.weights == "imagenet":
             raise WeightsError(f"could not get the ImageNet MobileNetV2 weights ({reason}); without "
-                               f"internet pass --weights FILE with a local no-top .weights.h5 "
+                               f"internet pass --weights bundled (the base of the model the app ships with) "
+                               f"or --weights FILE with a local no-top .weights.h5 "
                                f"(MobileNetV2 alpha {backbone.alpha}, {backbone.image_size} px, "
                                f"no top, fetched once on a machine with internet); "
                                f"--weights none is random weights, for tests only") from None
         raise WeightsError(f"cannot load weights {weights}: they are not MobileNetV2 alpha={backbone.alpha} "
                            f"no-top weights ({reason}; train.alpha sets the width)") from None
+
+
+def bundled_model_file() -> Path:
+    """The model.keras of the model the app ships with (the clone's, or the wheel's copy)."""
+    from knyang_cam import bundled, config
+
+    return bundled.path(config.AppConfig().model) / "model.keras"
+
+
+def bundled_label() -> str:
+    """What model.json says of `--weights bundled`: the weights the bundled model's own base came from."""
+    import json
+
+    try:
+        meta = json.loads(bundled_model_file().with_name("model.json").read_text())
+        return f"bundled model's base ({meta['backbone']['weights']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "bundled model's base"
+
+
+def _bundled_base(backbone: Backbone):
+    """A fresh MobileNetV2 base of `backbone`'s input size holding the bundled model's base weights."""
+    import json
+
+    import keras
+
+    file = bundled_model_file()
+    try:
+        alpha = json.loads(file.with_name("model.json").read_text())["backbone"]["alpha"]
+        source = keras.models.load_model(file, compile=False).get_layer(EXTRACTOR_NAME).get_layer(BASE_NAME)
+    except Exception as e:  # missing or damaged: Keras raises many kinds
+        raise WeightsError(f"--weights bundled: cannot read the bundled model {file.parent} "
+                           f"({str(e).splitlines()[0] if str(e) else type(e).__name__}); reinstall knyang-cam, or "
+                           f"pass --weights imagenet or a .weights.h5 FILE") from None
+    if alpha != backbone.alpha:
+        raise WeightsError(f"--weights bundled is MobileNetV2 alpha {alpha}: set train.alpha to {alpha} "
+                           f"(it is {backbone.alpha})")
+    base = keras.applications.MobileNetV2(input_shape=(backbone.image_size, backbone.image_size, 3),
+                                          alpha=backbone.alpha, include_top=False, weights=None, name=BASE_NAME)
+    base.set_weights(source.get_weights())
+    return base
 
 
 @dataclass(frozen=True)
