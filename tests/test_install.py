@@ -196,6 +196,11 @@ def test_wheel_installs_without_tensorflow_and_runs_the_demo_from_elsewhere(tmp_
             "p = pathlib.Path(u.find_spec('knyang_train').origin).parent / 'bank'; "
             "print(len(list(p.glob('cats/*.jpg'))), len(list(p.glob('dogs/*.jpg'))), (p / 'README.md').is_file())")
     assert r.stdout.split() == ["120", "250", "True"], r.stderr
+    # `--weights bundled` trains offline on the base of the wheel's own model, and its label names its weights.
+    r = cmd(bin_dir / "python", "-c", "from knyang_train.model import bundled_model_file, bundled_label; "
+            "f = bundled_model_file(); print(f.is_file(), '_bundled' in f.parts, bundled_label())")
+    assert r.stdout.strip().split(None, 2) == \
+        ["True", "True", "bundled model's base (mobilenet_v2_1.0_160_no_top.weights.h5)"], r.stderr
     # The `t` key's background retrain runs the installed trainer, not a `train` module.
     r = cmd(bin_dir / "python", "-c", "from knyang_cam.background_retrain import TRAINER; print(TRAINER)")
     assert r.stdout.strip() == "knyang_train"
