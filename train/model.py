@@ -86,8 +86,10 @@ class Backbone:
         return {"name": BACKBONE, "alpha": self.alpha, "weights": self._weights_label()}
 
     def _weights_label(self) -> str:
+        if self.weights == BUNDLED:
+            return bundled_label()
         if self.weights in NAMED_WEIGHTS:
-            return {"imagenet": "keras-imagenet", "none": "random (none)"}.get(self.weights) or bundled_label()
+            return "keras-imagenet" if self.weights == "imagenet" else "random (none)"
         return Path(self.weights).name
 
     def identity(self) -> str:
@@ -133,31 +135,35 @@ def build_base(backbone: Backbone):
 
 def bundled_model_file() -> Path:
     """The model.keras of the model the app ships with (the clone's, or the wheel's copy)."""
-    from knyang_cam import bundled, config
+    from knyang_cam import bundled, config, model_dir
 
-    return bundled.path(config.AppConfig().model) / "model.keras"
+    return bundled.path(config.AppConfig().model) / model_dir.KERAS_FILE
+
+
+def _bundled_backbone() -> dict:
+    """The `backbone` entry of the bundled model's model.json (name, alpha, weights)."""
+    import json
+
+    from knyang_cam import model_dir
+
+    return json.loads(bundled_model_file().with_name(model_dir.META_FILE).read_text())["backbone"]
 
 
 def bundled_label() -> str:
     """What model.json says of `--weights bundled`: the weights the bundled model's own base came from."""
-    import json
-
     try:
-        meta = json.loads(bundled_model_file().with_name("model.json").read_text())
-        return f"bundled model's base ({meta['backbone']['weights']})"
+        return f"bundled model's base ({_bundled_backbone()['weights']})"
     except (OSError, ValueError, KeyError, TypeError):
         return "bundled model's base"
 
 
 def _bundled_base(backbone: Backbone):
     """A fresh MobileNetV2 base of `backbone`'s input size holding the bundled model's base weights."""
-    import json
-
     import keras
 
     file = bundled_model_file()
     try:
-        alpha = json.loads(file.with_name("model.json").read_text())["backbone"]["alpha"]
+        alpha = _bundled_backbone()["alpha"]
         source = keras.models.load_model(file, compile=False).get_layer(EXTRACTOR_NAME).get_layer(BASE_NAME)
     except Exception as e:  # missing or damaged: Keras raises many kinds
         raise WeightsError(f"--weights bundled: cannot read the bundled model {file.parent} "
