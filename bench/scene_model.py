@@ -48,9 +48,11 @@ def for_scenes(path: str) -> model_dir.ModelInfo:
     if not _twin_is_current(twin, info, recipe):
         data = Path(metrics["dataset"]["root"])
         data = data if data.is_absolute() else ROOT / data  # as python -m train stored it, run from the clone
-        weights = WEIGHTS / info.backbone.get("weights", "")
+        label = info.backbone.get("weights", "")
+        # A model trained with --weights bundled says so ("bundled model's base (...)"); its twin takes the same base.
+        weights = "bundled" if label.startswith("bundled") else WEIGHTS / label
         for need in (data, weights):
-            if not need.exists():
+            if need != "bundled" and not need.exists():
                 raise SystemExit(f"error: {info.path} learnt the Validation photos these scenes are made of, and "
                                  f"its twin without them cannot be built: {need} not found")
         print(f"{info.path} learnt the Validation photos these scenes are made of: training its twin without them "
