@@ -16,6 +16,7 @@ from pathlib import Path
 from knyang_cam import model_dir
 from knyang_cam.__main__ import resolve
 from train import report
+from train.model import BUNDLED, bundled_label
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = ROOT.parent / "shared" / "weights"
@@ -49,10 +50,10 @@ def for_scenes(path: str) -> model_dir.ModelInfo:
         data = Path(metrics["dataset"]["root"])
         data = data if data.is_absolute() else ROOT / data  # as python -m train stored it, run from the clone
         label = info.backbone.get("weights", "")
-        # A model trained with --weights bundled says so ("bundled model's base (...)"); its twin takes the same base.
-        weights = "bundled" if label.startswith("bundled") else WEIGHTS / label
-        for need in (data, weights):
-            if need != "bundled" and not need.exists():
+        # A model trained with --weights bundled says so (model.bundled_label()); its twin takes the same base.
+        weights = BUNDLED if label == bundled_label() else WEIGHTS / label
+        for need in (data,) if weights == BUNDLED else (data, weights):
+            if not need.exists():
                 raise SystemExit(f"error: {info.path} learnt the Validation photos these scenes are made of, and "
                                  f"its twin without them cannot be built: {need} not found")
         print(f"{info.path} learnt the Validation photos these scenes are made of: training its twin without them "

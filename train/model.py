@@ -141,19 +141,19 @@ def bundled_model_file() -> Path:
 
 
 def _bundled_backbone() -> dict:
-    """The `backbone` entry of the bundled model's model.json (name, alpha, weights)."""
-    import json
-
+    """The `backbone` entry of the bundled model's model.json (name, alpha, weights); ModelError where it is broken."""
     from knyang_cam import model_dir
 
-    return json.loads(bundled_model_file().with_name(model_dir.META_FILE).read_text())["backbone"]
+    return model_dir.read(bundled_model_file().parent, need=(model_dir.KERAS_FILE,)).backbone
 
 
 def bundled_label() -> str:
     """What model.json says of `--weights bundled`: the weights the bundled model's own base came from."""
+    from knyang_cam.model_dir import ModelError
+
     try:
         return f"bundled model's base ({_bundled_backbone()['weights']})"
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ModelError, KeyError):
         return "bundled model's base"
 
 
@@ -161,14 +161,20 @@ def _bundled_base(backbone: Backbone):
     """A fresh MobileNetV2 base of `backbone`'s input size holding the bundled model's base weights."""
     import keras
 
+    from knyang_cam.model_dir import ModelError
+
     file = bundled_model_file()
+    reinstall = "reinstall knyang-cam, or pass --weights imagenet or a .weights.h5 FILE"
     try:
         alpha = _bundled_backbone()["alpha"]
+    except (ModelError, KeyError):
+        raise WeightsError(f"--weights bundled: the bundled model {file.parent} is missing or broken; "
+                           f"{reinstall}") from None
+    try:
         source = keras.models.load_model(file, compile=False).get_layer(EXTRACTOR_NAME).get_layer(BASE_NAME)
-    except Exception as e:  # missing or damaged: Keras raises many kinds
-        raise WeightsError(f"--weights bundled: cannot read the bundled model {file.parent} "
-                           f"({str(e).splitlines()[0] if str(e) else type(e).__name__}); reinstall knyang-cam, or "
-                           f"pass --weights imagenet or a .weights.h5 FILE") from None
+    except Exception as e:  # a damaged archive: Keras raises many kinds
+        raise WeightsError(f"--weights bundled: cannot read {file} "
+                           f"({str(e).splitlines()[0] if str(e) else type(e).__name__}); {reinstall}") from None
     if alpha != backbone.alpha:
         raise WeightsError(f"--weights bundled is MobileNetV2 alpha {alpha}: set train.alpha to {alpha} "
                            f"(it is {backbone.alpha})")
