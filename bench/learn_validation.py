@@ -17,7 +17,6 @@ warm feature cache).
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -32,15 +31,11 @@ import find_cats  # noqa: E402
 from scene_model import for_scenes  # noqa: E402
 
 from knyang_cam import config, model_dir  # noqa: E402
+from train.folds import burst_of  # noqa: E402
 
 KNYANG = find_cats.SHARED / "knyang"
 WEIGHTS = ROOT.parent / "shared" / "weights" / "mobilenet_v2_1.0_160_no_top.weights.h5"
 KINDS = ("one cat off centre (40-55%)", "one cat, small (25-35%)", "two cats", "three cats")
-
-
-def burst(name: str) -> str:
-    m = re.match(r"^(\d+)-\d+\.", name)
-    return m.group(1) if m else name
 
 
 def halves(work: Path) -> list[tuple[Path, Path]]:
@@ -50,13 +45,13 @@ def halves(work: Path) -> list[tuple[Path, Path]]:
         return out
     for cat in sorted(p for p in (KNYANG / "Validation").iterdir() if p.is_dir()):
         photos = sorted(p for p in cat.iterdir() if p.is_file())
-        side = {b: i % 2 for i, b in enumerate(sorted({burst(p.name) for p in photos}))}
+        side = {b: i % 2 for i, b in enumerate(sorted({burst_of(p) for p in photos}))}
         for k, (half, dataset) in enumerate(out):
             for p in photos:
-                folder = half / cat.name if side[burst(p.name)] == k else dataset / "Train" / cat.name
+                folder = half / cat.name if side[burst_of(p)] == k else dataset / "Train" / cat.name
                 folder.mkdir(parents=True, exist_ok=True)
                 (folder / p.name).symlink_to(p)
-                if side[burst(p.name)] == k:  # scored by the training, never learnt
+                if side[burst_of(p)] == k:  # scored by the training, never learnt
                     (dataset / "Validation" / cat.name).mkdir(parents=True, exist_ok=True)
                     (dataset / "Validation" / cat.name / p.name).symlink_to(p)
             for p in sorted((KNYANG / "Train" / cat.name).iterdir()):
