@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from app_speed import naive_fps, settings  # noqa: E402
 from scene_model import for_scenes  # noqa: E402
+from shared_paths import PETS, VALIDATION  # noqa: E402
 
 from knyang_cam import app, config, model_dir  # noqa: E402
 from knyang_cam.__main__ import resolve  # noqa: E402
@@ -58,10 +59,8 @@ from knyang_cam.cat_finder import FINDER_DIR  # noqa: E402
 from knyang_cam.results import iou  # noqa: E402
 from knyang_cam.sources import VideoFile  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data"
-VALIDATION = SHARED / "knyang" / "Validation"
-DOGS = SHARED / "oxford_pets" / "dogs"
-OXFORD_CATS = SHARED / "oxford_pets" / "cats"
+DOGS = PETS / "dogs"
+OXFORD_CATS = PETS / "cats"
 SIZE = (640, 480)
 MODES = {"centre": ("center", "cats"), "detect (cat finder)": ("detect", "cats"),
          "detect (face cascade)": ("detect", "faces")}

@@ -29,12 +29,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import find_cats  # noqa: E402
 from scene_model import for_scenes  # noqa: E402
+from shared_paths import KNYANG, WEIGHTS  # noqa: E402
 
 from knyang_cam import config, model_dir  # noqa: E402
 from train.folds import burst_of  # noqa: E402
 
-KNYANG = find_cats.SHARED / "knyang"
-WEIGHTS = ROOT.parent / "shared" / "weights" / "mobilenet_v2_1.0_160_no_top.weights.h5"
 KINDS = ("one cat off centre (40-55%)", "one cat, small (25-35%)", "two cats", "three cats")
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from shared_paths import VALIDATION
 
 ROOT = Path(__file__).resolve().parent.parent
-VALIDATION = ROOT.parent / "shared" / "data" / "knyang" / "Validation"
 SIZE = (640, 480)
 # The most a photo is zoomed in (1.25 = the window shows 80% of the photo's width).
 MAX_ZOOM = 1.25

@@ -43,6 +43,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from shared_paths import KNYANG, PETS, WEIGHTS  # noqa: E402
+
 from knyang_cam import regions  # noqa: E402
 from knyang_cam.config import RegionsConfig  # noqa: E402
 from knyang_cam.regions import zoom_factors  # noqa: E402
@@ -50,7 +52,6 @@ from train import recipe  # noqa: E402
 from train.data import View  # noqa: E402
 from train.folds import NEAR_DUPLICATE, grouped_folds, groups  # noqa: E402
 
-SHARED = ROOT.parent / "shared"
 # Frames of the pan/zoom move kept per photo (of CLIP_FRAMES), and the move's length.
 CLIP_FRAMES, CLIP_KEEP = 30, (0, 10, 20, 29)
 # Scene crops per photo, and how far the crop's side and centre stray from the pasted photo's.
@@ -244,9 +245,9 @@ class Variant:
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
     """The shared data sets, the backbone and the folds, as options of a bench."""
-    p.add_argument("--data", type=Path, default=SHARED / "data" / "knyang")
-    p.add_argument("--pets", type=Path, default=SHARED / "data" / "oxford_pets")
-    p.add_argument("--weights", default=str(SHARED / "weights" / "mobilenet_v2_1.0_160_no_top.weights.h5"))
+    p.add_argument("--data", type=Path, default=KNYANG)
+    p.add_argument("--pets", type=Path, default=PETS)
+    p.add_argument("--weights", default=str(WEIGHTS))
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--repeats", type=int, default=2)
 

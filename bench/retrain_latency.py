@@ -36,12 +36,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from make_demo_clip import make_clip, photos  # noqa: E402
+from shared_paths import KNYANG  # noqa: E402
 from soak import SampledLoop  # noqa: E402
 
 from knyang_cam import app, config, model_dir  # noqa: E402
 from knyang_cam.__main__ import resolve  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data" / "knyang"
 SWAP_MARK = "after frame"
 
 
@@ -100,17 +100,17 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="models/knyang")
     p.add_argument("--labels", type=int, default=20, help="crops labelled before `t`")
     args = p.parse_args(argv)
-    if not SHARED.is_dir():
-        print(f"needs the shared dataset at {SHARED}", file=sys.stderr)
+    if not KNYANG.is_dir():
+        print(f"needs the shared dataset at {KNYANG}", file=sys.stderr)
         return 2
     info = model_dir.read(resolve(args.model))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         os.environ["XDG_CACHE_HOME"] = str(tmp / "cache")
         data = tmp / "data"
-        shutil.copytree(SHARED, data)
+        shutil.copytree(KNYANG, data)
         # Four Train photos per cat, one second each: a label key lands on every photo.
-        pairs = [pair for nth in (3, 13, 23, 33) for pair in photos(SHARED / "Train", nth)]
+        pairs = [pair for nth in (3, 13, 23, 33) for pair in photos(KNYANG / "Train", nth)]
         clip = tmp / "train_clip.mp4"
         truth = make_clip(pairs, clip, seconds=1.0, fps=30.0, seed=1)
         base = config.load()
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
             app=dataclasses.replace(base.app, dataset_root=str(data), snapshots_dir=str(tmp / "snaps"),
                                     realtime=True),
             retrain=dataclasses.replace(base.retrain, models_dir=str(tmp / "models")))
-        print(f"dataset: a copy of {SHARED} ({sum(1 for _ in data.rglob('*.jpg'))} photos); "
+        print(f"dataset: a copy of {KNYANG} ({sum(1 for _ in data.rglob('*.jpg'))} photos); "
               f"clip: {len(truth)} frames from {len(pairs)} Train photos, looping")
         for name, target in (("round 1: first retrain, cold feature cache", 60),
                              ("round 2: second retrain, warm feature cache", 30)):

@@ -13,13 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from shared_paths import WEIGHTS_DIR
+
 from knyang_cam import model_dir
 from knyang_cam.__main__ import resolve
 from train import report
 from train.model import BUNDLED, bundled_label
 
 ROOT = Path(__file__).resolve().parent.parent
-WEIGHTS = ROOT.parent / "shared" / "weights"
 # What the twin's recipe may differ in: where features are cached, and what it is for.
 NOT_RECIPE = ("feature_cache", "learn_validation")
 
@@ -51,7 +52,7 @@ def for_scenes(path: str) -> model_dir.ModelInfo:
         data = data if data.is_absolute() else ROOT / data  # as python -m train stored it, run from the clone
         label = info.backbone.get("weights", "")
         # A model trained with --weights bundled says so (model.bundled_label()); its twin takes the same base.
-        weights = BUNDLED if label == bundled_label() else WEIGHTS / label
+        weights = BUNDLED if label == bundled_label() else WEIGHTS_DIR / label
         for need in (data,) if weights == BUNDLED else (data, weights):
             if not need.exists():
                 raise SystemExit(f"error: {info.path} learnt the Validation photos these scenes are made of, and "

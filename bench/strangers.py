@@ -49,15 +49,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 from app_speed import settings  # noqa: E402
 from find_cats import SIZE, app_run, render, score, validation_photos  # noqa: E402
 from make_demo_clip import ken_burns  # noqa: E402
+from shared_paths import KNYANG, PETS, WEIGHTS  # noqa: E402
 
 from knyang_cam import app, config, model_dir  # noqa: E402
 from knyang_cam.results import NOT_MINE  # noqa: E402
 from knyang_cam.sources import VideoFile  # noqa: E402
 
-SHARED = ROOT.parent / "shared"
-KNYANG = SHARED / "data" / "knyang"
-PETS = SHARED / "data" / "oxford_pets"
-WEIGHTS = SHARED / "weights" / "mobilenet_v2_1.0_160_no_top.weights.h5"
 STRANGER, TAUGHT, MINE = "stranger", "taught stranger", "my cat"
 
 

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from shared_paths import KNYANG, WEIGHTS  # noqa: E402
 
 LAYERS = ("out_relu", "block_16_project_BN", "block_15_add", "block_14_add", "block_13_expand_relu",
           "block_12_add", "block_11_add")
@@ -41,9 +42,8 @@ N_TRAIN = 12  # crops of each training photo the head learns from
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "knyang"))
-    p.add_argument("--weights", default=str(ROOT.parent / "shared" / "weights" /
-                                            "mobilenet_v2_1.0_160_no_top.weights.h5"))
+    p.add_argument("--data", default=str(KNYANG))
+    p.add_argument("--weights", default=str(WEIGHTS))
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--repeats", type=int, default=2, help="fold seeds for the frozen figures (fine-tuning: the first)")
     p.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs, judged after each")

@@ -20,12 +20,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from shared_paths import KNYANG, WEIGHTS  # noqa: E402
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "knyang"))
-    p.add_argument("--weights", default=str(ROOT.parent / "shared" / "weights" /
-                                            "mobilenet_v2_1.0_160_no_top.weights.h5"))
+    p.add_argument("--data", default=str(KNYANG))
+    p.add_argument("--weights", default=str(WEIGHTS))
     p.add_argument("--config", default=None)
     p.add_argument("--uncached-epochs", type=int, default=2,
                    help="epochs actually run with the backbone in the loop (then extrapolated)")
