@@ -364,7 +364,7 @@ def test_feature_cache_computes_only_new_or_changed_files(tmp_path):
     backbone = Backbone("none", 64, 0.35)
     fit.seed_everything(0)
     network = build(backbone, 2)
-    identity = backbone.identity() + "-test"
+    identity = features.identity(network.features)  # the key training itself uses
 
     def listing():
         paths = sorted(data.rglob("*.jpg"))

@@ -9,7 +9,6 @@ while the top of the base is fine-tuned on a few hundred photos.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import sys
 import warnings
 import weakref
@@ -22,8 +21,6 @@ import numpy as np
 from knyang_cam.errors import UserError
 
 BACKBONE = "MobileNetV2"
-# How the base's last feature map becomes the feature vector; part of the feature cache's key.
-POOLING = "avg+max"
 BASE_NAME = "backbone"
 FEATURES_NAME = "features"
 AVG_NAME = "avg_pool"
@@ -92,12 +89,6 @@ class Backbone:
             return "keras-imagenet" if self.weights == "imagenet" else "random (none)"
         return Path(self.weights).name
 
-    def identity(self) -> str:
-        """A key that changes whenever the features would: weights content, size, alpha, pooling."""
-        weights = self.weights
-        if weights not in NAMED_WEIGHTS:
-            weights = "sha256:" + hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:16]
-        return f"{BACKBONE}-a{self.alpha}-s{self.image_size}-{weights}-{POOLING}"
 
 
 def build_base(backbone: Backbone):
