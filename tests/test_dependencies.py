@@ -29,13 +29,23 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports(source: str, module: str, top_level_only: bool = False) -> set[str]:
-    """Every module `source` (the text of `module`) imports, dotted and absolute.
+def modules_of(folder: str) -> list[Path]:
+    """Every module file under `folder`, in its sub-packages too (knyang_cam/sources/)."""
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+def parent_package(module: str, is_package: bool = False) -> str:
+    """What a relative import in `module` starts from: the package that holds it, or itself for an __init__."""
+    return module if is_package or "." not in module else module.rsplit(".", 1)[0]
+
+
+def imports(source: str, module: str, top_level_only: bool = False, is_package: bool = False) -> set[str]:
+    """Every module `source` (the text of `module`; an __init__ when `is_package`) imports, dotted and absolute.
 
     `from pkg import name` counts as `pkg.name` as well as `pkg`, since `name` may be a submodule.
     With `top_level_only`, imports inside functions (run on first call, not on import) are left out.
     """
-    package = module.rsplit(".", 1)[0] if "." in module else module
+    package = parent_package(module, is_package)
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
@@ -60,14 +70,15 @@ def imports(source: str, module: str, top_level_only: bool = False) -> set[str]:
 
 
 def package_imports(package: str, top_level_only: bool = False) -> dict[str, set[str]]:
-    files = sorted((ROOT / package).glob("*.py"))
+    files = modules_of(package)
     assert files, f"no modules found under {ROOT / package}"
-    return {module_name(f): imports(f.read_text(encoding="utf-8"), module_name(f), top_level_only)
+    return {module_name(f): imports(f.read_text(encoding="utf-8"), module_name(f), top_level_only,
+                                    f.name == "__init__.py")
             for f in files}
 
 
 def app_modules() -> set[str]:
-    return {module_name(f) for f in (ROOT / APP).glob("*.py")}
+    return {module_name(f) for f in modules_of(APP)}
 
 
 def within(names: set[str], package: str) -> set[str]:
@@ -109,13 +120,30 @@ def test_no_app_module_imports_a_model_library_when_imported():
         f"import TensorFlow/Keras inside the function that needs it: {wrong}"
 
 
-def missing_modules(source: str, module: str) -> set[str]:
+def bound_names(init: Path) -> set[str]:
+    """The names a package's __init__ binds at its top level (assigned, defined or imported): `from pkg import
+    name` may name those as well as submodules."""
+    if not init.is_file():
+        return set()
+    names = set()
+    for node in ast.parse(init.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for target in targets for n in ast.walk(target) if isinstance(n, ast.Name))
+    return names
+
+
+def missing_modules(source: str, module: str, is_package: bool = False) -> set[str]:
     """The project modules `source` imports (at any depth, lazily too) that have no file."""
     def exists(name: str) -> bool:
         path = ROOT.joinpath(*name.split("."))
         return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
-    package = module.rsplit(".", 1)[0] if "." in module else module
+    package = parent_package(module, is_package)
     missing = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
@@ -123,11 +151,11 @@ def missing_modules(source: str, module: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level else []
             target = ".".join(base + ([node.module] if node.module else []))
-            # A name imported from a package is a module, unless the package's __init__ defines it.
+            # A name imported from a package is a module, unless the package's __init__ binds it.
             init = ROOT / target.replace(".", "/") / "__init__.py"
-            defined = init.read_text(encoding="utf-8") if init.is_file() else ""
+            bound = bound_names(init)
             targets = [target] + [f"{target}.{alias.name}" for alias in node.names
-                                  if init.is_file() and f"{alias.name} =" not in defined]
+                                  if init.is_file() and alias.name not in bound]
         else:
             continue
         missing.update(t for t in targets if t.split(".")[0] in (APP, TRAIN) and not exists(t))
@@ -137,8 +165,9 @@ def missing_modules(source: str, module: str) -> set[str]:
 def test_every_project_import_names_a_module_that_exists():
     # Imports inside functions run only on their first call: a renamed module would break them
     # in the middle of a run (say, on --report), not at start-up where any test would notice.
-    files = [f for folder in (APP, TRAIN, "tests", "bench") for f in sorted((ROOT / folder).glob("*.py"))]
-    wrong = offenders({module_name(f): missing_modules(f.read_text(encoding="utf-8"), module_name(f))
+    files = [f for folder in (APP, TRAIN, "tests", "bench") for f in modules_of(folder)]
+    wrong = offenders({module_name(f): missing_modules(f.read_text(encoding="utf-8"), module_name(f),
+                                                       f.name == "__init__.py")
                        for f in files})
     assert not wrong, f"imports of modules that do not exist: {wrong}"
 
@@ -148,14 +177,20 @@ def test_the_contract_list_names_modules_that_exist_or_are_announced():
     assert not missing, f"CONTRACTS names modules that do not exist: {sorted(missing)}"
 
 
-@pytest.mark.parametrize("source, module, expected", [
-    ("def f():\n    from .report import VideoReport\n", "knyang_cam.app", {"knyang_cam.report"}),
-    ("from knyang_cam import config, nosuch\n", "tests.test_x", {"knyang_cam.nosuch"}),
-    ("from . import events, model_dir\nfrom .config import X\nimport numpy\n", "knyang_cam.app", set()),
-    ("from .model import infer\nfrom knyang_cam.errors import UserError\n", "train.fit", set()),
+@pytest.mark.parametrize("source, module, is_package, expected", [
+    ("def f():\n    from .report import VideoReport\n", "knyang_cam.app", False, {"knyang_cam.report"}),
+    ("from knyang_cam import config, nosuch\n", "tests.test_x", False, {"knyang_cam.nosuch"}),
+    ("from . import events, model_dir\nfrom .config import X\nimport numpy\n", "knyang_cam.app", False, set()),
+    ("from .model import infer\nfrom knyang_cam.errors import UserError\n", "train.fit", False, set()),
+    # A sub-package: the names its __init__ imports from its modules are not modules themselves.
+    ("from knyang_cam.sources import Frame, open_source, nosuch\n", "tests.test_x", False,
+     {"knyang_cam.sources.nosuch"}),
+    # Its __init__'s relative imports start from the package itself, its modules' from the package too.
+    ("from .camera import Camera\nfrom .nosuch import X\n", "knyang_cam.sources", True, {"knyang_cam.sources.nosuch"}),
+    ("from .base import Frame\nfrom ..errors import UserError\n", "knyang_cam.sources.files", False, set()),
 ])
-def test_the_module_check_finds_imports_of_missing_modules(source, module, expected):
-    assert missing_modules(source, module) == expected
+def test_the_module_check_finds_imports_of_missing_modules(source, module, is_package, expected):
+    assert missing_modules(source, module, is_package) == expected
 
 
 @pytest.mark.parametrize("source, module, top_level_only, expected, absent", [

@@ -20,7 +20,8 @@ import pytest
 from clips import brightness_clip
 from knyang_cam.config import CameraConfig
 from knyang_cam.errors import UserError
-from knyang_cam.sources import Camera, PhotoFolder, SourceLost, Synthetic, VideoFile, _fps_or_fallback, open_source
+from knyang_cam.sources import Camera, PhotoFolder, SourceLost, Synthetic, VideoFile, open_source
+from knyang_cam.sources.base import fps_or_fallback
 
 
 def test_video_file_every_frame_in_order_with_its_own_timing(tmp_path):
@@ -243,8 +244,8 @@ def test_synthetic_is_deterministic_and_counted():
 
 
 def test_camera_that_reports_no_rate_plays_at_30():
-    assert _fps_or_fallback(0) == 30.0 and _fps_or_fallback(float("nan")) == 30.0
-    assert _fps_or_fallback(25.0) == 25.0
+    assert fps_or_fallback(0) == 30.0 and fps_or_fallback(float("nan")) == 30.0
+    assert fps_or_fallback(25.0) == 25.0
 
 
 def test_missing_camera_names_index_and_backends():
