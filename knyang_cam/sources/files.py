@@ -206,7 +206,6 @@ def _refuse_videos(paths, where: str) -> None:
                         f"folder or glob is read as photos; give one video at a time, e.g. --source {videos[0]}")
 
 
-
 def open_path(spec: str) -> Source:
     """A folder of images, one image, a glob of images, or a video file."""
     path = Path(spec)
