@@ -12,7 +12,8 @@ the price in my own cats, clips of the 50 Validation photos, through the app wit
 - filled: the photo fills the frame, with a slow pan and zoom (bench/make_demo_clip.py's move),
   played with `--crop center` and with `--crop detect`;
 - off centre: the photo's centre square pasted into a room without a cat, 40-55% of the frame
-  height, left or right, slow pan and zoom (bench/find_cats.py's scenes), `--crop detect`.
+  height, left or right, slow pan and zoom (bench/find_cats.py's scenes), `--crop detect`;
+- small: the same at 25-35% of the frame height (find_cats.py's small cats), `--crop detect`.
 
 Each clip is --frames frames at 30 FPS, all in one video per presentation: the app's cut detector
 restarts smoothing at every new clip, as it would at a new scene. Printed per presentation and
@@ -56,6 +57,7 @@ from knyang_cam.results import NOT_MINE  # noqa: E402
 from knyang_cam.sources import VideoFile  # noqa: E402
 
 STRANGER, TAUGHT, MINE = "stranger", "taught stranger", "my cat"
+SMALL = (0.25, 0.35)  # share of the frame height, as find_cats.py's small cats
 
 
 def breed(path: Path) -> str:
@@ -103,8 +105,8 @@ def filled_clip(photos: list[Photo], clip: Path, frames: int, seed: int) -> list
     return truth
 
 
-def off_centre_plan(photos: list[Photo], rng) -> list[tuple[str, list, list]]:
-    return [(kind, [(name, photo)], [rng.uniform(0.40, 0.55)]) for kind, name, photo in photos]
+def off_centre_plan(photos: list[Photo], rng, heights=(0.40, 0.55)) -> list[tuple[str, list, list]]:
+    return [(kind, [(name, photo)], [rng.uniform(*heights)]) for kind, name, photo in photos]
 
 
 def shown_names(records: list[dict], n_frames: int) -> list[str | None]:
@@ -218,6 +220,8 @@ def main(argv=None) -> int:
         filled = filled_clip(photos, tmp / "filled.mp4", args.frames, args.seed)
         off = render(off_centre_plan(photos, np.random.default_rng(args.seed)), tmp / "off.mp4", args.frames,
                      args.seed)
+        small = render(off_centre_plan(photos, np.random.default_rng(args.seed + 1), SMALL), tmp / "small.mp4",
+                       args.frames, args.seed + 1)
         print(f"model {info.path.name}: bank without {', '.join(breeds)}; {len(strangers)} stranger photos, "
               f"{len(mine)} of my cats (Validation); {args.frames} frames per clip")
         base = config.override(config.load(), **{"app.dataset_root": str(tmp / "data"),
@@ -239,7 +243,8 @@ def main(argv=None) -> int:
                 row = ", ".join(x for x in (name, variant) if x) or "default" + (" + --set" if args.set else "")
                 for presentation, clip, truth, crop in (("filled", tmp / "filled.mp4", filled, "center"),
                                                         ("filled", tmp / "filled.mp4", filled, "detect"),
-                                                        ("off centre", tmp / "off.mp4", off, "detect")):
+                                                        ("off centre", tmp / "off.mp4", off, "detect"),
+                                                        ("small", tmp / "small.mp4", small, "detect")):
                     cfg = config.with_values(base, {"regions.crop": crop, **extra})
                     _, records = app_run(cfg, clip, model, tmp / "log.jsonl")
                     shown = shown_names(records, len(truth))
