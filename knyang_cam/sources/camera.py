@@ -50,7 +50,7 @@ def open_camera(index: int | str, cfg: CameraConfig) -> tuple[cv2.VideoCapture, 
                     "or --source FILE")
 
 
-class _Opening:
+class Opening:
     """A camera's opener run on its own thread; a capture it opens after the camera was closed is released."""
 
     def __init__(self, opener: Callable[[], tuple[cv2.VideoCapture, np.ndarray]]):
@@ -111,7 +111,7 @@ class Camera(Source):
         self._newest: np.ndarray | None = first
         self._failed = False
         self._cond = threading.Condition()
-        self._opening: _Opening | None = None
+        self._opening: Opening | None = None
         self._thread = self._start_reader()
 
     def _start_reader(self) -> threading.Thread:
@@ -149,7 +149,7 @@ class Camera(Source):
             image, self._newest = self._newest, None
             return image, self._failed
 
-    def _reopen(self) -> _Opening:
+    def _reopen(self) -> Opening:
         """Stop reading the lost capture and start opening it anew on a thread, which first waits (up to
         `stall_s`) for the old reader to release it: a device is opened once at a time."""
         self._stop.set()
@@ -159,10 +159,10 @@ class Camera(Source):
             lost.join(timeout=self.stall_s)
             return opener()
 
-        self._opening = _Opening(reopen)
+        self._opening = Opening(reopen)
         return self._opening
 
-    def _adopt(self, opening: _Opening) -> bool:
+    def _adopt(self, opening: Opening) -> bool:
         """Read from the capture `opening` opened; False when it failed."""
         self._opening = None
         if opening.error is not None:

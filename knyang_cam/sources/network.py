@@ -12,7 +12,7 @@ from .. import opencv_log
 from ..config import CameraConfig
 from ..errors import UserError
 from ..stream_answer import http_answer, unreachable
-from .camera import WAIT_STEP_S, Camera, _Opening
+from .camera import WAIT_STEP_S, Camera, Opening
 from .files import VideoFile
 
 # Network cameras: URL schemes FFmpeg reads a live stream from.
@@ -142,7 +142,7 @@ class Recording(VideoFile):
 def open_network(url: str, cfg: CameraConfig) -> Stream | Recording:
     """A live camera at `url`, or a recording when FFmpeg gives it a length. The first connect runs on a
     thread, so Ctrl-C ends it at once instead of after FFmpeg's timeout."""
-    opening = _Opening(lambda: open_stream(url))
+    opening = Opening(lambda: open_stream(url))
     try:
         # In steps, as a reconnect waits: before Python 3.14 a wait without a timeout holds off Ctrl-C on Windows.
         while not opening.done.wait(WAIT_STEP_S):
