@@ -542,10 +542,12 @@ def test_a_data_or_model_name_over_255_bytes_is_not_found_in_one_line(tmp_path, 
 
 
 def test_data_that_is_a_file_says_so(tmp_path, capsys):
-    (tmp_path / "photo.jpg").write_bytes(b"x")
-    line = one_line(capsys, call(train_main, "--data", tmp_path / "photo.jpg", "--out", tmp_path / "m",
-                                 "--weights", "none"))
-    assert "is a file: give the dataset folder" in line
+    photo = tmp_path / "mycats" / "Nabi" / "photo.jpg"
+    photo.parent.mkdir(parents=True)
+    photo.write_bytes(b"x")
+    line = one_line(capsys, call(train_main, "--data", photo, "--out", tmp_path / "m", "--weights", "none"))
+    # One photo of a cat's folder: the folder to give is the one above the cat's.
+    assert "is a file: give the dataset folder" in line and f"--data {tmp_path / 'mycats'} if Nabi/" in line, line
 
 
 @pytest.mark.parametrize("name", ["unknown ", " Nabi"])

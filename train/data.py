@@ -186,8 +186,11 @@ def find_images(root: str | Path, validation_fraction: float = 0.2, seed: int = 
     root = Path(root)
     # os.path's tests, not Path's: they answer False for a name over 255 bytes (Path's raise OSError).
     if os.path.isfile(root):
-        raise DatasetError(f"--data {root} is a file: give the dataset folder ({root.parent}/<class>/*.jpg "
-                           f"or .../Train/<class>/*.jpg)")
+        # Most often one photo of a cat's folder: the dataset is the folder above that one.
+        above, cat = os.path.normpath(os.path.join(root, "..", "..")), os.path.basename(os.path.abspath(root.parent))
+        raise DatasetError(f"--data {root} is a file: give the dataset folder, the one that holds a folder per cat "
+                           f"(--data {above} if {cat}/ is one cat's photos), as <dataset>/<cat>/*.jpg or "
+                           f"<dataset>/Train/<cat>/*.jpg")
     if not os.path.isdir(root):
         # Named by its flag, like the file above: the live retrain says app.dataset_root in its place.
         raise DatasetError(f"--data {root} not found (expected {root}/<class>/*.jpg "
