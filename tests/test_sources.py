@@ -162,12 +162,15 @@ def test_folder_sorted_skips_bad_files_and_rejects_empty(tmp_path, capsys):
     for name, level in (("b.png", 200), ("a.jpg", 50), ("c.PNG", 120)):
         cv2.imwrite(str(folder / name), np.full((60, 80, 3), level, np.uint8))
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    (folder / "copying.jpg").write_bytes(b"")  # a copy that never finished
     (folder / "notes.txt").write_text("hello")
     with open_source(str(folder), CameraConfig()) as src:
         frames = list(src)
     assert [round(float(f.image.mean()), -1) for f in frames] == [50, 200, 120]  # a.jpg, b.png, c.PNG
     assert [f.index for f in frames] == [0, 1, 2]
-    assert "broken.jpg" in capsys.readouterr().err
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: skipping {folder / 'broken.jpg'}: not a readable image",
+        f"warning: skipping {folder / 'copying.jpg'}: an empty file (0 bytes)"]
 
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -458,6 +458,18 @@ def test_a_heic_photo_is_skipped_with_what_to_do(tmp_path):
     assert images.paths == (jpeg,)
 
 
+def test_an_empty_photo_file_is_skipped_as_empty(tmp_path):
+    # "cannot identify image file" for a 0-byte file (a copy that never finished) sent users to look at the codec.
+    empty, broken = tmp_path / "IMG_0002.jpg", tmp_path / "IMG_0003.jpg"
+    empty.write_bytes(b"")
+    broken.write_bytes(b"not a photo")
+    good = photo(tmp_path / "IMG_0001.jpg", fmt="JPEG")
+    images = data.decode_split(data.Split((empty, broken, good), (0, 1, 1)), ("A", "B"), 32)
+    reasons = dict(images.skipped)
+    assert "empty file (0 bytes)" in reasons[empty] and "0 bytes" not in reasons[broken]
+    assert images.paths == (good,)
+
+
 @pytest.mark.parametrize("layout", ["", "Train"])
 def test_photos_beside_the_class_folders_are_named_in_a_warning(tmp_path, layout):
     # Photos dropped next to the cats' folders were left out without a word.

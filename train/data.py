@@ -515,8 +515,11 @@ HEIC_WHY = ("a HEIC photo, which is not read here: save it as JPEG (iPhone: Sett
 def why(e: Exception, path: str | Path | None = None) -> str:
     """The reason listed for a skipped file: the first line of `e` (its type name when empty), PIL's suffix cut;
     for a HEIC `path` Pillow cannot identify, what to do instead."""
-    if isinstance(e, UnidentifiedImageError) and path is not None and Path(path).suffix.lower() in HEIC_SUFFIXES:
-        return HEIC_WHY
+    if isinstance(e, UnidentifiedImageError) and path is not None:
+        if Path(path).suffix.lower() in HEIC_SUFFIXES:
+            return HEIC_WHY
+        if os.path.isfile(path) and not os.path.getsize(path):
+            return "an empty file (0 bytes): a copy or download that did not finish"
     text = str(e).splitlines()[0] if str(e) else type(e).__name__
     return text.replace(" (PIL.UnidentifiedImageError)", "")
 

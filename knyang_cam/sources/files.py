@@ -152,6 +152,8 @@ class PhotoFolder(Source):
             except cv2.error:  # more pixels than OpenCV decodes (CV_IO_MAX_IMAGE_PIXELS): raised, not None
                 image, why = None, "too many pixels to decode"
             if image is None:
+                if why == "not a readable image" and path.is_file() and not path.stat().st_size:
+                    why = "an empty file (0 bytes)"
                 print(f"warning: skipping {path}: {why}", file=sys.stderr)
                 continue
             yield image
