@@ -222,6 +222,12 @@ def check_report_dir(flag: str, path) -> Path:
     _check_name(flag, p)
     if p.exists() and not p.is_dir():
         raise PathError(f"{flag} {p} is a file, not a folder: give a folder for the report")
+    if not p.exists() and p.suffix.lower() in VIDEO_SUFFIXES + (".jsonl", ".json"):
+        # A folder named out.mp4 is --report typed for --output (or --log): nobody names a new folder so.
+        meant = "--log" if p.suffix.lower() in (".jsonl", ".json") else "--output"
+        raise PathError(f"{flag} {p} names a folder for the report (a timeline, a CSV, a contact sheet), but reads "
+                        f"like a file: for the annotated video or the log give {meant} {p}; for the report, a "
+                        f"folder name such as {p.with_suffix('')}")
     _check_parent(flag, p)
     if odd := [n for n in REPORT_FILES if (p / n).exists() and not (p / n).is_file()]:
         raise PathError(f"{flag} {p / odd[0]} is a folder or a device, not a report file: choose another folder")

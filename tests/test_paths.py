@@ -235,6 +235,16 @@ def test_report_folder_holds_only_what_the_app_wrote(tmp_path):
     assert (mine / "appearances.csv").read_text() == "the user's own table"
 
 
+def test_a_report_folder_named_like_a_video_or_log_is_taken_for_the_wrong_flag(tmp_path):
+    # `--report out.mp4` made a folder named out.mp4 where the user wanted the annotated video.
+    assert "give --output" in refused(paths.check_app, [], report=tmp_path / "out.mp4")
+    assert "give --log" in refused(paths.check_app, [], report=tmp_path / "run.JSONL")
+    assert not (tmp_path / "out.mp4").exists()
+    paths.check_app([], report=tmp_path / "report.2026-12-07")  # a dotted folder name is a folder name
+    (tmp_path / "old.mp4").mkdir()  # a folder of that name already there is a folder: it may hold a report
+    paths.check_app([], report=tmp_path / "old.mp4")
+
+
 def test_an_unwritable_report_place_is_found_before_any_frame(tmp_path):
     (tmp_path / "f").write_text("x")
     assert "is a file, not a folder" in refused(paths.check_app, [], report=tmp_path / "f" / "rep")
