@@ -211,7 +211,9 @@ def check_file(flag: str, path, suffixes: Sequence[str] | None = None, streams: 
         raise PathError(f"{flag} {p} is not a regular file (a device or a pipe): give a file name")
     if suffixes and p.suffix.lower() not in suffixes:
         what = f"extension {p.suffix!r}" if p.suffix else "no extension"
-        raise PathError(f"{flag} {p} has {what}: use one of {', '.join(suffixes)}")
+        # A log's name under --output is the log's flag mistyped.
+        hint = " (--log writes the prediction log)" if p.suffix.lower() in (".jsonl", ".json") else ""
+        raise PathError(f"{flag} {p} has {what}: use one of {', '.join(suffixes)}{hint}")
     _check_parent(flag, p)
     return p
 

@@ -151,6 +151,7 @@ def test_an_input_reached_through_a_symlink_or_hard_link_is_still_the_input(worl
 
 @pytest.mark.parametrize("name, words", [
     ("", "is empty"), ("out", "no extension"), ("out.txt", "extension '.txt'"),
+    ("run.jsonl", "extension '.jsonl': use one of .mp4, .m4v, .mov, .avi, .mkv (--log writes the prediction log)"),
     ("folder", "is a folder"), ("/dev/full", "not a regular file"), ("blocker/o.mp4", "is a file, not a folder")])
 def test_unusable_video_paths_are_one_line(tmp_path, name, words):
     (tmp_path / "folder").mkdir()
