@@ -809,6 +809,19 @@ def test_evaluate_json_onto_a_folder_is_refused_before_any_work(tmp_path, capsys
     assert "would replace an input file" in line
 
 
+def test_evaluate_given_a_model_or_a_photo_where_a_folder_of_photos_goes_says_so(tmp_path, capsys):
+    model = fake_model(tmp_path / "m", ("A", "B"))
+    data = photos(tmp_path / "D", classes=("A", "B"))
+    before = contents(tmp_path)
+    for flag in ("--data", "--unknown"):
+        line = one_line(capsys, call(evaluate_main, "--model", model, flag, model))
+        assert f"{flag} {model} is a model directory" in line, line
+    photo = next((data / "A").iterdir())
+    line = one_line(capsys, call(evaluate_main, "--model", model, "--unknown", photo))
+    assert f"--unknown {photo} is a file" in line, line
+    assert contents(tmp_path) == before
+
+
 def test_evaluate_json_replaces_no_input_nor_the_training_report(tmp_path, capsys):
     model = fake_model(tmp_path / "m", ("A", "B"))
     (model / "report" / "metrics.json").write_text("the training's report")

@@ -207,6 +207,8 @@ def _stray_files(folder: Path) -> list[Path]:
     """Every file under --unknown `folder`, in any sub-folder (what does not decode is skipped later)."""
     from .data import _files
 
+    if os.path.isfile(folder):
+        raise UserError(f"--unknown {folder} is a file: give the folder that holds the photos of other cats")
     if not os.path.isdir(folder):
         raise UserError(f"--unknown folder not found: {folder}")
     paths = _files(folder)
@@ -289,12 +291,16 @@ def default_json(data: str | None, unknown: str | None) -> str:
 
 
 def _run(args) -> int:
-    from knyang_cam import bundled, extras, model_dir
+    from knyang_cam import bundled, extras, model_dir, paths
     from knyang_cam.atomic import write_text
 
     # As the app's --model: `models/knyang` names the bundled model from any folder.
     info = model_dir.read(bundled.resolve(args.model), need=(model_dir.KERAS_FILE,))
     out = Path(args.json) if args.json else info.path / model_dir.REPORT_DIR / default_json(args.data, args.unknown)
+    for flag, folder in (("--data", args.data), ("--unknown", args.unknown)):
+        if folder and paths.is_model_dir(Path(folder)):  # the two folders swapped, or --model given twice
+            raise UserError(f"{flag} {folder} is a model directory (it holds {model_dir.META_FILE}): give a folder "
+                            f"of photos, and the model as --model")
     # Before the work, not after it, and before TensorFlow's import (seconds).
     _check_json(out, info.path, {"--data": args.data, "--unknown": args.unknown})
     # A mistyped --unknown was found only once --data was scored, the work lost.
