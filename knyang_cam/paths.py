@@ -422,8 +422,8 @@ def sweep_temp(target: Path) -> list[Path]:
 # ---------------------------------------------------------------- model directories
 
 def is_model_dir(path: Path) -> bool:
-    """True when `path` holds a model.json."""
-    return (path / MODEL_META).is_file()
+    """True when `path` holds a model.json (os.path's test: Path's raises OSError for a name over 255 bytes)."""
+    return os.path.isfile(path / MODEL_META)
 
 
 def _report_file(path: Path) -> bool:
