@@ -51,6 +51,7 @@ def test_a_headless_run_from_another_folder(tmp_path, tiny_model_dir, clip):
 def test_missing_camera_names_index_and_backends(tiny_model_dir):
     line = user_error(cli("--source", "7", "--model", tiny_model_dir, "--headless"))
     assert "camera 7" in line and "backends tried: V4L2" in line
+    assert "--source demo" in line  # a first try on a machine without a webcam has somewhere to go
 
 
 def test_unreadable_sources_name_the_path(tmp_path, tiny_model_dir):

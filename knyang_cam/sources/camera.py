@@ -46,8 +46,8 @@ def open_camera(index: int | str, cfg: CameraConfig) -> tuple[cv2.VideoCapture, 
                     return cap, frame
             cap.release()
     raise UserError(f"cannot open camera {index} (backends tried: {', '.join(tried)}): it is not "
-                    "connected, another program holds it, or it gives no frames; try another index "
-                    "or --source FILE")
+                    "connected, another program holds it, or it gives no frames; try another index, "
+                    "--source FILE, or --source demo (the bundled clip)")
 
 
 class Opening:
