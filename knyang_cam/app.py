@@ -164,8 +164,8 @@ class Stats:
 
     def add(self, frame: Frame, predictions: list[Prediction], timing_ms: dict, fps: float) -> None:
         """Count one processed frame: its stage times (ms) and the labels on screen until the next frame."""
-        if self.frames == 0:
-            self.started = time.perf_counter() - timing_ms["capture"] / 1000
+        if self.frames == 0:  # the run's time starts when its first frame was asked for, not when it was done
+            self.started = time.perf_counter() - sum(timing_ms.values()) / 1000
         self.frames += 1
         for stage, ms in timing_ms.items():
             self.stage_ms[stage] += ms

@@ -6,6 +6,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -26,7 +27,7 @@ from knyang_cam.errors import UserError
 from knyang_cam.regions import center_finder, crops, surest, views_of, zoom_factors
 from knyang_cam.results import UNKNOWN, Prediction, Region
 from knyang_cam.smoothing import Smoother
-from knyang_cam.sources import Camera, VideoFile, open_source
+from knyang_cam.sources import Camera, Frame, VideoFile, open_source
 
 pytestmark = pytest.mark.slow  # the loop runs a Keras-built model (tiny_model_dir), some tests in a subprocess
 
@@ -121,6 +122,15 @@ def test_headless_log_matches_the_pipeline_and_video_decodes(tmp_path, cfg, mode
     # Every frame showed a label for 1/20 s: the per-class times add up to the clip's length.
     shown = dict(item.rsplit(" ", 2)[:2] for item in summary.split("on screen: ")[1].split(", "))
     assert sum(float(v) for v in shown.values()) == pytest.approx(1.5, abs=0.15)
+
+
+def test_the_summary_counts_the_first_frame_s_work_in_the_run_s_time():
+    # One photo ran "1 frames in 0.00 s (1841.7 FPS)": the clock started after its 48 ms of detection and inference.
+    stats = app.Stats()
+    timing = {"capture": 1.0, "detect": 20.0, "infer": 25.0, "draw": 2.0, "output": 2.0}  # 50 ms
+    stats.add(Frame(0, 0.0, np.zeros((4, 4, 3), np.uint8)), [], timing, 30.0)
+    fps = float(re.search(r"\(([\d.]+) FPS\)", stats.summary("end of input", ("A",))).group(1))
+    assert fps <= 1000 / 50
 
 
 def test_max_frames_and_realtime_pacing(tmp_path, cfg, model):
