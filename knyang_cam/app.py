@@ -190,7 +190,8 @@ class Stats:
         # Cats never seen are left out: a list of "0.0 s" hides the ones that were.
         shown = ", ".join(f"{c} {self.on_screen[c]:.1f} s" for c in (*classes, UNKNOWN)
                           if self.on_screen[c] > 0) or "no cat"
-        return (f"knyang-cam: {self.frames} frames in {wall:.2f} s ({self.frames / max(wall, 1e-9):.1f} FPS); "
+        frames = f"{self.frames} frame{'' if self.frames == 1 else 's'}"
+        return (f"knyang-cam: {frames} in {wall:.2f} s ({self.frames / max(wall, 1e-9):.1f} FPS); "
                 f"{ended}\nmean ms per frame: {stages}\non screen: {shown}")
 
 

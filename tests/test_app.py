@@ -129,8 +129,9 @@ def test_the_summary_counts_the_first_frame_s_work_in_the_run_s_time():
     stats = app.Stats()
     timing = {"capture": 1.0, "detect": 20.0, "infer": 25.0, "draw": 2.0, "output": 2.0}  # 50 ms
     stats.add(Frame(0, 0.0, np.zeros((4, 4, 3), np.uint8)), [], timing, 30.0)
-    fps = float(re.search(r"\(([\d.]+) FPS\)", stats.summary("end of input", ("A",))).group(1))
-    assert fps <= 1000 / 50
+    summary = stats.summary("end of input", ("A",))
+    assert float(re.search(r"\(([\d.]+) FPS\)", summary).group(1)) <= 1000 / 50
+    assert summary.startswith("knyang-cam: 1 frame in ")
 
 
 def test_max_frames_and_realtime_pacing(tmp_path, cfg, model):
