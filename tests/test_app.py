@@ -248,7 +248,7 @@ def test_camera_lost_ends_cleanly_with_its_own_status(tmp_path, cfg, model):
     assert [r["frame"] for r in records] == list(range(len(records)))
     assert len(read_frames(tmp_path / "out.mp4")) == len(records)
     assert "camera 0 stopped delivering frames (2 reconnect attempts failed)" in summary
-    assert f"{len(records)} frames" in summary
+    assert f"{len(records)} frame{'s' * (len(records) != 1)} in " in summary
 
 
 @pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
@@ -272,7 +272,7 @@ def test_signal_mid_run_ends_cleanly(tmp_path, tiny_model_dir, signum, status):
     records = [json.loads(line) for line in text.splitlines()]
     assert len(records) >= 20 and [r["frame"] for r in records] == list(range(len(records)))
     assert len(read_frames(out)) == len(records)
-    assert f"{len(records)} frames" in stdout
+    assert f"{len(records)} frame{'s' * (len(records) != 1)} in " in stdout
     assert not list(tmp_path.glob(".*"))  # the temporary files were renamed into place
 
 

@@ -233,4 +233,4 @@ def test_a_photo_stays_on_screen_until_the_run_is_ended(tmp_path, display, tiny_
     finally:
         app.terminate()
         stdout, stderr = app.communicate(timeout=30)
-    assert "Traceback" not in stderr and "interrupted by SIGTERM" in stdout and "1 frames" in stdout, stdout
+    assert "Traceback" not in stderr and "interrupted by SIGTERM" in stdout and "1 frame in " in stdout, stdout
