@@ -816,6 +816,8 @@ def test_evaluate_given_a_model_or_a_photo_where_a_folder_of_photos_goes_says_so
     for flag in ("--data", "--unknown"):
         line = one_line(capsys, call(evaluate_main, "--model", model, flag, model))
         assert f"{flag} {model} is a model directory" in line, line
+    line = one_line(capsys, call(evaluate_main, "--model", data, "--data", model))  # the two swapped
+    assert f"--data {model} is a model directory" in line, line
     photo = next((data / "A").iterdir())
     line = one_line(capsys, call(evaluate_main, "--model", model, "--unknown", photo))
     assert f"--unknown {photo} is a file" in line, line

@@ -294,13 +294,14 @@ def _run(args) -> int:
     from knyang_cam import bundled, extras, model_dir, paths
     from knyang_cam.atomic import write_text
 
-    # As the app's --model: `models/knyang` names the bundled model from any folder.
-    info = model_dir.read(bundled.resolve(args.model), need=(model_dir.KERAS_FILE,))
-    out = Path(args.json) if args.json else info.path / model_dir.REPORT_DIR / default_json(args.data, args.unknown)
+    # Before the model is read: with the two folders swapped, the dataset's missing model.json was the message.
     for flag, folder in (("--data", args.data), ("--unknown", args.unknown)):
         if folder and paths.is_model_dir(Path(folder)):  # the two folders swapped, or --model given twice
             raise UserError(f"{flag} {folder} is a model directory (it holds {model_dir.META_FILE}): give a folder "
                             f"of photos, and the model as --model")
+    # As the app's --model: `models/knyang` names the bundled model from any folder.
+    info = model_dir.read(bundled.resolve(args.model), need=(model_dir.KERAS_FILE,))
+    out = Path(args.json) if args.json else info.path / model_dir.REPORT_DIR / default_json(args.data, args.unknown)
     # Before the work, not after it, and before TensorFlow's import (seconds).
     _check_json(out, info.path, {"--data": args.data, "--unknown": args.unknown})
     # A mistyped --unknown was found only once --data was scored, the work lost.
