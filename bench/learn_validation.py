@@ -47,10 +47,11 @@ def halves(work: Path) -> list[tuple[Path, Path]]:
         side = {b: i % 2 for i, b in enumerate(sorted({burst_of(p) for p in photos}))}
         for k, (half, dataset) in enumerate(out):
             for p in photos:
-                folder = half / cat.name if side[burst_of(p)] == k else dataset / "Train" / cat.name
+                held = side[burst_of(p)] == k
+                folder = half / cat.name if held else dataset / "Train" / cat.name
                 folder.mkdir(parents=True, exist_ok=True)
                 (folder / p.name).symlink_to(p)
-                if side[burst_of(p)] == k:  # scored by the training, never learnt
+                if held:  # scored by the training, never learnt
                     (dataset / "Validation" / cat.name).mkdir(parents=True, exist_ok=True)
                     (dataset / "Validation" / cat.name / p.name).symlink_to(p)
             for p in sorted((KNYANG / "Train" / cat.name).iterdir()):

@@ -29,6 +29,8 @@ from .atomic import WORK_MARKER, is_work, old_beside, pid_alive, temp_beside, te
 from .errors import UserError
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv")  # containers OpenCV writes with mp4v
+# Names a prediction log goes by: under another flag, --log was meant.
+LOG_SUFFIXES = (".jsonl", ".json")
 REPORT_FILES = ("appearances.csv", "timeline.png", "least_confident.png")
 # Written into a report folder with the report: its files are ours to replace next time.
 REPORT_MARKER = ".knyang-cam-report"
@@ -211,8 +213,7 @@ def check_file(flag: str, path, suffixes: Sequence[str] | None = None, streams: 
         raise PathError(f"{flag} {p} is not a regular file (a device or a pipe): give a file name")
     if suffixes and p.suffix.lower() not in suffixes:
         what = f"extension {p.suffix!r}" if p.suffix else "no extension"
-        # A log's name under --output is the log's flag mistyped.
-        hint = " (--log writes the prediction log)" if p.suffix.lower() in (".jsonl", ".json") else ""
+        hint = " (--log writes the prediction log)" if p.suffix.lower() in LOG_SUFFIXES else ""
         raise PathError(f"{flag} {p} has {what}: use one of {', '.join(suffixes)}{hint}")
     _check_parent(flag, p)
     return p
@@ -224,9 +225,9 @@ def check_report_dir(flag: str, path) -> Path:
     _check_name(flag, p)
     if p.exists() and not p.is_dir():
         raise PathError(f"{flag} {p} is a file, not a folder: give a folder for the report")
-    if not p.exists() and p.suffix.lower() in VIDEO_SUFFIXES + (".jsonl", ".json"):
+    if not p.exists() and p.suffix.lower() in VIDEO_SUFFIXES + LOG_SUFFIXES:
         # A folder named out.mp4 is --report typed for --output (or --log): nobody names a new folder so.
-        meant = "--log" if p.suffix.lower() in (".jsonl", ".json") else "--output"
+        meant = "--log" if p.suffix.lower() in LOG_SUFFIXES else "--output"
         raise PathError(f"{flag} {p} names a folder for the report (a timeline, a CSV, a contact sheet), but reads "
                         f"like a file: for the annotated video or the log give {meant} {p}; for the report, a "
                         f"folder name such as {p.with_suffix('')}")

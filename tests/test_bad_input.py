@@ -1007,7 +1007,6 @@ def test_finder_checks_its_inputs_and_every_output_before_any_work(tmp_path, cap
     assert contents(tmp_path) == before and not (tmp_path / "f").exists()
 
 
-
 def test_species_checks_its_inputs_and_its_output_before_any_work(tmp_path, capsys):
     pets = tmp_path / "pets"
     (pets / "annotations").mkdir(parents=True)

@@ -90,7 +90,6 @@ class Backbone:
         return Path(self.weights).name
 
 
-
 def build_base(backbone: Backbone):
     """The convolutional base with the requested weights; failures become one-line UserErrors."""
     import keras

@@ -142,7 +142,7 @@ class PhotoFolder(Source):
 
     def _decoded(self) -> Iterator[np.ndarray]:
         for path in self._paths:
-            why = "not a readable image"
+            why = None
             try:
                 # OpenCV logs a TIFF it cannot read in lines of its own (several for one photo).
                 with native_lines_dropped(DECODER_NOISE), opencv_log.silent():
@@ -152,8 +152,8 @@ class PhotoFolder(Source):
             except cv2.error:  # more pixels than OpenCV decodes (CV_IO_MAX_IMAGE_PIXELS): raised, not None
                 image, why = None, "too many pixels to decode"
             if image is None:
-                if why == "not a readable image" and path.is_file() and not path.stat().st_size:
-                    why = "an empty file (0 bytes)"
+                empty = why is None and path.is_file() and not path.stat().st_size
+                why = why or ("an empty file (0 bytes)" if empty else "not a readable image")
                 print(f"warning: skipping {path}: {why}", file=sys.stderr)
                 continue
             yield image
