@@ -109,6 +109,10 @@ def read(path: str | Path, need: tuple[str, ...] = (TFLITE_FILE,)) -> ModelInfo:
     Raises ModelError with one line naming the file and the rebuild command.
     """
     path = Path(path)
+    if os.path.isfile(path):
+        # --model models/knyang/model.tflite: the rebuild hint would train into a file's name.
+        where = f"--model {path.parent}" if os.path.isfile(path.parent / META_FILE) else "the folder holding model.json"
+        raise ModelError(f"{path} is a file: a model is a directory; give {where}")
     if not os.path.isdir(path):  # not Path.is_dir, which raises OSError for a name over 255 bytes
         raise ModelError(f"model directory not found: {path} ({rebuild_hint(path)})")
     meta = path / META_FILE

@@ -179,16 +179,36 @@ def test_outputs_onto_files_the_app_reads_without_a_flag_are_refused(user, capsy
     ("dataset_root: .", "--model"),                                      # the model read as a cat folder
     ("dataset_root: data\n  snapshots_dir: data/snaps", "app.snapshots_dir"),  # full frames read as a cat
 ])
-def test_label_key_folders_in_a_model_directory_or_each_other_are_refused(user, capsys, monkeypatch,
+def test_label_key_folders_in_a_model_directory_or_each_other_are_refused(user, capsys, monkeypatch, tiny_model_dir,
                                                                            app_section, words):
     monkeypatch.chdir(user)
-    (user / "mine").mkdir()  # the --model directory (it is not read: the refusal comes first)
+    shutil.copytree(tiny_model_dir, user / "mine")  # the --model directory
     (user / "bad.yaml").write_text(f"app:\n  {app_section}\n")
     before = contents(user)
     line = one_line(capsys, call(cam_main, "--source", "V.mp4", "--model", "mine", "--config", "bad.yaml",
                                  "--headless"))
     assert line.startswith(f"error: {words} ") and "inside" in line, line
     assert contents(user) == before
+
+
+@pytest.mark.parametrize("model", [".", ".."])
+def test_a_model_folder_that_is_no_model_is_named_so_before_where_the_label_keys_write(user, capsys, monkeypatch,
+                                                                                       model):
+    """`--model .` (or a folder above): app.dataset_root lies inside it, and that was the refusal the user read."""
+    monkeypatch.chdir(user)
+    line = one_line(capsys, call(cam_main, "--source", "V.mp4", "--model", model, "--headless"))
+    assert line.startswith(f"error: model is missing {Path(model) / 'model.json'} "), line
+
+
+def test_a_file_given_as_the_model_names_its_folder(tmp_path, capsys, tiny_model_dir):
+    line = one_line(capsys, call(cam_main, "--source", "synthetic", "--model", tiny_model_dir / "model.tflite",
+                                 "--headless", "--max-frames", "1"))
+    assert line == f"error: {tiny_model_dir / 'model.tflite'} is a file: a model is a directory; give --model " \
+                   f"{tiny_model_dir}"
+    (tmp_path / "clip.mp4").write_bytes(b"not a model")
+    line = one_line(capsys, call(evaluate_main, "--model", tmp_path / "clip.mp4", "--data", tmp_path))
+    assert line == f"error: {tmp_path / 'clip.mp4'} is a file: a model is a directory; give the folder holding " \
+                   "model.json"
 
 
 @pytest.mark.parametrize("font, words", [("~/no-such-font.ttf", "no such file"),
@@ -578,6 +598,8 @@ def test_a_file_that_is_no_weights_fails_before_tensorflow_starts(tmp_path, caps
     args = [str(tmp_path / a) if a in ("D", "m", "P") else a for a in before]
     line = one_line(capsys, call(main, *args, "--weights", notes))
     assert f"--weights {notes} is not a weights file" in line, line
+    line = one_line(capsys, call(main, *args, "--weights", tmp_path / "P"))  # it read "file not found"
+    assert f"--weights {tmp_path / 'P'} is a folder: give a MobileNetV2 no-top .weights.h5 file" in line, line
     assert not (tmp_path / "m").exists()
     # An HDF5 file and a .keras archive pass the check (Keras loads both); a user block before HDF5's signature too.
     from train.model import check_weights_file

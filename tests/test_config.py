@@ -132,6 +132,11 @@ def test_a_section_left_empty_keeps_its_defaults(tmp_path):
     assert config.load(p).camera == Config().camera
 
 
+def test_a_folder_as_the_config_file_says_so(tmp_path):
+    # It read "cannot read config file DIR: [Errno 21] Is a directory: 'DIR'".
+    with pytest.raises(ConfigError, match=rf"^config file {re.escape(str(tmp_path))} is a folder: give a YAML file$"):
+        config.load(tmp_path)
+
 
 def test_a_device_as_the_config_file_is_refused_not_read_until_memory_runs_out():
     # /dev/zero decodes as UTF-8 for ever: the system killed the run once memory was gone. Checked in a

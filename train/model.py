@@ -55,6 +55,8 @@ def check_weights_file(weights: str, option: str = "--weights", names: tuple[str
         return
     give = "give a MobileNetV2 no-top .weights.h5 file" + (f", or {option} {' / '.join(names)}" if names else "")
     path = Path(weights)
+    if path.is_dir():
+        raise WeightsError(f"{option} {weights} is a folder: {give}")
     if not path.is_file():
         raise WeightsError(f"{option} file not found: {weights} ({give})")
     try:
