@@ -506,7 +506,7 @@ def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
     exit status. The window shows the HUD; `output` records without it unless `record_hud`."""
     out = out or sys.stdout
     planned = paths.check_app([], output, log, report)  # the command line also checks them against its inputs
-    status, ended, limit = EXIT_OK, "end of input", max_frames or float("inf")
+    limit = max_frames or float("inf")
     with ExitStack() as stack:
         caught = stack.enter_context(caught_signals())
         stack.enter_context(source)
@@ -520,48 +520,10 @@ def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
                     record_hud)
         print(console.start_line(model.path, model.classes, classifier.backend, source, s.ui.crop_mode),
               file=out, flush=True)
-        keys = keys or (cv2.waitKeyEx if window else no_keys)
         realtime = cfg.app.realtime if cfg.app.realtime is not None else window
-        pace, frames = Pacer(source.fps if realtime and not source.live else None), iter(source)
-        held = False
-        try:
-            while not (s.ui.quit or caught or s.stats.frames >= limit):
-                if swap := teacher.swapped():  # between two frames, so no frame mixes two models
-                    s.ui.notify(install(s, swap), cfg.overlay.toast_s * 3)
-                if not s.ui.paused or s.frame is None:
-                    frame, capture_ms = timed(next, frames, None)
-                    if frame is None:
-                        if held or not (window and source.still and s.frame is not None):
-                            break
-                        # A photo shown for a second and gone: the last one stays, paused, until space or q.
-                        held = s.ui.paused = True
-                        s.ui.notify("the last photo: space or q ends the run", cfg.overlay.toast_s * 3)
-                        continue
-                    s.frame = frame
-                    # A camera reconnecting (say so) or waiting for its next frame: nothing new to analyse,
-                    # but the window, keys and Ctrl-C are served meanwhile.
-                    if frame.status or frame.waiting:
-                        outputs.show(draw(s, frame.image, frame.status))
-                        s.ui.notify(s.apply(handle_key(keys(1), s.ui)), cfg.overlay.toast_s)
-                        # A window closed while the camera is away ends the run now, not after the reconnect.
-                        s.ui.quit = s.ui.quit or outputs.window_closed()
-                        continue
-                    s.predictions, detect_ms, infer_ms = s.analyzer(frame.image)
-                for message in saver.poll() + [teacher.auto_start(saver)]:
-                    s.ui.notify(message, cfg.overlay.toast_s)
-                shown, draw_ms = timed(draw, s, s.frame.image) if outputs.draws else (None, 0.0)
-                if not s.ui.paused:
-                    timing = dict(zip(STAGES, (capture_ms, detect_ms, infer_ms, draw_ms)))
-                    output_ms = outputs.record(s.frame, s.predictions, shown, timing)
-                    s.stats.add(s.frame, s.predictions, {**timing, "output": output_ms}, source.fps)
-                outputs.show(shown)
-                key = keys(pace.wait_ms(s.frame.index, s.ui.paused))
-                s.ui.notify(s.apply(handle_key(key, s.ui)), cfg.overlay.toast_s)
-                s.ui.quit = s.ui.quit or outputs.window_closed()
-        except SourceLost as e:
-            status, ended = EXIT_CAMERA_LOST, str(e)
-        except LogReaderGone as e:
-            status, ended = EXIT_BROKEN_PIPE, str(e)
+        status, ended = play(s, source, keys or (cv2.waitKeyEx if window else no_keys), window,
+                             Pacer(source.fps if realtime and not source.live else None),
+                             stop=lambda: s.ui.quit or caught or s.stats.frames >= limit)
         if caught:
             status, ended = 128 + caught[0], f"interrupted by {signal.Signals(caught[0]).name}"
         elif s.ui.quit or s.stats.frames >= limit:
@@ -574,6 +536,52 @@ def run(cfg: Config, source: Source, model: ModelInfo, *, window: bool = False,
         print("knyang-cam: no frame was analysed: earlier --output, --log and --report files are left as they were",
               file=out, flush=True)
     return status
+
+
+def play(s: Session, source: Source, keys: KeyProvider, window: bool, pace: Pacer,
+         stop: Callable[[], object]) -> tuple[int, str]:
+    """Each frame through the analyser, drawing, outputs and keys until `stop()` or the input ends; returns
+    the exit status and why it ended."""
+    cfg, outputs, frames, held = s.cfg, s.outputs, iter(source), False
+    try:
+        while not stop():
+            if swap := s.teacher.swapped():  # between two frames, so no frame mixes two models
+                s.ui.notify(install(s, swap), cfg.overlay.toast_s * 3)
+            if not s.ui.paused or s.frame is None:
+                frame, capture_ms = timed(next, frames, None)
+                if frame is None:
+                    if held or not (window and source.still and s.frame is not None):
+                        break
+                    # A photo shown for a second and gone: the last one stays, paused, until space or q.
+                    held = s.ui.paused = True
+                    s.ui.notify("the last photo: space or q ends the run", cfg.overlay.toast_s * 3)
+                    continue
+                s.frame = frame
+                # A camera reconnecting (say so) or waiting for its next frame: nothing new to analyse,
+                # but the window, keys and Ctrl-C are served meanwhile.
+                if frame.status or frame.waiting:
+                    outputs.show(draw(s, frame.image, frame.status))
+                    s.ui.notify(s.apply(handle_key(keys(1), s.ui)), cfg.overlay.toast_s)
+                    # A window closed while the camera is away ends the run now, not after the reconnect.
+                    s.ui.quit = s.ui.quit or outputs.window_closed()
+                    continue
+                s.predictions, detect_ms, infer_ms = s.analyzer(frame.image)
+            for message in s.saver.poll() + [s.teacher.auto_start(s.saver)]:
+                s.ui.notify(message, cfg.overlay.toast_s)
+            shown, draw_ms = timed(draw, s, s.frame.image) if outputs.draws else (None, 0.0)
+            if not s.ui.paused:
+                timing = dict(zip(STAGES, (capture_ms, detect_ms, infer_ms, draw_ms)))
+                output_ms = outputs.record(s.frame, s.predictions, shown, timing)
+                s.stats.add(s.frame, s.predictions, {**timing, "output": output_ms}, source.fps)
+            outputs.show(shown)
+            key = keys(pace.wait_ms(s.frame.index, s.ui.paused))
+            s.ui.notify(s.apply(handle_key(key, s.ui)), cfg.overlay.toast_s)
+            s.ui.quit = s.ui.quit or outputs.window_closed()
+    except SourceLost as e:
+        return EXIT_CAMERA_LOST, str(e)
+    except LogReaderGone as e:
+        return EXIT_BROKEN_PIPE, str(e)
+    return EXIT_OK, "end of input"
 
 
 def install(s: Session, swap) -> str:
