@@ -33,6 +33,7 @@ from scene_model import for_scenes  # noqa: E402
 
 from knyang_cam import app, config  # noqa: E402
 from knyang_cam.classify import load_classifier  # noqa: E402
+from knyang_cam.keys import scripted  # noqa: E402
 from knyang_cam.regions import center_finder, crops  # noqa: E402
 from knyang_cam.sources import VideoFile  # noqa: E402
 
@@ -123,7 +124,7 @@ def main(argv=None) -> int:
         center = config.override(base, **{"regions.crop": "center"})
         fps_center, rec_center = app_run(center, clip, info, tmp / "center.jsonl")
         n_save = min(len(truth), args.detect_frames)
-        keys = app.scripted(["1" if i % 10 == 0 else -1 for i in range(n_save)])
+        keys = scripted(["1" if i % 10 == 0 else -1 for i in range(n_save)])
         fps_saving, _ = app_run(center, clip, info, tmp / "saving.jsonl", n_save, keys)
         saved = len(list((tmp / "data").rglob("*.jpg")))
         detect = config.override(base, **{"regions.crop": "detect"})

@@ -53,6 +53,7 @@ from make_demo_clip import ken_burns  # noqa: E402
 from shared_paths import KNYANG, PETS, WEIGHTS  # noqa: E402
 
 from knyang_cam import app, config, model_dir  # noqa: E402
+from knyang_cam.keys import scripted  # noqa: E402
 from knyang_cam.results import NOT_MINE  # noqa: E402
 from knyang_cam.sources import VideoFile  # noqa: E402
 
@@ -167,7 +168,7 @@ def press_not_mine(cfg, info, photos: list[Photo], data: Path, frames: int, pres
     at = {round(frames * (k + 1) / (presses + 1)) for k in range(presses)}
     keys = ["x" if i % frames in at else -1 for i in range(len(photos) * frames)]
     cfg = config.override(cfg, **{"app.dataset_root": str(data), "regions.crop": "center"})
-    status = app.run(cfg, VideoFile(clip), info, keys=app.scripted(keys), out=io.StringIO())
+    status = app.run(cfg, VideoFile(clip), info, keys=scripted(keys), out=io.StringIO())
     assert status == 0, status
     return len(list((data / NOT_MINE).glob("*.jpg")))
 

@@ -23,11 +23,14 @@ from knyang_cam import app, config, model_dir, overlay
 from knyang_cam.classify import load_classifier
 from knyang_cam.config import CameraConfig
 from knyang_cam.cuts import CutDetector
+from knyang_cam.dataset import Saver
 from knyang_cam.errors import UserError
+from knyang_cam.keys import Action, Controls, handle_key, no_keys, scripted
 from knyang_cam.regions import center_finder, crops, surest, views_of, zoom_factors
 from knyang_cam.results import UNKNOWN, Prediction, Region
 from knyang_cam.smoothing import Smoother
 from knyang_cam.sources import Camera, Frame, VideoFile, open_source
+from knyang_cam.stats import Stats
 
 pytestmark = pytest.mark.slow  # the loop runs a Keras-built model (tiny_model_dir), some tests in a subprocess
 
@@ -126,7 +129,7 @@ def test_headless_log_matches_the_pipeline_and_video_decodes(tmp_path, cfg, mode
 
 def test_the_summary_counts_the_first_frame_s_work_in_the_run_s_time():
     # One photo ran "1 frames in 0.00 s (1841.7 FPS)": the clock started after its 48 ms of detection and inference.
-    stats = app.Stats()
+    stats = Stats()
     timing = {"capture": 1.0, "detect": 20.0, "infer": 25.0, "draw": 2.0, "output": 2.0}  # 50 ms
     stats.add(Frame(0, 0.0, np.zeros((4, 4, 3), np.uint8)), [], timing, 30.0)
     summary = stats.summary("end of input", ("A",))
@@ -156,7 +159,7 @@ def test_every_key(tmp_path, cfg, model):
     # One key per processed frame; while paused, keys keep being read without new frames.
     keys = ["s", "1", "2", "u", -1, "b", -1, "h", -1, "c", -1, -1, -1, " ", "b", -1, -1, " ", -1, -1, "q"]
     # record_hud: the video stands in for the window, whose HUD shows the keys' effects.
-    status, summary = run(cfg, VideoFile(clip), model, keys=app.scripted(keys), record_hud=True,
+    status, summary = run(cfg, VideoFile(clip), model, keys=scripted(keys), record_hud=True,
                           output=str(tmp_path / "out.mp4"), log=str(tmp_path / "log.jsonl"))
     assert status == 0 and "quit" in summary
     records = read_log(tmp_path / "log.jsonl")
@@ -192,7 +195,7 @@ def test_saving_into_an_unwritable_folder_says_so_and_keeps_going(tmp_path, cfg,
     blocker = tmp_path / "data"
     blocker.write_text("not a folder")
     clip = noise_clip(tmp_path / "in.mp4", n=30)
-    status, _ = run(cfg, VideoFile(clip), model, keys=app.scripted([-1, "1"]), record_hud=True,
+    status, _ = run(cfg, VideoFile(clip), model, keys=scripted([-1, "1"]), record_hud=True,
                     output=str(tmp_path / "out.mp4"), log=str(tmp_path / "log.jsonl"))
     assert status == 0 and len(read_log(tmp_path / "log.jsonl")) == 30
     assert blocker.read_text() == "not a folder"
@@ -220,7 +223,7 @@ def test_class_names_with_path_characters_cannot_escape(tmp_path, cfg, tiny_mode
     (bad / "model.json").write_text(json.dumps(meta))
     clip = noise_clip(tmp_path / "in.mp4", n=10)
     before = {p for p in tmp_path.rglob("*")}
-    status, _ = run(cfg, VideoFile(clip), model_dir.read(bad), keys=app.scripted(["1", "2", "3"]))
+    status, _ = run(cfg, VideoFile(clip), model_dir.read(bad), keys=scripted(["1", "2", "3"]))
     assert status == 0
     new = {p for p in tmp_path.rglob("*") if p.is_file()} - before
     assert [p.relative_to(tmp_path / "data").parts[:2] for p in new] == [("Train", "ok")]
@@ -304,9 +307,9 @@ def test_a_folder_of_odd_sized_photos_makes_one_playable_video(tmp_path, cfg, mo
 
 def session_with(tmp_path, predictions) -> app.Session:
     """A loop session around a real Saver, at a frame showing `predictions` (keys only, no model)."""
-    saver = app.Saver(tmp_path / "data", tmp_path / "snaps", ("Alpha", "Beta"))
-    s = app.Session(config.load(), app.Controls("center", True), None, saver, None, None, app.Stats(), io.StringIO())
-    s.frame = app.Frame(0, 0.0, noise_frame(3))
+    saver = Saver(tmp_path / "data", tmp_path / "snaps", ("Alpha", "Beta"))
+    s = app.Session(config.load(), Controls("center", True), None, saver, None, None, Stats(), io.StringIO())
+    s.frame = Frame(0, 0.0, noise_frame(3))
     s.predictions = predictions
     return s
 
@@ -314,7 +317,7 @@ def session_with(tmp_path, predictions) -> app.Session:
 def test_label_keys_with_no_cat_in_view_say_so_and_write_nothing(tmp_path):
     s = session_with(tmp_path, [])
     for key in "123456789ux":
-        assert s.apply(app.handle_key(ord(key), s.ui)) == "no cat to label"
+        assert s.apply(handle_key(ord(key), s.ui)) == "no cat to label"
     s.saver.close()
     assert s.saver.poll() == [] and not (tmp_path / "data").exists()
 
@@ -323,7 +326,7 @@ def test_x_saves_the_largest_crop_as_not_one_of_my_cats(tmp_path):
     small = Prediction(Region((0, 0, 10, 10), "detect"), "Alpha", 0.9, (0.9, 0.1))
     large = Prediction(Region((20, 10, 40, 30), "detect"), UNKNOWN, 0.5, (0.5, 0.5))
     s = session_with(tmp_path, [small, large])
-    assert s.apply(app.handle_key(ord("x"), s.ui)) == ""
+    assert s.apply(handle_key(ord("x"), s.ui)) == ""
     s.saver.close()
     (saved,) = (tmp_path / "data" / "not_mine").glob("*.jpg")
     assert cv2.imread(str(saved)).shape == (30, 40, 3)
@@ -331,23 +334,23 @@ def test_x_saves_the_largest_crop_as_not_one_of_my_cats(tmp_path):
 
 
 def test_keys_map_to_actions_and_typing_edits_the_name():
-    ui = app.Controls("center", True)
-    assert app.handle_key(-1, ui) is None and app.handle_key(ord("z"), ui) is None
-    assert app.handle_key(ord("3"), ui) == app.Action("label", 2)
-    assert app.handle_key(ord("x"), ui) == app.Action("set_aside", "not_mine")
-    assert app.handle_key(ord("u"), ui) == app.Action("set_aside", "unlabeled")
+    ui = Controls("center", True)
+    assert handle_key(-1, ui) is None and handle_key(ord("z"), ui) is None
+    assert handle_key(ord("3"), ui) == Action("label", 2)
+    assert handle_key(ord("x"), ui) == Action("set_aside", "not_mine")
+    assert handle_key(ord("u"), ui) == Action("set_aside", "unlabeled")
     ui.typing = ""
-    assert app.handle_key(ord("q"), ui) == app.Action("type", "q")  # a name may contain q
-    assert app.handle_key(13, ui) == app.Action("add_class")
+    assert handle_key(ord("q"), ui) == Action("type", "q")  # a name may contain q
+    assert handle_key(13, ui) == Action("add_class")
 
 
 def test_keys_with_caps_lock_on_act_as_their_lower_case_and_type_as_capitals():
-    ui = app.Controls("center", True)
-    assert app.handle_key(ord("Q"), ui) == app.Action("quit")
-    assert app.handle_key(ord("S"), ui) == app.Action("snapshot")
-    assert app.handle_key(ord("X"), ui) == app.Action("set_aside", "not_mine")
+    ui = Controls("center", True)
+    assert handle_key(ord("Q"), ui) == Action("quit")
+    assert handle_key(ord("S"), ui) == Action("snapshot")
+    assert handle_key(ord("X"), ui) == Action("set_aside", "not_mine")
     ui.typing = ""
-    assert app.handle_key(ord("Q"), ui) == app.Action("type", "Q")
+    assert handle_key(ord("Q"), ui) == Action("type", "Q")
 
 
 def test_a_name_typed_in_an_x11_window_keeps_its_capitals_and_arrow_keys_type_nothing(tmp_path):
@@ -359,10 +362,10 @@ def test_a_name_typed_in_an_x11_window_keeps_its_capitals_and_arrow_keys_type_no
     qt = [ord("n"), shift, ord("t"), ord("o"), ord("m"), left, ord("x"), backspace, enter]
     gtk = [ord("n"), shift | gtk_shift_mask, ord("E") | gtk_shift_mask, ord("v"), ord("e"), enter]
     for key in qt + gtk:
-        s.apply(app.handle_key(key, s.ui))
+        s.apply(handle_key(key, s.ui))
     s.saver.close()
     assert s.saver.classes[-2:] == ("Tom", "Eve")
-    assert app.handle_key(left, s.ui) is None and app.handle_key(0xFF1B, s.ui) == app.Action("quit")
+    assert handle_key(left, s.ui) is None and handle_key(0xFF1B, s.ui) == Action("quit")
 
 
 def test_keys_that_type_no_character_do_nothing_and_modifier_bits_are_ignored():
@@ -370,21 +373,21 @@ def test_keys_that_type_no_character_do_nothing_and_modifier_bits_are_ignored():
     # modifier state above it: 0x10 is Num Lock). Through cv2.waitKey's low byte, Left typed an upper-case Q into
     # a new cat's name and Insert (0xFF63) switched the crop like `c`.
     left, home, insert, f1, num_lock = 0xFF51, 0xFF50, 0xFF63, 0xFFBE, 0x10 << 16
-    ui = app.Controls("center", True)
-    assert [app.handle_key(k, ui) for k in (left, home, insert, f1)] == [None] * 4
-    assert app.handle_key(num_lock | ord("q"), ui) == app.Action("quit")
+    ui = Controls("center", True)
+    assert [handle_key(k, ui) for k in (left, home, insert, f1)] == [None] * 4
+    assert handle_key(num_lock | ord("q"), ui) == Action("quit")
     ui.typing = "Mi"
-    assert [app.handle_key(k, ui) for k in (left, home, insert, f1)] == [None] * 4
-    assert app.handle_key(num_lock | ord("n"), ui) == app.Action("type", "n")
-    assert app.handle_key(num_lock | 0xFF08, ui) == app.Action("backspace")  # GTK's BackSpace
-    assert app.handle_key(0xFF8D, ui) == app.Action("add_class")  # the keypad's Enter
-    assert app.handle_key(num_lock | 27, ui) == app.Action("cancel_typing")
+    assert [handle_key(k, ui) for k in (left, home, insert, f1)] == [None] * 4
+    assert handle_key(num_lock | ord("n"), ui) == Action("type", "n")
+    assert handle_key(num_lock | 0xFF08, ui) == Action("backspace")  # GTK's BackSpace
+    assert handle_key(0xFF8D, ui) == Action("add_class")  # the keypad's Enter
+    assert handle_key(num_lock | 27, ui) == Action("cancel_typing")
 
 
 @pytest.mark.slow
 def test_x_key_in_the_loop_saves_the_crop_as_not_mine(tmp_path, cfg, model):
     clip = cat_clip(tmp_path / "cat.mp4", n=5)
-    status, _ = run(cfg, VideoFile(clip), model, keys=app.scripted(["x", "q"]))
+    status, _ = run(cfg, VideoFile(clip), model, keys=scripted(["x", "q"]))
     assert status == 0
     (saved,) = (tmp_path / "data" / "not_mine").glob("*.jpg")
     assert cv2.imread(str(saved)).shape == (240, 240, 3)  # the centre crop at frame resolution
@@ -426,18 +429,18 @@ def test_a_window_closed_while_the_camera_reconnects_ends_the_run_at_once(tmp_pa
         window.status_shown |= bool(status)
         return real_draw(s, image, status)
 
-    monkeypatch.setattr(app, "Window", lambda: window)
+    monkeypatch.setattr("knyang_cam.outputs.Window", lambda: window)
     monkeypatch.setattr(app, "draw", draw)
     camera = Camera(0, CameraConfig(reconnect_attempts=3, reconnect_delay_s=5.0), opener=opener)
     started = time.monotonic()
-    status, summary = run(cfg, camera, model, window=True, keys=app.no_keys, log=str(tmp_path / "log.jsonl"))
+    status, summary = run(cfg, camera, model, window=True, keys=no_keys, log=str(tmp_path / "log.jsonl"))
     assert status == app.EXIT_OK and "quit" in summary
     assert time.monotonic() - started < 5
     assert len(read_log(tmp_path / "log.jsonl")) >= 1
 
 
 class Screen:
-    """The window, counting the pictures it was given (`app.Window` needs a display)."""
+    """The window, counting the pictures it was given (`Window` needs a display)."""
 
     def __init__(self):
         self.shown = 0
@@ -458,7 +461,7 @@ def test_the_last_photo_stays_in_the_window_until_a_key_ends_the_run(tmp_path, c
     for k in range(2):
         cv2.imwrite(str(tmp_path / f"{k}.png"), noise_frame(k))
     screen = Screen()
-    monkeypatch.setattr(app, "Window", lambda: screen)
+    monkeypatch.setattr("knyang_cam.outputs.Window", lambda: screen)
     presses = iter([-1] * 25 + [ord(" ")] + [-1] * 50)
     status, summary = run(cfg, open_source(str(tmp_path), cfg.camera), model, window=window,
                           keys=lambda ms: next(presses), log=str(tmp_path / "log.jsonl"))

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from knyang_cam import app, config
-from knyang_cam.app import Analyzer
+from knyang_cam import config
+from knyang_cam.analyzer import Analyzer
 from knyang_cam.bundled import DEMO_CLIP
 from knyang_cam.cat_finder import FINDER_DIR, CatFinder, boxes_from_scores
 from knyang_cam.classify import load_classifier
@@ -339,7 +339,7 @@ def test_the_demo_shows_one_box_per_cat(monkeypatch):
         dropped.append(len(predictions) - len(shown))
         return shown
 
-    monkeypatch.setattr(app, "one_box_per_cat", counted)
+    monkeypatch.setattr("knyang_cam.analyzer.one_box_per_cat", counted)
     analyzer = detect_analyzer()
     cap = cv2.VideoCapture(str(ROOT / DEMO_CLIP))
     while True:

@@ -15,8 +15,9 @@ import pytest
 from PIL import Image
 
 from clips import write_class
-from knyang_cam import app, config, model_dir
+from knyang_cam import config, model_dir
 from knyang_cam.config import TrainConfig
+from knyang_cam.teacher import Teacher
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow  # real training (Keras) and python -m train.retrain subprocesses
@@ -427,7 +428,7 @@ def test_t_right_after_a_swap_says_the_last_retrain_is_closing_not_running(tmp_p
         time.sleep(0.05)
     assert outcome is not None and outcome.message.endswith(": test")
     assert job.running and job.closing and not job.start(ROOT / "models" / "knyang")
-    teacher = app.Teacher(config.Config(), model_dir.read(ROOT / "models" / "knyang"))
+    teacher = Teacher(config.Config(), model_dir.read(ROOT / "models" / "knyang"))
     teacher.job = job
     assert teacher.start(saver=None) == "the last retrain is still closing: press t again in a moment"
     job.close()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from knyang_cam import config
-from knyang_cam.app import Analyzer
+from knyang_cam.analyzer import Analyzer
 from knyang_cam.cat_finder import FINDER_DIR, CatFinder
 from knyang_cam.cat_species import SecondLook
 from knyang_cam.classify import load_classifier

@@ -16,7 +16,7 @@ import pytest
 
 from clips import noise_frame, write_clip
 from knyang_cam import overlay
-from knyang_cam.app import SHOWN_MAX
+from knyang_cam.window import SHOWN_MAX
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = (640, 480)

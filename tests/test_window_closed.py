@@ -4,7 +4,7 @@ from __future__ import annotations
 import cv2
 import pytest
 
-from knyang_cam import app
+from knyang_cam.window import Window
 
 
 def _gone(*_args):
@@ -16,9 +16,9 @@ def test_a_window_closed_by_the_window_manager_reads_closed_and_closes_quietly(m
     # Closing the window from its title bar ended the run with a traceback and exit status 1 (under Xvfb,
     # a WM_DELETE_WINDOW message to the Qt window), and the run's video and log were discarded.
     monkeypatch.setenv("DISPLAY", ":0")
-    monkeypatch.setattr(app, "x_server_answers", lambda: True)
+    monkeypatch.setattr("knyang_cam.window.x_server_answers", lambda: True)
     monkeypatch.setattr(cv2, "namedWindow", lambda *a: None)
-    window = app.Window()
+    window = Window()
     window.shown = True
     monkeypatch.setattr(cv2, "getWindowProperty", _gone)
     monkeypatch.setattr(cv2, "destroyWindow", _gone)
@@ -28,7 +28,7 @@ def test_a_window_closed_by_the_window_manager_reads_closed_and_closes_quietly(m
 
 def test_a_window_not_shown_yet_is_not_closed(monkeypatch):
     monkeypatch.setenv("DISPLAY", ":0")
-    monkeypatch.setattr(app, "x_server_answers", lambda: True)
+    monkeypatch.setattr("knyang_cam.window.x_server_answers", lambda: True)
     monkeypatch.setattr(cv2, "namedWindow", lambda *a: None)
     monkeypatch.setattr(cv2, "getWindowProperty", pytest.fail)
-    assert not app.Window().closed()
+    assert not Window().closed()
