@@ -103,6 +103,16 @@ def _models_in(folder: Path) -> list[Path]:
         return []
 
 
+def _not_model_files(folder: Path) -> list[str]:
+    """The names in `folder` when none of them is a model's file (its own files, even without model.json,
+    make it a broken model to rebuild); [] when it holds one, is empty or cannot be listed."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    return [] if {TFLITE_FILE, KERAS_FILE, "report"} & set(names) else names
+
+
 def read(path: str | Path, need: tuple[str, ...] = (TFLITE_FILE,)) -> ModelInfo:
     """Read and check `path/model.json` and that the files in `need` exist.
 
@@ -123,6 +133,10 @@ def read(path: str | Path, need: tuple[str, ...] = (TFLITE_FILE,)) -> ModelInfo:
             # --model models: the rebuild hint said to train into the folder of models, which training refuses.
             raise ModelError(f"{path} holds model directories, not a model: give one of them, such as "
                              f"{models[0]}") from None
+        if others := _not_model_files(path):
+            # --model . in a folder of photos: the rebuild hint said to train into it, which training refuses.
+            raise ModelError(f"{path} is not a model directory: no {META_FILE}, only files no model holds (such "
+                             f"as {others[0]}); give the folder knyang-train wrote (its --out)") from None
         raise ModelError(f"model is missing {meta} ({rebuild_hint(path)})") from None
     except (OSError, ValueError, RecursionError) as e:  # RecursionError: nested past Python's limit
         raise ModelError(f"model metadata {meta} is unreadable: {str(e) or type(e).__name__} "

@@ -191,13 +191,16 @@ def test_label_key_folders_in_a_model_directory_or_each_other_are_refused(user, 
     assert contents(user) == before
 
 
-@pytest.mark.parametrize("model", [".", ".."])
+@pytest.mark.parametrize("cwd, model", [(".", "."), ("photos", "..")])
 def test_a_model_folder_that_is_no_model_is_named_so_before_where_the_label_keys_write(user, capsys, monkeypatch,
-                                                                                       model):
-    """`--model .` (or a folder above): app.dataset_root lies inside it, and that was the refusal the user read."""
-    monkeypatch.chdir(user)
-    line = one_line(capsys, call(cam_main, "--source", "V.mp4", "--model", model, "--headless"))
-    assert line.startswith(f"error: model is missing {Path(model) / 'model.json'} "), line
+                                                                                       cwd, model):
+    """`--model .` (or a folder above): app.dataset_root lies inside it, and that was the refusal the user read;
+    then the rebuild hint offered to train into the user's folder, which training refuses."""
+    monkeypatch.chdir(user / cwd)
+    line = one_line(capsys, call(cam_main, "--source", user / "V.mp4", "--model", model, "--headless"))
+    assert line.startswith(f"error: {model} is not a model directory: no model.json, only files no model holds "
+                           "(such as "), line
+    assert line.endswith("give the folder knyang-train wrote (its --out)"), line
 
 
 def test_a_file_given_as_the_model_names_its_folder(tmp_path, capsys, tiny_model_dir):

@@ -67,6 +67,17 @@ def test_a_folder_of_model_directories_names_one_to_give(tmp_path):
         model_dir.read(tmp_path)
 
 
+def test_a_folder_of_other_files_is_no_model_and_a_broken_model_is_to_rebuild(tmp_path):
+    (tmp_path / "photo.jpg").write_bytes(b"a photo")
+    with pytest.raises(ModelError, match=rf"^{re.escape(str(tmp_path))} is not a model directory: no model.json, only "
+                                         r"files no model holds \(such as photo.jpg\); give the folder knyang-train "
+                                         r"wrote \(its --out\)$"):
+        model_dir.read(tmp_path)
+    (tmp_path / "model.tflite").write_bytes(b"")  # a model's own file: a model that lost its model.json
+    with pytest.raises(ModelError, match=r"^model is missing .*model\.json \(rebuild it with: "):
+        model_dir.read(tmp_path)
+
+
 def test_installed_the_rebuild_command_is_the_installed_trainer(tmp_path, monkeypatch):
     """A wheel has no `train` module (`python -m train` fails, or runs a user's own train.py)."""
     from knyang_cam import bundled
