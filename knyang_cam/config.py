@@ -286,7 +286,10 @@ def _build(cls, data: dict, prefix: str = "", root_cls=None):
                 section, name = dotted.rsplit(".", 1)
                 raise ConfigError(f"config key '{dotted}' is one key with a dot in its name: write "
                                   f"'{name}:' indented under '{section}:'")
-            close = difflib.get_close_matches(dotted, _dotted_keys(root_cls), n=1, cutoff=0.5)
+            # A misspelt section (keys under it) is a section's name; a misspelt key, any key's dotted name.
+            names = [prefix + n for n in fields if dataclasses.is_dataclass(hints[n])] if isinstance(value, dict) \
+                else _dotted_keys(root_cls)
+            close = difflib.get_close_matches(dotted, names, n=1, cutoff=0.5)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise ConfigError(f"unknown config key '{dotted}'{hint}")
         tp = hints[key]
@@ -319,7 +322,10 @@ def load(path: str | Path | None = None) -> Config:
         raise ConfigError(f"config file not found: {path}") from None
     except IsADirectoryError:
         raise ConfigError(f"config file {path} is a folder: give a YAML file") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:  # a UTF-16 file from Notepad, or no text at all
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}): "
+                          f"save it as UTF-8") from None
+    except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e}") from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)

@@ -43,6 +43,16 @@ def test_unknown_key_names_dotted_key_and_suggestion(tmp_path):
         config.load(p)
 
 
+@pytest.mark.parametrize("text, suggested", [("smoothng:\n  alpha: 0.5\n", "smoothing"),  # read 'smoothing.hold'
+                                             ("overlays:\n  bars: false\n", "overlay"),
+                                             ("unknown_threshhold: 0.5\n", "smoothing.unknown_threshold")])
+def test_a_misspelt_section_suggests_the_section_and_a_stray_key_the_key(tmp_path, text, suggested):
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=rf"; did you mean '{re.escape(suggested)}'\?$"):
+        config.load(p)
+
+
 def test_wrong_type_names_key(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("camera:\n  fps: fast\n")
@@ -136,6 +146,14 @@ def test_a_folder_as_the_config_file_says_so(tmp_path):
     # It read "cannot read config file DIR: [Errno 21] Is a directory: 'DIR'".
     with pytest.raises(ConfigError, match=rf"^config file {re.escape(str(tmp_path))} is a folder: give a YAML file$"):
         config.load(tmp_path)
+
+
+def test_a_config_file_that_is_not_utf8_says_so(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("smoothing:\n  alpha: 0.5\n", encoding="utf-16")  # Notepad's "Unicode"
+    with pytest.raises(ConfigError, match=rf"^config file {re.escape(str(p))} is not UTF-8 text \(byte 0xff at "
+                                          r"offset 0\): save it as UTF-8$"):
+        config.load(p)
 
 
 def test_a_device_as_the_config_file_is_refused_not_read_until_memory_runs_out():
