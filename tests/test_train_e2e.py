@@ -137,6 +137,19 @@ def test_evaluate_cli_scores_a_model_directory(trained, tmp_path):
     assert result["n"] == 6 and set(result["per_class"]) == {"Nabi", "Tori"}
 
 
+def test_evaluate_scores_held_out_photos_without_a_train_folder(trained, tmp_path, capsys):
+    """ROOT/Test/<cat>/ alone (the photos kept aside): 'Test' was read as a cat the model does not know."""
+    from train.evaluate import main as evaluate_main
+
+    out, _ = trained
+    held = tmp_path / "held"
+    make_photos(held / "Test", n=2)
+    target = tmp_path / "eval.json"
+    assert evaluate_main(["--model", str(out), "--data", str(held), "--json", str(target)]) == 0, capsys.readouterr()
+    result = json.loads(target.read_text())
+    assert result["n"] == 4 and set(result["per_class"]) == {"Nabi", "Tori"}
+
+
 def test_evaluate_reads_a_photo_as_the_app_does(trained, tmp_path):
     """Its centre square in the app's views (1, 0.8, 0.64 of it about its centre), the surest counting:
     a new user's evaluate said 10 of 20 strangers read unknown where the app showed 2 (one view is stricter)."""

@@ -126,7 +126,9 @@ def _labelled_set(root: Path, classes: Sequence[str], split: str | None):
     if not os.path.isdir(root):  # not Path.is_dir, which raises OSError for a name over 255 bytes
         raise DatasetError(f"dataset folder not found: {root}")
     folder = root
-    if split_folder(root, SPLIT_NAMES["train"]) is not None or split is not None:
+    # Held-out photos alone (ROOT/Test/<class>/, no Train beside them) are a split dataset too: Test read as a cat
+    # named "Test" said the model does not know it.
+    if split is not None or any(split_folder(root, name) is not None for name in SPLIT_NAMES.values()):
         names = [split] if split else ["test", "validation"]
         found = [d for d in (split_folder(root, SPLIT_NAMES[n]) for n in names) if d is not None]
         if not found:
