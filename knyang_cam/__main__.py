@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "largest centred square (a feeder camera)")
     p.add_argument("--headless", action="store_true", help="no window; files run as fast as possible")
     p.add_argument("--output", metavar="FILE.mp4", help="write the annotated video")
-    p.add_argument("--log", metavar="FILE.jsonl", help="write one JSON line of predictions per frame")
+    p.add_argument("--log", metavar="FILE.jsonl", help="write one JSON line of predictions per frame ('-': to "
+                                                       "stdout, the start line and summary then on stderr)")
     p.add_argument("--report", metavar="DIR", help="write a timeline, appearances CSV and contact sheet")
     p.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames")
     p.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
@@ -54,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     """Check the paths, read the model, open the source, run the loop; the exit status, or UserError for bad input."""
     from . import app, config, console, model_dir, opencv_log, paths, sources, text
 
+    if args.log == "-" and os.name == "posix":  # a file named "-" was written where stdout was meant
+        args.log = "/dev/stdout"
     if not args.source.strip():
         raise UserError("--source is empty: give a camera index, a video file, a folder or a glob")
     for flag, value in (("--model", args.model), ("--config", args.config)):
@@ -75,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
         opencv_log.quiet()
     else:
         source = console.with_progress(source, args.max_frames)
-    out = open(os.devnull, "w") if args.quiet else sys.stdout
+    # A log on stdout is read by a program (`--log - | jq`): the lines for the user go to stderr, off its stream.
+    out = open(os.devnull, "w") if args.quiet else sys.stderr if args.log and paths.descriptor(args.log) == 1 \
+        else sys.stdout
     return app.run(cfg, source, info, window=not args.headless, output=args.output, log=args.log,
                    report=args.report, max_frames=args.max_frames, out=out, record_hud=args.hud)
 

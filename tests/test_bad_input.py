@@ -317,6 +317,17 @@ def test_a_log_whose_reader_went_away_ends_the_run_and_keeps_the_video(user, mon
     assert (user / "run.mp4").is_file() and cv2.VideoCapture(str(user / "run.mp4")).read()[0]
 
 
+@pytest.mark.skipif(os.name != "posix", reason="'-' is /dev/stdout")
+def test_a_log_to_stdout_is_json_lines_alone(tmp_path):
+    """`--log - | jq`: '-' wrote a file named '-', and with /dev/stdout the start line and summary came first."""
+    r = subprocess.run([sys.executable, "-m", "knyang_cam", "--source", "synthetic", "--max-frames", "3",
+                        "--headless", "--log", "-"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(line)["frame"] for line in r.stdout.splitlines()] == [0, 1, 2]
+    assert "knyang-cam: 3 frames in" in r.stderr
+    assert not (tmp_path / "-").exists()
+
+
 def test_an_empty_source_is_not_the_current_folder(user, capsys, monkeypatch):
     monkeypatch.chdir(user / "photos")
     line = one_line(capsys, call(cam_main, "--source", "", "--model", "no-model", "--headless"))
