@@ -239,6 +239,18 @@ def test_a_folder_or_glob_of_videos_says_a_video_is_given_on_its_own(tmp_path):
             open_source(str(spec), CameraConfig())
 
 
+def test_videos_beside_photos_are_named_as_left_out(tmp_path, capsys):
+    # A folder of a camera's photos and clips showed the photos alone, without a word about the clips.
+    (tmp_path / "clip.mp4").write_bytes(b"a camera's clip")
+    cv2.imwrite(str(tmp_path / "1.jpg"), np.full((40, 40, 3), 90, np.uint8))
+    for spec, where in ((tmp_path, f"folder {tmp_path} holds"), (tmp_path / "*", f"{tmp_path / '*'} matches")):
+        capsys.readouterr()
+        with open_source(str(spec), CameraConfig()) as src:
+            assert len(list(src)) == 1
+        assert f"warning: {where} 1 video, left out: a folder or glob is read as photos; give a video as --source " \
+               f"{tmp_path / 'clip.mp4'}" in capsys.readouterr().err
+
+
 def test_synthetic_is_deterministic_and_counted():
     a, b = list(Synthetic(160, 120, count=5)), list(Synthetic(160, 120, count=5))
     assert len(a) == 5 and a[4].image.shape == (120, 160, 3)

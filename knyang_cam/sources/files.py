@@ -199,13 +199,19 @@ def _refuse_heic(paths, where: str, shown: int = 0) -> None:
     print(f"warning: {said}; showing the other {shown}. To see them too, {HEIC_FIX}", file=sys.stderr)
 
 
-def _refuse_videos(paths, where: str) -> None:
+def _refuse_videos(paths, where: str, shown: int = 0) -> None:
     """UserError when a folder or glob without photos holds videos (`where`: "folder X holds", "X matches"): a
-    camera's folder of clips said only that no images were there, as if it were empty."""
+    camera's folder of clips said only that no images were there, as if it were empty. With `shown` photos, a
+    warning that the videos are left out (they were, in silence)."""
     videos = sorted(p for p in map(Path, paths) if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
-    if videos:
-        raise UserError(f"{where} {len(videos)} video{'s' if len(videos) > 1 else ''} and no photos: a "
-                        f"folder or glob is read as photos; give one video at a time, e.g. --source {videos[0]}")
+    if not videos:
+        return
+    said = f"{where} {len(videos)} video{'s' if len(videos) > 1 else ''}"
+    if not shown:
+        raise UserError(f"{said} and no photos: a folder or glob is read as photos; give one video at a time, "
+                        f"e.g. --source {videos[0]}")
+    print(f"warning: {said}, left out: a folder or glob is read as photos; give a video as --source {videos[0]}",
+          file=sys.stderr)
 
 
 def open_path(spec: str) -> Source:
@@ -216,8 +222,7 @@ def open_path(spec: str) -> Source:
         # it copies to a USB stick or a network share, each of which was a warning.
         visible = [p for p in path.iterdir() if not p.name.startswith(".")]
         files = _image_files(visible)
-        if not files:
-            _refuse_videos(visible, f"folder {path} holds")
+        _refuse_videos(visible, f"folder {path} holds", len(files))
         _refuse_heic(visible, f"folder {path} holds", len(files))
         if not files and any(p.is_dir() for p in path.iterdir()):
             # A dataset's layout (one folder per cat): the folder is not searched below itself.
@@ -231,9 +236,9 @@ def open_path(spec: str) -> Source:
     if globlib.has_magic(spec) and not path.exists():
         matched = globlib.glob(spec)
         files = _image_files(matched)
+        _refuse_videos(matched, f"{spec} matches", len(files))
         _refuse_heic(matched, f"{spec} matches", len(files))
         if not files:
-            _refuse_videos(matched, f"{spec} matches")
             raise UserError(f"no image files match {spec}")
         return PhotoFolder(files, spec)
     numbered = re.compile(r"%0?\d*d")  # FFmpeg's name for an image sequence (frame_%04d.png)
