@@ -564,13 +564,14 @@ def test_an_empty_out_is_refused_not_taken_for_the_default(tmp_path, capsys, mon
     assert not (tmp_path / "models").exists()
 
 
-def test_a_data_or_model_name_over_255_bytes_is_not_found_in_one_line(tmp_path, capsys):
+def test_a_data_model_or_weights_name_over_255_bytes_is_not_found_in_one_line(tmp_path, capsys):
     # No such folder can exist; Path.is_dir raised OSError (File name too long) for it: a traceback.
     long = tmp_path / ("p" * 300)
     model = fake_model(tmp_path / "m", ("A", "B"))
     data = photos(tmp_path / "D", classes=("A", "B"))
     for line in (one_line(capsys, call(train_main, "--data", long, "--out", tmp_path / "o", "--weights", "none")),
-                 one_line(capsys, call(evaluate_main, "--model", model, "--data", long))):
+                 one_line(capsys, call(evaluate_main, "--model", model, "--data", long)),
+                 one_line(capsys, call(train_main, "--data", data, "--out", tmp_path / "o", "--weights", long))):
         assert "not found" in line and "pppp" in line, line
     assert "model directory not found" in one_line(capsys, call(evaluate_main, "--model", long, "--data", data))
 

@@ -9,6 +9,7 @@ while the top of the base is fine-tuned on a few hundred photos.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import warnings
 import weakref
@@ -55,9 +56,10 @@ def check_weights_file(weights: str, option: str = "--weights", names: tuple[str
         return
     give = "give a MobileNetV2 no-top .weights.h5 file" + (f", or {option} {' / '.join(names)}" if names else "")
     path = Path(weights)
-    if path.is_dir():
+    # os.path's tests: Path's raise OSError for a name over 255 bytes (a traceback where "not found" was meant).
+    if os.path.isdir(path):
         raise WeightsError(f"{option} {weights} is a folder: {give}")
-    if not path.is_file():
+    if not os.path.isfile(path):
         raise WeightsError(f"{option} file not found: {weights} ({give})")
     try:
         with path.open("rb") as f:
