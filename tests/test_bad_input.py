@@ -1110,7 +1110,7 @@ def test_negatives_checks_its_inputs_and_its_output_before_any_work(tmp_path, ca
             # too long for the temporary file beside it: found after the bank was computed, a traceback
             (["--pets", pets, "--weights", weights, "--out", tmp_path / ("b" * 246 + ".npz")], "its name is 250 bytes"),
             (["--pets", tmp_path / ("p" * 300), "--weights", weights], "File name too long"),
-            (["--pets", pets, "--weights", tmp_path / ("w" * 300)], "File name too long")):
+            (["--pets", pets, "--weights", tmp_path / ("w" * 300)], "--weights file not found")):
         line = one_line(capsys, call(negatives_main, *args))
         assert words in line, line
     assert contents(tmp_path) == before
