@@ -12,6 +12,7 @@ lands outside ROOT.
 """
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ import cv2
 import numpy as np
 
 from .atomic import write_new
-from .paths import UnsafeName, plain_child
+from .paths import NAME_MAX, UnsafeName, plain_child
 from .results import RESERVED_NAMES, SPLIT_NAMES, UNLABELED
 from .sources import IMAGE_SUFFIXES
 
@@ -48,6 +49,9 @@ def classes_folder(root: Path) -> Path:
 def class_dir(root: Path, name: str) -> Path:
     """The folder of class `name` (see classes_folder), or UnsafeName when `name` could point anywhere else
     (paths.plain_child)."""
+    if len(os.fsencode(name)) > NAME_MAX:  # it read "File name too long (ROOT)", as if the dataset were at fault
+        raise UnsafeName(f"a name of {len(os.fsencode(name))} bytes ({name[:12]}...): a folder's name has at most "
+                         f"{NAME_MAX}")
     try:
         return plain_child(classes_folder(root), name)
     except UnsafeName:

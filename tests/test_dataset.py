@@ -224,6 +224,15 @@ def test_a_split_layouts_class_may_be_named_like_a_split(tmp_path):
         assert saver.add_class("Test") == "added Test: key 3"  # data/Train/Test/: a cat like any other
 
 
+def test_a_new_cats_name_too_long_for_a_folder_says_so(tmp_path):
+    # It read "not added: File name too long (data)", as if the dataset's folder were at fault.
+    name = "Nabi" + "y" * 296
+    with Saver(tmp_path / "data", tmp_path / "snaps", ["Eve", "Leo"]) as saver:
+        assert saver.add_class(name) == "not added: a name of 300 bytes (Nabiyyyyyyyy...): a folder's name has at " \
+                                        "most 255"
+        assert saver.add_class("나" * 85) == "added " + "나" * 85 + ": key 3"  # 255 bytes in UTF-8
+
+
 def test_a_new_cat_in_another_letter_case_than_a_folder_of_the_dataset_is_that_folders_cat(tmp_path):
     from train import data
 
