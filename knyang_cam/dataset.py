@@ -49,9 +49,9 @@ def classes_folder(root: Path) -> Path:
 def class_dir(root: Path, name: str) -> Path:
     """The folder of class `name` (see classes_folder), or UnsafeName when `name` could point anywhere else
     (paths.plain_child)."""
-    if len(os.fsencode(name)) > NAME_MAX:  # it read "File name too long (ROOT)", as if the dataset were at fault
-        raise UnsafeName(f"a name of {len(os.fsencode(name))} bytes ({name[:12]}...): a folder's name has at most "
-                         f"{NAME_MAX}")
+    # Checked here: the OS's "File name too long (ROOT)" read as if the dataset were at fault.
+    if (size := len(os.fsencode(name))) > NAME_MAX:
+        raise UnsafeName(f"a name of {size} bytes ({name[:12]}...): a folder's name has at most {NAME_MAX}")
     try:
         return plain_child(classes_folder(root), name)
     except UnsafeName:

@@ -110,7 +110,7 @@ def _not_model_files(folder: Path) -> list[str]:
         names = sorted(os.listdir(folder))
     except OSError:
         return []
-    return [] if {TFLITE_FILE, KERAS_FILE, "report"} & set(names) else names
+    return [] if {TFLITE_FILE, KERAS_FILE, REPORT_DIR} & set(names) else names
 
 
 def read(path: str | Path, need: tuple[str, ...] = (TFLITE_FILE,)) -> ModelInfo:
