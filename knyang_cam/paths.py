@@ -356,6 +356,23 @@ def check_app_folders(dataset_root, snapshots_dir, model: Path, finder: Path) ->
                         f"the full frames as a cat's photos; give the snapshots a folder outside the dataset")
 
 
+# The folders the keys write into while the app runs, and what each key saves there.
+KEY_FOLDERS = (("app.dataset_root", "the label keys save photos"),
+               ("app.snapshots_dir", "the snapshot key saves frames"),
+               ("retrain.models_dir", "the retrain key writes models"))
+
+
+def check_key_folders(folders: Sequence[Path]) -> None:
+    """PathError when a KEY_FOLDERS setting (its folder, in that order) is a file or lies under one: else found
+    only when the key is pressed, as a toast mid-run, long after the config could be mended."""
+    for (key, what), folder in zip(KEY_FOLDERS, folders):
+        folder = Path(folder).expanduser()
+        there = next((p for p in (folder, *folder.parents) if os.path.lexists(p)), None)
+        if there is not None and not os.path.isdir(there):
+            where = "is a file" if there == folder else f"is under the file {there}"
+            raise PathError(f"{key} {folder} {where}: {what} into a folder; give a folder there")
+
+
 def check_cache(flag: str, cache: Path | None, folders: Sequence[tuple[str, Path]]) -> None:
     """PathError when the feature cache (`flag`: the setting that named it) is inside one of the `folders`:
     written during training, it would become a photo of a cat, or a file of the user's in a model folder; or when

@@ -191,6 +191,21 @@ def test_label_key_folders_in_a_model_directory_or_each_other_are_refused(user, 
     assert contents(user) == before
 
 
+@pytest.mark.parametrize("setting", ["app:\n  dataset_root: notes.txt", "app:\n  snapshots_dir: notes.txt/snaps",
+                                     "retrain:\n  models_dir: notes.txt"])
+def test_a_key_folder_that_is_a_file_is_refused_at_start(user, capsys, monkeypatch, tiny_model_dir, setting):
+    """Found at the key press before, as a toast in a run the user had long started; the file is left as it was."""
+    monkeypatch.chdir(user)
+    (user / "notes.txt").write_text("mine")
+    (user / "bad.yaml").write_text(setting + "\n")
+    before = contents(user)
+    line = one_line(capsys, call(cam_main, "--source", "V.mp4", "--model", tiny_model_dir, "--config", "bad.yaml",
+                                 "--headless"))
+    key = {"app": "app." + setting.split()[1][:-1], "retrain": "retrain.models_dir"}[setting.split(":")[0]]
+    assert line.startswith(f"error: {key} notes.txt") and "file" in line and line.endswith("give a folder there"), line
+    assert contents(user) == before
+
+
 @pytest.mark.parametrize("cwd, model", [(".", "."), ("photos", "..")])
 def test_a_model_folder_that_is_no_model_is_named_so_before_where_the_label_keys_write(user, capsys, monkeypatch,
                                                                                        cwd, model):
