@@ -112,7 +112,7 @@ def write_new(target_dir: str | os.PathLike, stem: str, suffix: str, data: bytes
 
 # Put in each folder this program builds or sets aside beside a model directory (its staging folder, the
 # old model while the new one is swapped in) and taken out before it becomes the model directory: only a
-# folder that holds it is ever removed or restored by the crash recovery (paths.recover), so a user's
+# folder that holds it is ever removed or restored by the crash recovery (model_out.recover), so a user's
 # folder that happens to have such a name is never touched.
 WORK_MARKER = ".knyang-cam-work"
 
@@ -143,7 +143,7 @@ def swap_dir(staging: Path, target: Path) -> None:
     if target.exists():
         old = old_beside(target)
         if old.exists():
-            shutil.rmtree(old)  # ours: paths.check_model_out refuses an unmarked one before any work
+            shutil.rmtree(old)  # ours: model_out.check_model_out refuses an unmarked one before any work
         os.replace(target, old)
     try:
         if old is not None:

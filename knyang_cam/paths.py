@@ -4,28 +4,22 @@ The rule is "never destroy what the user had":
 - an output is never an input nor another output (the same resolved path, or the same file by inode);
 - an output file is absent or a regular file (not a folder, not a device) and its folder can be made;
 - a report folder holds no file of the names the app writes unless an earlier report wrote it;
-- a model directory is replaced only when it is one (model.json) or empty and holds nothing else (its
-  report folder included), it never overlaps the dataset or another input, and one process at a time
-  writes it (a lock file beside it);
+- a model directory is replaced only as knyang_cam.model_out allows;
 - dataset saves stay inside the dataset root, symlinks resolved.
 Files are written under a hidden temporary name beside the target and renamed into place at the
 end (knyang_cam.atomic); what a killed process left behind is swept by the next run, which touches
-only what it can tell it made (a temp file's name, a staging or set-aside folder's marker).
+only what it can tell it made (a temp file's name).
 """
 from __future__ import annotations
 
-import fnmatch
 import glob
 import os
 import re
-import shutil
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import WORK_MARKER, is_work, old_beside, pid_alive, temp_beside, temp_pid
+from .atomic import pid_alive, temp_beside, temp_pid
 from .errors import UserError
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv")  # containers OpenCV writes with mp4v
@@ -34,15 +28,6 @@ LOG_SUFFIXES = (".jsonl", ".json")
 REPORT_FILES = ("appearances.csv", "timeline.png", "least_confident.png")
 # Written into a report folder with the report: its files are ours to replace next time.
 REPORT_MARKER = ".knyang-cam-report"
-MODEL_META = "model.json"  # model_dir.META_FILE, named here to keep this module import-light
-# Everything a model directory holds (model_dir's files and report folder): a folder with anything else is not
-# replaced, whatever model.json it has.
-MODEL_ENTRIES = (MODEL_META, "model.keras", "model.tflite", "report")
-# What its report folder holds: training's report (train/report.py) and train.evaluate's scores (eval-*.json).
-MODEL_REPORT_FILES = ("metrics.json", "confusion.png", "curves.png", "misclassified.png")
-EVAL_FILES = "eval-*.json"
-# A staging or set-aside folder beside a model directory: .NAME.staging-PID, .NAME.old-PID.
-_ASIDE = re.compile(r"\.(?P<name>.+)\.(?P<kind>staging|old)-(?P<pid>\d+)")
 
 
 class PathError(UserError):
@@ -114,7 +99,7 @@ def _first_existing(path: Path) -> Path:
     return path
 
 
-def _check_parent(flag: str, path: Path) -> None:
+def check_parent(flag: str, path: Path) -> None:
     above = _first_existing(path.parent)
     if not above.is_dir():
         raise PathError(f"cannot write {flag} {path}: {above} is a file, not a folder")
@@ -129,7 +114,7 @@ def check_writable(flag: str, path: Path) -> None:
         raise PathError(f"cannot write {flag} {path}: {e.strerror or e}") from None
 
 
-def _check_not_empty(flag: str, path) -> Path:
+def check_not_empty(flag: str, path) -> Path:
     if path is None or not str(path).strip():
         raise PathError(f"{flag} is empty: give a path")
     return Path(path).expanduser()
@@ -141,7 +126,7 @@ NAME_MAX = 255  # bytes in a file or folder name (ext4, XFS, Btrfs, tmpfs, APFS)
 BESIDE_EXTRA = len(".") + len(".tmp-1234567-") + 8
 
 
-def _check_name(flag: str, p: Path) -> None:
+def check_name(flag: str, p: Path) -> None:
     """PathError for an output name the system refuses, or one too long for the hidden files and folders
     written beside it: they were an OSError traceback ('File name too long'), the latter after all the work."""
     if any(len(os.fsencode(part)) > NAME_MAX for part in p.parts):  # worded as the app's OSError of it
@@ -199,8 +184,8 @@ def is_stream(path: Path) -> bool:
 def check_file(flag: str, path, suffixes: Sequence[str] | None = None, streams: bool = False) -> Path:
     """An output file's path, or PathError: not a folder, a device only where `streams` allows it,
     a known suffix, a folder that can be made."""
-    p = _check_not_empty(flag, path)
-    _check_name(flag, p)
+    p = check_not_empty(flag, path)
+    check_name(flag, p)
     example = f"run{suffixes[0]}" if suffixes else "out.json"
     if p.is_dir():
         raise PathError(f"{flag} {p} is a folder: give a file name, e.g. {p / example}")
@@ -215,14 +200,14 @@ def check_file(flag: str, path, suffixes: Sequence[str] | None = None, streams: 
         what = f"extension {p.suffix!r}" if p.suffix else "no extension"
         hint = " (--log writes the prediction log)" if p.suffix.lower() in LOG_SUFFIXES else ""
         raise PathError(f"{flag} {p} has {what}: use one of {', '.join(suffixes)}{hint}")
-    _check_parent(flag, p)
+    check_parent(flag, p)
     return p
 
 
 def check_report_dir(flag: str, path) -> Path:
     """A report folder's path, or PathError: a folder (or none yet) holding no files the app did not write."""
-    p = _check_not_empty(flag, path)
-    _check_name(flag, p)
+    p = check_not_empty(flag, path)
+    check_name(flag, p)
     if p.exists() and not p.is_dir():
         raise PathError(f"{flag} {p} is a file, not a folder: give a folder for the report")
     if not p.exists() and p.suffix.lower() in VIDEO_SUFFIXES + LOG_SUFFIXES:
@@ -231,7 +216,7 @@ def check_report_dir(flag: str, path) -> Path:
         raise PathError(f"{flag} {p} names a folder for the report (a timeline, a CSV, a contact sheet), but reads "
                         f"like a file: for the annotated video or the log give {meant} {p}; for the report, a "
                         f"folder name such as {p.with_suffix('')}")
-    _check_parent(flag, p)
+    check_parent(flag, p)
     if odd := [n for n in REPORT_FILES if (p / n).exists() and not (p / n).is_file()]:
         raise PathError(f"{flag} {p / odd[0]} is a folder or a device, not a report file: choose another folder")
     if p.is_dir() and not (p / REPORT_MARKER).exists():
@@ -390,7 +375,7 @@ def make_folder(flag: str, folder: Path, file: Path | None = None) -> Path | Non
 
     Returns the outermost folder it created (None: all were there), for `remove_made`.
     """
-    made = _outermost_missing(folder)
+    made = outermost_missing(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".knyang-cam-probe-{os.getpid()}"
@@ -402,7 +387,7 @@ def make_folder(flag: str, folder: Path, file: Path | None = None) -> Path | Non
     return made
 
 
-def _outermost_missing(folder: Path) -> Path | None:
+def outermost_missing(folder: Path) -> Path | None:
     return next((p for p in (*reversed(folder.parents), folder) if not p.exists()), None)
 
 
@@ -435,176 +420,3 @@ def sweep_temp(target: Path) -> list[Path]:
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
-
-
-# ---------------------------------------------------------------- model directories
-
-def is_model_dir(path: Path) -> bool:
-    """True when `path` holds a model.json (os.path's test: Path's raises OSError for a name over 255 bytes)."""
-    return os.path.isfile(path / MODEL_META)
-
-
-def _report_file(path: Path) -> bool:
-    """True for a file a model directory's report folder may hold: the report, evaluate's scores, or
-    the temporary file of one of them left by a killed writer."""
-    name = path.name
-    return path.is_file() and (name in MODEL_REPORT_FILES or fnmatch.fnmatch(name, EVAL_FILES)
-                               or temp_pid(name) is not None)
-
-
-def foreign_entries(folder: Path, also: Sequence[str] = ()) -> list[str]:
-    """What `folder` (a model directory, or its staging with names `also`) holds that the program does
-    not write there, as paths relative to it; its report folder is looked into too."""
-    found = []
-    for entry in sorted(folder.iterdir()):
-        if entry.name == "report" and entry.is_dir():
-            found += [f"report/{f.name}" for f in sorted(entry.iterdir()) if not _report_file(f)]
-        elif entry.name not in (*MODEL_ENTRIES, *also) or not entry.is_file():
-            found.append(entry.name)
-    return found
-
-
-def check_model_out(out, data=None, inputs: Sequence[Input] = (), flag: str = "--out") -> Path:
-    """The resolved model directory to write, or PathError: never a file, a folder with user files (its
-    report folder included), the dataset (or a folder holding it or inside it), nor a folder holding
-    another input."""
-    p = _check_not_empty(flag, out)
-    _check_name(flag, p)
-    if p.exists() and not p.is_dir():
-        raise PathError(f"{flag} {p} is a file, not a model directory")
-    if data is not None and (is_within(p, data) or is_within(data, p)):
-        raise PathError(f"{flag} {p} overlaps --data {data}: the model directory must be outside "
-                        f"the dataset and must not hold it")
-    if p.is_dir() and not is_model_dir(p) and any(p.iterdir()):
-        raise PathError(f"{flag} {p} is a folder with files but no {MODEL_META}, not a model directory: "
-                        f"refusing to replace it; choose a new folder or an existing model directory")
-    for i in inputs:
-        if same_file(i.path, p):
-            raise PathError(f"{flag} {p} is the {i.flag} {i.path}: write the new model to another folder")
-        if is_within(i.path, p):
-            raise PathError(f"{i.flag} {i.path} is inside {flag} {p}, which is replaced by the new model")
-        if i.folder and is_within(p, i.path):
-            raise PathError(f"{flag} {p} is inside the {i.flag} folder {i.path}: choose a folder outside it")
-    if p.is_dir() and (foreign := foreign_entries(p)):
-        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
-        raise PathError(f"{flag} {p} holds {', '.join(foreign[:3])}{more} beside its model: refusing to replace "
-                        f"them; move them out or choose another folder")
-    _check_parent(flag, p)
-    check_writable(flag, p)  # its staging folder and lock file go beside it
-    for aside in (staging_dir(p), old_beside(p)):
-        if aside.exists() and not is_leftover(aside):
-            raise PathError(f"{aside} is in the way of {flag} {p} and was not made by knyang-cam: move it")
-    return resolved(p)
-
-
-def staging_dir(out: Path) -> Path:
-    """Where a new model directory for `out` is built before it is swapped in."""
-    return out.with_name(f".{out.name}.staging-{os.getpid()}")
-
-
-def _note(text: str) -> None:
-    print(f"note: {text}", file=sys.stderr, flush=True)
-
-
-def is_leftover(folder: Path) -> bool:
-    """True when `folder` is a staging or set-aside folder this program made (atomic.mark_work) and
-    holds nothing but a model directory's files: only such a folder is removed or restored."""
-    return folder.is_dir() and not folder.is_symlink() and is_work(folder) and \
-        not foreign_entries(folder, also=(WORK_MARKER,))
-
-
-def recover(out: Path, note: Callable[[str], None] = _note) -> None:
-    """Clean up after a training that was killed while writing `out` (call with the lock held).
-
-    Staging folders for `out` of other processes are removed (with the lock held, none of them is
-    still writing), and those of dead processes beside it; an old model renamed aside just before a
-    crash is put back when `out` is absent. Only folders this program made are touched (is_leftover):
-    one of such a name that it did not make is left as it is, with a note when it is named after `out`.
-    """
-    for stale in sorted(out.parent.glob(".*.staging-*")):
-        m = _ASIDE.fullmatch(stale.name)
-        if m is None or m["kind"] != "staging" or int(m["pid"]) == os.getpid():
-            continue
-        ours = m["name"] == out.name
-        # Beside other model directories (a retrain's new one each time) only a dead process's.
-        if not ours and pid_alive(int(m["pid"])):
-            continue
-        if is_leftover(stale):
-            shutil.rmtree(stale, ignore_errors=True)
-            note(f"removed {stale}, left by a training that was killed")
-        elif ours:
-            note(f"left {stale} as it is: not a staging folder knyang-cam made")
-    for old in sorted(out.parent.glob(f".{glob.escape(out.name)}.old-*")):
-        if _ASIDE.fullmatch(old.name) is None:
-            continue
-        if not is_leftover(old):
-            note(f"left {old} as it is: not a model directory knyang-cam set aside")
-        elif not out.exists():
-            (old / WORK_MARKER).unlink()
-            os.replace(old, out)
-            note(f"restored {out} from {old}, left by a training that was killed")
-        else:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-_held: dict[Path, int] = {}
-
-
-def _lock(lock_path: Path, out: Path) -> int:
-    """An open, exclusively locked descriptor of `lock_path`, or PathError when another process holds it.
-
-    The file is removed on release; a lock taken on a file that was removed meanwhile is retried,
-    so two processes can never both hold one.
-    """
-    import fcntl
-
-    while True:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise PathError(f"another process (pid {holder}) is writing the model directory {out}: "
-                            f"wait for it to finish or choose another --out") from None
-        try:
-            current = os.stat(lock_path).st_ino
-        except FileNotFoundError:
-            current = None
-        if current == os.fstat(fd).st_ino:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-            return fd
-        os.close(fd)  # the holder before us removed it on release: lock the new file
-
-
-@contextmanager
-def claim_model_dir(out, note: Callable[[str], None] = _note) -> Iterator[Path]:
-    """Hold the lock on model directory `out` (a lock file beside it, removed on release) and recover
-    a killed run's leftovers.
-
-    A second process asking for the same directory gets PathError at once; within one process the
-    claim is re-entrant. Without fcntl (Windows) there is no lock, only the recovery.
-    """
-    out = resolved(out)
-    if out in _held:
-        yield out
-        return
-    made = _outermost_missing(out.parent)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = out.with_name(f".{out.name}.lock")
-    try:
-        fd = _lock(lock_path, out)
-    except ImportError:
-        fd = -1
-    _held[out] = fd
-    try:
-        recover(out, note)
-        yield out
-    finally:
-        del _held[out]
-        if fd >= 0:
-            lock_path.unlink(missing_ok=True)
-            os.close(fd)
-        # A training that failed before writing (no internet for the weights) left an empty models/ behind.
-        remove_made(out.parent, made)

@@ -721,8 +721,8 @@ def test_a_second_training_onto_the_same_out_is_refused(tmp_path):
     out = tmp_path / "m"
     holder = subprocess.Popen([sys.executable, "-c", f"""
 import sys
-from knyang_cam import paths
-with paths.claim_model_dir({str(out)!r}):
+from knyang_cam import model_out
+with model_out.claim_model_dir({str(out)!r}):
     print("held", flush=True)
     sys.stdin.read()
 """], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from knyang_cam import atomic, model_dir, paths
+from knyang_cam import atomic, model_out, paths
 from knyang_cam.atomic import atomic_path, mark_work, temp_beside
 from knyang_cam.dataset import Saver
 from knyang_cam.paths import Input, PathError, UnsafeName
@@ -266,42 +266,40 @@ def dataset(tmp_path):
 
 def test_model_out_never_overlaps_the_dataset(tmp_path, dataset):
     for out in (dataset, dataset / "A", dataset / "models" / "m", tmp_path):
-        assert "overlaps --data" in refused(paths.check_model_out, out, data=dataset)
+        assert "overlaps --data" in refused(model_out.check_model_out, out, data=dataset)
     link = tmp_path / "link"
     link.symlink_to(dataset, target_is_directory=True)
-    assert "overlaps --data" in refused(paths.check_model_out, link, data=dataset)
-    assert paths.check_model_out(tmp_path / "models" / "m", data=dataset) == (tmp_path / "models" / "m").resolve()
+    assert "overlaps --data" in refused(model_out.check_model_out, link, data=dataset)
+    assert model_out.check_model_out(tmp_path / "models" / "m", data=dataset) == (tmp_path / "models" / "m").resolve()
 
 
 def test_model_out_replaces_only_a_model_directory_or_an_empty_folder(tmp_path):
     user = tmp_path / "user"
     user.mkdir()
     (user / "notes.txt").write_text("keep me")
-    assert "not a model directory" in refused(paths.check_model_out, user)
+    assert "not a model directory" in refused(model_out.check_model_out, user)
     (tmp_path / "file").write_text("x")
-    assert "is a file" in refused(paths.check_model_out, tmp_path / "file")
+    assert "is a file" in refused(model_out.check_model_out, tmp_path / "file")
     (tmp_path / "empty").mkdir()
-    paths.check_model_out(tmp_path / "empty")
+    model_out.check_model_out(tmp_path / "empty")
     model = tmp_path / "model"
     model.mkdir()
     (model / "model.json").write_text("{}")
-    paths.check_model_out(model)
+    model_out.check_model_out(model)
     weights = model / "w.weights.h5"
     weights.write_bytes(b"w")
-    assert "--weights" in refused(paths.check_model_out, model, inputs=[Input("--weights", weights)])
+    assert "--weights" in refused(model_out.check_model_out, model, inputs=[Input("--weights", weights)])
     # A model.json does not make a folder of user files replaceable.
     (model / "photos").mkdir()
-    assert "holds photos, w.weights.h5 beside its model" in refused(paths.check_model_out, model)
+    assert "holds photos, w.weights.h5 beside its model" in refused(model_out.check_model_out, model)
     assert (user / "notes.txt").read_text() == "keep me"
 
 
-def test_model_entries_are_what_a_model_directory_holds():
-    assert set(paths.MODEL_ENTRIES) == {model_dir.META_FILE, model_dir.KERAS_FILE, model_dir.TFLITE_FILE,
-                                        model_dir.REPORT_DIR}
+def test_a_model_report_folder_holds_what_training_writes():
     from train import report
 
-    assert set(paths.MODEL_REPORT_FILES) == {report.METRICS_FILE, report.CONFUSION_FILE, report.CURVES_FILE,
-                                             report.MISCLASSIFIED_FILE}
+    assert set(model_out.MODEL_REPORT_FILES) == {report.METRICS_FILE, report.CONFUSION_FILE, report.CURVES_FILE,
+                                                 report.MISCLASSIFIED_FILE}
 
 
 def _dead_pid() -> int:
@@ -352,13 +350,13 @@ def test_a_killed_runs_leftovers_are_removed_by_the_next_claim(tmp_path):
     (out / "model.json").write_text("{}")
     stale = leftover(tmp_path / f".m.staging-{_dead_pid()}")
     notes = []
-    with paths.claim_model_dir(out, note=notes.append):
+    with model_out.claim_model_dir(out, note=notes.append):
         assert not stale.exists()
     assert len(notes) == 1 and str(stale) in notes[0]
     # Beside another model directory (a retrain's, named anew each time): a dead process's only.
     other_dead = leftover(tmp_path / f".m-retrained-1.staging-{_dead_pid()}")
     other_live = leftover(tmp_path / f".m-retrained-2.staging-{os.getppid()}")
-    with paths.claim_model_dir(out, note=notes.append):
+    with model_out.claim_model_dir(out, note=notes.append):
         pass
     assert not other_dead.exists() and other_live.exists()
     shutil.rmtree(other_live)
@@ -366,7 +364,7 @@ def test_a_killed_runs_leftovers_are_removed_by_the_next_claim(tmp_path):
     gone = tmp_path / "g"
     aside = leftover(tmp_path / ".g.old-123")
     (aside / "model.json").write_text("old")
-    with paths.claim_model_dir(gone, note=notes.append):
+    with model_out.claim_model_dir(gone, note=notes.append):
         pass
     assert (gone / "model.json").read_text() == "old" and not aside.exists()
     assert sorted(p.name for p in gone.iterdir()) == ["model.json", "report"]
@@ -377,14 +375,14 @@ def test_a_training_that_wrote_no_model_leaves_no_folder_it_made(tmp_path):
     """python -m train failing to download its weights (README's --weights imagenet, offline) left an empty
     models/ in the user's folder."""
     out = tmp_path / "models" / "mycats"
-    with pytest.raises(RuntimeError), paths.claim_model_dir(out):
+    with pytest.raises(RuntimeError), model_out.claim_model_dir(out):
         raise RuntimeError("no weights")
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "models").mkdir()  # the user's own folder stays
-    with paths.claim_model_dir(out):
+    with model_out.claim_model_dir(out):
         pass
     assert list(tmp_path.iterdir()) == [tmp_path / "models"]
-    with paths.claim_model_dir(out):
+    with model_out.claim_model_dir(out):
         out.mkdir()
     assert out.is_dir()
 
@@ -405,7 +403,7 @@ def test_recovery_leaves_folders_it_did_not_make_as_they_were(tmp_path):
     before = {p: sorted(q.name for q in p.rglob("*")) for p in [*users, marked]}
     for _ in range(2):  # out absent (a restore would happen), then present (a removal would)
         notes = []
-        with paths.claim_model_dir(out, note=notes.append):
+        with model_out.claim_model_dir(out, note=notes.append):
             out.mkdir(exist_ok=True)
         assert {p: sorted(q.name for q in p.rglob("*")) for p in before} == before
         assert all("as it is" in n for n in notes) and len(notes) == 3, notes  # the ones named after out
@@ -417,18 +415,18 @@ def test_a_second_process_on_the_same_model_directory_is_refused(tmp_path):
     out = tmp_path / "m"
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
-        from knyang_cam import paths
-        with paths.claim_model_dir({str(out)!r}):
+        from knyang_cam import model_out
+        with model_out.claim_model_dir({str(out)!r}):
             print("held", flush=True)
             sys.stdin.read()
         """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         assert holder.stdout.readline().strip() == "held"
-        line = refused(lambda: paths.claim_model_dir(out).__enter__())
+        line = refused(lambda: model_out.claim_model_dir(out).__enter__())
         assert f"pid {holder.pid}" in line and str(out.resolve()) in line
     finally:
         holder.communicate("", timeout=30)
-    with paths.claim_model_dir(out):  # free again once the holder is gone
+    with model_out.claim_model_dir(out):  # free again once the holder is gone
         pass
 
 
@@ -493,9 +491,9 @@ def test_an_output_name_too_long_for_its_hidden_neighbours_is_refused_before_any
     # A 250-byte --out is a legal name, but its staging folder .NAME.staging-PID is not: both were an
     # OSError traceback ('File name too long').
     longest = "m" * (paths.NAME_MAX - paths.BESIDE_EXTRA)
-    assert paths.check_model_out(tmp_path / longest) == tmp_path / longest
+    assert model_out.check_model_out(tmp_path / longest) == tmp_path / longest
     atomic.write_text(tmp_path / (longest[:-5] + ".json"), "{}")  # the widest hidden name beside it fits
-    for check in (paths.check_model_out, lambda p: paths.check_file("--json", p),
+    for check in (model_out.check_model_out, lambda p: paths.check_file("--json", p),
                   lambda p: paths.check_report_dir("--report", p)):
         assert "its name is 250 bytes" in refused(check, tmp_path / ("n" * 245 + ".json"))
         assert refused(check, tmp_path / ("n" * 300) / "m.json").endswith(": File name too long")

@@ -53,7 +53,7 @@ def default_out(data: str | Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Check the inputs, train `args.data` into the model directory, print one summary line; 0, or UserError."""
-    from knyang_cam import config, extras, paths
+    from knyang_cam import config, extras, model_out, paths
 
     from . import data
     from .model import BUNDLED, NAMED_WEIGHTS, bundled_model_file, check_weights_file
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         inputs.append(paths.Input("--weights bundled", bundled_model_file().parent, folder=True))
     elif args.weights not in NAMED_WEIGHTS:
         inputs.append(paths.Input("--weights", Path(args.weights)))
-    out = paths.check_model_out(out, data=args.data, inputs=inputs)
+    out = model_out.check_model_out(out, data=args.data, inputs=inputs)
     cache_dir = Path(os.path.expanduser(cache)) if cache else None
     # Inside --out the cache would be a file of the user's that the export refuses to replace (after all the work).
     paths.check_cache("train.feature_cache", cache_dir, (("--data", args.data), ("--out", out)))
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     # the backbone's start-up, and without TensorFlow's lines around them.
     _check_dataset(data.find_images(args.data, cfg.train.validation_fraction, cfg.train.seed))
     extras.quiet_tensorflow(args.verbose)
-    with paths.claim_model_dir(out):
+    with model_out.claim_model_dir(out):
         from .pipeline import train_model
 
         result = train_model(args.data, out, args.weights, cfg.train, cache_dir=cache_dir)

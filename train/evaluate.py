@@ -266,15 +266,15 @@ def _load_keras(info):
 def _check_json(out: Path, model: Path, folders: dict) -> None:
     """--json writes a file, in a place it can write, and replaces nothing it reads nor the model's
     training report: inside the model directory only report/eval-*.json is evaluate's."""
-    from knyang_cam import model_dir, paths
+    from knyang_cam import model_dir, model_out, paths
 
     paths.check_file("--json", out)
     own = paths.resolved(out).parent == paths.resolved(model / model_dir.REPORT_DIR) and \
-        fnmatch.fnmatch(out.name, paths.EVAL_FILES)
+        fnmatch.fnmatch(out.name, model_out.EVAL_FILES)
     network = [model / name for name in (model_dir.KERAS_FILE, model_dir.TFLITE_FILE, model_dir.META_FILE)]
     if (paths.is_within(out, model) and not own) or any(paths.same_file(out, f) for f in network):
         raise UserError(f"--json {out} would replace an input file or the training report of --model {model}: "
-                        f"there only {model_dir.REPORT_DIR}/{paths.EVAL_FILES} is evaluate's; choose another name")
+                        f"there only {model_dir.REPORT_DIR}/{model_out.EVAL_FILES} is evaluate's; choose another name")
     for flag, folder in folders.items():
         if folder and paths.is_within(out, folder):
             raise UserError(f"--json {out} is inside the {flag} folder {folder}: write it somewhere else")
@@ -293,12 +293,12 @@ def default_json(data: str | None, unknown: str | None) -> str:
 
 
 def _run(args) -> int:
-    from knyang_cam import bundled, extras, model_dir, paths
+    from knyang_cam import bundled, extras, model_dir, model_out
     from knyang_cam.atomic import write_text
 
     # Before the model is read: with the two folders swapped, the dataset's missing model.json was the message.
     for flag, folder in (("--data", args.data), ("--unknown", args.unknown)):
-        if folder and paths.is_model_dir(Path(folder)):  # the two folders swapped, or --model given twice
+        if folder and model_out.is_model_dir(Path(folder)):  # the two folders swapped, or --model given twice
             raise UserError(f"{flag} {folder} is a model directory (it holds {model_dir.META_FILE}): give a folder "
                             f"of photos, and the model as --model")
     # As the app's --model: `models/knyang` names the bundled model from any folder.

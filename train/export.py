@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from knyang_cam import model_dir, paths
+from knyang_cam import model_dir, model_out
 from knyang_cam.atomic import mark_work, swap_dir
 from knyang_cam.errors import OutputError
 from knyang_cam.model_dir import ModelInfo
@@ -56,7 +56,7 @@ def write_model_dir(model, info: ModelInfo, out: str | Path,
     `tflite`: the same network as a .tflite already (the live retrain's patched copy,
     train/tflite_edit.py); without it `model` is converted.
     """
-    with paths.claim_model_dir(paths.check_model_out(out)) as target, _sigterm_unwinds():
+    with model_out.claim_model_dir(model_out.check_model_out(out)) as target, _sigterm_unwinds():
         try:
             _write(model, info, target, write_report, tflite)
         except OSError as e:  # a full disk, a quota: the staging is gone and the old model in place
@@ -86,7 +86,7 @@ def _sigterm_unwinds():
 
 def _write(model, info: ModelInfo, out: Path, write_report: Callable[[Path], None] | None,
            tflite: bytes | None) -> None:
-    staging = paths.staging_dir(out)
+    staging = model_out.staging_dir(out)
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir()

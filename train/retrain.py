@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from knyang_cam import bundled, events, extras, model_dir, paths
+from knyang_cam import bundled, events, extras, model_dir, model_out, paths
 from knyang_cam import config as config_mod
 from knyang_cam.config import TrainConfig
 from knyang_cam.errors import OneLineParser, UserError
@@ -285,7 +285,7 @@ def check_outputs(model: str, data_dir: str, out: str, config: str | None, cache
     if config:
         inputs.append(paths.Input("--config", Path(config)))
     for target in (out, refused_out(out)):
-        paths.check_model_out(target, data=data_dir, inputs=inputs)
+        model_out.check_model_out(target, data=data_dir, inputs=inputs)
     paths.check_cache(cache_flag, cache, (("--data", data_dir), ("--model", model), ("--out", out),
                                           ("--out's twin", refused_out(out))))
 
