@@ -354,7 +354,11 @@ def check_key_folders(folders: Sequence[Path]) -> None:
         folder = Path(folder).expanduser()
         there = next((p for p in (folder, *folder.parents) if os.path.lexists(p)), None)
         if there is not None and not os.path.isdir(there):
-            where = "is a file" if there == folder else f"is under the file {there}"
+            file = os.path.isfile(there)  # else a device, a socket or a broken link
+            if there == folder:
+                where = "is a file" if file else "is not a folder"
+            else:
+                where = f"is under the file {there}" if file else f"is under {there}, which is not a folder"
             raise PathError(f"{key} {folder} {where}: {what} into a folder; give a folder there")
 
 

@@ -191,9 +191,13 @@ def test_label_key_folders_in_a_model_directory_or_each_other_are_refused(user, 
     assert contents(user) == before
 
 
-@pytest.mark.parametrize("setting", ["app:\n  dataset_root: notes.txt", "app:\n  snapshots_dir: notes.txt/snaps",
-                                     "retrain:\n  models_dir: notes.txt"])
-def test_a_key_folder_that_is_a_file_is_refused_at_start(user, capsys, monkeypatch, tiny_model_dir, setting):
+@pytest.mark.parametrize("setting, said", [
+    ("app:\n  dataset_root: notes.txt", "app.dataset_root notes.txt is a file"),
+    ("app:\n  snapshots_dir: notes.txt/snaps", "app.snapshots_dir notes.txt/snaps is under the file notes.txt"),
+    ("retrain:\n  models_dir: notes.txt", "retrain.models_dir notes.txt is a file"),
+    ("app:\n  snapshots_dir: /dev/null", "app.snapshots_dir /dev/null is not a folder"),
+])
+def test_a_key_folder_that_is_a_file_is_refused_at_start(user, capsys, monkeypatch, tiny_model_dir, setting, said):
     """Found at the key press before, as a toast in a run the user had long started; the file is left as it was."""
     monkeypatch.chdir(user)
     (user / "notes.txt").write_text("mine")
@@ -201,8 +205,7 @@ def test_a_key_folder_that_is_a_file_is_refused_at_start(user, capsys, monkeypat
     before = contents(user)
     line = one_line(capsys, call(cam_main, "--source", "V.mp4", "--model", tiny_model_dir, "--config", "bad.yaml",
                                  "--headless"))
-    key = {"app": "app." + setting.split()[1][:-1], "retrain": "retrain.models_dir"}[setting.split(":")[0]]
-    assert line.startswith(f"error: {key} notes.txt") and "file" in line and line.endswith("give a folder there"), line
+    assert line.startswith(f"error: {said}: ") and line.endswith("into a folder; give a folder there"), line
     assert contents(user) == before
 
 
