@@ -348,8 +348,9 @@ KEY_FOLDERS = (("app.dataset_root", "the label keys save photos"),
 
 
 def check_key_folders(folders: Sequence[Path]) -> None:
-    """PathError when a KEY_FOLDERS setting (its folder, in that order) is a file or lies under one: else found
-    only when the key is pressed, as a toast mid-run, long after the config could be mended."""
+    """PathError when a KEY_FOLDERS setting (its folder, in that order) is, or lies under, no folder (a file, a
+    device, a broken link): else found only when the key is pressed, as a toast mid-run, long after the config
+    could be mended."""
     for (key, what), folder in zip(KEY_FOLDERS, folders):
         folder = Path(folder).expanduser()
         there = next((p for p in (folder, *folder.parents) if os.path.lexists(p)), None)
