@@ -18,11 +18,11 @@ Hwamok and back. Issue 12's target: frames named right >= 0.97.
 Each fold's model is kept in --work (reused when there). About 5 minutes a fold on a 2-core CPU,
 most of it the detect-mode run; the first fold fills the feature cache (about 4 minutes more).
 
-Measured (December 2026, the shipped recipe, 5 folds, seed 0): centre crop 0.892 +- 0.055 of the frames
-named right, 0.059 naming another cat; detect 0.884 +- 0.048 and 0.072; per fold 0.82-0.95. quality.py's
-per-frame figure on the same folds is 0.884 +- 0.059: smoothing over a clip brings back few frames, as a
-photo the model misreads is misread in all of its frames (Chungdam named Hwamok in 0.44 of its frames on
-one fold, none on another).
+Measured (December 2026, the shipped recipe, 5 folds, seeds 0 and 1: quality.py's 5 x 2 folds): centre crop
+0.884 +- 0.051 of the frames named right, 0.066 naming another cat; detect 0.874 +- 0.044 and 0.081; per fold
+0.82-0.95. quality.py's one-frame-at-a-time figure on the same folds is 0.884 +- 0.059: smoothing over a clip
+brings back nothing, as a photo the model misreads is misread in all of its frames (Chungdam named Hwamok in
+0.43 of its frames on one fold, none on another).
 """
 from __future__ import annotations
 
@@ -162,7 +162,7 @@ def main(argv=None) -> int:
                                "c_as_h": as_other(fig, *TABBIES),
                                "h_as_c": as_other(fig, *TABBIES[::-1])}
                         results[(row, crop)].append(res)
-                        print(f"{r}/{f:<4d} {row or 'default':28s} {crop:7s} {res['right']:11.3f} "
+                        print(f"{args.seed + r}/{f:<4d} {row or 'default':28s} {crop:7s} {res['right']:11.3f} "
                               f"{res['wrong']:11.3f} {res['validation']:10.3f} {res['c_as_h']:18.3f} "
                               f"{res['h_as_c']:18.3f}", flush=True)
     print("\nmean +- SD over folds")
