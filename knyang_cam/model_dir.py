@@ -95,10 +95,15 @@ def rebuild_hint(path: Path) -> str:
     return "rebuild it with: " + REBUILD.format(trainer=bundled.trainer_command(), path=path)
 
 
+def is_model_dir(path: Path) -> bool:
+    """True when `path` holds a model.json (os.path's test: Path's raises OSError for a name over 255 bytes)."""
+    return os.path.isfile(path / META_FILE)
+
+
 def _models_in(folder: Path) -> list[Path]:
     """The model directories directly in `folder` (none where it cannot be listed)."""
     try:
-        return sorted(d for d in folder.iterdir() if (d / META_FILE).is_file())
+        return sorted(d for d in folder.iterdir() if is_model_dir(d))
     except OSError:
         return []
 

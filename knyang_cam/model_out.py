@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .atomic import WORK_MARKER, is_work, old_beside, pid_alive, temp_pid
-from .model_dir import KERAS_FILE, META_FILE, REPORT_DIR, TFLITE_FILE
+from .model_dir import KERAS_FILE, META_FILE, REPORT_DIR, TFLITE_FILE, is_model_dir
 from .paths import (
     Input,
     PathError,
@@ -41,11 +41,6 @@ MODEL_REPORT_FILES = ("metrics.json", "confusion.png", "curves.png", "misclassif
 EVAL_FILES = "eval-*.json"
 # A staging or set-aside folder beside a model directory: .NAME.staging-PID, .NAME.old-PID.
 _ASIDE = re.compile(r"\.(?P<name>.+)\.(?P<kind>staging|old)-(?P<pid>\d+)")
-
-
-def is_model_dir(path: Path) -> bool:
-    """True when `path` holds a model.json (os.path's test: Path's raises OSError for a name over 255 bytes)."""
-    return os.path.isfile(path / META_FILE)
 
 
 def _report_file(path: Path) -> bool:

@@ -293,12 +293,12 @@ def default_json(data: str | None, unknown: str | None) -> str:
 
 
 def _run(args) -> int:
-    from knyang_cam import bundled, extras, model_dir, model_out
+    from knyang_cam import bundled, extras, model_dir
     from knyang_cam.atomic import write_text
 
     # Before the model is read: with the two folders swapped, the dataset's missing model.json was the message.
     for flag, folder in (("--data", args.data), ("--unknown", args.unknown)):
-        if folder and model_out.is_model_dir(Path(folder)):  # the two folders swapped, or --model given twice
+        if folder and model_dir.is_model_dir(Path(folder)):  # the two folders swapped, or --model given twice
             raise UserError(f"{flag} {folder} is a model directory (it holds {model_dir.META_FILE}): give a folder "
                             f"of photos, and the model as --model")
     # As the app's --model: `models/knyang` names the bundled model from any folder.
