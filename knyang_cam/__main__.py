@@ -69,9 +69,8 @@ def run(args: argparse.Namespace) -> int:
         spec = str(bundled.path(bundled.DEMO_CLIP)) if args.source == "demo" else args.source
         paths.check_app(read_by(args, cfg, model, spec), args.output, args.log, args.report)  # before any write
         info = model_dir.read(model)  # before the label keys' folders are placed against it: it may be no model
-        paths.check_app_folders(cfg.app.dataset_root, cfg.app.snapshots_dir, model,
+        paths.check_app_folders(cfg.app.dataset_root, cfg.app.snapshots_dir, cfg.retrain.models_dir, model,
                                 bundled.path(bundled.FINDER_DIR))
-        paths.check_key_folders((cfg.app.dataset_root, cfg.app.snapshots_dir, cfg.retrain.models_dir))
         source = sources.open_source(spec, cfg.camera)
     if args.quiet:
         # A stalled stream makes OpenCV's reader warn once per timeout (hundreds of lines in minutes);

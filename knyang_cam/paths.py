@@ -319,15 +319,24 @@ def check_app(inputs: Sequence[Input], output=None, log=None, report=None) -> Ap
     return AppPaths(output, log, report)
 
 
-def check_app_folders(dataset_root, snapshots_dir, model: Path, finder: Path) -> None:
-    """PathError unless the folders the label keys fill stay out of the model directories and apart.
+# The folders the keys write into while the app runs, and what each key saves there.
+KEY_FOLDERS = (("app.dataset_root", "the label keys save photos"),
+               ("app.snapshots_dir", "the snapshot key saves frames"),
+               ("retrain.models_dir", "the retrain key writes models"))
+
+
+def check_app_folders(dataset_root, snapshots_dir, models_dir, model: Path, finder: Path) -> None:
+    """PathError unless the folders the keys write into (KEY_FOLDERS) are folders or none yet, and the label
+    keys' stay out of the model directories and apart.
 
     The dataset and the snapshots are written into while the app runs: inside a model directory their
     files make it one training refuses to replace; a model directory inside the dataset is read as a cat
     folder (and a retrain refuses a dataset holding its --out); snapshots inside the dataset are read as
-    a cat's photos, or make a split dataset one that training refuses.
+    a cat's photos, or make a split dataset one that training refuses. A setting that is, or lies under, no
+    folder (a file, a device, a broken link) was found only when its key was pressed, as a toast mid-run, long
+    after the config could be mended.
     """
-    dataset, snaps = Path(dataset_root).expanduser(), Path(snapshots_dir).expanduser()
+    dataset, snaps, models = (Path(p).expanduser() for p in (dataset_root, snapshots_dir, models_dir))
     for flag, folder in (("app.dataset_root", dataset), ("app.snapshots_dir", snaps)):
         for what, other in (("--model", model), ("cat finder", finder)):
             if is_within(folder, other):
@@ -339,20 +348,7 @@ def check_app_folders(dataset_root, snapshots_dir, model: Path, finder: Path) ->
     if is_within(snaps, dataset) and resolved(snaps) != resolved(dataset):
         raise PathError(f"app.snapshots_dir {snaps} is inside app.dataset_root {dataset}: training would read "
                         f"the full frames as a cat's photos; give the snapshots a folder outside the dataset")
-
-
-# The folders the keys write into while the app runs, and what each key saves there.
-KEY_FOLDERS = (("app.dataset_root", "the label keys save photos"),
-               ("app.snapshots_dir", "the snapshot key saves frames"),
-               ("retrain.models_dir", "the retrain key writes models"))
-
-
-def check_key_folders(folders: Sequence[Path]) -> None:
-    """PathError when a KEY_FOLDERS setting (its folder, in that order) is, or lies under, no folder (a file, a
-    device, a broken link): else found only when the key is pressed, as a toast mid-run, long after the config
-    could be mended."""
-    for (key, what), folder in zip(KEY_FOLDERS, folders):
-        folder = Path(folder).expanduser()
+    for (key, what), folder in zip(KEY_FOLDERS, (dataset, snaps, models)):
         there = next((p for p in (folder, *folder.parents) if os.path.lexists(p)), None)
         if there is not None and not os.path.isdir(there):
             file = os.path.isfile(there)  # else a device, a socket or a broken link
