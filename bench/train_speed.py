@@ -5,12 +5,16 @@
 The uncached figure runs the same head training with the backbone in the loop
 (the frozen base recomputed for every photo of every epoch, as a plain
 `model.fit` on pixels would) for a few epochs and extrapolates to
-train.head_epochs; it is labelled as such. Prints figures only.
+train.head_epochs; it is labelled as such. Then the backbone on the same crops in
+TensorFlow and on LiteRT (features.on_litert, what `python -m train` runs), and the
+whole `python -m train` with an empty feature cache (the 300 s target; `--no-full`
+skips it). Prints figures only.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None)
     p.add_argument("--uncached-epochs", type=int, default=2,
                    help="epochs actually run with the backbone in the loop (then extrapolated)")
+    p.add_argument("--no-full", action="store_true", help="skip the whole python -m train, cold cache")
     return p
 
 
@@ -42,7 +47,7 @@ def main(argv=None) -> int:
     from knyang_cam.model_dir import ModelInfo
     from train import data, features, fit, recipe
     from train.export import write_model_dir
-    from train.model import Backbone, build
+    from train.model import Backbone, build, infer
 
     cfg = config.load(args.config).train
     rows = []
@@ -96,12 +101,29 @@ def main(argv=None) -> int:
         info = ModelInfo(Path(tmp) / "m", ds.classes, (cfg.image_size,) * 2, 0.6, backbone.describe())
         timed("export (model.keras, model.tflite, model.json)", lambda: write_model_dir(net.model, info, info.path))
 
+    crops = np.concatenate([tr.pixels, va.pixels])[:256].astype(np.float32)
+    timed(f"backbone in TensorFlow, {len(crops)} crops", lambda: infer(net.features, crops, cfg.batch_size))
+    in_tf = rows[-1][1]
+    embed = features.on_litert(net.features, cfg.batch_size)
+    timed("backbone converted to LiteRT", lambda: embed(crops[:1]))
+    timed(f"backbone on LiteRT, {len(crops)} crops", lambda: embed(crops))
+    on_litert = rows[-1][1]
+    if not args.no_full:
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "cold.yaml").write_text(f"train:\n  feature_cache: {Path(tmp) / 'cache'}\n")
+            timed("python -m train, empty feature cache", lambda: subprocess.run(
+                [sys.executable, "-m", "train", "--data", args.data, "--out", str(Path(tmp) / "m"), "--weights",
+                 args.weights, "--config", str(Path(tmp) / "cold.yaml")], cwd=ROOT, check=True,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
     extraction = rows[2][1]
     print()
     print(f"head epoch: cached {head_seconds / cfg.head_epochs * 1000:.1f} ms, "
           f"uncached {uncached_epoch * 1000:.0f} ms")
     print(f"head phase: uncached / cached = {uncached / head_seconds:.0f}x "
           f"({uncached / (head_seconds + extraction):.1f}x counting the one-time feature extraction)")
+    print(f"backbone: TensorFlow {len(crops) / in_tf:.0f} crops/s, LiteRT {len(crops) / on_litert:.0f} crops/s "
+          f"(x{in_tf / on_litert:.1f})")
     if phase_b:
         print(f"phase (b): {phase_b.epochs} epochs, {phase_b.seconds / max(phase_b.epochs, 1):.1f} s per epoch")
     else:

@@ -127,6 +127,25 @@ def test_the_cut_out_base_gives_the_keras_features(exported):
     assert len(cut) < len(data), "the head's and the gate's weights are dropped"
 
 
+def test_full_training_runs_its_backbone_on_litert_converted_only_when_needed(exported, monkeypatch):
+    """features.on_litert (python -m train's crops): what TensorFlow gives, in batches with progress; a warm
+    cache, which never calls it, never pays the conversion."""
+    from train import export, features
+    from train.model import infer
+
+    _, extractor, _, _, _ = exported
+    converted, real = [], export.tflite_bytes
+    monkeypatch.setattr(export, "tflite_bytes", lambda m: converted.append(m) or real(m))
+    embed = features.on_litert(extractor, batch_size=4)
+    assert converted == []
+    x, seen = crops(10), []
+    got = embed(x, lambda done, total: seen.append((done, total)))
+    np.testing.assert_allclose(got, infer(extractor, x), atol=1e-4)
+    assert seen == [(4, 10), (8, 10), (10, 10)]
+    np.testing.assert_allclose(embed(x[:3]), got[:3], atol=1e-6)
+    assert converted == [extractor], "converted once, on the first call"
+
+
 def test_a_patched_head_and_gate_equal_a_new_conversion(exported):
     """New kernel, bias, cut and floor, more references and fewer other animals: the patched file (int8
     rows, as `python -m train` writes it) computes what the Keras network with those values computes."""

@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # The default recipe with a cold feature cache of its own (phase (b), off by default, is
-# tested on tiny data in test_train_e2e).
+# tested on tiny data in test_train_e2e). How long it takes is bench/train_speed.py's to say: 2-core
+# machines here differ 5-fold (1 min 35 s to 7 min 20 s before the backbone ran on LiteRT), and CI's took
+# over 480 s once, so the limit only catches a hang.
 SHORT = """train:
   feature_cache: {cache}
 """
@@ -27,7 +29,7 @@ def test_training_on_shared_data_reaches_090(shared_data, shared_weights, tmp_pa
     out = tmp_path / "knyang"
     r = subprocess.run([sys.executable, "-m", "train", "--data", str(shared_data), "--out", str(out),
                         "--weights", str(shared_weights), "--config", str(config)],
-                       cwd=ROOT, capture_output=True, text=True, timeout=480,
+                       cwd=ROOT, capture_output=True, text=True, timeout=1200,
                        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert r.returncode == 0, r.stderr[-3000:]
     info = model_dir.read(out)

@@ -511,9 +511,10 @@ def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainC
         stages.lap("fine_tune")
     identity = features.identity(network.features)
     cache = features.FeatureCache(cache_dir or features.default_cache_dir(), identity)
+    embed = features.on_litert(network.features, cfg.batch_size)
     # The bank's crops are the head's other animals, and their average-pooled part the gate's.
     bank_crops = negatives.crops(negatives.photos() if bank_photos is None else bank_photos, network.features, cache,
-                                 cfg.batch_size, progress.counter("other animals"))
+                                 cfg.batch_size, progress.counter("other animals"), embed)
     if bank_photos is None:
         bank = negatives.for_extractor(network.features, identity, bank_crops, cfg.reference_merge, _log)
     else:
@@ -522,5 +523,5 @@ def train_model(data_dir: str | Path, out: str | Path, weights: str, cfg: TrainC
     drop, dense = network.model.get_layer("dropout"), network.model.get_layer("probs")
     return finish(network.features, drop, dense, dataset, cfg, Path(out), Recipe.full(cfg), cache, bank, stages,
                   before=before, info_extra={"backbone": {**backbone.describe(), "features": identity}},
-                  progress=progress.counter, other_rows=other_rows, other_photos=bank_crops.paths,
+                  progress=progress.counter, embed=embed, other_rows=other_rows, other_photos=bank_crops.paths,
                   learn_validation=cfg.learn_validation)
