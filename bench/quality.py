@@ -139,18 +139,17 @@ MADE = {"clip": (clip_squares, len(CLIP_KEEP), f"#clip{len(CLIP_KEEP)}of{CLIP_FR
 
 
 def photo_features(paths, labels, names, view_sets: dict, made: tuple[str, ...], net, backbone, cache,
-                   batch_size: int = 32) -> Photos:
+                   embed, batch_size: int = 32) -> Photos:
     """Features of every photo for each named tuple of train.data.View, plus the `made` crops (of MADE),
-    each also mirrored."""
+    each also mirrored. `embed`: the backbone, on LiteRT as `python -m train` runs it (features.on_litert)."""
     from train import features
-    from train.model import infer
 
     side = 2 * backbone.image_size
     out = {}
     for name, views in view_sets.items():
         t = time.perf_counter()
         f = features.view_features_for(paths, labels, net.features, backbone, views, side, cache,
-                                       batch_size=batch_size)
+                                       batch_size=batch_size, embed=embed)
         if f.skipped:
             raise SystemExit(f"undecodable photos: {f.skipped}")
         out[name] = f.vectors.reshape(len(paths), len(views), -1)
@@ -164,7 +163,7 @@ def photo_features(paths, labels, names, view_sets: dict, made: tuple[str, ...],
         if todo:
             squares = np.concatenate([maker(paths[i], i, backbone.image_size) for i in todo])
             both = np.concatenate([squares, squares[:, :, ::-1]])
-            vecs = infer(net.features, both, batch_size)
+            vecs = embed(both)
             m = len(squares)
             for row, i in enumerate(todo):
                 for j in range(n):
@@ -191,6 +190,7 @@ def load_sets(data_root: Path, pets_root: Path, weights: str, cat_train_views: b
     backbone = Backbone(weights, cfg.image_size, cfg.alpha)
     net = build(backbone, 2, cfg.dropout)
     cache = features.FeatureCache(features.default_cache_dir(), features.identity(net.features))
+    embed = features.on_litert(net.features, cfg.batch_size)
     ds = data.find_images(data_root, cfg.validation_fraction, cfg.seed)
     paths = list(ds.train.paths) + list(ds.validation.paths)
     labels = list(ds.train.labels) + list(ds.validation.labels)
@@ -204,7 +204,7 @@ def load_sets(data_root: Path, pets_root: Path, weights: str, cat_train_views: b
     print(f"features of {data_root}:", file=sys.stderr)
     mine = photo_features(paths, labels, ds.classes,
                           {"train": recipe.TRAIN_VIEWS, "train_turned": recipe.TURNED, **views},
-                          ("clip", "clip_views", "scene", "scene_views"), net, backbone, cache)
+                          ("clip", "clip_views", "scene", "scene_views"), net, backbone, cache, embed)
     pets = []
     for kind in ("cats", "dogs"):
         files = sorted((pets_root / kind).glob("*.jpg"))
@@ -216,11 +216,11 @@ def load_sets(data_root: Path, pets_root: Path, weights: str, cat_train_views: b
         pets.append(photo_features(files, breed, breeds,
                                    {"bank": recipe.BANK_VIEWS, **train, **views},
                                    ("clip", "clip_views", "scene", "scene_views") if kind == "cats"
-                                   else ("scene", "scene_views"), net, backbone, cache))
+                                   else ("scene", "scene_views"), net, backbone, cache, embed))
         if bank_photos:
             shipped = [negatives.PHOTOS / kind / f.name for f in files]
             pets[-1].views["bank"] = photo_features(shipped, breed, breeds, {"bank": recipe.BANK_VIEWS}, (), net,
-                                                    backbone, cache).views["bank"]
+                                                    backbone, cache, embed).views["bank"]
     return mine, pets[0], pets[1]
 
 

@@ -199,10 +199,10 @@ Embed = Callable[[np.ndarray, Callable[[int, int], None] | None], np.ndarray]
 def on_litert(extractor, batch_size: int = 32) -> Embed:
     """`extractor` as an Embed on LiteRT, converted when first called: a warm cache never pays the conversion.
 
-    On a 2-core CPU LiteRT runs MobileNetV2 at 165-230 crops a second against TensorFlow's 56 (the same
-    features to 1e-4 of their scale), and a cold feature cache of the five cats is 17,000 crops: with
-    TensorFlow, `python -m train` took 7 min 20 s on such a machine, over the 300 s it is held to.
-    The conversion costs about 20 s there.
+    On a 2-core CPU LiteRT runs MobileNetV2 at about 210 crops a second against TensorFlow's 44-56 (the
+    same features to 1e-4 of their scale; bench/train_speed.py), and a cold feature cache of the five cats
+    is 21,000 crops: with TensorFlow, `python -m train` took 7 min 20 s on such a machine, over the 300 s
+    it is held to (3 min 49 s so). The conversion costs about 20 s there.
     """
     run = None
 
