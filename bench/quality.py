@@ -139,7 +139,7 @@ MADE = {"clip": (clip_squares, len(CLIP_KEEP), f"#clip{len(CLIP_KEEP)}of{CLIP_FR
 
 
 def photo_features(paths, labels, names, view_sets: dict, made: tuple[str, ...], net, backbone, cache,
-                   embed, batch_size: int = 32) -> Photos:
+                   embed) -> Photos:
     """Features of every photo for each named tuple of train.data.View, plus the `made` crops (of MADE),
     each also mirrored. `embed`: the backbone, on LiteRT as `python -m train` runs it (features.on_litert)."""
     from train import features
@@ -148,8 +148,7 @@ def photo_features(paths, labels, names, view_sets: dict, made: tuple[str, ...],
     out = {}
     for name, views in view_sets.items():
         t = time.perf_counter()
-        f = features.view_features_for(paths, labels, net.features, backbone, views, side, cache,
-                                       batch_size=batch_size, embed=embed)
+        f = features.view_features_for(paths, labels, net.features, backbone, views, side, cache, embed=embed)
         if f.skipped:
             raise SystemExit(f"undecodable photos: {f.skipped}")
         out[name] = f.vectors.reshape(len(paths), len(views), -1)
